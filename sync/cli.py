@@ -1,0 +1,145 @@
+"""``python -m sync``: the device store, outbox and configuration from a shell.
+
+Thin adapters over :mod:`sync.config`, :mod:`sync.store` and
+:mod:`sync.outbox`; errors become one clear line on stderr (plus a structured
+log line) and a non-zero exit.
+
+Exit codes: 0 ok, 1 failure reported by the command, 2 usage error,
+3 configuration error, 4 store error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sync.config import DeviceConfig, load_config
+from sync.errors import ConfigError, StoreError, SyncError
+from sync.logs import configure_logging
+from sync.outbox import Outbox
+from sync.store import SCHEMA_VERSION, open_store
+
+log = logging.getLogger("sync.cli")
+
+EXIT_FAILED, EXIT_CONFIG, EXIT_STORE = 1, 3, 4
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="device configuration file (TOML); default: the built-in demo configuration",
+    )
+
+
+def run_cli(main: Callable[[], int]) -> int:
+    """Run a CLI body, turning our errors into one message and an exit code.
+
+    Shared by the ``python -m`` entry points of every device package.
+    """
+    try:
+        return main()
+    except ConfigError as exc:
+        log.error("configuration invalid", extra={"file": exc.path, "problems": exc.problems})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StoreError as exc:
+        log.error("store unusable", extra={"store": exc.path, "problem": exc.problem})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    except SyncError as exc:
+        log.error("command failed", extra={"error": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def cmd_config(config: DeviceConfig, args: argparse.Namespace) -> int:
+    if args.show:
+        _print(config.model_dump(mode="json"))
+    else:
+        doors = ", ".join(d.id for d in config.doors) or "none"
+        print(f"{config.source}: valid (device {config.device.id}, doors: {doors})")
+    return 0
+
+
+def cmd_store_check(config: DeviceConfig, args: argparse.Namespace) -> int:
+    with open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds) as store:
+        problems = store.integrity_problems()
+        outbox = Outbox(store)
+        report = {
+            "store": str(store.path),
+            "schema_version": SCHEMA_VERSION,
+            "integrity": problems or "ok",
+            "outbox_depth": outbox.depth(),
+            "oldest_unsent": outbox.oldest_created(),
+        }
+    _print(report)
+    return EXIT_FAILED if problems else 0
+
+
+def cmd_outbox_list(config: DeviceConfig, args: argparse.Namespace) -> int:
+    with open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds) as store:
+        for event in Outbox(store).pending(limit=args.limit):
+            print(json.dumps(event.to_wire(), ensure_ascii=False))
+    return 0
+
+
+def cmd_outbox_append(config: DeviceConfig, args: argparse.Namespace) -> int:
+    try:
+        data = json.loads(args.data)
+    except json.JSONDecodeError as exc:
+        print(f"error: --data is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    with open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds) as store:
+        event = Outbox(store).append(args.type, data)
+    _print(event.to_wire())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sync",
+        description="Device store, outbox and configuration tools (the sync agent comes later).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("config", help="validate the device configuration (and print it)")
+    add_config_argument(p)
+    p.add_argument("--show", action="store_true", help="print the whole configuration as JSON")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("store-check", help="create/migrate the store and check its integrity")
+    add_config_argument(p)
+    p.set_defaults(func=cmd_store_check)
+
+    p = sub.add_parser("outbox", help="list events waiting for central's confirmation")
+    add_config_argument(p)
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=cmd_outbox_list)
+
+    p = sub.add_parser("append", help="append an event to the outbox (for tests and checks)")
+    add_config_argument(p)
+    p.add_argument("type", help="dotted event type, e.g. test.ping")
+    p.add_argument("--data", default="{}", help="event data as a JSON object")
+    p.set_defaults(func=cmd_outbox_append)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging("WARNING")
+
+    def body() -> int:
+        config = load_config(args.config)
+        configure_logging(config.logging.level)
+        return int(args.func(config, args))
+
+    return run_cli(body)

@@ -1,0 +1,255 @@
+"""Device configuration: one TOML file per device, read by every device process.
+
+The schema is typed and validated at load; a bad file raises
+:class:`~sync.errors.ConfigError` naming the file, the key and what was
+expected. Unknown keys are errors too, so a misspelt key cannot silently fall
+back to a default. ``docs/configuration.md`` documents every key.
+
+``load_config(None)`` returns the embedded demo configuration
+(``sync/demo.toml``), with relative paths placed under a state folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sync.errors import ConfigError
+
+DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+BCM_PIN = Annotated[int, Field(ge=0, le=27)]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceSection(_Section):
+    id: str = Field(pattern=DEVICE_ID_PATTERN)
+    facility: str = Field(pattern=DEVICE_ID_PATTERN)
+    role: Literal["counter", "door"] = "door"
+    name: str = ""
+    timezone: str = "Asia/Tokyo"
+
+
+class LoggingSection(_Section):
+    level: LogLevel = "INFO"
+
+
+class StoreSection(_Section):
+    path: Path = Path("device.db")
+    busy_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+
+class ReaderSection(_Section):
+    backend: Literal["pcsc", "sim"] = "pcsc"
+    # Substring of the PC/SC reader name; empty means the first reader.
+    name: str = ""
+    # Key for opaque credential references (HMAC); 32 random bytes, hex or raw.
+    credential_key_file: Path | None = None
+
+
+class LockSection(_Section):
+    socket: Path = Path("/run/lockctl/lockctl.sock")
+    socket_group: str = ""
+    pin_factory: Literal["default", "mock"] = "default"
+    default_unlock_seconds: float = Field(default=5.0, gt=0, le=600)
+    max_unlock_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> LockSection:
+        if self.default_unlock_seconds > self.max_unlock_seconds:
+            raise ValueError(
+                "default_unlock_seconds must not exceed max_unlock_seconds"
+                f" ({self.default_unlock_seconds} > {self.max_unlock_seconds})"
+            )
+        return self
+
+
+class DoorSection(_Section):
+    id: str = Field(pattern=DEVICE_ID_PATTERN)
+    name: str = ""
+    relay_pin: BCM_PIN
+    # True: the driver energises the lock when the GPIO is high (fail-secure
+    # wiring with an external pull-down keeps it locked at boot).
+    relay_active_high: bool = True
+    contact_pin: BCM_PIN | None = None
+    contact_normally_closed: bool = True
+    exit_button_pin: BCM_PIN | None = None
+    buzzer_pin: BCM_PIN | None = None
+    led_pin: BCM_PIN | None = None
+    unlock_seconds: float | None = Field(default=None, gt=0)
+    relock_on_close: bool = True
+    held_open_seconds: float = Field(default=30.0, gt=0, le=3600)
+    forced_open_grace_seconds: float = Field(default=1.0, ge=0, le=60)
+
+    def pins(self) -> dict[str, int]:
+        named = {
+            "relay_pin": self.relay_pin,
+            "contact_pin": self.contact_pin,
+            "exit_button_pin": self.exit_button_pin,
+            "buzzer_pin": self.buzzer_pin,
+            "led_pin": self.led_pin,
+        }
+        return {k: v for k, v in named.items() if v is not None}
+
+
+class TlsSection(_Section):
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+class BrokerSection(_Section):
+    host: str = "localhost"
+    port: int = Field(default=8883, ge=1, le=65535)
+    keepalive_seconds: int = Field(default=30, ge=5, le=3600)
+    tls: TlsSection | None = None
+
+
+class CentralSection(_Section):
+    url: str = ""
+
+
+class SyncSection(_Section):
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    max_inflight_batches: int = Field(default=4, ge=1, le=64)
+    health_interval_seconds: float = Field(default=30.0, ge=1, le=3600)
+    reconnect_max_seconds: float = Field(default=30.0, ge=1, le=600)
+
+
+class PolicySection(_Section):
+    early_entry_minutes: int = Field(default=10, ge=0, le=240)
+    late_exit_minutes: int = Field(default=10, ge=0, le=240)
+    # How old the reservation cache may be before on_stale_cache applies.
+    stale_cache_minutes: int = Field(default=60, ge=1)
+    on_stale_cache: Literal["allow", "deny"] = "allow"
+    on_untrusted_clock: Literal["allow", "deny"] = "deny"
+    code_max_attempts: int = Field(default=5, ge=1, le=100)
+    code_lockout_minutes: int = Field(default=5, ge=1, le=1440)
+
+
+class DeviceConfig(_Section):
+    """The whole device configuration (one TOML file)."""
+
+    device: DeviceSection
+    logging: LoggingSection = LoggingSection()
+    store: StoreSection = StoreSection()
+    reader: ReaderSection = ReaderSection()
+    lock: LockSection = LockSection()
+    doors: list[DoorSection] = []
+    broker: BrokerSection = BrokerSection()
+    central: CentralSection = CentralSection()
+    sync: SyncSection = SyncSection()
+    policy: PolicySection = PolicySection()
+    # Where the config came from, for messages; not a TOML key.
+    source: str = Field(default="<built-in demo>", exclude=True)
+
+    @model_validator(mode="after")
+    def _doors_consistent(self) -> DeviceConfig:
+        seen_ids: set[str] = set()
+        seen_pins: dict[int, str] = {}
+        for index, door in enumerate(self.doors):
+            if door.id in seen_ids:
+                raise ValueError(f"doors[{index}].id {door.id!r} is used by two doors")
+            seen_ids.add(door.id)
+            for key, pin in door.pins().items():
+                where = f"doors[{index}].{key}"
+                if pin in seen_pins:
+                    raise ValueError(f"{where}: GPIO{pin} is already used by {seen_pins[pin]}")
+                seen_pins[pin] = where
+        return self
+
+    def door(self, door_id: str) -> DoorSection:
+        for door in self.doors:
+            if door.id == door_id:
+                return door
+        raise KeyError(door_id)
+
+
+def demo_config_text() -> str:
+    """The embedded demo configuration, as TOML text."""
+    return resources.files("sync").joinpath("demo.toml").read_text(encoding="utf-8")
+
+
+def default_state_dir() -> Path:
+    """Where the demo keeps its store and sockets unless KIOSK_STATE_DIR says."""
+    env = os.environ.get("KIOSK_STATE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "city-kiosk" / "demo"
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> DeviceConfig:
+    """Load and validate a device configuration file.
+
+    ``None`` loads the embedded demo configuration, with relative paths under
+    :func:`default_state_dir`. In a file, relative paths are relative to the
+    file's folder.
+    """
+    if path is None:
+        return parse_config(demo_config_text(), "<built-in demo>", default_state_dir())
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(file), ["file not found: create it or pass --config PATH"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(file), [f"cannot be read: {exc}"]) from None
+    return parse_config(text, str(file), file.resolve().parent)
+
+
+def parse_config(text: str, source: str, base_dir: Path) -> DeviceConfig:
+    """Parse TOML text into a validated :class:`DeviceConfig`."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
+    try:
+        config = DeviceConfig.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
+    return _resolve_paths(config, base_dir)
+
+
+def _describe(err: Any) -> str:
+    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key (check the spelling against docs/configuration.md)"
+    if err["type"] == "missing":
+        return f"{key}: required key is missing"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{key}: {message} (got {err.get('input')!r})"
+
+
+def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:
+    def absolute(p: Path) -> Path:
+        return p if p.is_absolute() else base_dir / p
+
+    store = config.store.model_copy(update={"path": absolute(config.store.path)})
+    lock = config.lock.model_copy(update={"socket": absolute(config.lock.socket)})
+    reader = config.reader
+    if reader.credential_key_file is not None:
+        reader = reader.model_copy(
+            update={"credential_key_file": absolute(reader.credential_key_file)}
+        )
+    broker = config.broker
+    if broker.tls is not None:
+        tls = broker.tls.model_copy(
+            update={
+                "ca_file": absolute(broker.tls.ca_file),
+                "cert_file": absolute(broker.tls.cert_file),
+                "key_file": absolute(broker.tls.key_file),
+            }
+        )
+        broker = broker.model_copy(update={"tls": tls})
+    return config.model_copy(
+        update={"store": store, "lock": lock, "reader": reader, "broker": broker}
+    )

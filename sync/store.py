@@ -1,0 +1,244 @@
+"""The device store: one SQLite file shared by every device process.
+
+WAL journal, ``synchronous=FULL`` (a commit survives power loss), a busy
+timeout so several processes can write, and a schema built by sqlite-utils
+``Migrations``. Opening is safe from several processes at once: migrations
+run inside one ``BEGIN IMMEDIATE`` transaction, so exactly one process
+applies them and the others see the result.
+
+A file created by a newer version of the software (a migration this version
+does not know) is refused rather than written to.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database, Migrations
+
+from sync.errors import StoreCorruptError, StoreTooNewError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+MIGRATION_SET = "city-kiosk.device"
+migrations = Migrations(MIGRATION_SET)
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    # AUTOINCREMENT: seq never goes back, even after acknowledged rows are
+    # deleted, so central can rely on it per device.
+    db.execute(
+        """
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            at TEXT NOT NULL,
+            clock_trusted INTEGER NOT NULL CHECK (clock_trusted IN (0, 1)),
+            data TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL DEFAULT (((julianday('now') - 2440587.5) * 86400.0))
+        ) STRICT
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE reservations (
+            id TEXT PRIMARY KEY,
+            facility TEXT NOT NULL,
+            door TEXT NOT NULL,
+            starts_at INTEGER NOT NULL,
+            ends_at INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'cancelled')),
+            code_hash TEXT,
+            version INTEGER NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}'
+        ) STRICT
+        """
+    )
+    db.execute("CREATE INDEX reservations_door_time ON reservations (door, ends_at, starts_at)")
+    db.execute(
+        "CREATE INDEX reservations_code ON reservations (code_hash) WHERE code_hash IS NOT NULL"
+    )
+    db.execute(
+        """
+        CREATE TABLE reservation_credentials (
+            reservation_id TEXT NOT NULL REFERENCES reservations (id) ON DELETE CASCADE,
+            credential_ref TEXT NOT NULL,
+            PRIMARY KEY (credential_ref, reservation_id)
+        ) STRICT, WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE sync_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated REAL NOT NULL DEFAULT (((julianday('now') - 2440587.5) * 86400.0))
+        ) STRICT
+        """
+    )
+
+
+SCHEMA_VERSION = len(migrations._migrations)
+
+
+class Store:
+    """An open device store. Use as a context manager or call :meth:`close`.
+
+    The connection may be used from several threads; writes are serialised
+    by a lock and by SQLite's own locking across processes.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self.conn = _connect(self.path, busy_timeout)
+        try:
+            self.db = Database(self.conn, execute_plugins=False)
+            _prepare(self.db, self.path)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken with ``BEGIN IMMEDIATE``.
+
+        Taking the write lock up front means a busy store waits (busy
+        timeout) instead of failing half-way through a read-then-write.
+        Returns only after the commit is durable.
+        """
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self.conn.execute(sql, params))
+
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        rows = self.query("SELECT value FROM sync_state WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else default
+
+    def set_state(self, key: str, value: str) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key)"
+                " DO UPDATE SET value = excluded.value,"
+                " updated = ((julianday('now') - 2440587.5) * 86400.0)",
+                (key, value),
+            )
+
+    def integrity_problems(self) -> list[str]:
+        """``PRAGMA quick_check`` findings; empty when the file is sound."""
+        rows = self.query("PRAGMA quick_check")
+        found = [str(r[0]) for r in rows]
+        return [] if found == ["ok"] else found
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(path: str | Path, *, busy_timeout: float = 10.0) -> Store:
+    """Open (creating and migrating if needed) the device store at ``path``."""
+    return Store(path, busy_timeout=busy_timeout)
+
+
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailableError(
+            str(path),
+            f"its folder cannot be created ({exc.strerror})",
+            "Check store.path in the device configuration and the folder's permissions.",
+        ) from None
+    try:
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise StoreUnavailableError(
+            str(path),
+            f"cannot be opened ({exc})",
+            "Check store.path and that the service user may write the file and its folder.",
+        ) from None
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _prepare(db: Database, path: Path) -> None:
+    try:
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        _migrate(db, path)
+    except sqlite3.DatabaseError as exc:
+        raise _classify(path, exc) from None
+    if mode != "wal":
+        raise StoreUnavailableError(
+            str(path),
+            f"cannot use write-ahead logging (journal mode stays {mode!r})",
+            "Put the store on a local file system (not a network share or tmpfs without locks).",
+        )
+
+
+def _migrate(db: Database, path: Path) -> None:
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        known = {m.name for m in migrations._migrations}
+        unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+        if unknown:
+            raise StoreTooNewError(
+                str(path),
+                f"it was created by a newer version of this software (migration {unknown[-1]})",
+                "Install that version or newer, or move the file aside to start a new store"
+                " (unsent events stay in the old file).",
+            )
+        pending = [m.name for m in migrations.pending(db)]
+        migrations.apply(db)
+        db.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
+    if pending:
+        log.info("store migrated", extra={"store": str(path), "applied": pending})
+
+
+def _classify(path: Path, exc: sqlite3.DatabaseError) -> Exception:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return StoreCorruptError(
+            str(path),
+            f"the file is damaged or not a SQLite database ({text})",
+            "Stop the device services, move the file aside for analysis (it may hold unsent"
+            " events) and start them again to create a new store.",
+        )
+    return StoreUnavailableError(
+        str(path),
+        f"cannot be written ({text})",
+        "Check the free space, the file's owner and permissions, and that the disk is not"
+        " read-only.",
+    )

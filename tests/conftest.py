@@ -1,0 +1,104 @@
+"""Shared fixtures: real services started by the test run, on free ports,
+stopped by pid. A service that cannot start fails the tests that need it
+(it is never skipped), so a green run means the real thing was exercised.
+
+Tiers are markers given by folder: tests/unit -> unit, tests/integration ->
+integration, tests/e2e -> e2e. Run one tier with ``-m unit``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from tests.harness.mosquitto import Mosquitto
+from tests.harness.pcscd import Pcscd
+from tests.harness.services import ServiceError
+from tests.harness.xvfb import Xvfb
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(os.environ.get("KIOSK_TEST_ARTIFACTS", ROOT / "tests" / "artifacts"))
+T = TypeVar("T")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for tier in ("unit", "integration", "e2e"):
+            if tier in parts:
+                item.add_marker(getattr(pytest.mark, tier))
+
+
+def start_service(what: str, start: Callable[[], T]) -> T:
+    """Start a service or fail loudly (never skip: see module docstring)."""
+    try:
+        return start()
+    except ServiceError as exc:
+        pytest.fail(f"{what} could not be started: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where tests keep screenshots and logs for people to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A session-wide broker; devices dev-a (facility fac-1) and dev-b (fac-2)."""
+    broker = Mosquitto(
+        tmp_path_factory.mktemp("mosquitto"), devices={"dev-a": "fac-1", "dev-b": "fac-2"}
+    )
+    start_service("mosquitto", broker.start)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def fresh_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker of the test's own, for tests that restart, freeze or kill it."""
+    broker = Mosquitto(tmp_path / "mosquitto", devices={"dev-a": "fac-1", "dev-b": "fac-2"})
+    start_service("mosquitto", broker.start)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pcscd]:
+    """pcscd with two vpcd reader slots; this process is pointed at it."""
+    daemon = Pcscd(tmp_path_factory.mktemp("pcscd"))
+    start_service("pcscd", daemon.start)
+    # libpcsclite reads this on its first connection in this process.
+    os.environ.update(daemon.env)
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def xvfb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Xvfb]:
+    server = Xvfb(tmp_path_factory.mktemp("xvfb"))
+    start_service("Xvfb", server.start)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def kivy_env(tmp_path: Path, xvfb: Xvfb) -> dict[str, str]:
+    """Environment for a Kivy subprocess on our Xvfb, with no files in ~."""
+    home = tmp_path / "kivy-home"
+    home.mkdir()
+    return {
+        **os.environ,
+        **xvfb.env,
+        "KIVY_NO_ARGS": "1",
+        # Console log stays on: Kivy otherwise swallows stderr, tracebacks too.
+        "KIVY_NO_FILELOG": "1",
+        "KIVY_HOME": str(home),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "PYTHONPATH": str(ROOT),
+    }
