@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the demo keeps its store and sockets"
         " (default $KIOSK_STATE_DIR or ~/.local/state/city-kiosk/demo)",
     )
+    p.add_argument("--once", action="store_true", help="report and exit instead of running on")
     return parser
 
 
@@ -35,4 +36,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("INFO")
     from kiosk.demo import run_demo
 
-    return run_cli(lambda: run_demo(config_path=args.config, state_dir=args.state_dir))
+    return run_cli(
+        lambda: run_demo(config_path=args.config, state_dir=args.state_dir, once=args.once)
+    )
