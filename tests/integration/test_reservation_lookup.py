@@ -13,11 +13,19 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=TOKYO)
 
 
-def add(store: Store, rid: str, start: datetime, end: datetime, refs: list[str], code: str | None = None,
-        status: str = "active") -> None:  # fmt: skip
+def add(
+    store: Store,
+    rid: str,
+    start: datetime,
+    end: datetime,
+    refs: list[str],
+    code: str | None = None,
+    status: str = "active",
+) -> None:
     with store.write() as conn:
         conn.execute(
-            "INSERT INTO reservations (id, facility, door, starts_at, ends_at, status, code_hash, version)"
+            "INSERT INTO reservations"
+            " (id, facility, door, starts_at, ends_at, status, code_hash, version)"
             " VALUES (?, 'gym', 'room-a', ?, ?, ?, ?, 1)",
             (rid, int(start.timestamp()), int(end.timestamp()), status, code),
         )
