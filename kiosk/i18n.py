@@ -11,29 +11,29 @@ from __future__ import annotations
 import functools
 import gettext
 import io
-from importlib import resources
+from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 DOMAIN = "kiosk"
 DEFAULT_LANGUAGE = "ja"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+
+
+def _po_file(language: str) -> Path:
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
 def available_languages() -> list[str]:
     """Languages with a catalogue, Japanese first."""
-    root = resources.files("kiosk").joinpath("locale")
-    found = sorted(
-        entry.name
-        for entry in root.iterdir()
-        if entry.joinpath("LC_MESSAGES", f"{DOMAIN}.po").is_file()
-    )
+    found = [entry.name for entry in LOCALE_DIR.iterdir() if _po_file(entry.name).is_file()]
     return sorted(found, key=lambda lang: (lang != DEFAULT_LANGUAGE, lang))
 
 
 @functools.cache
 def translations(language: str) -> gettext.NullTranslations:
-    po = resources.files("kiosk").joinpath("locale", language, "LC_MESSAGES", f"{DOMAIN}.po")
+    po = _po_file(language)
     if not po.is_file():
         return gettext.NullTranslations()
     with po.open("rb") as source:

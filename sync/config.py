@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -175,7 +174,7 @@ class DeviceConfig(_Section):
 
 def demo_config_text() -> str:
     """The embedded demo configuration, as TOML text."""
-    return resources.files("sync").joinpath("demo.toml").read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent / "demo.toml").read_text(encoding="utf-8")
 
 
 def default_state_dir() -> Path:
