@@ -21,3 +21,4 @@ class LanguageScreen(Screen):  # type: ignore[misc]
             button = Factory.PrimaryButton(text=app.language_name(code))
             button.bind(on_release=lambda _b, c=code: app.act("choose_language", c))
             box.add_widget(button)
+            self.ids[f"lang_{code}"] = button  # addressable like kv ids (tests, tools)
