@@ -136,7 +136,7 @@ def _unlock(body: dict[str, Any]) -> Unlock:
             )
         seconds = float(seconds)
     reason = body.get("reason", Reason.REMOTE.value)
-    if reason not in {r.value for r in REQUEST_REASONS}:
+    if not isinstance(reason, str) or reason not in {r.value for r in REQUEST_REASONS}:
         allowed = ", ".join(sorted(r.value for r in REQUEST_REASONS))
         raise RequestError("bad_reason", f"reason must be one of {allowed}, not {reason!r}")
     ref = body.get("ref")
@@ -156,9 +156,9 @@ def _mock(body: dict[str, Any]) -> MockDrive:
     _only(body, {"door", "input", "state"})
     door = _door(body)
     name, state = body.get("input"), body.get("state")
-    if name not in MOCK_INPUTS:
+    if not isinstance(name, str) or name not in MOCK_INPUTS:
         raise RequestError("bad_request", f"input must be one of {', '.join(MOCK_INPUTS)}")
-    if state not in MOCK_INPUTS[name]:
+    if not isinstance(state, str) or state not in MOCK_INPUTS[name]:
         raise RequestError(
             "bad_request", f"state of {name} must be one of {', '.join(MOCK_INPUTS[name])}"
         )
