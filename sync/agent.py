@@ -379,7 +379,9 @@ class Agent:
             if topic == self._topics["acks"]:
                 self._handle_ack(payload)
             elif topic == self._facility_topic:
-                self.reservations.on_live_delta(protocol.decode(ReservationDelta, payload))
+                delta = protocol.decode(ReservationDelta, payload)
+                if self.reservations.on_live_delta(delta) == "foreign":
+                    raise ProtocolError(f"delta for facility {delta.facility!r} on our topic")
             elif topic == self._topics["reservations"]:
                 self._handle_answer(payload)
             else:
@@ -403,7 +405,8 @@ class Agent:
         model: type[ReservationDelta | ReservationSnapshotChunk] = (
             ReservationSnapshotChunk if kind == "snapshot" else ReservationDelta
         )
-        self.reservations.on_answer(protocol.decode(model, payload))
+        if self.reservations.on_answer(protocol.decode(model, payload)) == "foreign":
+            raise ProtocolError("reservation answer for another facility")
 
     def _send_resync(self, request: protocol.ResyncRequest) -> None:
         assert self._client is not None

@@ -291,14 +291,14 @@ class ReservationSync:
         self._outstanding_until = None
 
     def on_live_delta(self, delta: ReservationDelta) -> Outcome:
-        if self._outstanding_until is not None:
-            self._buffer.append(delta)
-            return "gap"
+        """Apply a live delta that follows our version; buffer one after a gap."""
         outcome = self.cache.apply_delta(delta)
         self._count(outcome, delta)
         if outcome == "gap":
             self._buffer.append(delta)
             self._needed = True
+        elif outcome == "applied" and self._buffer:
+            self._drain_buffer()
         return outcome
 
     def on_answer(self, message: ReservationDelta | ReservationSnapshotChunk) -> Outcome | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.harness.mqtt as harness_mqtt
 from sync import protocol
 from sync.outbox import NewEvent, Outbox
 from sync.protocol import Health, Status
@@ -90,8 +91,10 @@ def test_agent_delivers_and_deletes_only_after_ack(
         agent.stop()
         # Graceful stop publishes the retained "offline" with the same session.
         wait_until(
-            lambda: _collect(watcher, seen)
-            and protocol.decode(Status, seen["status"]).state == "offline",
+            lambda: (
+                _collect(watcher, seen)
+                and protocol.decode(Status, seen["status"]).state == "offline"
+            ),
             10,
             "offline status",
         )
@@ -102,10 +105,98 @@ def test_agent_delivers_and_deletes_only_after_ack(
 
 
 def _collect(client: object, seen: dict[str, bytes]) -> bool:
-    from tests.harness.mqtt import TestClient
-
-    assert isinstance(client, TestClient)
+    assert isinstance(client, harness_mqtt.TestClient)
     while not client.messages.empty():
         message = client.messages.get_nowait()
         seen[message.topic.rsplit("/", 1)[1]] = bytes(message.payload)
     return True
+
+
+TWENTY_THOUSAND = 20_000
+
+
+def test_agent_exact_delivery_across_broker_restart(
+    fresh_mosquitto: Mosquitto, central: CentralStub, device_dir: Path
+) -> None:
+    device_dir.mkdir(parents=True)
+    ids = fill_outbox(device_dir / "device.db", TWENTY_THOUSAND)
+    agent = start_agent(fresh_mosquitto, device_dir)
+    try:
+        wait_until(lambda: central.count() >= 3000, 60, "drain under way")
+        fresh_mosquitto.restart()
+        assert central.count() < TWENTY_THOUSAND, "drain finished before the restart"
+        assert_delivered_exactly(central, ids, device_dir / "device.db")
+        assert agent.alive()
+        wait_until(lambda: "connected to broker" in agent.log_tail(200), 10, "reconnect logged")
+        assert agent.log_tail(500).count('"connected to broker"') >= 2
+    finally:
+        agent.stop()
+
+
+def test_agent_exact_delivery_across_broker_freeze(
+    fresh_mosquitto: Mosquitto, central: CentralStub, device_dir: Path
+) -> None:
+    device_dir.mkdir(parents=True)
+    ids = fill_outbox(device_dir / "device.db", TWENTY_THOUSAND)
+    agent = start_agent(fresh_mosquitto, device_dir)
+    try:
+        wait_until(lambda: central.count() >= 3000, 60, "drain under way")
+        fresh_mosquitto.freeze()
+        try:
+            wait_until(
+                lambda: (
+                    "no ack from central in time" in agent.log_tail(50)
+                    or "broker unreachable" in agent.log_tail(50)
+                ),
+                30,
+                "agent to notice the frozen broker",
+            )
+        finally:
+            fresh_mosquitto.thaw()
+        assert central.count() < TWENTY_THOUSAND
+        assert_delivered_exactly(central, ids, device_dir / "device.db")
+    finally:
+        agent.stop()
+
+
+def test_agent_exact_delivery_after_sigkill_mid_batch(
+    fresh_mosquitto: Mosquitto, central: CentralStub, device_dir: Path
+) -> None:
+    device_dir.mkdir(parents=True)
+    db = device_dir / "device.db"
+    ids = fill_outbox(db, TWENTY_THOUSAND)
+    agent = start_agent(fresh_mosquitto, device_dir)
+    try:
+        wait_until(lambda: central.count() >= 3000, 60, "drain under way")
+        agent.kill()
+        left = outbox_depth(db)
+        assert 0 < left < TWENTY_THOUSAND
+        agent = start_agent(fresh_mosquitto, device_dir)
+        assert_delivered_exactly(central, ids, db)
+    finally:
+        agent.stop()
+
+
+def test_agent_exact_delivery_when_central_dies_between_commit_and_ack(
+    fresh_mosquitto: Mosquitto, device_dir: Path, tmp_path: Path
+) -> None:
+    device_dir.mkdir(parents=True)
+    db = device_dir / "device.db"
+    ids = fill_outbox(db, TWENTY_THOUSAND)
+    central = CentralStub(fresh_mosquitto, tmp_path / "central").start(die_after_commits=30)
+    agent = start_agent(fresh_mosquitto, device_dir)
+    try:
+        process = central.process
+        assert process is not None
+        wait_until(lambda: not process.alive(), 60, "central stub to die after a commit")
+        committed = central.count()
+        assert 0 < committed < TWENTY_THOUSAND
+        # The last committed batch was never acked: those events are still queued.
+        assert outbox_depth(db) > TWENTY_THOUSAND - committed
+        central.start()
+        assert_delivered_exactly(central, ids, db)
+        delivered = int(str(central.query("SELECT n FROM deliveries")[0][0]))
+        assert delivered > TWENTY_THOUSAND, "the unacked batch was not delivered again"
+    finally:
+        agent.stop()
+        central.stop()
