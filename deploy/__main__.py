@@ -1,15 +1,60 @@
-"""``python -m deploy``: placeholder entry point until its issue lands."""
+"""``python -m deploy``: fleet PKI and broker configuration (see deploy/fleet.py).
+
+Exit codes: 0 ok, 1 failure, 2 usage error.
+"""
+
+from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
-import deploy
+from deploy.fleet import FleetError, FleetUsageError, add_device, init_fleet
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy", description=deploy.__doc__)
-    parser.parse_args()
-    parser.print_help()
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy", description="Fleet PKI and broker configuration."
+    )
+    sub = parser.add_subparsers(dest="area", required=True)
+    fleet = sub.add_parser("fleet", help="fleet CA, broker config, device identities")
+    cmds = fleet.add_subparsers(dest="command", required=True)
+
+    p = cmds.add_parser(
+        "init", help="create the fleet CA, broker cert and config, central identity"
+    )
+    p.add_argument("dir", type=Path, help="fleet folder to create")
+    p.add_argument("--broker-host", default="localhost", help="broker DNS name (certificate SAN)")
+    p.add_argument("--broker-port", type=int, default=8883)
+
+    p = cmds.add_parser("device", help="issue a device key, certificate and device.toml")
+    p.add_argument("dir", type=Path, help="fleet folder (from 'fleet init')")
+    p.add_argument("--id", required=True, help="device id (certificate CN, MQTT username)")
+    p.add_argument("--facility", required=True, help="facility id whose reservations it reads")
+    p.add_argument(
+        "--store-path",
+        default="/var/lib/city-kiosk/device.db",
+        help="store.path written into device.toml",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "init":
+            fleet = init_fleet(args.dir, broker_host=args.broker_host, broker_port=args.broker_port)
+            print(f"fleet created in {fleet.root} (broker {fleet.broker_host}:{fleet.broker_port})")
+        else:
+            folder = add_device(args.dir, args.id, args.facility, store_path=args.store_path)
+            print(f"device {args.id} issued in {folder}; reload the broker (SIGHUP) for its ACL")
+    except FleetUsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FleetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

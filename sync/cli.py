@@ -1,7 +1,8 @@
-"""``python -m sync``: the device store, outbox and configuration from a shell.
+"""``python -m sync``: the sync agent, and the device store, outbox and
+configuration from a shell.
 
-Thin adapters over :mod:`sync.config`, :mod:`sync.store` and
-:mod:`sync.outbox`; errors become one clear line on stderr (plus a structured
+Thin adapters over :mod:`sync.agent`, :mod:`sync.config`, :mod:`sync.store`
+and :mod:`sync.outbox`; errors become one clear line on stderr (plus a structured
 log line) and a non-zero exit.
 
 Exit codes: 0 ok, 1 failure reported by the command, 2 usage error,
@@ -104,12 +105,33 @@ def cmd_outbox_append(config: DeviceConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(config: DeviceConfig, args: argparse.Namespace) -> int:
+    import signal
+
+    from sync.agent import Agent
+
+    agent = Agent(config)
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+        agent.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    agent.run()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sync",
-        description="Device store, outbox and configuration tools (the sync agent comes later).",
+        description="The device sync agent, and store, outbox and configuration tools.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the sync agent (MQTT connection to central)")
+    add_config_argument(p)
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("config", help="validate the device configuration (and print it)")
     add_config_argument(p)

@@ -127,6 +127,16 @@ class SyncSection(_Section):
     max_inflight_batches: int = Field(default=4, ge=1, le=64)
     health_interval_seconds: float = Field(default=30.0, ge=1, le=3600)
     reconnect_max_seconds: float = Field(default=30.0, ge=1, le=600)
+    # Added by the sync agent (issue 5); see docs/sync.md.
+    reconnect_min_seconds: float = Field(default=0.5, gt=0, le=60)
+    # A batch central has not acknowledged within this time is sent again.
+    ack_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
+    # How often the agent looks for events appended by other processes.
+    poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    # An unanswered reservation resync request is repeated after this time.
+    resync_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # The "active window" whose hash devices report (reservation anti-entropy).
+    active_window_hours: int = Field(default=24, ge=1, le=24 * 31)
 
 
 class PolicySection(_Section):

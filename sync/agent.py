@@ -1,0 +1,447 @@
+"""The device sync agent: the only owner of the device's MQTT connection.
+
+``python -m sync run --config device.toml`` runs :class:`Agent`. One thread
+(the agent loop, :meth:`Agent.run`) owns all state: the store, the outbox
+cursor, the in-flight window, reservation sync. paho's network thread only
+calls the ``_on_*`` callbacks, which put a tuple on the agent's inbox and
+return; they take no lock of ours (paho may call ``on_publish`` before
+``publish()`` returns, while it holds its own lock).
+
+Each connection is a fresh paho client (``reconnect_on_failure=False``): the
+agent reconnects itself with capped, jittered backoff, and a new connection
+carries a new session counter in its birth and will and starts with an
+empty paho queue (nothing is resent by paho; the outbox is the queue).
+
+Events: published in ``seq`` order as :class:`~sync.protocol.EventBatch`
+messages (at most ``sync.batch_size`` events and ~192 KiB each), QoS 1, with
+at most ``sync.max_inflight_batches`` batches awaiting central's ack. An
+event leaves the outbox only when an :class:`~sync.protocol.Ack` lists its
+id. A batch not acked within ``sync.ack_timeout_seconds``, and everything in
+flight at a disconnect, is sent again from the oldest unconfirmed event
+(central is idempotent on the event id, so this can duplicate deliveries,
+never stored events).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import random
+import secrets
+import ssl
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from sync import protocol
+from sync.config import DeviceConfig
+from sync.health import HealthCollector, software_versions
+from sync.outbox import Event, Outbox
+from sync.protocol import (
+    Ack,
+    ProtocolError,
+    ReservationDelta,
+    ReservationSnapshotChunk,
+    Status,
+)
+from sync.reservations import ReservationCache, ReservationSync, SnapshotError
+from sync.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+SESSION_KEY = "agent.session"
+MAX_BATCH_BYTES = 192 * 1024
+INBOX_DRAIN = 500
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Capped exponential backoff with jitter: in [d/2, d], d = min(cap, base * 2**attempt)."""
+    ceiling = min(cap, base * (2 ** min(attempt, 30)))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+def encode_batch(device: str, events: list[Event]) -> bytes:
+    """An :class:`~sync.protocol.EventBatch` payload, built without re-validating
+    (the outbox already guarantees the envelope)."""
+    body = {
+        "v": protocol.PROTOCOL_VERSION,
+        "device": device,
+        "events": [e.to_wire() for e in events],
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def split_batches(events: list[Event], max_bytes: int = MAX_BATCH_BYTES) -> list[list[Event]]:
+    """Cut ``events`` (seq order) into batches whose payloads stay under ``max_bytes``."""
+    batches: list[list[Event]] = []
+    current: list[Event] = []
+    size = 64
+    for event in events:
+        cost = len(json.dumps(event.to_wire(), ensure_ascii=False).encode()) + 1
+        if current and size + cost > max_bytes:
+            batches.append(current)
+            current, size = [], 64
+        current.append(event)
+        size += cost
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass
+class _Batch:
+    remaining: int
+    deadline: float
+
+
+class Agent:
+    """See the module docstring. ``run()`` blocks until :meth:`stop`."""
+
+    def __init__(self, config: DeviceConfig, *, store: Store | None = None) -> None:
+        self.config = config
+        self.device = config.device.id
+        self.store = store or open_store(
+            config.store.path, busy_timeout=config.store.busy_timeout_seconds
+        )
+        self.outbox = Outbox(self.store)
+        self.cache = ReservationCache(self.store, config.device.facility)
+        self.reservations = ReservationSync(
+            self.cache,
+            window_hours=config.sync.active_window_hours,
+            resync_timeout=config.sync.resync_timeout_seconds,
+        )
+        self.health = HealthCollector(
+            config.store.path, self.outbox, self.reservations, self._session, time.time()
+        )
+        self.counters: Counter[str] = Counter()
+        self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._stopping = threading.Event()
+        self._rng = random.Random()
+        self._client: mqtt.Client | None = None
+        self._connected = False
+        self._attempt = 0
+        self._reconnect_at = 0.0
+        self._next_health = 0.0
+        self._next_poll = 0.0
+        self._cursor = 0
+        self._batches: dict[int, _Batch] = {}
+        self._inflight: dict[str, int] = {}
+        self._batch_no = 0
+        self._topics = {
+            k: protocol.device_topic(self.device, k) for k in protocol.DEVICE_TOPIC_KINDS
+        }
+        self._facility_topic = protocol.facility_reservations_topic(config.device.facility)
+
+    # ----- foreign-thread entry points (paho): hand over and return -----
+
+    def _on_connect(
+        self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        self._inbox.put(("connack", reason.value, str(reason)))
+
+    def _on_disconnect(
+        self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        self._inbox.put(("disconnected", str(reason)))
+
+    def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put(("message", message.topic, message.payload))
+
+    def _on_publish(
+        self, _c: Any, _u: Any, mid: int, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            self._inbox.put(("refused", mid, reason.value, str(reason)))
+
+    def stop(self) -> None:
+        """Ask the agent loop to finish (any thread, signal handlers too)."""
+        self._stopping.set()
+        self._inbox.put(("stop",))
+
+    # ----- the agent loop -----
+
+    def run(self) -> None:
+        log.info("sync agent started", extra={"device": self.device, "session": self._session()})
+        try:
+            while not self._stopping.is_set():
+                self._tick()
+                self._handle_inbox(self._wait_time())
+        finally:
+            self._shutdown()
+
+    def _wait_time(self) -> float:
+        now = time.monotonic()
+        deadlines = [self._next_poll, self._next_health]
+        if not self._connected:
+            deadlines = [self._reconnect_at]
+        elif self._batches:
+            deadlines.append(min(b.deadline for b in self._batches.values()))
+        resync = self.reservations.next_deadline()
+        if resync is not None and self._connected:
+            deadlines.append(resync)
+        return max(0.0, min(min(deadlines) - now, 1.0))
+
+    def _handle_inbox(self, timeout: float) -> None:
+        try:
+            item = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            return
+        for _ in range(INBOX_DRAIN):
+            self._dispatch(item)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _dispatch(self, item: tuple[Any, ...]) -> None:
+        kind = item[0]
+        if kind == "message":
+            self._handle_message(item[1], item[2])
+        elif kind == "connack":
+            self._handle_connack(item[1], item[2])
+        elif kind == "disconnected":
+            self._handle_disconnect(item[1])
+        elif kind == "refused":
+            self.counters["publish_refused"] += 1
+            log.error("broker refused a publish", extra={"mid": item[1], "reason": item[3]})
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if not self._connected:
+            if self._client is None and now >= self._reconnect_at:
+                self._connect()
+            return
+        if self._batches and min(b.deadline for b in self._batches.values()) <= now:
+            self.counters["ack_timeouts"] += 1
+            log.warning("no ack from central in time; resending from the oldest unconfirmed event")
+            self._rewind()
+        if now >= self._next_poll:
+            self._next_poll = now + self.config.sync.poll_interval_seconds
+            self._fill_window()
+        request = self.reservations.request_due()
+        if request is not None:
+            self._send_resync(request)
+        if now >= self._next_health:
+            self._next_health = now + self.config.sync.health_interval_seconds
+            self._publish_health()
+
+    # ----- connection -----
+
+    def _session(self) -> int:
+        return int(self.store.get_state(SESSION_KEY, "0") or 0)
+
+    def _new_client(self, session: int) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.device,
+            protocol=mqtt.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        client.max_inflight_messages_set(max(20, self.config.sync.max_inflight_batches + 4))
+        tls = self.config.broker.tls
+        if tls is not None:
+            client.tls_set(
+                ca_certs=str(tls.ca_file),
+                certfile=str(tls.cert_file),
+                keyfile=str(tls.key_file),
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        else:
+            log.warning("broker.tls is not configured: connecting without TLS")
+        will = protocol.encode(Status(state="offline", session=session))
+        client.will_set(self._topics["status"], will, qos=1, retain=True)
+        return client
+
+    def _connect(self) -> None:
+        session = self._session() + 1
+        self.store.set_state(SESSION_KEY, str(session))
+        client = self._new_client(session)
+        broker = self.config.broker
+        try:
+            client.connect(broker.host, broker.port, keepalive=broker.keepalive_seconds)
+        except (OSError, ssl.SSLError) as exc:
+            self._schedule_reconnect(f"connect failed: {exc}")
+            return
+        client.loop_start()
+        self._client = client
+
+    def _schedule_reconnect(self, why: str) -> None:
+        sync = self.config.sync
+        delay = backoff_delay(
+            self._attempt, sync.reconnect_min_seconds, sync.reconnect_max_seconds, self._rng
+        )
+        self._attempt += 1
+        self._reconnect_at = time.monotonic() + delay
+        log.warning("broker unreachable", extra={"why": why, "retry_in_s": round(delay, 2)})
+
+    def _handle_connack(self, reason: int, text: str) -> None:
+        client = self._client
+        if client is None:
+            return
+        if reason >= 0x80:
+            self.counters["connect_refused"] += 1
+            log.error("broker refused the connection", extra={"reason": text})
+            return  # paho closes the socket; "disconnected" follows
+        self._connected = True
+        self._attempt = 0
+        self.counters["connects"] += 1
+        session = self._session()
+        birth = Status(
+            state="online", session=session, at=datetime.now(UTC), versions=software_versions()
+        )
+        client.publish(self._topics["status"], protocol.encode(birth), qos=1, retain=True)
+        client.subscribe(
+            [
+                (self._topics["acks"], 1),
+                (self._topics["reservations"], 1),
+                (self._facility_topic, 1),
+            ]
+        )
+        log.info("connected to broker", extra={"session": session})
+        self.reservations.on_connected()
+        self._rewind()
+        self._next_health = 0.0
+
+    def _handle_disconnect(self, reason: str) -> None:
+        client, self._client = self._client, None
+        was_connected, self._connected = self._connected, False
+        if client is not None:
+            client.loop_stop()
+        self._batches.clear()
+        self._inflight.clear()
+        if was_connected:
+            self.counters["disconnects"] += 1
+        if not self._stopping.is_set():
+            self._schedule_reconnect(f"disconnected: {reason}")
+
+    # ----- events -----
+
+    def _rewind(self) -> None:
+        self._batches.clear()
+        self._inflight.clear()
+        self._cursor = 0
+        self._fill_window()
+
+    def _fill_window(self) -> None:
+        sync = self.config.sync
+        while self._connected and len(self._batches) < sync.max_inflight_batches:
+            events = self.outbox.pending(limit=sync.batch_size, after_seq=self._cursor)
+            if not events:
+                return
+            for batch in split_batches(events):
+                self._publish_batch(batch)
+
+    def _publish_batch(self, events: list[Event]) -> None:
+        assert self._client is not None
+        self._batch_no += 1
+        deadline = time.monotonic() + self.config.sync.ack_timeout_seconds
+        self._batches[self._batch_no] = _Batch(len(events), deadline)
+        for event in events:
+            self._inflight[event.id] = self._batch_no
+        self._cursor = events[-1].seq
+        # rc 4 (no connection) keeps the message in this client's queue, which
+        # dies with it; never republish here: the rewind after reconnect does.
+        self._client.publish(self._topics["events"], encode_batch(self.device, events), qos=1)
+        self.counters["events_sent"] += len(events)
+
+    def _handle_ack(self, payload: bytes) -> None:
+        ack = protocol.decode(Ack, payload)
+        confirmed = self.outbox.confirm(ack.ids)
+        self.counters["events_confirmed"] += confirmed
+        for event_id in ack.ids:
+            number = self._inflight.pop(event_id, None)
+            batch = self._batches.get(number) if number is not None else None
+            if batch is not None:
+                batch.remaining -= 1
+                if batch.remaining <= 0:
+                    del self._batches[number]  # type: ignore[arg-type]
+        self._fill_window()
+
+    # ----- incoming messages -----
+
+    def _handle_message(self, topic: str, payload: bytes) -> None:
+        try:
+            if topic == self._topics["acks"]:
+                self._handle_ack(payload)
+            elif topic == self._facility_topic:
+                delta = protocol.decode(ReservationDelta, payload)
+                if self.reservations.on_live_delta(delta) == "foreign":
+                    raise ProtocolError(f"delta for facility {delta.facility!r} on our topic")
+            elif topic == self._topics["reservations"]:
+                self._handle_answer(payload)
+            else:
+                raise ProtocolError(f"unexpected topic {topic!r}")
+        except (ProtocolError, SnapshotError) as exc:
+            self.counters["rejected_messages"] += 1
+            log.warning(
+                "message rejected",
+                extra={"topic": topic, "bytes": len(payload), "reason": str(exc)},
+            )
+
+    def _handle_answer(self, payload: bytes) -> None:
+        try:
+            kind = (
+                json.loads(payload).get("kind")
+                if len(payload) < protocol.MAX_PAYLOAD_BYTES
+                else None
+            )
+        except (ValueError, AttributeError):
+            kind = None
+        model: type[ReservationDelta | ReservationSnapshotChunk] = (
+            ReservationSnapshotChunk if kind == "snapshot" else ReservationDelta
+        )
+        if self.reservations.on_answer(protocol.decode(model, payload)) == "foreign":
+            raise ProtocolError("reservation answer for another facility")
+
+    def _send_resync(self, request: protocol.ResyncRequest) -> None:
+        assert self._client is not None
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ResponseTopic = self._topics["reservations"]
+        props.CorrelationData = secrets.token_hex(8).encode()
+        self._client.publish(
+            self._topics["requests"], protocol.encode(request), qos=1, properties=props
+        )
+        self.counters["resync_requests"] += 1
+        log.info(
+            "reservation resync requested",
+            extra={"from_version": request.from_version, "hash": request.active_hash},
+        )
+
+    def _publish_health(self) -> None:
+        assert self._client is not None
+        health = self.health.collect()
+        health = health.model_copy(update={"rejected_messages": self.counters["rejected_messages"]})
+        self._client.publish(self._topics["health"], protocol.encode(health), qos=0)
+
+    # ----- shutdown -----
+
+    def _shutdown(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            if self._connected:
+                bye = Status(state="offline", session=self._session(), at=datetime.now(UTC))
+                info = client.publish(
+                    self._topics["status"], protocol.encode(bye), qos=1, retain=True
+                )
+                with contextlib.suppress(RuntimeError, ValueError):
+                    info.wait_for_publish(timeout=2)
+                client.disconnect()
+            client.loop_stop()
+        self._connected = False
+        self.store.close()
+        log.info("sync agent stopped", extra={"counters": dict(self.counters)})

@@ -1,0 +1,200 @@
+"""The reservation cache and the device-side sync decisions, on a real
+SQLite store file with a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sync.protocol import (
+    Reservation,
+    ReservationChange,
+    ReservationDelta,
+    ReservationSnapshotChunk,
+)
+from sync.reservations import (
+    ReservationCache,
+    ReservationSync,
+    SnapshotAssembler,
+    SnapshotError,
+)
+from sync.store import Store, open_store
+
+T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+
+def res(n: int, *, start_h: float = 0, hours: float = 1, **kw: object) -> Reservation:
+    fields: dict[str, object] = {
+        "id": f"r{n}",
+        "facility": "fac-1",
+        "door": "room-a",
+        "starts_at": T0 + timedelta(hours=start_h),
+        "ends_at": T0 + timedelta(hours=start_h + hours),
+        "credential_refs": [f"cred-{n}"],
+        **kw,
+    }
+    return Reservation.model_validate(fields)
+
+
+def delta(prev: int, version: int, *changes: tuple[str, Reservation]) -> ReservationDelta:
+    return ReservationDelta.model_validate(
+        {
+            "facility": "fac-1",
+            "prev_version": prev,
+            "version": version,
+            "changes": [
+                ReservationChange.model_validate({"op": o, "reservation": r}) for o, r in changes
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with open_store(tmp_path / "device.db") as s:
+        yield s
+
+
+@pytest.fixture
+def cache(store: Store) -> ReservationCache:
+    return ReservationCache(store, "fac-1")
+
+
+def test_cache_apply_delta_outcomes(cache: ReservationCache) -> None:
+    assert cache.apply_delta(delta(0, 1, ("upsert", res(1)))) == "applied"
+    assert cache.apply_delta(delta(0, 1, ("upsert", res(9)))) == "stale"
+    assert cache.apply_delta(delta(2, 3, ("upsert", res(3)))) == "gap"
+    foreign = delta(1, 2).model_copy(update={"facility": "fac-2"})
+    assert cache.apply_delta(foreign) == "foreign"
+    assert cache.version() == 1
+    assert cache.count() == 1
+
+
+def test_cache_cancel_hides_reservation_from_lookup(cache: ReservationCache) -> None:
+    cache.apply_delta(delta(0, 1, ("upsert", res(1))))
+    at = (T0 + timedelta(minutes=10)).timestamp()
+    assert [r.id for r in cache.lookup("cred-1", "room-a", at)] == ["r1"]
+    cache.apply_delta(delta(1, 2, ("cancel", res(1))))
+    assert cache.lookup("cred-1", "room-a", at) == []
+    assert cache.version() == 2
+
+
+def test_cache_lookup_respects_door_time_and_margins(cache: ReservationCache) -> None:
+    cache.apply_snapshot(4, [res(1, code_hash="h1"), res(2, start_h=3)])
+    start = T0.timestamp()
+    assert cache.lookup("cred-1", "room-b", start + 60) == []
+    assert cache.lookup("cred-1", "room-a", start - 300) == []
+    assert [r.id for r in cache.lookup("cred-1", "room-a", start - 300, early_s=600)] == ["r1"]
+    assert cache.lookup("cred-1", "room-a", start + 3600 + 60) == []
+    assert len(cache.lookup("cred-1", "room-a", start + 3600 + 60, late_s=120)) == 1
+    assert [r.id for r in cache.lookup_code("h1", "room-a", start + 1)] == ["r1"]
+
+
+def test_cache_update_replaces_credentials(cache: ReservationCache) -> None:
+    cache.apply_delta(delta(0, 1, ("upsert", res(1))))
+    cache.apply_delta(delta(1, 2, ("upsert", res(1, credential_refs=["cred-new"]))))
+    at = T0.timestamp() + 1
+    assert cache.lookup("cred-1", "room-a", at) == []
+    assert len(cache.lookup("cred-new", "room-a", at)) == 1
+
+
+def test_cache_snapshot_replaces_everything(cache: ReservationCache) -> None:
+    cache.apply_delta(delta(0, 1, ("upsert", res(1))))
+    cache.apply_snapshot(7, [res(2), res(3)])
+    assert cache.version() == 7
+    assert cache.count() == 2
+    assert cache.lookup("cred-1", "room-a", T0.timestamp() + 1) == []
+
+
+def test_active_hash_depends_on_content_not_order(tmp_path: Path) -> None:
+    now = T0.timestamp()
+    with open_store(tmp_path / "a.db") as a, open_store(tmp_path / "b.db") as b:
+        ca, cb = ReservationCache(a, "fac-1"), ReservationCache(b, "fac-1")
+        ca.apply_snapshot(3, [res(1), res(2), res(3, start_h=48)])
+        cb.apply_delta(delta(0, 1, ("upsert", res(2))))
+        cb.apply_delta(delta(1, 2, ("upsert", res(1))))
+        # Outside the 24 h window: does not count.
+        assert ca.active_hash(now, 24) == cb.active_hash(now, 24)
+        assert ca.active_hash(now, 24).startswith(f"v1:{int(now) // 3600 * 3600}:24:")
+        cb.apply_delta(delta(2, 3, ("upsert", res(2, credential_refs=["other"]))))
+        assert ca.active_hash(now, 24) != cb.active_hash(now, 24)
+        ca.apply_delta(delta(3, 4, ("cancel", res(1))))
+        cb.apply_delta(delta(3, 4, ("cancel", res(1))))
+        cb.apply_delta(delta(4, 5, ("upsert", res(2))))
+        assert ca.active_hash(now, 24) == cb.active_hash(now, 24)
+
+
+def chunk(
+    i: int, n: int, items: list[Reservation], sid: str = "s1", version: int = 9
+) -> ReservationSnapshotChunk:
+    return ReservationSnapshotChunk(
+        facility="fac-1", version=version, snapshot_id=sid, chunk=i, chunks=n, reservations=items
+    )
+
+
+def test_snapshot_assembler_completes_in_chunk_order() -> None:
+    asm = SnapshotAssembler("fac-1")
+    assert asm.add(chunk(1, 2, [res(2)])) is None
+    assert asm.add(chunk(1, 2, [res(2)])) is None  # duplicate delivery
+    done = asm.add(chunk(0, 2, [res(1)]))
+    assert done is not None
+    assert done[0] == 9
+    assert [r.id for r in done[1]] == ["r1", "r2"]
+
+
+def test_snapshot_assembler_rejects_bad_chunks() -> None:
+    asm = SnapshotAssembler("fac-1", max_reservations=2)
+    with pytest.raises(SnapshotError):
+        asm.add(chunk(2, 2, []))
+    asm.add(chunk(0, 3, [res(1)]))
+    with pytest.raises(SnapshotError):
+        asm.add(chunk(1, 4, []))
+    asm.add(chunk(0, 3, [res(1), res(2)]))
+    with pytest.raises(SnapshotError):
+        asm.add(chunk(1, 3, [res(3)]))
+    with pytest.raises(SnapshotError):
+        SnapshotAssembler("fac-2").add(chunk(0, 1, []))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sync_requests_once_until_answer_or_timeout(cache: ReservationCache) -> None:
+    clock = FakeClock()
+    sync = ReservationSync(cache, resync_timeout=10, clock=clock, wall=T0.timestamp)
+    first = sync.request_due()
+    assert first is not None and first.from_version == 0
+    assert sync.request_due() is None
+    clock.now += 11
+    assert sync.request_due() is not None  # unanswered: asked again
+    assert sync.on_answer(chunk(0, 1, [], version=0)) == "applied"
+    clock.now += 100
+    assert sync.request_due() is None
+
+
+def test_sync_gap_buffers_live_delta_until_answer(cache: ReservationCache) -> None:
+    clock = FakeClock()
+    sync = ReservationSync(cache, resync_timeout=10, clock=clock, wall=T0.timestamp)
+    sync.on_answer(chunk(0, 1, [], version=0))
+    assert sync.on_live_delta(delta(0, 1, ("upsert", res(1)))) == "applied"
+    assert sync.on_live_delta(delta(2, 3, ("upsert", res(3)))) == "gap"
+    request = sync.request_due()
+    assert request is not None and request.from_version == 1
+    assert sync.on_answer(delta(1, 2, ("upsert", res(2)))) == "applied"
+    assert cache.version() == 3
+    assert sync.request_due() is None
+
+
+def test_sync_ignores_stale_snapshot(cache: ReservationCache) -> None:
+    sync = ReservationSync(cache, clock=FakeClock())
+    cache.apply_snapshot(10, [res(1)])
+    assert sync.on_answer(chunk(0, 1, [res(5)], version=8)) == "stale"
+    assert cache.version() == 10 and cache.count() == 1
