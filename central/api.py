@@ -6,13 +6,11 @@ facility version bump, then the delta publisher sends them to the facility's
 devices.
 """
 
-from __future__ import annotations
-
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -50,7 +48,7 @@ class ReservationIn(_In):
     code: Code | None = None
 
     @model_validator(mode="after")
-    def _ordered(self) -> ReservationIn:
+    def _ordered(self) -> Self:
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         return self

@@ -84,7 +84,11 @@ class IngestStore:
     # events -----------------------------------------------------------------
 
     def store_batches(self, batches: Sequence[EventBatch]) -> IngestOutcome:
-        """Store several batches in one transaction; returns ids to ack."""
+        """Store several batches in one transaction; returns ids to ack.
+
+        Rows go in in (device, seq, id) order, so ``pk`` follows seq within
+        a transaction.
+        """
         return self._retry("storing events", lambda conn: self._store(conn, batches))
 
     def _store(self, conn: Connection, batches: Sequence[EventBatch]) -> IngestOutcome:
@@ -104,14 +108,14 @@ class IngestStore:
         new_seqs: dict[str, list[int]] = {d: [] for d in out.acks}
         if good:
             stmt = self.db.insert(events).on_conflict_do_nothing()
-            rows = [good[k] for k in sorted(good)]
+            rows = sorted(good.values(), key=_order)
             inserted = conn.execute(stmt.returning(events.c.device, events.c.seq), rows).all()
             out.stored = len(inserted)
             for device, seq in inserted:
                 new_seqs[device].append(seq)
         if bad:
             stmt = self.db.insert(event_quarantine).on_conflict_do_nothing()
-            rows = [bad[k] for k in sorted(bad)]
+            rows = sorted(bad.values(), key=_order)
             inserted = conn.execute(
                 stmt.returning(event_quarantine.c.device, event_quarantine.c.seq), rows
             ).all()
@@ -190,7 +194,7 @@ class IngestStore:
             stmt = stmt.on_conflict_do_update(
                 index_elements=[devices.c.id], set_=changes, where=newer
             )
-            return bool(conn.execute(stmt).rowcount)
+            return conn.execute(stmt.returning(devices.c.id)).first() is not None
 
         return self._retry("recording a status", body)
 
@@ -265,6 +269,11 @@ class IngestStore:
         query = query.order_by(events.c.pk).limit(limit)
         with self.db.read() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def _order(row: dict[str, Any]) -> tuple[str, int, str]:
+    """One deterministic insert order for every worker (no lock-order deadlocks)."""
+    return (row["device"], row["seq"], row["event_id"])
 
 
 def _event_row(device: str, ev: EventEnvelope, now: datetime, worker: str) -> dict[str, Any]:
