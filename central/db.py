@@ -42,6 +42,7 @@ from central.errors import DatabaseError
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
+SCHEMA_LOCK = 0x6B696F736B  # advisory lock key while creating tables
 Json = JSON().with_variant(postgresql.JSONB(), "postgresql")
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -174,7 +175,10 @@ class Database:
         self.url = url
         try:
             self.engine = _make_engine(url, pool_size, busy_timeout)
-            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":  # several workers may start at once
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+                metadata.create_all(conn)
         except SQLAlchemyError as exc:
             raise DatabaseError(
                 f"database {_safe(url)} unusable: {exc.__class__.__name__}: {_first_line(exc)}"

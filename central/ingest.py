@@ -89,6 +89,7 @@ class IngestWorker:
         )
         self.counts: Counter[str] = Counter()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self._queue: queue.Queue[Inbound] = queue.Queue(config.ingest.queue_size)
         self._stop = threading.Event()
         self._last_snapshot: dict[str, float] = {}
@@ -98,6 +99,7 @@ class IngestWorker:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # paho's thread: hand over only -------------------------------------------
 
@@ -107,12 +109,23 @@ class IngestWorker:
         if reason.is_failure:
             log.error("broker refused the connection", extra={"reason": str(reason)})
             return
-        client.subscribe(SUBSCRIPTIONS)
         self.connected.set()
+        client.subscribe(SUBSCRIPTIONS)
         log.info("connected to the broker", extra={"worker": self.worker_id})
+
+    def _on_subscribe(
+        self, _c: Any, _u: Any, _mid: int, reasons: list[ReasonCode], _p: Any
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("subscriptions refused", extra={"reasons": refused})
+            return
+        self.subscribed.set()
+        log.info("subscribed", extra={"worker": self.worker_id})
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         log.warning("disconnected from the broker", extra={"reason": str(reason)})
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
@@ -164,7 +177,7 @@ class IngestWorker:
                     if batch is not None:
                         batches.append((item, batch))
                         continue
-                elif kind == "status":
+                elif kind == "status" and item.payload:  # empty: retained status cleared
                     self._status(device, decode(Status, item.payload))
                 elif kind == "health":
                     self._health(device, decode(Health, item.payload))

@@ -122,7 +122,8 @@ class IngestStore:
             out.quarantined = len(inserted)
             for device, seq in inserted:
                 new_seqs[device].append(seq)
-        out.duplicates = len(good) + len(bad) - out.stored - out.quarantined
+        seen = sum(len(batch.events) for batch in batches)
+        out.duplicates = seen - out.stored - out.quarantined
         for device in sorted(new_seqs):
             self._touch_device(conn, device, now)
             if new_seqs[device]:
