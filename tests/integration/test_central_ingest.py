@@ -21,7 +21,7 @@ from sync.protocol import Ack, EventBatch, Status, decode, device_topic, encode
 from tests.harness.central import central_process, worker_thread, write_config
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.mqtt import TestClient, connect
-from tests.harness.services import wait_until
+from tests.harness.services import ServiceProcess, wait_until
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
@@ -43,7 +43,11 @@ def rows(db_url: str) -> list[tuple[str, int, str]]:
 def next_ack(device: TestClient, timeout: float = 10) -> Ack:
     message = device.next_message(timeout)
     assert message.topic.endswith("/acks"), message.topic
-    return decode(Ack, message.payload)
+    return decode(Ack, bytes(message.payload))
+
+
+def subscribed(proc: ServiceProcess) -> bool:
+    return proc.check_alive() and '"subscribed"' in proc.log_tail(200)
 
 
 @pytest.fixture
@@ -177,9 +181,7 @@ def test_ingest_two_worker_processes_share_the_load_on_postgres(
         proc.start()
         workers.append(proc)
     try:
-        for proc in workers:
-            wait_until(lambda p=proc: p.check_alive() and '"subscribed"' in p.log_tail(200),
-                       30, f"{proc.name} to subscribe")  # fmt: skip
+        wait_until(lambda: all(subscribed(p) for p in workers), 30, "both workers to subscribe")
         sent: dict[str, EventBatch] = {}
         devices = {d: connect(mosquitto, mosquitto.identity(d)) for d in ("dev-a", "dev-b")}
         for d, client in devices.items():
