@@ -17,6 +17,7 @@ import pytest
 
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.pcscd import Pcscd
+from tests.harness.postgres import Postgres
 from tests.harness.services import ServiceError
 from tests.harness.xvfb import Xvfb
 
@@ -102,3 +103,19 @@ def kivy_env(tmp_path: Path, xvfb: Xvfb) -> dict[str, str]:
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "PYTHONPATH": str(ROOT),
     }
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL cluster of the test run (initdb + postgres on a free port),
+    or the server named by KIOSK_TEST_POSTGRES_URL."""
+    server = Postgres()
+    start_service("PostgreSQL", server.start)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: Postgres) -> str:
+    """A fresh, empty database of the test's own (SQLAlchemy URL)."""
+    return postgres.create_database()
