@@ -4,18 +4,19 @@ that knows which real (or simulated) implementation serves each port."""
 from __future__ import annotations
 
 import hashlib
-import json
-import socket
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kiosk.access import policy_for_door
 from kiosk.checkin import CheckinService, LockPort, LockUnavailable
 from kiosk.reservations import StoreReservations
 from kiosk.ui.session import CheckinSession
+from lockctl.client import LockClient
+from lockctl.errors import LockctlError
 from sync.clock import clock_is_synchronised
 from sync.config import DeviceConfig
 from sync.errors import ConfigError
@@ -81,39 +82,37 @@ def build_checkin_session(
 
 
 class LockctlPort:
-    """:class:`~kiosk.checkin.LockPort` over lockctl's unix socket (JSON lines).
+    """:class:`~kiosk.checkin.LockPort` (and the terminal's signals) over
+    :class:`lockctl.client.LockClient`.
 
-    One short connection per request with a tight timeout: a missing or hung
-    daemon becomes :class:`LockUnavailable` in well under a second, and the
-    person is told to call staff.
+    A short timeout: a missing or hung daemon becomes :class:`LockUnavailable`
+    in well under a second, and the person is told to call staff. The
+    connection is reopened after any failure.
     """
 
     def __init__(self, socket_path: Path, timeout: float = 0.5) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
+        self._client: LockClient | None = None
 
     def unlock(self, door: str, seconds: float, reason: str, ref: str) -> float:
-        request = {"op": "unlock", "door": door, "seconds": seconds, "reason": reason, "ref": ref}
-        reply = self._call(request)
+        reply = self._call(lambda c: c.unlock(door, seconds=seconds, reason=reason, ref=ref))
         granted = reply.get("seconds", seconds)
         return float(granted) if isinstance(granted, int | float) else seconds
 
-    def _call(self, request: dict[str, object]) -> dict[str, object]:
+    def _call(self, action: Callable[[LockClient], dict[str, Any]]) -> dict[str, Any]:
+        if self._client is None:
+            self._client = LockClient(self.socket_path, timeout=self.timeout)
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-                conn.settimeout(self.timeout)
-                conn.connect(str(self.socket_path))
-                conn.sendall(json.dumps(request).encode() + b"\n")
-                line = conn.makefile("rb").readline(65536)
-        except OSError as exc:
-            raise LockUnavailable(f"lockctl at {self.socket_path}: {exc}") from exc
-        try:
-            reply = json.loads(line)
-        except ValueError as exc:
-            raise LockUnavailable(f"lockctl answered garbage: {line[:80]!r}") from exc
-        if not isinstance(reply, dict) or reply.get("ok") is not True:
-            raise LockUnavailable(f"lockctl refused: {reply!r}"[:200])
-        return reply
+            return action(self._client)
+        except LockctlError as exc:
+            self.close()
+            raise LockUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 def lock_for(config: DeviceConfig) -> LockPort:
