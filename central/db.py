@@ -261,3 +261,7 @@ def _safe(url: str) -> str:
 
 def _first_line(exc: BaseException) -> str:
     return str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else ""
+
+
+# Ops tables (health history, alerts, staff) register on the same metadata.
+from central import ops_db as _ops_tables  # noqa: E402, F401

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import pytest
 
+from central.db import Database
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.pcscd import Pcscd
 from tests.harness.postgres import Postgres
@@ -119,3 +120,15 @@ def postgres() -> Iterator[Postgres]:
 def postgres_url(postgres: Postgres) -> str:
     """A fresh, empty database of the test's own (SQLAlchemy URL)."""
     return postgres.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def central_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """Central's database, once on an SQLite file and once on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'central.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    database = Database(url)
+    yield database
+    database.close()
