@@ -17,9 +17,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from central.dashboard.views import add_dashboard
 from central.db import Database, aware
 from central.errors import ConflictError, DatabaseError, NotFoundError
 from central.ingest_store import IngestStore
+from central.metrics import add_metrics
+from central.ops_api import add_ops_api
 from central.publisher import DeltaPublisher
 from central.reservations import Change, ReservationStore
 from central.tokens import TokenStore, role_allows
@@ -106,9 +109,13 @@ def _out(r: Reservation, version: int | None = None) -> ReservationOut:
 
 
 def create_app(
-    db: Database, publisher: DeltaPublisher | None = None, page_size_max: int = 1000
+    db: Database,
+    publisher: DeltaPublisher | None = None,
+    page_size_max: int = 1000,
+    now: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """The API app; ``publisher`` (optional) is started and closed with the app."""
+    """The API app with the dashboard and metrics; ``publisher`` (optional) is
+    started and closed with the app; ``now`` is the dashboard's clock (tests)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -149,6 +156,9 @@ def create_app(
 
     _reservation_routes(app, ReservationStore(db), publisher, need, page_size_max)
     _fleet_routes(app, IngestStore(db, "api"), need("reader"), page_size_max)
+    add_ops_api(app, db, need("reader"), need("operator"))
+    add_metrics(app, db)
+    add_dashboard(app, db, now)
     return app
 
 

@@ -133,6 +133,11 @@ class AlertStore:
             )  # fmt: skip
             return bool(result.rowcount)
 
+    def get(self, alert_id: int) -> dict[str, Any] | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(alerts).where(alerts.c.pk == alert_id)).first()
+        return None if row is None else dict(row._mapping)
+
     def firing(self) -> list[tuple[str, str]]:
         with self.db.read() as conn:
             rows = conn.execute(

@@ -16,9 +16,7 @@ from sqlalchemy import insert
 
 from central.alerts import Transition
 from central.api import create_app
-from central.dashboard.views import add_dashboard
 from central.db import Database, devices, utc
-from central.metrics import add_metrics
 from central.ops import AlertStore
 from central.staff import StaffStore
 
@@ -38,9 +36,7 @@ class Clock:
 def setup(tmp_path: Path) -> Iterator[tuple[TestClient, Database, Clock, dict[str, str]]]:
     db = Database(f"sqlite:///{tmp_path / 'central.db'}")
     clock = Clock()
-    app: FastAPI = create_app(db)
-    add_dashboard(app, db, now=clock)
-    add_metrics(app, db)
+    app: FastAPI = create_app(db, now=clock)
     staff = StaffStore(db)
     secrets = {
         "op": staff.create("op", PASSWORD, "operator"),
@@ -162,3 +158,42 @@ def test_metrics_expose_fleet(setup: tuple[TestClient, Database, Clock, dict[str
     assert 'kiosk_devices{status="online"} 2.0' in text
     assert 'kiosk_device_cpu_temperature_celsius{device="dev-2",facility="pool"} 80.2' in text
     assert 'kiosk_alerts_open{rule="offline"} 1.0' in text
+
+
+def test_ops_api_alerts_and_health(
+    setup: tuple[TestClient, Database, Clock, dict[str, str]],
+) -> None:
+    from central.ops import HealthHistory
+    from central.tokens import TokenStore
+
+    client, db, _, _ = setup
+    _, reader = TokenStore(db).create("reader", "test")
+    _, operator = TokenStore(db).create("operator", "test")
+    as_reader = {"Authorization": f"Bearer {reader}"}
+    as_operator = {"Authorization": f"Bearer {operator}"}
+    assert client.get("/api/alerts").status_code == 401
+    page = client.get("/api/alerts?state=open", headers=as_reader).json()
+    assert [(a["device"], a["rule"]) for a in page["items"]] == [("dev-1", "offline")]
+    alert_id = page["items"][0]["id"]
+    assert (
+        client.post(
+            f"/api/alerts/{alert_id}/acknowledge", json={"by": "bot"}, headers=as_reader
+        ).status_code
+        == 403
+    )
+    acked = client.post(
+        f"/api/alerts/{alert_id}/acknowledge", json={"by": "bot"}, headers=as_operator
+    )
+    assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "bot"
+    assert (
+        client.post(f"/api/alerts/{alert_id}/acknowledge", json={}, headers=as_operator).status_code
+        == 409
+    )
+    assert (
+        client.post("/api/alerts/999/acknowledge", json={}, headers=as_operator).status_code == 404
+    )
+    HealthHistory(db).record("dev-0", datetime.now(UTC), {"cpu_temp_c": 51.5})
+    points = client.get("/api/devices/dev-0/health?hours=1", headers=as_reader).json()
+    assert points[0]["figures"] == {"cpu_temp_c": 51.5}
+    spec = client.get("/openapi.json").json()
+    assert "/api/alerts" in spec["paths"] and "/api/devices/{device}/health" in spec["paths"]
