@@ -123,3 +123,28 @@ def test_health_history_compacts_and_expires(central_db: Database) -> None:
     assert dropped == 1  # the month-old hourly mean is past retention
     series = history.series("dev-a", T0 - timedelta(days=5))
     assert [round(figures["cpu_temp_c"], 1) for _, figures in series] == [65.0, 55.0]
+
+
+def test_ops_loop_runs_rounds_and_stops(central_db: Database) -> None:
+    from central.ops import OpsLoop
+    from tests.harness.services import wait_until
+
+    with central_db.write() as conn:
+        conn.execute(insert(devices).values(
+            id="dev-x", facility="gym", status="online", session=1, last_seen=utc(T0),
+            versions={}, health={"cpu_temp_c": 95.0}, health_at=utc(T0),
+        ))  # fmt: skip
+    loop = OpsLoop(central_db, AlertEngine(AlertThresholds(fire_after_s=0)), interval=0.05).start()
+    try:
+        wait_until(lambda: loop.rounds >= 3, 10, "three ops rounds")
+    finally:
+        loop.close()
+    assert ("dev-x", "cpu_hot") in AlertStore(central_db).firing()
+    # Restarted: the open alert is restored, not opened twice.
+    again = OpsLoop(central_db, AlertEngine(AlertThresholds(fire_after_s=0)), interval=0.05).start()
+    try:
+        wait_until(lambda: again.rounds >= 2, 10, "two more rounds")
+    finally:
+        again.close()
+    rules = [a["rule"] for a in AlertStore(central_db).listing(device="dev-x")]
+    assert rules.count("cpu_hot") == 1
