@@ -54,13 +54,14 @@ def cmd_ingest(config: CentralConfig, args: argparse.Namespace) -> int:
 def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from central import mqtt as central_mqtt
     from central.api import create_app
     from central.publisher import DeltaPublisher
     from central.reservations import ReservationStore
 
     with open_db(config) as db:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
-        publisher = DeltaPublisher(store, config.broker, f"central-api-{config.api.port}")
+        publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
         app = create_app(db, publisher, config.api.page_size_max)
         uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
                     log_config=None, access_log=False)  # fmt: skip

@@ -94,7 +94,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._last_snapshot: dict[str, float] = {}
         self.client = central_mqtt.make_client(
-            config.broker, f"central-ingest-{self.worker_id}", manual_ack=True
+            config.broker, central_mqtt.client_id(f"ingest-{self.worker_id}"), manual_ack=True
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -6,12 +6,21 @@ to their own threads from them."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import ssl
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import BrokerSection
+
+
+def client_id(role: str) -> str:
+    """A client id unique per process: two central processes with the same id
+    would keep disconnecting each other."""
+    return f"central-{role}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"[:64]
 
 
 def make_client(broker: BrokerSection, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
