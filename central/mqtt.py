@@ -6,6 +6,7 @@ to their own threads from them."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -15,6 +16,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import BrokerSection
+
+log = logging.getLogger(__name__)
 
 
 def client_id(role: str) -> str:
@@ -38,6 +41,10 @@ def make_client(broker: BrokerSection, client_id: str, *, manual_ack: bool = Fal
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
     client.reconnect_delay_set(1, int(broker.reconnect_max_seconds))
+    client.on_connect_fail = lambda _c, _u: log.warning(
+        "cannot connect to the broker (address, TLS files, certificate validity?); retrying",
+        extra={"host": broker.host, "port": broker.port},
+    )
     client.max_inflight_messages_set(200)
     return client
 

@@ -109,3 +109,29 @@ def test_central_config_relative_paths_follow_the_file(tmp_path: Path) -> None:
 def test_central_config_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CentralConfigError, match="file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_central_cli_bad_config_exits_3_with_the_key_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from central.cli import main
+
+    bad = tmp_path / "central.toml"
+    bad.write_text("[api]\nport = 0\n")
+    assert main(["config", "--config", str(bad)]) == 3
+    assert "api.port" in capsys.readouterr().err
+
+
+def test_central_cli_token_create_prints_a_token_it_can_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from central.cli import main
+    from central.db import Database
+    from central.tokens import TokenStore
+
+    config = tmp_path / "central.toml"
+    config.write_text('[database]\nurl = "sqlite:///c.db"\n')
+    assert main(["token", "create", "--role", "reader", "--config", str(config)]) == 0
+    token = capsys.readouterr().out.strip()
+    with Database(f"sqlite:///{tmp_path / 'c.db'}") as db:
+        assert TokenStore(db).verify(token) == "reader"
