@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from central.config import CentralConfig, load_config
+from central.config import CentralConfig, code_key, load_config
 from central.db import Database
 from central.errors import CentralConfigError, CentralError, DatabaseError
 from central.tokens import ROLES, TokenStore
@@ -62,7 +62,9 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
     with open_db(config) as db:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
         publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
-        app = create_app(db, publisher, config.api.page_size_max)
+        if config.reservations.code_key_file is None:
+            log.warning("reservations.code_key_file not set: demo code key in use")
+        app = create_app(db, publisher, config.api.page_size_max, code_key(config))
         uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
                     log_config=None, access_log=False)  # fmt: skip
     return 0

@@ -54,6 +54,7 @@ from sync.protocol import (
     encode,
     parse_device_topic,
 )
+from sync.reservations_hash import same_content
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +262,10 @@ class IngestWorker:
         facility = self.store.device_facility(device)
         if facility is None:
             return
-        version, expected = self.reservations.state(facility)
-        if health.reservation_version == version and health.reservation_hash != expected:
+        version, active = self.reservations.active_state(facility)
+        if health.reservation_version == version and not same_content(
+            health.reservation_hash, active
+        ):
             last = self._last_snapshot.get(device, 0.0)
             if time.monotonic() - last >= ANTI_ENTROPY_INTERVAL:
                 self._last_snapshot[device] = time.monotonic()
@@ -292,8 +295,10 @@ class IngestWorker:
             log.warning("response topic ignored", extra={"device": device, "asked": asked})
         correlation = getattr(props, "CorrelationData", None) if props else None
         self.counts["resync_requests"] += 1
-        version, expected = self.reservations.state(facility)
-        hash_differs = request.active_hash is not None and request.active_hash != expected
+        version, active = self.reservations.active_state(facility)
+        hash_differs = request.active_hash is not None and not same_content(
+            request.active_hash, active
+        )
         deltas = None
         if not (request.from_version == version and hash_differs):
             deltas = self.reservations.deltas_since(facility, request.from_version)
