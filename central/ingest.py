@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.exc import SQLAlchemyError
 
 from central import mqtt as central_mqtt
 from central.config import CentralConfig
@@ -186,9 +187,12 @@ class IngestWorker:
                     self._request(device, item)
             except ProtocolError as exc:
                 self._refuse("malformed", item, str(exc))
-            except DatabaseError as exc:
+            except (DatabaseError, SQLAlchemyError) as exc:
                 self.counts["db_errors"] += 1
-                log.error("database error", extra={"topic": item.topic, "error": str(exc)})
+                log.error("database error", extra={"topic": item.topic, "error": str(exc)[:300]})
+            except Exception:  # a bug must not stop the worker: log it, go on
+                self.counts["internal_errors"] += 1
+                log.exception("message handling failed", extra={"topic": item.topic})
             self._mqtt_ack(item)
         if batches:
             self._store(batches)

@@ -259,3 +259,27 @@ def test_ingest_worker_killed_mid_stream_loses_and_duplicates_nothing(
         first.stop()
         if second is not None:
             second.stop()
+
+
+def test_ingest_database_failure_means_no_ack_and_the_worker_goes_on(
+    tmp_path: Path, mosquitto: Mosquitto, sqlite_url: str, dev_a: TestClient
+) -> None:
+    config = write_config(tmp_path, mosquitto, sqlite_url, worker_id="f")
+    text = config.read_text().replace(
+        f'url = "{sqlite_url}"', f'url = "{sqlite_url}"\nbusy_timeout_seconds = 0.2'
+    )
+    config.write_text(text)
+    with worker_thread(config) as worker:
+        blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            lost = batch("dev-a", [1])
+            assert dev_a.publish(device_topic("dev-a", "events"), encode(lost)) == 0
+            wait_until(lambda: worker.counts["db_errors"] >= 3, 30, "three failed commits")
+        finally:
+            blocker.execute("COMMIT")
+            blocker.close()
+        # Never acked, so the device still has it and sends it again.
+        dev_a.publish(device_topic("dev-a", "events"), encode(lost))
+        assert next_ack(dev_a).ids == [lost.events[0].id]
+        assert [r[0] for r in rows(sqlite_url)] == [lost.events[0].id]
