@@ -193,9 +193,12 @@ class IngestWorker:
             except Exception:  # a bug must not stop the worker: log it, go on
                 self.counts["internal_errors"] += 1
                 log.exception("message handling failed", extra={"topic": item.topic})
-            self._mqtt_ack(item)
         if batches:
             self._store(batches)
+        # MQTT PUBACKs last and in the order received (event batches: after
+        # the commit and the app-level ack, or after giving up on the database).
+        for item in items:
+            self._mqtt_ack(item)
 
     def _event_batch(self, device: str, item: Inbound) -> EventBatch | None:
         batch = decode(EventBatch, item.payload)
@@ -225,8 +228,6 @@ class IngestWorker:
                 log.error("events not stored (devices will resend)",
                           extra={"attempt": attempt, "error": str(exc)})  # fmt: skip
                 if attempt == 3 or self._stop.wait(delay):
-                    for item, _ in batches:
-                        self._mqtt_ack(item)
                     return
                 delay *= 2
         self.counts["events_stored"] += outcome.stored
@@ -241,8 +242,6 @@ class IngestWorker:
                 ack = Ack(ids=ids[i : i + ACK_CHUNK])
                 self.client.publish(device_topic(device, "acks"), encode(ack), qos=1)
                 self.counts["acks_sent"] += 1
-        for item, _ in batches:
-            self._mqtt_ack(item)
 
     def _mqtt_ack(self, item: Inbound) -> None:
         if item.qos > 0:
