@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from central.config import CentralConfig, load_config
+from central.config import CentralConfig, code_key, load_config
 from central.db import Database
 from central.errors import CentralConfigError, CentralError, DatabaseError
 from central.tokens import ROLES, TokenStore
@@ -54,14 +54,17 @@ def cmd_ingest(config: CentralConfig, args: argparse.Namespace) -> int:
 def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from central import mqtt as central_mqtt
     from central.api import create_app
     from central.publisher import DeltaPublisher
     from central.reservations import ReservationStore
 
     with open_db(config) as db:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
-        publisher = DeltaPublisher(store, config.broker, f"central-api-{config.api.port}")
-        app = create_app(db, publisher, config.api.page_size_max)
+        publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
+        if config.reservations.code_key_file is None:
+            log.warning("reservations.code_key_file not set: demo code key in use")
+        app = create_app(db, publisher, config.api.page_size_max, code_key(config))
         uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
                     log_config=None, access_log=False)  # fmt: skip
     return 0
