@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,6 +29,8 @@ from central.db import (
     utc,
 )
 from central.errors import DatabaseError
+from central.ops import health_figures
+from central.ops_db import health_samples
 from central.seqtrack import Range, SeqState, advance
 from sync.errors import PersonalDataError
 from sync.privacy import check_event_data
@@ -215,6 +217,12 @@ class IngestStore:
                 stmt.on_conflict_do_update(
                     index_elements=[devices.c.id],
                     set_={k: stmt.excluded[k] for k in ("health", "health_at", "last_seen")},
+                )
+            )
+            # The history sample goes in with the latest value, in one commit.
+            conn.execute(
+                insert(health_samples).values(
+                    device=device, at=now, resolution=0, figures=health_figures(payload)
                 )
             )
 

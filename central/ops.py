@@ -36,13 +36,22 @@ class Retention:
     hourly: timedelta = timedelta(days=90)
 
 
+def health_figures(health: dict[str, Any]) -> dict[str, float]:
+    """The numeric figures of a health report that the history keeps."""
+    return {
+        k: float(health[k])
+        for k in NUMERIC_FIGURES
+        if isinstance(health.get(k), int | float) and not isinstance(health.get(k), bool)
+    }
+
+
 class HealthHistory:
     def __init__(self, db: Database, retention: Retention | None = None) -> None:
         self.db = db
         self.retention = retention or Retention()
 
     def record(self, device: str, at: datetime, health: dict[str, Any]) -> None:
-        figures = {k: health[k] for k in NUMERIC_FIGURES if isinstance(health.get(k), int | float)}
+        figures = health_figures(health)
         with self.db.write() as conn:
             conn.execute(
                 insert(health_samples).values(

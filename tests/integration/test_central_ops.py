@@ -148,3 +148,13 @@ def test_ops_loop_runs_rounds_and_stops(central_db: Database) -> None:
         again.close()
     rules = [a["rule"] for a in AlertStore(central_db).listing(device="dev-x")]
     assert rules.count("cpu_hot") == 1
+
+
+def test_health_history_fed_by_ingest(central_db: Database) -> None:
+    from central.ingest_store import IngestStore
+    from sync.protocol import Health
+
+    store = IngestStore(central_db, "w1")
+    store.record_health("dev-h", Health(at=datetime.now(UTC), cpu_temp_c=61.0, outbox_depth=4))
+    series = HealthHistory(central_db).series("dev-h", datetime.now(UTC) - timedelta(minutes=5))
+    assert [f for _, f in series] == [{"cpu_temp_c": 61.0, "outbox_depth": 4.0}]
