@@ -15,6 +15,7 @@ from typing import Annotated, Any, Generic, Self, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -164,9 +165,31 @@ def create_app(
     )  # fmt: skip
     _fleet_routes(app, IngestStore(db, "api"), need("reader"), page_size_max)
     add_ops_api(app, db, need("reader"), need("operator"))
+    _document_errors(app)
     add_metrics(app, db)
     add_dashboard(app, db, now)
     return app
+
+
+class ErrorOut(BaseModel):
+    detail: Any
+
+
+# Answers any API operation may give besides its own (auth, missing, conflict,
+# database down), written into the OpenAPI document so clients know them.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No or unknown bearer token"},
+    403: {"model": ErrorOut, "description": "The token's role is not enough"},
+    404: {"model": ErrorOut, "description": "No such object"},
+    409: {"model": ErrorOut, "description": "Conflicts with the current state"},
+    503: {"model": ErrorOut, "description": "Database unavailable; retry"},
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path.startswith("/api/"):
+            route.responses = {**COMMON_ERRORS, **route.responses}
 
 
 def _error_handlers(app: FastAPI) -> None:
