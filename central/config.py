@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from central.alerts import AlertThresholds
 from central.errors import CentralConfigError
 from sync.reservations_hash import demo_code_key
 
@@ -90,6 +91,34 @@ class LoggingSection(_Section):
     level: LogLevel = "INFO"
 
 
+class OpsSection(_Section):
+    # How often the alert rules run, and the health history compaction.
+    evaluate_every_seconds: float = Field(default=15, gt=0, le=3600)
+    compact_every_seconds: float = Field(default=3600, gt=0)
+    thresholds: AlertThresholds = AlertThresholds()
+
+
+class WebhookSection(_Section):
+    url: str = Field(pattern=r"^https?://")
+    bearer_token: str = ""
+    timeout_seconds: float = Field(default=5, gt=0, le=60)
+
+
+class EmailSection(_Section):
+    host: str
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+
+
+class NotifySection(_Section):
+    webhook: WebhookSection | None = None
+    email: EmailSection | None = None
+
+
 class CentralConfig(_Section):
     """The whole central configuration (one TOML file)."""
 
@@ -99,6 +128,8 @@ class CentralConfig(_Section):
     reservations: ReservationsSection = ReservationsSection()
     api: ApiSection = ApiSection()
     logging: LoggingSection = LoggingSection()
+    ops: OpsSection = OpsSection()
+    notify: NotifySection = NotifySection()
     source: str = Field(default="<built-in demo>", exclude=True)
 
 

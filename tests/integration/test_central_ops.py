@@ -4,6 +4,7 @@ TOTP, lockout, sessions), alert lifecycle, health history compaction."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -158,3 +159,36 @@ def test_health_history_fed_by_ingest(central_db: Database) -> None:
     store.record_health("dev-h", Health(at=datetime.now(UTC), cpu_temp_c=61.0, outbox_depth=4))
     series = HealthHistory(central_db).series("dev-h", datetime.now(UTC) - timedelta(minutes=5))
     assert [f for _, f in series] == [{"cpu_temp_c": 61.0, "outbox_depth": 4.0}]
+
+
+def test_central_cli_staff_create_and_notify_config(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from central.cli import ops_loop
+    from central.config import load_config
+
+    config = tmp_path / "central.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "c.db"}"\n'
+        "[ops]\nevaluate_every_seconds = 5\n[ops.thresholds]\ncpu_temp_c = 70\n"
+        '[notify.webhook]\nurl = "http://127.0.0.1:9/hook"\n'
+        '[notify.email]\nhost = "127.0.0.1"\nsender = "a@b.c"\nrecipients = ["ops@b.c"]\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "central", "staff", "create", "sato", "--role", "viewer",
+         "--password-stdin", "--config", str(config)],
+        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "otpauth://totp/" in result.stdout
+    loaded = load_config(config)
+    loop = ops_loop(loaded, Database(loaded.database.url))
+    assert loop.interval == 5 and loop.engine.thresholds.cpu_temp_c == 70
+    assert len(loop.notifiers) == 2
+    short = subprocess.run(
+        [sys.executable, "-m", "central", "staff", "create", "ito", "--role", "viewer",
+         "--password-stdin", "--config", str(config)],
+        input="short\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
