@@ -1,64 +1,171 @@
 """The demo: every landed part on simulated hardware, embedded configuration.
 
-So far the device spine has landed: configuration, the device store and its
-outbox, structured logging. The demo loads the embedded configuration, opens
-(or creates) the store in the demo state folder, records a ``device.started``
-event and prints what a technician would check: the configuration, the store
-and the queue of events waiting for central. Then, until Ctrl-C, it shows
-events as any process appends them (try ``python -m sync append test.ping``
-in another terminal). Later parts (lock controller, card reader, sync agent,
-touchscreen) join here as they land.
+It starts, each as its own process with its log under ``<state>/logs``:
+
+* a local MQTT broker (mosquitto, plain listener on a free loopback port);
+* central: the ingest worker and the API with the staff dashboard (SQLite in
+  the state folder), a dashboard account, and a simulated fleet publishing
+  health and events;
+* the device: the lock controller on gpiozero's mock pins, and the sync
+  agent connected to the local broker, with the device store holding demo
+  reservations.
+
+It prints where to look (dashboard URL and sign-in), then runs until Ctrl-C,
+showing the events the device records. ``--once`` starts everything, checks
+it is up, reports and stops (CI runs it).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
+import shutil
 import time
+import urllib.request
 from pathlib import Path
 
-from sync.config import load_config
+import pyotp
+
+from kiosk.supervisor import DemoError, Supervisor, free_port, port_open
+from sync.config import default_state_dir, demo_config_text, load_config
 from sync.outbox import Outbox
 from sync.store import SCHEMA_VERSION, open_store
+
+STAFF_USER, STAFF_PASSWORD = "demo", "demo-password-123"
 
 
 def run_demo(
     config_path: str | None = None, state_dir: str | None = None, once: bool = False
 ) -> int:
-    if state_dir:
-        os.environ["KIOSK_STATE_DIR"] = str(Path(state_dir).resolve())
-    config = load_config(config_path)
-    print(f"City kiosk demo — device {config.device.id} at facility {config.device.facility}")
-    print(f"  configuration : {config.source}")
-    for door in config.doors:
-        pins = config.lock.pin_factory
-        print(f"  door          : {door.id} (relay GPIO{door.relay_pin}, {pins} pins)")
-    with open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds) as store:
-        outbox = Outbox(store)
-        event = outbox.append(
-            "device.started",
-            {"component": "demo", "python": platform.python_version()},
-        )
-        print(f"  store         : {store.path} (schema {SCHEMA_VERSION}, WAL, synchronous=FULL)")
-        print(f"  event recorded: {event.type} seq={event.seq} id={event.id} at={event.at}")
-        print(f"  outbox        : {outbox.depth()} event(s) waiting for central")
-        problems = store.integrity_problems()
-        print(f"  integrity     : {'ok' if not problems else '; '.join(problems)}")
-        if not once and not problems:
-            follow_outbox(outbox, after_seq=event.seq)
-    return 0 if not problems else 1
-
-
-def follow_outbox(outbox: Outbox, after_seq: int, interval: float = 0.5) -> None:
-    """Print events appended by any process until Ctrl-C."""
-    print("\nWatching the outbox (Ctrl-C to stop). In another terminal, try:")
-    print('  .venv/bin/python -m sync append test.ping --data \'{"door": "room-a"}\'')
+    state = Path(state_dir).resolve() if state_dir else default_state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    os.environ["KIOSK_STATE_DIR"] = str(state)
+    sup = Supervisor(state / "logs")
     try:
-        while True:
-            for event in outbox.pending(limit=100, after_seq=after_seq):
-                print(f"  + {json.dumps(event.to_wire(), ensure_ascii=False)}", flush=True)
-                after_seq = event.seq
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        print("\nDemo stopped.")
+        ports = start_services(sup, state, config_path)
+        report = status_report(state, ports)
+        print(report)
+        if once:
+            return 0 if not sup.failed() else 1
+        follow(sup, state)
+        return 0
+    except DemoError as exc:
+        print(f"error: the demo could not start: {exc}")
+        return 1
+    finally:
+        sup.stop_all()
+
+
+def device_config_path(state: Path, broker_port: int, config_path: str | None) -> Path:
+    """The device configuration: the embedded demo one (or ``--config``),
+    with the broker port of this run."""
+    text = Path(config_path).read_text() if config_path else demo_config_text()
+    text = text.replace("port = 8883", f"port = {broker_port}")
+    path = state / "device.toml"
+    path.write_text(text)
+    load_config(path)  # validate now, with the file named in the message
+    return path
+
+
+def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dict[str, int]:
+    ports = {"broker": free_port(), "api": free_port()}
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(mosquitto).exists():
+        raise DemoError("mosquitto is not installed (run ./scripts/bootstrap)")
+    conf = state / "mosquitto.conf"
+    conf.write_text(
+        f"listener {ports['broker']} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "log_dest stdout\nuser root\n"
+    )
+    sup.start("mosquitto", [mosquitto, "-c", str(conf)])
+    sup.wait_for("mosquitto", lambda: port_open(ports["broker"]))
+
+    central = state / "central.toml"
+    central.write_text(
+        f'[database]\nurl = "sqlite:///{state / "central.db"}"\n'
+        f'[broker]\nhost = "127.0.0.1"\nport = {ports["broker"]}\nreconnect_max_seconds = 2\n'
+        f'[api]\nhost = "127.0.0.1"\nport = {ports["api"]}\n'
+        "[ops]\nevaluate_every_seconds = 5\n"
+        "[ops.thresholds]\nfire_after_s = 10\nclear_after_s = 20\noffline_after_s = 10\n"
+    )
+    ensure_staff(central, state)
+    sup.python("central-ingest", ["-m", "central", "ingest", "--config", str(central)])
+    sup.python("central-api", ["-m", "central", "serve", "--config", str(central)])
+    sup.wait_for("central-api", lambda: _http_ok(f"http://127.0.0.1:{ports['api']}/healthz"), 30)
+    sup.python("fleet-simulator", ["-m", "central", "simulate", "--config", str(central),
+                                   "--devices", "30", "--interval", "5"])  # fmt: skip
+
+    device = device_config_path(state, ports["broker"], config_path)
+    config = load_config(device)
+    with open_store(config.store.path) as store:
+        Outbox(store).append("device.started", {"component": "demo"})
+    sup.python("lockctl", ["-m", "lockctl", "serve", "--config", str(device)])
+    sup.wait_for("lockctl", config.lock.socket.exists, 20)
+    sup.python("sync-agent", ["-m", "sync", "run", "--config", str(device)])
+    return ports
+
+
+def ensure_staff(central: Path, state: Path) -> None:
+    """A dashboard account for the demo; its TOTP secret is kept in the state folder."""
+    secret_file = state / "dashboard-totp-secret"
+    if secret_file.exists():
+        return
+    from central.config import load_config as load_central
+    from central.db import Database
+    from central.staff import StaffStore
+
+    db = Database(load_central(central).database.url)
+    try:
+        secret_file.write_text(StaffStore(db).create(STAFF_USER, STAFF_PASSWORD, "operator"))
+    finally:
+        db.close()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own loopback URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def status_report(state: Path, ports: dict[str, int]) -> str:
+    config = load_config(state / "device.toml")
+    secret = (state / "dashboard-totp-secret").read_text().strip()
+    with open_store(config.store.path) as store:
+        outbox = Outbox(store)
+        depth = outbox.depth()
+        problems = store.integrity_problems()
+    lines = [
+        f"City kiosk demo — device {config.device.id} at facility {config.device.facility}",
+        f"  state folder   : {state} (logs in {state / 'logs'})",
+        f"  broker         : mosquitto on 127.0.0.1:{ports['broker']}",
+        f"  door           : {', '.join(d.id for d in config.doors)} on mock GPIO pins (lockctl)",
+        f"  device store   : schema {SCHEMA_VERSION}, {depth} event(s) not yet confirmed"
+        f" by central, integrity {problems or 'ok'}",
+        f"  dashboard      : http://127.0.0.1:{ports['api']}/  (30 simulated devices)",
+        f"    sign in as   : {STAFF_USER} / {STAFF_PASSWORD}, code now {pyotp.TOTP(secret).now()}",
+        "    codes later  : .venv/bin/python -c"
+        f" \"import pyotp; print(pyotp.TOTP('{secret}').now())\"",
+    ]
+    return "\n".join(lines)
+
+
+def follow(sup: Supervisor, state: Path, interval: float = 1.0) -> None:
+    """Show the device's events as they are recorded, until Ctrl-C."""
+    config = load_config(state / "device.toml")
+    print("\nRunning (Ctrl-C to stop). Device events as they are recorded:")
+    with open_store(config.store.path) as store:
+        outbox = Outbox(store)
+        seen = max((e.seq for e in outbox.pending(limit=100000)), default=0)
+        try:
+            while True:
+                for event in outbox.pending(limit=100, after_seq=seen):
+                    print(f"  + {json.dumps(event.to_wire(), ensure_ascii=False)}", flush=True)
+                    seen = event.seq
+                for name in sup.failed():
+                    print(f"  ! {name} stopped:\n{sup.tail(name)}")
+                    sup.procs.pop(name)
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            print("\nDemo stopped.")

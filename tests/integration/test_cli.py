@@ -95,6 +95,9 @@ def test_cli_append_refuses_personal_data(tmp_path: Path) -> None:
 
 def test_cli_demo_runs_with_embedded_config(tmp_path: Path) -> None:
     result = run("kiosk", "demo", "--once", "--state-dir", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    assert "device.started" in result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dashboard      : http://127.0.0.1:" in result.stdout
+    assert "integrity ok" in result.stdout
     assert (tmp_path / "device.db").exists()
+    logs = {p.name for p in (tmp_path / "logs").iterdir()}
+    assert {"mosquitto.log", "central-api.log", "lockctl.log", "sync-agent.log"} <= logs
