@@ -1,0 +1,324 @@
+"""The reader layer: PC/SC through pyscard's ``smartcard.scard`` module.
+
+:class:`Pcsc` owns one PC/SC context (re-established after pcscd restarts),
+lists readers and opens :class:`CardSession` connections. A session is the
+APDU transport: it handles ``61xx`` (GET RESPONSE) and ``6Cxx`` (resend with
+the right Le), applies a per-APDU timeout, refuses forbidden commands
+(:func:`cardreader.apdu.check_allowed`) and writes a trace at DEBUG level in
+which the data of VERIFY is always masked.
+
+Threads: a session with a timeout runs ``SCardTransmit`` on a worker thread
+of its own and waits for it with a deadline; a card that never answers costs
+a :class:`CardTimeoutError` and the session, never a hung caller. Nothing of
+the caller's runs on that worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from smartcard import scard
+
+from cardreader import apdu
+from cardreader.errors import (
+    CardBusyError,
+    CardReaderError,
+    CardRemovedError,
+    CardTimeoutError,
+    MalformedResponseError,
+    NoCardError,
+    NoReaderError,
+    ServiceUnavailableError,
+    TransportError,
+)
+
+log = logging.getLogger(__name__)
+trace = logging.getLogger("cardreader.trace")
+
+DEFAULT_APDU_TIMEOUT = 5.0
+# pcsc-lite's client answers hresults as unsigned 32-bit values.
+_SERVICE_GONE = frozenset(
+    {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED, scard.SCARD_E_INVALID_HANDLE}
+)
+_REMOVED = frozenset({scard.SCARD_W_REMOVED_CARD, scard.SCARD_W_RESET_CARD})
+_NO_READER = frozenset(
+    {
+        scard.SCARD_E_NO_READERS_AVAILABLE,
+        scard.SCARD_E_UNKNOWN_READER,
+        scard.SCARD_E_READER_UNAVAILABLE,
+    }
+)
+_MAX_CHAINED_RESPONSES = 64
+# SCardStatus state bit of pcsc-lite (not exported by pyscard).
+_PCSCLITE_PRESENT = 0x0004
+
+
+def pcsc_error(operation: str, hresult: int, reader: str = "") -> CardReaderError:
+    """Map a PC/SC result code to our exception tree."""
+    code = hresult & 0xFFFFFFFF
+    if code in _SERVICE_GONE:
+        return ServiceUnavailableError(scard.SCardGetErrorMessage(hresult))
+    if code in _NO_READER:
+        return NoReaderError(reader)
+    if code == scard.SCARD_E_NO_SMARTCARD:
+        return NoCardError(reader)
+    if code in _REMOVED:
+        return CardRemovedError(reader)
+    if code == scard.SCARD_E_SHARING_VIOLATION:
+        return CardBusyError(reader)
+    return TransportError(operation, code, scard.SCardGetErrorMessage(hresult))
+
+
+@dataclass(frozen=True)
+class Response:
+    """A card answer: data and status word (after 61xx / 6Cxx handling)."""
+
+    data: bytes
+    sw: int
+
+    @property
+    def ok(self) -> bool:
+        return self.sw == apdu.SW_OK
+
+
+RawTransmit = Callable[[bytes], bytes]
+
+
+class CardSession:
+    """One connection to the card in one reader (the APDU transport).
+
+    Use as a context manager. ``close()`` powers the card down by default
+    (``SCARD_UNPOWER_CARD``), which also clears a verified PIN.
+    """
+
+    def __init__(
+        self,
+        reader: str,
+        raw: RawTransmit,
+        *,
+        atr: bytes = b"",
+        timeout: float | None = DEFAULT_APDU_TIMEOUT,
+        on_close: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.reader = reader
+        self.atr = atr
+        self.timeout = timeout
+        self.apdu_count = 0
+        self._raw = raw
+        self._on_close = on_close
+        self._broken: CardReaderError | None = None
+        self._worker: _Worker | None = None
+
+    # -- transport -------------------------------------------------------
+
+    def transmit(self, command: bytes, *, timeout: float | None = None) -> Response:
+        """Send one command; follow ``61xx`` and ``6Cxx``; return data + SW."""
+        apdu.check_allowed(command)
+        data, sw = self._exchange(command, timeout)
+        if sw >> 8 == 0x6C and not apdu.is_secret(command):
+            # Never for VERIFY: resending it could consume a second PIN try.
+            data, sw = self._exchange(apdu.with_le(command, sw & 0xFF), timeout)
+        chunks = [data]
+        for _ in range(_MAX_CHAINED_RESPONSES):
+            if sw >> 8 != 0x61:
+                break
+            more, sw = self._exchange(apdu.get_response(sw & 0xFF), timeout)
+            chunks.append(more)
+        else:
+            raise MalformedResponseError("endless 61xx chain of GET RESPONSE")
+        return Response(b"".join(chunks), sw)
+
+    def _exchange(self, command: bytes, timeout: float | None) -> tuple[bytes, int]:
+        if self._broken is not None:
+            raise self._broken
+        wait = self.timeout if timeout is None else timeout
+        started = time.perf_counter()
+        try:
+            raw = self._raw(command) if wait is None else self._timed(command, wait)
+        except CardReaderError as exc:
+            trace.debug(
+                "apdu failed",
+                extra={"reader": self.reader, "c": apdu.trace_text(command), "error": str(exc)},
+            )
+            if not isinstance(exc, CardTimeoutError):
+                self._broken = exc
+            raise
+        self.apdu_count += 1
+        data, sw = apdu.split_response(raw)
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug(
+                "apdu",
+                extra={
+                    "reader": self.reader,
+                    "c": apdu.trace_text(command),
+                    "sw": f"{sw:04X}",
+                    "r_len": len(data),
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        return data, sw
+
+    def _timed(self, command: bytes, wait: float) -> bytes:
+        if self._worker is None:
+            self._worker = _Worker(self._raw, self.reader)
+        try:
+            return self._worker.call(command, wait)
+        except CardTimeoutError:
+            # The worker is still stuck in SCardTransmit: the session is lost.
+            self._broken = CardTimeoutError(apdu.command_name(command), wait)
+            self._worker = None
+            raise
+
+    # -- lifecycle -------------------------------------------------------
+
+    def close(self, *, unpower: bool = True) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
+        if self._broken is None:
+            self._broken = CardRemovedError(self.reader)
+        callback, self._on_close = self._on_close, None
+        if callback is not None:
+            callback(unpower)
+
+    def __enter__(self) -> CardSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Worker:
+    """A thread that runs raw transmits so the caller can wait with a deadline."""
+
+    def __init__(self, raw: RawTransmit, reader: str) -> None:
+        self._raw = raw
+        self._requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue[tuple[bytes, BaseException | None]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"apdu-{reader}", daemon=True)
+        self._thread.start()
+
+    def call(self, command: bytes, wait: float) -> bytes:
+        self._requests.put(command)
+        try:
+            answer, error = self._answers.get(timeout=wait)
+        except queue.Empty:
+            self._requests.put(None)
+            raise CardTimeoutError(apdu.command_name(command), wait) from None
+        if error is not None:
+            raise error
+        return answer
+
+    def _run(self) -> None:
+        while (command := self._requests.get()) is not None:
+            try:
+                self._answers.put((self._raw(command), None))
+            except BaseException as exc:  # handed to the caller's thread
+                self._answers.put((b"", exc))
+
+    def stop(self) -> None:
+        self._requests.put(None)
+        self._thread.join(1.0)
+
+
+class Pcsc:
+    """Owner of a PC/SC context: readers, connections, recovery after restarts."""
+
+    def __init__(self, *, apdu_timeout: float | None = DEFAULT_APDU_TIMEOUT) -> None:
+        self.apdu_timeout = apdu_timeout
+        self._context: Any = None
+        self._lock = threading.Lock()
+
+    def _ctx(self) -> Any:
+        with self._lock:
+            if self._context is None:
+                hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+                if hresult != scard.SCARD_S_SUCCESS:
+                    raise pcsc_error("establish context", hresult)
+                self._context = context
+            return self._context
+
+    def _drop_context(self) -> None:
+        with self._lock:
+            context, self._context = self._context, None
+        if context is not None:
+            scard.SCardReleaseContext(context)
+
+    def _call(self, operation: str, fn: Callable[[Any], tuple[Any, ...]], reader: str = "") -> Any:
+        """Run ``fn(context)``; after a pcscd restart re-establish once and retry."""
+        for attempt in (1, 2):
+            result = fn(self._ctx())
+            hresult = result[0]
+            if hresult == scard.SCARD_S_SUCCESS:
+                return result[1:] if len(result) > 2 else result[1]
+            if hresult & 0xFFFFFFFF in _SERVICE_GONE:
+                self._drop_context()
+                if attempt == 1:
+                    continue
+            raise pcsc_error(operation, hresult, reader)
+        raise AssertionError("unreachable")
+
+    def readers(self) -> list[str]:
+        """Names of the connected readers (empty list when there are none)."""
+        try:
+            names = self._call("list readers", lambda c: scard.SCardListReaders(c, []))
+        except NoReaderError:
+            return []
+        return list(names)
+
+    def find_reader(self, wanted: str = "") -> str:
+        """The first reader whose name contains ``wanted`` (any reader if empty)."""
+        for name in self.readers():
+            if wanted in name:
+                return name
+        raise NoReaderError(wanted)
+
+    def connect(self, reader: str, *, exclusive: bool = False) -> CardSession:
+        """Connect to the card in ``reader``; exclusive for PIN work."""
+        mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
+        protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+        hcard, protocol = self._call(
+            "connect", lambda c: scard.SCardConnect(c, reader, mode, protocols), reader
+        )
+        atr = b""
+        status = scard.SCardStatus(hcard)
+        if status[0] == scard.SCARD_S_SUCCESS:
+            atr = bytes(status[4])
+
+        def raw(command: bytes) -> bytes:
+            hresult, response = scard.SCardTransmit(hcard, protocol, list(command))
+            if hresult != scard.SCARD_S_SUCCESS:
+                raise self._transmit_error(hcard, hresult, reader)
+            return bytes(response)
+
+        def on_close(unpower: bool) -> None:
+            how = scard.SCARD_UNPOWER_CARD if unpower else scard.SCARD_LEAVE_CARD
+            with contextlib.suppress(Exception):
+                scard.SCardDisconnect(hcard, how)
+
+        return CardSession(reader, raw, atr=atr, timeout=self.apdu_timeout, on_close=on_close)
+
+    @staticmethod
+    def _transmit_error(hcard: Any, hresult: int, reader: str) -> CardReaderError:
+        """vpcd and USB readers report a vanished card as a failed transmit."""
+        if hresult & 0xFFFFFFFF == scard.SCARD_E_NOT_TRANSACTED:
+            status = scard.SCardStatus(hcard)
+            if status[0] != scard.SCARD_S_SUCCESS or not status[2] & _PCSCLITE_PRESENT:
+                return CardRemovedError(reader)
+        return pcsc_error("transmit", hresult, reader)
+
+    def close(self) -> None:
+        self._drop_context()
+
+    def __enter__(self) -> Pcsc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
