@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cardreader import apdu
+from cardreader.errors import StatusWordError
 from cardreader.pcsc import CardSession
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,15 @@ def jpki_token_label(session: CardSession) -> str | None:
     """Select the JPKI AP and read its token label; None if not a JPKI card."""
     if not session.transmit(apdu.select_aid(apdu.JPKI_AID)).ok:
         return None
-    if not session.transmit(apdu.select_ef(apdu.EF_TOKEN_INFO)).ok:
+    # The JPKI AP answered: from here on, odd answers are errors, not "unknown".
+    response = session.transmit(apdu.select_ef(apdu.EF_TOKEN_INFO))
+    if response.sw == apdu.SW_NOT_FOUND:
         return None
-    response = session.transmit(apdu.read_binary(0, 32))
     if not response.ok:
-        return None
+        raise StatusWordError("SELECT EF 0006", response.sw, apdu.sw_meaning(response.sw))
+    response = session.transmit(apdu.read_binary(0, 32))
+    if response.sw not in (apdu.SW_OK, *apdu.SW_END_OF_FILE):
+        raise StatusWordError("READ BINARY 0006", response.sw, apdu.sw_meaning(response.sw))
     label = apdu.token_label(response.data)
     if label not in JPKI_TOKEN_LABELS:
         log.warning("JPKI application with an unknown token label", extra={"label": label})

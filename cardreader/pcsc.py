@@ -44,8 +44,15 @@ trace = logging.getLogger("cardreader.trace")
 
 DEFAULT_APDU_TIMEOUT = 5.0
 # pcsc-lite's client answers hresults as unsigned 32-bit values.
+# SCARD_F_COMM_ERROR ("RPC transport error") is what a client sees when
+# pcscd goes away under it.
 _SERVICE_GONE = frozenset(
-    {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED, scard.SCARD_E_INVALID_HANDLE}
+    {
+        scard.SCARD_E_NO_SERVICE,
+        scard.SCARD_E_SERVICE_STOPPED,
+        scard.SCARD_E_INVALID_HANDLE,
+        scard.SCARD_F_COMM_ERROR,
+    }
 )
 _REMOVED = frozenset({scard.SCARD_W_REMOVED_CARD, scard.SCARD_W_RESET_CARD})
 _NO_READER = frozenset(
@@ -296,6 +303,8 @@ class Pcsc:
             hresult, response = scard.SCardTransmit(hcard, protocol, list(command))
             if hresult != scard.SCARD_S_SUCCESS:
                 raise self._transmit_error(hcard, hresult, reader)
+            if not response and self._vanished(reader):
+                raise CardRemovedError(reader)
             return bytes(response)
 
         def on_close(unpower: bool) -> None:
@@ -304,6 +313,22 @@ class Pcsc:
                 scard.SCardDisconnect(hcard, how)
 
         return CardSession(reader, raw, atr=atr, timeout=self.apdu_timeout, on_close=on_close)
+
+    def _vanished(self, reader: str) -> bool:
+        """After an empty answer: did the card leave? (vpcd and some USB readers
+        answer nothing when the card goes mid-command; pcscd notices within
+        its polling interval, so wait up to a second for the reader state.)"""
+        context = self._ctx()
+        hresult, states = scard.SCardGetStatusChange(
+            context, 0, [(reader, scard.SCARD_STATE_UNAWARE)]
+        )
+        if hresult != scard.SCARD_S_SUCCESS:
+            return True
+        state = states[0][1] & ~scard.SCARD_STATE_CHANGED
+        if not state & scard.SCARD_STATE_PRESENT:
+            return True
+        hresult, states = scard.SCardGetStatusChange(context, 1000, [(reader, state)])
+        return hresult == scard.SCARD_S_SUCCESS and not states[0][1] & scard.SCARD_STATE_PRESENT
 
     @staticmethod
     def _transmit_error(hcard: Any, hresult: int, reader: str) -> CardReaderError:
