@@ -223,13 +223,19 @@ def parse_tlv(data: bytes, offset: int = 0) -> Tlv:
 
 
 def parse_tlvs(data: bytes) -> list[Tlv]:
-    """Parse a sequence of BER-TLVs, skipping ``00``/``FF`` filler between them."""
+    """Parse a sequence of BER-TLVs.
+
+    ``00`` bytes between objects and trailing ``00``/``FF`` filler are
+    skipped (``FF`` elsewhere starts a tag: the card uses ``FF 20``).
+    """
     items: list[Tlv] = []
     pos = 0
     while pos < len(data):
-        if data[pos] in (0x00, 0xFF):
+        if data[pos] == 0x00:
             pos += 1
             continue
+        if not data[pos:].strip(b"\x00\xff"):
+            break
         item = parse_tlv(data, pos)
         items.append(item)
         pos += item.header_length + len(item.value)
