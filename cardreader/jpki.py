@@ -208,14 +208,17 @@ def authenticate(
     card down whatever happens.
     """
     encode_pin(pin)  # local check before touching the card
-    with pcsc.connect(reader, exclusive=True) as session:
-        jpki = Jpki(session, extended_reads=extended_reads)
-        jpki.select()
-        der = jpki.read_auth_certificate()
+
+    def flow(session: CardSession) -> AuthResult:
+        card = Jpki(session, extended_reads=extended_reads)
+        card.select()
+        der = card.read_auth_certificate()
         info = certs.describe(der)
         if not allow_expired:
             certs.check_valid(info)
-        jpki.verify_pin(pin)
-        signature = jpki.sign(challenge)
-        count = session.apdu_count
-    return AuthResult(der, info, challenge, signature, count)
+        card.verify_pin(pin)
+        signature = card.sign(challenge)
+        return AuthResult(der, info, challenge, signature, session.apdu_count)
+
+    with pcsc.connect(reader, exclusive=True) as session:
+        return session.run(flow)

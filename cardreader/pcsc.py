@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from smartcard import scard
 
@@ -63,6 +63,7 @@ _NO_READER = frozenset(
     }
 )
 _MAX_CHAINED_RESPONSES = 64
+_CONNECT_ATTEMPTS = 5
 # SCardStatus state bit of pcsc-lite (not exported by pyscard).
 _PCSCLITE_PRESENT = 0x0004
 
@@ -96,6 +97,71 @@ class Response:
 
 
 RawTransmit = Callable[[bytes], bytes]
+T = TypeVar("T")
+
+
+class _Worker:
+    """A thread that runs card I/O jobs so that callers can wait with a deadline."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue[tuple[object, BaseException | None]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def current(self) -> bool:
+        return threading.get_ident() == self._thread.ident
+
+    def put(self, job: Callable[[], object]) -> None:
+        self._jobs.put(job)
+
+    def get(self, timeout: float) -> tuple[object, BaseException | None]:
+        """The next answer; ``queue.Empty`` after ``timeout`` seconds."""
+        return self._answers.get(timeout=timeout)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                self._answers.put((job(), None))
+            except BaseException as exc:  # handed to the waiting caller's thread
+                self._answers.put((None, exc))
+
+    def stop(self, wait: bool = True) -> None:
+        self._jobs.put(None)
+        if wait and not self.current:
+            self._thread.join(1.0)
+
+
+class WorkerPool:
+    """One reusable worker; a worker stuck in a transmit is abandoned, not reused."""
+
+    def __init__(self, name: str = "apdu-worker") -> None:
+        self._name = name
+        self._worker: _Worker | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> _Worker:
+        with self._lock:
+            if self._worker is None:
+                self._worker = _Worker(self._name)
+            return self._worker
+
+    def on_worker(self) -> bool:
+        worker = self._worker
+        return worker is not None and worker.current
+
+    def discard(self, worker: _Worker) -> None:
+        with self._lock:
+            if self._worker is worker:
+                self._worker = None
+        worker.stop(wait=False)  # it ends once its transmit returns, if ever
+
+    def close(self) -> None:
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
 
 
 class CardSession:
@@ -103,6 +169,11 @@ class CardSession:
 
     Use as a context manager. ``close()`` powers the card down by default
     (``SCARD_UNPOWER_CARD``), which also clears a verified PIN.
+
+    Timeouts: ``transmit()`` from the caller's thread hands each APDU to a
+    worker and waits with the deadline. :meth:`run` hands a whole flow of
+    APDUs over at once (one thread hand-off instead of one per APDU) and
+    still enforces the deadline of each APDU in it.
     """
 
     def __init__(
@@ -110,18 +181,20 @@ class CardSession:
         reader: str,
         raw: RawTransmit,
         *,
-        atr: bytes = b"",
         timeout: float | None = DEFAULT_APDU_TIMEOUT,
         on_close: Callable[[bool], None] | None = None,
+        workers: WorkerPool | None = None,
     ) -> None:
         self.reader = reader
-        self.atr = atr
         self.timeout = timeout
         self.apdu_count = 0
         self._raw = raw
         self._on_close = on_close
         self._broken: CardReaderError | None = None
-        self._worker: _Worker | None = None
+        self._own_workers = workers is None
+        self._workers = workers or WorkerPool(f"apdu-{reader}")
+        # (started, allowed seconds) of the APDU a flow in run() is waiting on.
+        self._inflight: tuple[float, float] | None = None
 
     # -- transport -------------------------------------------------------
 
@@ -142,20 +215,52 @@ class CardSession:
             raise MalformedResponseError("endless 61xx chain of GET RESPONSE")
         return Response(b"".join(chunks), sw)
 
-    def _exchange(self, command: bytes, timeout: float | None) -> tuple[bytes, int]:
+    def run(self, flow: Callable[[CardSession], T]) -> T:
+        """Run ``flow(self)`` on the worker; each APDU in it keeps its deadline."""
+        if self.timeout is None or self._workers.on_worker():
+            return flow(self)
+        self._check_usable()
+        worker = self._workers.get()
+        worker.put(lambda: flow(self))
+        while True:
+            inflight = self._inflight
+            wait = self.timeout if inflight is None else inflight[0] + inflight[1] - _now()
+            try:
+                result, error = worker.get(timeout=max(wait, 0.0))
+            except queue.Empty:
+                current = self._inflight
+                if current is not None and _now() >= current[0] + current[1]:
+                    raise self._timed_out(worker, "APDU", current[1]) from None
+                continue
+            if error is not None:
+                raise error
+            return cast(T, result)
+
+    def _check_usable(self) -> None:
         if self._broken is not None:
             raise self._broken
+
+    def _exchange(self, command: bytes, timeout: float | None) -> tuple[bytes, int]:
+        self._check_usable()
         wait = self.timeout if timeout is None else timeout
-        started = time.perf_counter()
+        started = _now()
         try:
-            raw = self._raw(command) if wait is None else self._timed(command, wait)
+            if wait is None:
+                raw = self._raw(command)
+            elif self._workers.on_worker():
+                self._inflight = (started, wait)
+                try:
+                    raw = self._raw(command)
+                finally:
+                    self._inflight = None
+            else:
+                raw = self._with_deadline(command, wait)
         except CardReaderError as exc:
             trace.debug(
                 "apdu failed",
                 extra={"reader": self.reader, "c": apdu.trace_text(command), "error": str(exc)},
             )
-            if not isinstance(exc, CardTimeoutError):
-                self._broken = exc
+            self._broken = self._broken or exc
             raise
         self.apdu_count += 1
         data, sw = apdu.split_response(raw)
@@ -167,28 +272,34 @@ class CardSession:
                     "c": apdu.trace_text(command),
                     "sw": f"{sw:04X}",
                     "r_len": len(data),
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "ms": round((_now() - started) * 1000, 2),
                 },
             )
         return data, sw
 
-    def _timed(self, command: bytes, wait: float) -> bytes:
-        if self._worker is None:
-            self._worker = _Worker(self._raw, self.reader)
+    def _with_deadline(self, command: bytes, wait: float) -> bytes:
+        worker = self._workers.get()
+        worker.put(lambda: self._raw(command))
         try:
-            return self._worker.call(command, wait)
-        except CardTimeoutError:
-            # The worker is still stuck in SCardTransmit: the session is lost.
-            self._broken = CardTimeoutError(apdu.command_name(command), wait)
-            self._worker = None
-            raise
+            answer, error = worker.get(timeout=wait)
+        except queue.Empty:
+            raise self._timed_out(worker, apdu.command_name(command), wait) from None
+        if error is not None:
+            raise error
+        return cast(bytes, answer)
+
+    def _timed_out(self, worker: _Worker, what: str, wait: float) -> CardTimeoutError:
+        # The worker is still stuck in SCardTransmit: it and the session are lost.
+        self._workers.discard(worker)
+        error = CardTimeoutError(what, wait)
+        self._broken = error
+        return error
 
     # -- lifecycle -------------------------------------------------------
 
     def close(self, *, unpower: bool = True) -> None:
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.stop()
+        if self._own_workers:
+            self._workers.close()
         if self._broken is None:
             self._broken = CardRemovedError(self.reader)
         callback, self._on_close = self._on_close, None
@@ -202,37 +313,8 @@ class CardSession:
         self.close()
 
 
-class _Worker:
-    """A thread that runs raw transmits so the caller can wait with a deadline."""
-
-    def __init__(self, raw: RawTransmit, reader: str) -> None:
-        self._raw = raw
-        self._requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._answers: queue.SimpleQueue[tuple[bytes, BaseException | None]] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=f"apdu-{reader}", daemon=True)
-        self._thread.start()
-
-    def call(self, command: bytes, wait: float) -> bytes:
-        self._requests.put(command)
-        try:
-            answer, error = self._answers.get(timeout=wait)
-        except queue.Empty:
-            self._requests.put(None)
-            raise CardTimeoutError(apdu.command_name(command), wait) from None
-        if error is not None:
-            raise error
-        return answer
-
-    def _run(self) -> None:
-        while (command := self._requests.get()) is not None:
-            try:
-                self._answers.put((self._raw(command), None))
-            except BaseException as exc:  # handed to the caller's thread
-                self._answers.put((b"", exc))
-
-    def stop(self) -> None:
-        self._requests.put(None)
-        self._thread.join(1.0)
+def _now() -> float:
+    return time.perf_counter()
 
 
 class Pcsc:
@@ -240,6 +322,7 @@ class Pcsc:
 
     def __init__(self, *, apdu_timeout: float | None = DEFAULT_APDU_TIMEOUT) -> None:
         self.apdu_timeout = apdu_timeout
+        self._workers = WorkerPool()
         self._context: Any = None
         self._lock = threading.Lock()
 
@@ -291,13 +374,17 @@ class Pcsc:
         """Connect to the card in ``reader``; exclusive for PIN work."""
         mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
         protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
-        hcard, protocol = self._call(
-            "connect", lambda c: scard.SCardConnect(c, reader, mode, protocols), reader
-        )
-        atr = b""
-        status = scard.SCardStatus(hcard)
-        if status[0] == scard.SCARD_S_SUCCESS:
-            atr = bytes(status[4])
+        for attempt in range(_CONNECT_ATTEMPTS):
+            try:
+                hcard, protocol = self._call(
+                    "connect", lambda c: scard.SCardConnect(c, reader, mode, protocols), reader
+                )
+                break
+            except TransportError as exc:
+                # Right after insertion pcscd may still be powering the card.
+                if exc.code != scard.SCARD_W_UNPOWERED_CARD or attempt == _CONNECT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1)
 
         def raw(command: bytes) -> bytes:
             hresult, response = scard.SCardTransmit(hcard, protocol, list(command))
@@ -312,7 +399,9 @@ class Pcsc:
             with contextlib.suppress(Exception):
                 scard.SCardDisconnect(hcard, how)
 
-        return CardSession(reader, raw, atr=atr, timeout=self.apdu_timeout, on_close=on_close)
+        return CardSession(
+            reader, raw, timeout=self.apdu_timeout, on_close=on_close, workers=self._workers
+        )
 
     def _vanished(self, reader: str) -> bool:
         """After an empty answer: did the card leave? (vpcd and some USB readers
@@ -340,6 +429,7 @@ class Pcsc:
         return pcsc_error("transmit", hresult, reader)
 
     def close(self) -> None:
+        self._workers.close()
         self._drop_context()
 
     def __enter__(self) -> Pcsc:

@@ -14,7 +14,7 @@ from typing import Any
 
 from cardreader import certs, credential, jpki
 from cardreader.identify import CardIdentity, CardKind, identify
-from cardreader.pcsc import DEFAULT_APDU_TIMEOUT, Pcsc
+from cardreader.pcsc import DEFAULT_APDU_TIMEOUT, CardSession, Pcsc
 from cardreader.watch import CardEvent, CardWatcher, Deliver
 
 
@@ -81,24 +81,26 @@ class CardService:
 
     def identify(self, reader: str | None = None) -> CardIdentity:
         with self.pcsc.connect(self.reader(reader)) as session:
-            return identify(session)
+            return session.run(identify)
 
     def info(self, reader: str | None = None) -> CardInfo:
         """Kind and reference; for a My Number Card also certificate and tries."""
-        name = self.reader(reader)
-        with self.pcsc.connect(name) as session:
-            found = identify(session)
-            if found.kind is not CardKind.MYNUMBER:
-                ref = credential.member_reference(self.key, found.uid) if found.uid else None
-                return CardInfo(name, found.kind, ref, apdu_count=session.apdu_count)
-            card = jpki.Jpki(session, extended_reads=self.extended_reads)
-            card.select()
-            info = certs.describe(card.read_auth_certificate())
-            tries = card.pin_tries_left()
-            ref = credential.certificate_reference(self.key, info.fingerprint)
-            return CardInfo(
-                name, found.kind, ref, info, tries, found.token_label, session.apdu_count
-            )
+        with self.pcsc.connect(self.reader(reader)) as session:
+            return session.run(self._info)
+
+    def _info(self, session: CardSession) -> CardInfo:
+        found = identify(session)
+        if found.kind is not CardKind.MYNUMBER:
+            ref = credential.member_reference(self.key, found.uid) if found.uid else None
+            return CardInfo(session.reader, found.kind, ref, apdu_count=session.apdu_count)
+        card = jpki.Jpki(session, extended_reads=self.extended_reads)
+        card.select()
+        info = certs.describe(card.read_auth_certificate())
+        tries = card.pin_tries_left()
+        ref = credential.certificate_reference(self.key, info.fingerprint)
+        return CardInfo(
+            session.reader, found.kind, ref, info, tries, found.token_label, session.apdu_count
+        )
 
     def authenticate(self, pin: str, challenge: bytes, reader: str | None = None) -> AuthOutcome:
         """Verify the PIN and sign ``challenge`` (exclusive; card powered down after)."""

@@ -185,10 +185,12 @@ class MyNumberCard:
 
 def raw_pkcs1_sign(key: rsa.RSAPrivateKey, data: bytes) -> bytes:
     """RSA with PKCS#1 v1.5 type-1 padding of ``data`` as given (card P1=00)."""
-    numbers = key.private_numbers()
+    n = key.private_numbers()
     size = (key.key_size + 7) // 8
     if len(data) > size - 11:
         raise ValueError("data too long for the key")
-    block = b"\x00\x01" + b"\xff" * (size - 3 - len(data)) + b"\x00" + data
-    signature = pow(int.from_bytes(block, "big"), numbers.d, numbers.public_numbers.n)
+    block = int.from_bytes(b"\x00\x01" + b"\xff" * (size - 3 - len(data)) + b"\x00" + data)
+    # Chinese remainder theorem: about 3x faster than pow(block, d, n).
+    m1, m2 = pow(block, n.dmp1, n.p), pow(block, n.dmq1, n.q)
+    signature = m2 + (n.iqmp * (m1 - m2) % n.p) * n.q
     return signature.to_bytes(size, "big")
