@@ -136,8 +136,11 @@ class _Worker:
 class WorkerPool:
     """One reusable worker; a worker stuck in a transmit is abandoned, not reused."""
 
-    def __init__(self, name: str = "apdu-worker") -> None:
+    def __init__(
+        self, name: str = "apdu-worker", on_abandon: Callable[[], None] | None = None
+    ) -> None:
         self._name = name
+        self._on_abandon = on_abandon
         self._worker: _Worker | None = None
         self._lock = threading.Lock()
 
@@ -156,6 +159,8 @@ class WorkerPool:
             if self._worker is worker:
                 self._worker = None
         worker.stop(wait=False)  # it ends once its transmit returns, if ever
+        if self._on_abandon is not None:
+            self._on_abandon()
 
     def close(self) -> None:
         with self._lock:
@@ -300,10 +305,17 @@ class CardSession:
     def close(self, *, unpower: bool = True) -> None:
         if self._own_workers:
             self._workers.close()
+        stuck = isinstance(self._broken, CardTimeoutError)
         if self._broken is None:
             self._broken = CardRemovedError(self.reader)
         callback, self._on_close = self._on_close, None
-        if callback is not None:
+        if callback is None:
+            return
+        if stuck:
+            # A transmit still hangs and pcsc-lite would make the disconnect
+            # wait for it: disconnect in the background instead.
+            threading.Thread(target=callback, args=(unpower,), daemon=True).start()
+        else:
             callback(unpower)
 
     def __enter__(self) -> CardSession:
@@ -322,7 +334,7 @@ class Pcsc:
 
     def __init__(self, *, apdu_timeout: float | None = DEFAULT_APDU_TIMEOUT) -> None:
         self.apdu_timeout = apdu_timeout
-        self._workers = WorkerPool()
+        self._workers = WorkerPool(on_abandon=self._abandon_context)
         self._context: Any = None
         self._lock = threading.Lock()
 
@@ -340,6 +352,14 @@ class Pcsc:
             context, self._context = self._context, None
         if context is not None:
             scard.SCardReleaseContext(context)
+
+    def _abandon_context(self) -> None:
+        """After a timeout a transmit still holds the context's lock inside
+        pcsc-lite: continue on a fresh context, release the old one later."""
+        with self._lock:
+            context, self._context = self._context, None
+        if context is not None:
+            threading.Thread(target=scard.SCardReleaseContext, args=(context,), daemon=True).start()
 
     def _call(self, operation: str, fn: Callable[[Any], tuple[Any, ...]], reader: str = "") -> Any:
         """Run ``fn(context)``; after a pcscd restart re-establish once and retry."""

@@ -291,20 +291,29 @@ def test_removal_mid_read_then_watcher_identifies_next_card(
         assert watcher.dropped == 0
 
 
-def test_slow_card_times_out_per_apdu(pcscd: Pcscd, pki: TestPki) -> None:
+@pytest.mark.parametrize("path", ["per-apdu hand-off", "whole flow on the worker"])
+def test_slow_card_times_out_per_apdu(pcscd: Pcscd, pki: TestPki, path: str) -> None:
     card = FaultyCard(mynumber_card(pki), mode="slow", delay=10)
     link = VpcdLink(card, port=pcscd.ports[0])
     link.insert()
     try:
         wait_until(lambda: card_present(READER_NAMES[0]), 5, "card present")
-        with Pcsc(apdu_timeout=0.3) as pcsc, pcsc.connect(READER_NAMES[0]) as session:
-            j = jpki.Jpki(session)
-            j.select()  # SELECT answers at once
-            with pytest.raises(errors.CardTimeoutError):
+        pcsc = Pcsc(apdu_timeout=0.3)
+        session = pcsc.connect(READER_NAMES[0])
+        j = jpki.Jpki(session)
+        with pytest.raises(errors.CardTimeoutError):
+            if path == "per-apdu hand-off":
+                j.select()  # SELECT answers at once; READ BINARY does not
                 j.read_auth_certificate()
-            with pytest.raises(errors.CardTimeoutError):
-                session.transmit(apdu.select_ef(0x000A))  # the session is gone
-            card.release()
+            else:
+                session.run(identify)  # identify reads the token label
+        with pytest.raises(errors.CardTimeoutError):
+            session.transmit(apdu.select_ef(0x000A))  # the session is gone
+        # Closing does not wait for the transmit that still hangs (10 s).
+        closer = threading.Thread(target=lambda: (session.close(), pcsc.close()))
+        closer.start()
+        closer.join(3)
+        assert not closer.is_alive()
     finally:
         card.release()
         link.remove()

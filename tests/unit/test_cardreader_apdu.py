@@ -124,6 +124,29 @@ def test_transport_timeout_breaks_the_session() -> None:
     session.close()
 
 
+def test_transport_run_keeps_each_apdu_deadline() -> None:
+    import threading
+    import time
+
+    release = threading.Event()
+    calls: list[bytes] = []
+
+    def raw(command: bytes) -> bytes:
+        calls.append(command)
+        if len(calls) == 3:
+            release.wait(10)
+        return b"\x90\x00"
+
+    session = CardSession("slow", raw, timeout=0.1)
+    started = time.monotonic()
+    with pytest.raises(CardTimeoutError):
+        session.run(lambda s: [s.transmit(apdu.select_ef(1)) for _ in range(5)])
+    assert time.monotonic() - started < 5  # the 10 s hang was cut short
+    assert len(calls) == 3
+    release.set()
+    session.close()
+
+
 def test_transport_trace_log_masks_pin(caplog: pytest.LogCaptureFixture) -> None:
     session, _ = scripted(b"\x63\xc2")
     with caplog.at_level(logging.DEBUG, logger="cardreader.trace"):
