@@ -1,19 +1,23 @@
 """Card reader benchmark: our layer against raw pyscard, through pcscd + vpcd.
 
-Starts a private pcscd with the vpcd driver (as the tests do), plays our
-virtual cards into it and measures, in the same run:
+Starts a private pcscd with the vpcd driver (as the tests do) and two
+virtual cards, each in its own process (``python -m cardreader sim``), like
+a real card outside this process: a My Number Card in slot 0, a FeliCa
+member card in slot 1. It measures in the same run, interleaved so machine
+noise hits both sides alike:
 
-* the JPKI flow (connect exclusive, select AP, read the user-auth
-  certificate, PIN tries, VERIFY, sign, power down) with our layer
-  (``jpki.authenticate``) and with raw pyscard sending the same APDUs;
-* a member-card UID read (connect, ``FF CA 00 00 00``, disconnect), both ways;
-* a single APDU on an open connection: raw pyscard, our session without a
-  timeout, our session with the per-APDU timeout (worker thread);
-* the APDU count of each flow (counted by the virtual card);
+* the JPKI read flow (connect, select AP, read the user-auth certificate,
+  PIN tries, disconnect) and the JPKI auth flow (exclusive connect, the
+  same plus VERIFY and sign, power down): ``jpki`` / ``CardService`` code
+  against raw pyscard ``CardConnection.transmit`` with the same APDUs;
+* a member-card UID read (connect, ``FF CA 00 00 00``, disconnect);
+* one APDU on an open connection: raw, our session without a timeout, our
+  session with the per-APDU timeout (worker hand-off per APDU);
+* the APDU count of each flow;
 * insertion-to-identified latency: vpcd connect -> watcher event (pcscd's
-  own polling, ~400 ms period) and watcher event -> card identified (ours).
+  own polling, about 400 ms period) and watcher event -> identified (ours).
 
-Run: ``python bench/cardreader.py`` (about 30 s) or ``--full`` (more rounds).
+Run: ``python bench/cardreader.py`` (about 40 s) or ``--full`` (more rounds).
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import argparse
 import os
 import queue
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,217 +40,171 @@ sys.path.insert(0, str(ROOT))
 from cardreader import apdu, jpki  # noqa: E402
 from cardreader.identify import identify  # noqa: E402
 from cardreader.pcsc import CardSession, Pcsc  # noqa: E402
-from cardreader.sim.cards import UidCard  # noqa: E402
-from cardreader.sim.mynumber import MyNumberCard  # noqa: E402
-from cardreader.sim.profiles import DEMO_FELICA_IDM, mynumber_card  # noqa: E402
-from cardreader.sim.vpcd import VpcdLink  # noqa: E402
-from cardreader.testpki import create_test_pki  # noqa: E402
+from cardreader.testpki import write_test_pki  # noqa: E402
 from cardreader.watch import CardEvent, CardWatcher  # noqa: E402
+from tests.harness.cards import card_present  # noqa: E402
 from tests.harness.pcscd import READER_NAMES, Pcscd  # noqa: E402
 from tests.harness.services import wait_until  # noqa: E402
 
 PIN = "1234"
 CHALLENGE = b"bench-challenge-0001"
+MYNUMBER, MEMBER = READER_NAMES
+_READERS: dict[str, Any] = {}
 
 
-_READERS: dict[str, object] = {}
+# -- raw pyscard: the baseline -------------------------------------------
 
 
-def raw_connection(reader: str, exclusive: bool) -> object:
+def raw_connection(reader: str, exclusive: bool) -> Any:
     """pyscard's high-level connection; the reader object is looked up once."""
     from smartcard.scard import SCARD_SHARE_EXCLUSIVE, SCARD_SHARE_SHARED
     from smartcard.System import readers
 
     if reader not in _READERS:
         _READERS[reader] = next(r for r in readers() if str(r) == reader)
-    connection = _READERS[reader].createConnection()  # type: ignore[attr-defined]
+    connection = _READERS[reader].createConnection()
     connection.connect(mode=SCARD_SHARE_EXCLUSIVE if exclusive else SCARD_SHARE_SHARED)
     return connection
 
 
-def raw_jpki(reader: str, cert_len: int) -> None:
-    """The same APDUs as jpki.authenticate, sent with pyscard's CardConnection."""
-    c = raw_connection(reader, exclusive=True)
-    tx = c.transmit  # type: ignore[attr-defined]
+def _raw_cert(tx: Callable[[bytes], list[int]], cert_len: int) -> None:
+    tx(apdu.select_aid(apdu.JPKI_AID))
+    tx(apdu.select_ef(apdu.EF_AUTH_CERT))
+    cert = tx(apdu.read_binary(0, 4))
+    while len(cert) < cert_len:
+        cert += tx(apdu.read_binary(len(cert), min(256, cert_len - len(cert))))
+    tx(apdu.select_ef(apdu.EF_AUTH_PIN))
+    tx(apdu.verify_status())
 
-    def ok(command: bytes) -> list[int]:
-        data, sw1, sw2 = tx(list(command))
-        assert (sw1, sw2) == (0x90, 0x00), f"{command.hex()} -> {sw1:02X}{sw2:02X}"
+
+def raw_flow(cert_len: int, *, auth: bool) -> int:
+    """The APDUs of the read (or auth) flow with raw pyscard; returns the count."""
+    connection = raw_connection(MYNUMBER, exclusive=auth)
+    count = 0
+
+    def tx(command: bytes) -> list[int]:
+        nonlocal count
+        count += 1
+        data, _, _ = connection.transmit(list(command))
         return list(data)
 
-    ok(apdu.select_aid(apdu.JPKI_AID))
-    ok(apdu.select_ef(apdu.EF_AUTH_CERT))
-    cert = ok(apdu.read_binary(0, 4))
-    while len(cert) < cert_len:
-        cert += ok(apdu.read_binary(len(cert), min(256, cert_len - len(cert))))
-    ok(apdu.select_ef(apdu.EF_AUTH_PIN))
-    tx(list(apdu.verify_status()))
-    ok(apdu.verify(PIN.encode()))
-    ok(apdu.select_ef(apdu.EF_AUTH_KEY))
-    ok(apdu.compute_signature(apdu.sha256_digest_info(CHALLENGE)))
-    c.disconnect()  # type: ignore[attr-defined]
+    _raw_cert(tx, cert_len)
+    if auth:
+        tx(apdu.verify(PIN.encode()))
+        tx(apdu.select_ef(apdu.EF_AUTH_KEY))
+        tx(apdu.compute_signature(apdu.sha256_digest_info(CHALLENGE)))
+    connection.disconnect()
+    return count
 
 
-def raw_read(reader: str, cert_len: int) -> None:
-    """Connect, select, read the certificate, PIN tries: raw pyscard."""
-    c = raw_connection(reader, exclusive=False)
-    tx = c.transmit  # type: ignore[attr-defined]
-    tx(list(apdu.select_aid(apdu.JPKI_AID)))
-    tx(list(apdu.select_ef(apdu.EF_AUTH_CERT)))
-    cert, _, _ = tx(list(apdu.read_binary(0, 4)))
-    while len(cert) < cert_len:
-        data, _, _ = tx(list(apdu.read_binary(len(cert), min(256, cert_len - len(cert)))))
-        cert += data
-    tx(list(apdu.select_ef(apdu.EF_AUTH_PIN)))
-    tx(list(apdu.verify_status()))
-    c.disconnect()  # type: ignore[attr-defined]
+def raw_uid() -> int:
+    connection = raw_connection(MEMBER, exclusive=False)
+    data, sw1, _ = connection.transmit(list(apdu.GET_UID))
+    assert sw1 == 0x90 and data
+    connection.disconnect()
+    return 1
 
 
-def ours_read(pcsc: Pcsc, reader: str) -> None:
-    def flow(session: CardSession) -> None:
+# -- our layer ----------------------------------------------------------
+
+
+def ours_read(pcsc: Pcsc) -> int:
+    def flow(session: CardSession) -> int:
         card = jpki.Jpki(session)
         card.select()
         card.read_auth_certificate()
         card.pin_tries_left()
+        return session.apdu_count
 
-    with pcsc.connect(reader) as session:
-        session.run(flow)
-
-
-def ours_jpki(pcsc: Pcsc, reader: str) -> None:
-    jpki.authenticate(pcsc, reader, PIN, CHALLENGE)
+    with pcsc.connect(MYNUMBER) as session:
+        return session.run(flow)
 
 
-def raw_uid(reader: str) -> None:
-    c = raw_connection(reader, exclusive=False)
-    data, sw1, _ = c.transmit(list(apdu.GET_UID))  # type: ignore[attr-defined]
-    assert sw1 == 0x90 and data
-    c.disconnect()  # type: ignore[attr-defined]
+def ours_auth(pcsc: Pcsc) -> int:
+    return jpki.authenticate(pcsc, MYNUMBER, PIN, CHALLENGE).apdu_count
 
 
-def ours_uid(pcsc: Pcsc, reader: str) -> None:
-    with pcsc.connect(reader) as session:
+def ours_uid(pcsc: Pcsc) -> int:
+    with pcsc.connect(MEMBER) as session:
         assert session.run(lambda s: s.transmit(apdu.GET_UID)).ok
+        return session.apdu_count
 
 
-def timed(fn: Callable[[], None], rounds: int) -> list[float]:
-    out = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
+# -- measuring ------------------------------------------------------------
 
 
-def compare(name: str, raw: Callable[[], None], ours: Callable[[], None], rounds: int) -> None:
-    """Interleave the two so machine noise hits both alike; report medians."""
+def compare(name: str, raw: Callable[[], object], ours: Callable[[], object], rounds: int) -> None:
     raw_ms: list[float] = []
     ours_ms: list[float] = []
     raw(), ours()  # warm up
     for _ in range(rounds):
-        raw_ms += timed(raw, 1)
-        ours_ms += timed(ours, 1)
+        for fn, out in ((raw, raw_ms), (ours, ours_ms)):
+            start = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - start) * 1000)
     r, o = statistics.median(raw_ms), statistics.median(ours_ms)
-    print(f"  {name:<34} raw {r:8.3f} ms   ours {o:8.3f} ms   overhead {100 * (o / r - 1):+6.1f} %")
+    print(f"  {name:<36} raw {r:8.3f} ms  ours {o:8.3f} ms  overhead {100 * (o / r - 1):+6.1f} %")
 
 
-def count_apdus(link: VpcdLink, fn: Callable[[], None]) -> int:
-    before = link.apdu_count
-    fn()
-    return link.apdu_count - before
-
-
-def bench_flows(pcscd: Pcscd, rounds: int) -> None:
-    pki = create_test_pki()
-    reader = READER_NAMES[0]
-    card: MyNumberCard = mynumber_card(pki, pin=PIN)
-    cert_len = len(card.cert_der)
-    print(f"flows (median of {rounds}, interleaved; certificate {cert_len} bytes)")
+def bench_flows(cert_len: int, rounds: int) -> None:
+    print(f"flows: median of {rounds} rounds, interleaved (certificate {cert_len} bytes)")
     with Pcsc() as pcsc:
-        link = VpcdLink(card, port=pcscd.ports[0])
-        link.insert()
-        wait_until(lambda: _present(pcsc, reader), 5, "card present")
-        compare("JPKI read flow (no PIN)", lambda: raw_read(reader, cert_len),
-                lambda: ours_read(pcsc, reader), rounds)  # fmt: skip
-        compare("JPKI auth flow (incl. sign)", lambda: raw_jpki(reader, cert_len),
-                lambda: ours_jpki(pcsc, reader), rounds)  # fmt: skip
-        print(f"  APDUs per JPKI read flow: raw {count_apdus(link, lambda: raw_read(reader, cert_len))}, "
-              f"ours {count_apdus(link, lambda: ours_read(pcsc, reader))}")  # fmt: skip
-        n_raw = count_apdus(link, lambda: raw_jpki(reader, cert_len))
-        n_ours = count_apdus(link, lambda: ours_jpki(pcsc, reader))
-        print(f"  APDUs per JPKI auth flow: raw {n_raw}, ours {n_ours}")
-
-        def ident() -> None:
-            with pcsc.connect(reader) as s:
-                identify(s)
-
-        print(f"  APDUs to identify a My Number Card: {count_apdus(link, ident)}")
-        link.remove()
-
-        link = VpcdLink(UidCard(uid=DEMO_FELICA_IDM), port=pcscd.ports[0])
-        link.insert()
-        wait_until(lambda: _present(pcsc, reader), 5, "card present")
-        compare("member UID read flow", lambda: raw_uid(reader),
-                lambda: ours_uid(pcsc, reader), rounds * 4)  # fmt: skip
-        print(f"  APDUs per UID read: raw {count_apdus(link, lambda: raw_uid(reader))}, "
-              f"ours {count_apdus(link, lambda: ours_uid(pcsc, reader))}")  # fmt: skip
-        print(f"  APDUs to identify a member card: {count_apdus(link, ident)}")
-        bench_single_apdu(pcsc, reader, rounds * 20)
-        link.remove()
+        compare("JPKI read flow (no PIN)", lambda: raw_flow(cert_len, auth=False),
+                lambda: ours_read(pcsc), rounds)  # fmt: skip
+        compare("JPKI auth flow (verify + sign)", lambda: raw_flow(cert_len, auth=True),
+                lambda: ours_auth(pcsc), rounds)  # fmt: skip
+        compare("member UID read flow", raw_uid, lambda: ours_uid(pcsc), rounds * 4)
+        print("  APDUs per flow (raw / ours): "
+              f"JPKI read {raw_flow(cert_len, auth=False)} / {ours_read(pcsc)}, "
+              f"JPKI auth {raw_flow(cert_len, auth=True)} / {ours_auth(pcsc)}, "
+              f"UID read {raw_uid()} / {ours_uid(pcsc)}")  # fmt: skip
+        counts = []
+        for reader in (MYNUMBER, MEMBER):
+            with pcsc.connect(reader) as session:
+                session.run(identify)
+                counts.append(session.apdu_count)
+        print(f"  APDUs to identify: My Number Card {counts[0]}, member card {counts[1]}")
+        bench_single_apdu(pcsc, rounds * 20)
 
 
-def bench_single_apdu(pcsc: Pcsc, reader: str, rounds: int) -> None:
-    raw = raw_connection(reader, exclusive=False)
+def bench_single_apdu(pcsc: Pcsc, rounds: int) -> None:
+    raw = raw_connection(MEMBER, exclusive=False)
     command = list(apdu.GET_UID)
-    timed_session = pcsc.connect(reader)
+    timed = pcsc.connect(MEMBER)
     plain = Pcsc(apdu_timeout=None)
-    untimed_session = plain.connect(reader)
-    compare("one APDU, session without timeout",
-            lambda: raw.transmit(command),  # type: ignore[attr-defined]
-            lambda: untimed_session.transmit(apdu.GET_UID), rounds)  # fmt: skip
-    compare("one APDU, session with timeout",
-            lambda: raw.transmit(command),  # type: ignore[attr-defined]
-            lambda: timed_session.transmit(apdu.GET_UID), rounds)  # fmt: skip
-    # Leave the card powered: the other connections share it.
-    untimed_session.close(unpower=False)
-    timed_session.close(unpower=False)
+    untimed = plain.connect(MEMBER)
+    compare("one APDU, session without timeout", lambda: raw.transmit(command),
+            lambda: untimed.transmit(apdu.GET_UID), rounds)  # fmt: skip
+    compare("one APDU, with timeout (hand-off)", lambda: raw.transmit(command),
+            lambda: timed.transmit(apdu.GET_UID), rounds)  # fmt: skip
+    # Leave the card powered: the connections share it.
+    untimed.close(unpower=False)
+    timed.close(unpower=False)
     plain.close()
-    raw.disconnect()  # type: ignore[attr-defined]
+    raw.disconnect()
 
 
-def _present(pcsc: Pcsc, reader: str) -> bool:
-    from cardreader.errors import NoCardError
-
-    try:
-        pcsc.connect(reader).close(unpower=False)
-    except NoCardError:
-        return False
-    return True
-
-
-def bench_latency(pcscd: Pcscd, cycles: int) -> None:
-    reader = READER_NAMES[0]
+def bench_latency(member_sim: subprocess.Popen[str], cycles: int) -> None:
     events: queue.Queue[CardEvent] = queue.Queue()
     seen_ms, ident_ms = [], []
-    with Pcsc() as pcsc, CardWatcher(events, reader_filter=reader, poll_seconds=2):
-        _wait_for(events, "reader_added")
+    with Pcsc() as pcsc, CardWatcher(events, reader_filter=MEMBER):
+        _wait_for(events, "inserted")
         for _ in range(cycles):
-            link = VpcdLink(UidCard(uid=DEMO_FELICA_IDM), port=pcscd.ports[0])
+            _command(member_sim, "remove")
+            _wait_for(events, "removed")
             start = time.monotonic()
-            link.insert()
+            _command(member_sim, "insert")
             event = _wait_for(events, "inserted")
-            with pcsc.connect(reader) as session:
-                identify(session)
+            with pcsc.connect(MEMBER) as session:
+                session.run(identify)
             done = time.monotonic()
             seen_ms.append((event.at - start) * 1000)
             ident_ms.append((done - event.at) * 1000)
-            link.remove()
-            _wait_for(events, "removed")
     print(f"insertion to identified (member card, {cycles} cycles)")
-    for name, values in (("insert -> watcher event (pcscd polling)", seen_ms),
+    for name, values in (("vpcd connect -> watcher event (pcscd polling)", seen_ms),
                          ("watcher event -> identified (ours)", ident_ms)):  # fmt: skip
-        print(f"  {name:<42} median {statistics.median(values):7.1f} ms   "
-              f"min {min(values):7.1f}   max {max(values):7.1f}")  # fmt: skip
+        print(f"  {name:<46} median {statistics.median(values):7.1f} ms  "
+              f"min {min(values):6.1f}  max {max(values):6.1f}")  # fmt: skip
 
 
 def _wait_for(events: queue.Queue[CardEvent], kind: str) -> CardEvent:
@@ -254,20 +214,52 @@ def _wait_for(events: queue.Queue[CardEvent], kind: str) -> CardEvent:
             return event
 
 
+def _command(sim: subprocess.Popen[str], word: str) -> None:
+    assert sim.stdin is not None and sim.stdout is not None
+    sim.stdin.write(word + "\n")
+    sim.stdin.flush()
+    assert sim.stdout.readline().strip().startswith(word[:6])
+
+
+def start_sim(*args: str) -> subprocess.Popen[str]:
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "cardreader", "sim", "--control", "stdin", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert sim.stdout is not None
+    line = sim.stdout.readline()
+    if not line.startswith("inserted"):
+        raise SystemExit(f"virtual card did not start: {line!r}")
+    return sim
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="more rounds (about 3 minutes)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="more rounds (about 4 minutes)")
     args = parser.parse_args()
-    rounds, cycles = (200, 50) if args.full else (30, 12)
+    rounds, cycles = (200, 50) if args.full else (30, 15)
     with tempfile.TemporaryDirectory() as tmp:
         pcscd = Pcscd(Path(tmp), apdu_log=False)
         pcscd.start()
         os.environ.update(pcscd.env)
+        sims: list[subprocess.Popen[str]] = []
         try:
-            print(f"pcscd + vpcd, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-            bench_flows(pcscd, rounds)
-            bench_latency(pcscd, cycles)
+            pki = write_test_pki(Path(tmp) / "pki")
+            pki_dir = str(Path(tmp) / "pki")
+            sims.append(start_sim("--profile", "mynumber", "--pin", PIN, "--pki", pki_dir,
+                                  "--port", str(pcscd.ports[0])))  # fmt: skip
+            sims.append(start_sim("--profile", "felica", "--port", str(pcscd.ports[1])))
+            for reader in READER_NAMES:
+                wait_until(lambda r=reader: card_present(r), 10, f"card in {reader}")  # type: ignore[misc]
+            print(f"pcscd + vpcd, cards in their own processes; {os.cpu_count()} CPUs, "
+                  f"Python {sys.version.split()[0]}")  # fmt: skip
+            bench_flows(len(pki.users["valid"].der), rounds)
+            bench_latency(sims[1], cycles)
         finally:
+            for sim in sims:
+                sim.terminate()
+                sim.wait(10)
             pcscd.stop()
     return 0
 

@@ -27,9 +27,7 @@ import argparse
 import json
 import logging
 import queue
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -194,14 +192,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_sim(args: argparse.Namespace) -> int:
     from cardreader.sim.run import run_sim
 
-    return run_sim(args, _stop_event())
-
-
-def _stop_event() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
+    return run_sim(args)
 
 
 def _common(json_flag: bool = True) -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import tempfile
 import threading
@@ -54,7 +55,18 @@ def _pki(folder: Path | None) -> testpki.TestPki:
         return testpki.write_test_pki(folder)
 
 
-def run_sim(args: argparse.Namespace, stop: threading.Event) -> int:
+class _Stopped(Exception):
+    """SIGINT / SIGTERM: leave whatever the main thread is waiting in."""
+
+
+def _raise_stopped(*_: object) -> None:
+    raise _Stopped()
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    """Play the card until SIGINT / SIGTERM (or ``quit`` / end of stdin)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _raise_stopped)
     try:
         uid = bytes.fromhex(args.uid) if args.uid else None
     except ValueError:
@@ -77,9 +89,11 @@ def run_sim(args: argparse.Namespace, stop: threading.Event) -> int:
             link.insert()
         print(f"{'removed' if args.removed else 'inserted'} {args.profile}", flush=True)
         if args.control == "stdin":
-            _control(link, stop)
+            _control(link)
         else:
-            stop.wait()
+            threading.Event().wait()
+    except _Stopped:
+        pass
     except OSError as exc:
         print(
             f"error: cannot reach the vpcd reader at {args.host}:{args.port} ({exc}); "
@@ -92,7 +106,7 @@ def run_sim(args: argparse.Namespace, stop: threading.Event) -> int:
     return 0
 
 
-def _control(link: VpcdLink, stop: threading.Event) -> None:
+def _control(link: VpcdLink) -> None:
     for line in sys.stdin:
         word = line.strip()
         if word == "insert":
@@ -105,5 +119,3 @@ def _control(link: VpcdLink, stop: threading.Event) -> None:
             break
         elif word:
             print(f"error: unknown command {word!r} (insert, remove, quit)", flush=True)
-        if stop.is_set():
-            break

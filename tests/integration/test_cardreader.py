@@ -309,8 +309,13 @@ def test_slow_card_times_out_per_apdu(pcscd: Pcscd, pki: TestPki, path: str) -> 
                 session.run(identify)  # identify reads the token label
         with pytest.raises(errors.CardTimeoutError):
             session.transmit(apdu.select_ef(0x000A))  # the session is gone
+
         # Closing does not wait for the transmit that still hangs (10 s).
-        closer = threading.Thread(target=lambda: (session.close(), pcsc.close()))
+        def close_both() -> None:
+            session.close()
+            pcsc.close()
+
+        closer = threading.Thread(target=close_both)
         closer.start()
         closer.join(3)
         assert not closer.is_alive()
