@@ -5,6 +5,8 @@ It behaves like the real card where the kiosk depends on it:
 * SELECT of the JPKI AID (P1=04, P2=0C) and of EFs under it (P1=02);
   any other application answers ``6A82`` -- and every SELECT is recorded in
   ``selected_aids`` so tests can prove which applications were asked for.
+* READ BINARY refused (``6982``) for the signing certificate files (0001,
+  0002), which need the signing password on the real card.
 * READ BINARY of the token info (0006), certificate availability (0008), the
   user-auth certificate (000A) and its CA (000B), short Le and (optionally)
   extended Le; ``6282`` at a short end, ``6B00`` past the end.
@@ -43,6 +45,10 @@ SW_NOT_FOUND = b"\x6a\x82"
 SW_WRONG_P1P2 = b"\x6a\x86"
 SW_INS_NOT_SUPPORTED = b"\x6d\x00"
 EF_PIN, EF_KEY = 0x0018, 0x0017
+# The signing certificate (name, address, birth date, sex) and its CA: the
+# real card refuses to read them without the signing password; we never
+# hold such data, we only refuse like the card.
+PIN_PROTECTED_FILES = (0x0001, 0x0002)
 
 
 def token_info(label: str) -> bytes:
@@ -126,7 +132,7 @@ class MyNumberCard:
             return SW_OK
         if c[2] == 0x02 and len(data) == 2 and self._df == JPKI_AID:
             fid = int.from_bytes(data, "big")
-            if fid in self.files() or fid in (EF_PIN, EF_KEY):
+            if fid in self.files() or fid in (EF_PIN, EF_KEY, *PIN_PROTECTED_FILES):
                 self._ef = fid
                 return SW_OK
             return SW_NOT_FOUND
@@ -135,6 +141,8 @@ class MyNumberCard:
     def _read_binary(self, c: bytes) -> bytes:
         if c[2] & 0x80:
             return SW_WRONG_P1P2  # SFI reads: not used by us
+        if self._ef in PIN_PROTECTED_FILES:
+            return SW_SECURITY  # the signing side needs the signing password
         content = self.files().get(self._ef) if self._ef is not None else None
         if content is None:
             return SW_INCOMPATIBLE if self._ef is not None else SW_NOT_FOUND

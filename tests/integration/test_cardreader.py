@@ -200,6 +200,15 @@ def test_jpki_sign_without_pin_is_refused(
             j.sign(CHALLENGE)
 
 
+def test_jpki_signing_certificate_refused_without_password(
+    pcscd: Pcscd, pcsc: Pcsc, pki: TestPki
+) -> None:
+    with inserted(mynumber_card(pki), pcscd) as (_, reader), pcsc.connect(reader) as session:
+        jpki.Jpki(session).select()
+        assert session.transmit(apdu.select_ef(0x0001)).ok
+        assert session.transmit(apdu.read_binary(0, 4)).sw == apdu.SW_SECURITY
+
+
 def test_jpki_expired_certificate_reported_before_pin(
     pcscd: Pcscd, service: CardService, pki: TestPki, tmp_path: Path
 ) -> None:
