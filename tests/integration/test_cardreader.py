@@ -138,6 +138,7 @@ def test_jpki_wrong_pin_twice_then_right_resets_counter(
         with pcsc.connect(reader) as session:
             j = jpki.Jpki(session)
             j.select()
+            # 3, not None: the card was powered down, the PIN is no longer verified.
             assert j.pin_tries_left() == 3
     assert card.verify_attempts == 3
     assert card.pin_state.tries_left == 3
