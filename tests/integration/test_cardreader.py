@@ -427,22 +427,21 @@ def test_watcher_hands_events_to_asyncio_loop(pcscd: Pcscd) -> None:
     async def run() -> None:
         loop = asyncio.get_running_loop()
         loop_thread = threading.current_thread()
-        done = asyncio.Event()
+        arrived = {"inserted": asyncio.Event(), "removed": asyncio.Event()}
 
         def on_event(event: CardEvent) -> None:
             seen.append((event.kind, threading.current_thread() is loop_thread))
-            if event.kind == "removed":
-                done.set()
+            if event.kind in arrived:
+                arrived[event.kind].set()
 
         watcher = CardWatcher.for_asyncio(loop, on_event, reader_filter=READER_NAMES[0])
         watcher.start()
         try:
             link = VpcdLink(UidCard(uid=DEMO_FELICA_IDM), port=pcscd.ports[0])
             await asyncio.to_thread(link.insert)
-            while ("inserted", True) not in seen:
-                await asyncio.sleep(0.02)
+            await asyncio.wait_for(arrived["inserted"].wait(), 10)
             await asyncio.to_thread(link.remove)
-            await asyncio.wait_for(done.wait(), 10)
+            await asyncio.wait_for(arrived["removed"].wait(), 10)
         finally:
             await asyncio.to_thread(watcher.close)
 
