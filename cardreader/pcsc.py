@@ -63,7 +63,7 @@ _NO_READER = frozenset(
     }
 )
 _MAX_CHAINED_RESPONSES = 64
-_CONNECT_ATTEMPTS = 5
+_CONNECT_ATTEMPTS = 10
 # SCardStatus state bit of pcsc-lite (not exported by pyscard).
 _PCSCLITE_PRESENT = 0x0004
 

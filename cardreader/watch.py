@@ -200,15 +200,14 @@ class CardWatcher:
                 self._emit("reader_added", name)
 
     def _drop_reader(self, name: str) -> None:
-        if self._states.pop(name) & scard.SCARD_STATE_PRESENT:
+        if _usable(self._states.pop(name)):
             self._emit("removed", name)
         self._emit("reader_removed", name)
 
     def _apply(self, name: str, state: int, atr: bytes) -> None:
         before = self._states[name]
         self._states[name] = state
-        was = bool(before & scard.SCARD_STATE_PRESENT)
-        now = bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE
+        was, now = _usable(before), _usable(state)
         first = before == scard.SCARD_STATE_UNAWARE
         if now and not was and (self.report_present or not first):
             self._emit("inserted", name, atr)
@@ -218,3 +217,8 @@ class CardWatcher:
             # pcsc-lite counts card events in the high word: a swap between polls.
             self._emit("removed", name)
             self._emit("inserted", name, atr)
+
+
+def _usable(state: int) -> bool:
+    """A card is present and answering (a mute card is not reported)."""
+    return bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE

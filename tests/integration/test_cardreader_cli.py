@@ -87,20 +87,21 @@ def test_cli_auth_signs_and_reports_pin_outcomes(
     out = json.loads(ok.stdout)
     der = bytes.fromhex(out["certificate_der_hex"])
     assert certs.verify_signature(der, bytes.fromhex(challenge), bytes.fromhex(out["signature"]))
-    assert wrong.returncode == 14 and "2 tries left" in wrong.stderr
-    assert badly_typed.returncode == 18 and "nothing was sent" in badly_typed.stderr
-    assert no_stdin_flag.returncode == 2
+    assert wrong.returncode == 14 and "2 tries left" in wrong.stderr, wrong.stderr
+    assert badly_typed.returncode == 18, badly_typed.stderr
+    assert "nothing was sent" in badly_typed.stderr
+    assert no_stdin_flag.returncode == 2, no_stdin_flag.stderr
     for done in (ok, wrong, badly_typed):
         assert PIN not in done.stdout + done.stderr
         assert "47a9" not in done.stderr
     blocked = mynumber_card(pki, pin=PIN, tries=0)
     with inserted(blocked, pcscd):
         done = run(*args, stdin=PIN + "\n")
-    assert done.returncode == 15 and "city office" in done.stderr
+    assert done.returncode == 15 and "city office" in done.stderr, done.stderr
     assert blocked.verify_attempts == 0
     with inserted(mynumber_card(pki, pin=PIN, variant="expired"), pcscd):
         done = run(*args, stdin=PIN + "\n")
-    assert done.returncode == 16 and "expired" in done.stderr
+    assert done.returncode == 16 and "expired" in done.stderr, done.stderr
 
 
 def test_cli_without_pcscd_or_reader(pcscd: Pcscd, tmp_path: Path) -> None:
