@@ -1,3 +1,12 @@
 """Card reader: PC/SC access through pyscard, My Number Card (JPKI)
-authentication, member-card IDs and virtual cards. (Built in the card reader
-issue.) Imports nothing else of ours."""
+authentication, member-card IDs and virtual cards. Imports nothing else of
+ours (only its CLI uses ``sync.config`` / ``sync.logs`` / ``sync.cli``).
+
+Modules: ``service`` (the facade the kiosk uses), ``pcsc`` (contexts,
+connections, APDU transport with timeouts and trace), ``watch`` (insert /
+remove events handed to the caller), ``identify`` (card kind by behaviour),
+``jpki`` (certificates, PIN, signature), ``certs``, ``credential`` (opaque
+references), ``apdu`` (pure building and parsing), ``errors``, ``testpki``,
+``sim`` (virtual cards played into pcscd through vpcd). See
+docs/cardreader.md.
+"""

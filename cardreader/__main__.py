@@ -1,16 +1,7 @@
-"""``python -m cardreader``: placeholder entry point until its issue lands."""
+"""``python -m cardreader``: see :mod:`cardreader.cli`."""
 
-import argparse
 import sys
 
-import cardreader
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m cardreader", description=cardreader.__doc__)
-    parser.parse_args()
-    parser.print_help()
-    return 0
-
+from cardreader.cli import main
 
 sys.exit(main())

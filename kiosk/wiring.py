@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cardreader.credential import load_key
+from cardreader.errors import CredentialKeyError
 from kiosk.access import policy_for_door
 from kiosk.checkin import CheckinService, LockPort, LockUnavailable
 from kiosk.reservations import StoreReservations
@@ -27,27 +29,16 @@ SessionFactory = Callable[[Callable[[CheckinSession], None]], CheckinSession]
 
 
 def credential_key(config: DeviceConfig) -> bytes:
-    """The fleet's key for credential references and code hashes.
-
-    Without ``reader.credential_key_file`` (the demo) a fixed key derived
-    from the facility id is used and said to be a demo key in the docs.
-    """
+    """The fleet's key for reservation-code hashes (the same file as the card
+    references' key). Without ``reader.credential_key_file`` (the demo) the
+    demo key of the facility is used, as central does by default."""
     path = config.reader.credential_key_file
     if path is None:
         return demo_code_key(config.device.facility)
     try:
-        raw = path.read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(
-            config.source, [f"reader.credential_key_file: cannot be read ({exc})"]
-        ) from None
-    try:
-        key = bytes.fromhex(raw.decode())
-    except (UnicodeDecodeError, ValueError):
-        key = raw
-    if len(key) < 16:
-        raise ConfigError(config.source, ["reader.credential_key_file: key shorter than 16 bytes"])
-    return key
+        return load_key(path)
+    except CredentialKeyError as exc:
+        raise ConfigError(config.source, [f"reader.credential_key_file: {exc}"]) from None
 
 
 def build_checkin_session(

@@ -52,6 +52,11 @@ class ReaderSection(_Section):
     name: str = ""
     # Key for opaque credential references (HMAC); 32 random bytes, hex or raw.
     credential_key_file: Path | None = None
+    # Per-APDU timeout (the signature gets at least 15 s).
+    apdu_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    # Try one extended-length READ BINARY for certificates (falls back to
+    # short reads when the reader or card refuses it).
+    extended_reads: bool = False
 
 
 class LockSection(_Section):

@@ -38,3 +38,25 @@ class UidCard:
         if command[1:2] == b"\xa4":
             return SW_FILE_NOT_FOUND
         return SW_INS_NOT_SUPPORTED
+
+
+SW_CLA_NOT_SUPPORTED = b"\x6e\x00"
+# A contact card of some other scheme (bank / transit): a generic T=1 ATR.
+ATR_OTHER = bytes.fromhex("3B8880010000000000718100F8")
+
+
+@dataclass
+class UnknownCard:
+    """A card that is neither JPKI nor a member card: no JPKI AP, no UID."""
+
+    atr: bytes = ATR_OTHER
+
+    def power(self, on: bool) -> None:
+        return None
+
+    def apdu(self, command: bytes) -> bytes:
+        if command[:1] == b"\xff":
+            return SW_CLA_NOT_SUPPORTED
+        if command[1:2] == b"\xa4":
+            return SW_FILE_NOT_FOUND
+        return SW_INS_NOT_SUPPORTED

@@ -26,10 +26,17 @@ log = logging.getLogger(__name__)
 CTRL_POWER_OFF, CTRL_POWER_ON, CTRL_RESET, CTRL_ATR = 0, 1, 2, 4
 
 
+class RemoveCard(Exception):
+    """Raised by a virtual card's ``apdu()`` to pull itself out of the reader
+    (the link closes without answering), like a card removed mid-command."""
+
+
 class VirtualCard(Protocol):
     """What a virtual card implements."""
 
-    atr: bytes
+    @property
+    def atr(self) -> bytes:
+        """The ATR the reader reports for this card."""
 
     def power(self, on: bool) -> None:
         """Power on (or cold reset) / off: volatile state such as PIN status resets."""
@@ -93,6 +100,8 @@ class VpcdLink:
                 reply = self._handle(message)
                 if reply is not None:
                     sock.sendall(struct.pack(">H", len(reply)) + reply)
+        except RemoveCard:
+            log.info("virtual card pulled itself out", extra={"port": self.port})
         except OSError:
             pass  # removed (socket closed) or driver gone
         except Exception:

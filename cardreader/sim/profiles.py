@@ -1,0 +1,73 @@
+"""Build a virtual card from a profile name (CLI, tests, demo).
+
+Profiles: ``mynumber`` (variants ``valid``, ``expired``, ``revoked``, and a
+``blocked`` PIN by ``tries=0``), ``felica``, ``mifare``, ``unknown`` and
+``faulty`` (see :mod:`cardreader.sim.faulty`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cardreader.sim.cards import ATR_FELICA, ATR_MIFARE_1K, UidCard, UnknownCard
+from cardreader.sim.faulty import FaultyCard
+from cardreader.sim.mynumber import MyNumberCard, PinState
+from cardreader.sim.vpcd import VirtualCard
+from cardreader.testpki import TestPki
+
+PROFILES = ("mynumber", "felica", "mifare", "unknown", "faulty")
+DEMO_FELICA_IDM = bytes.fromhex("012E4CD2A1B2C3D4")
+DEMO_MIFARE_UID = bytes.fromhex("04A23BC2D15E80")
+
+
+def mynumber_card(
+    pki: TestPki,
+    *,
+    variant: str = "valid",
+    pin: str = "1234",
+    state_path: Path | None = None,
+    tries: int | None = None,
+    extended_length: bool = True,
+) -> MyNumberCard:
+    """A My Number Card holding the test PKI's ``variant`` user certificate.
+
+    ``tries`` sets the retry counter (0 = blocked) and persists it if a
+    ``state_path`` is given; otherwise the persisted value (or 3) is used.
+    """
+    user = pki.users[variant]
+    state = PinState(state_path)
+    if tries is not None:
+        state.set(tries)
+    return MyNumberCard(
+        cert_der=user.der,
+        key=user.key,
+        ca_der=pki.root.der,
+        pin=pin,
+        pin_state=state,
+        extended_length=extended_length,
+    )
+
+
+def build_card(
+    profile: str,
+    *,
+    pki: TestPki | None = None,
+    pin: str = "1234",
+    variant: str = "valid",
+    state_path: Path | None = None,
+    tries: int | None = None,
+    uid: bytes | None = None,
+    fault: str = "garbage",
+) -> VirtualCard:
+    if profile == "felica":
+        return UidCard(uid=uid or DEMO_FELICA_IDM, atr=ATR_FELICA)
+    if profile == "mifare":
+        return UidCard(uid=uid or DEMO_MIFARE_UID, atr=ATR_MIFARE_1K)
+    if profile == "unknown":
+        return UnknownCard()
+    if profile not in ("mynumber", "faulty"):
+        raise ValueError(f"unknown profile {profile!r}; one of {', '.join(PROFILES)}")
+    if pki is None:
+        raise ValueError(f"profile {profile!r} needs a test PKI (python -m cardreader testpki)")
+    card = mynumber_card(pki, variant=variant, pin=pin, state_path=state_path, tries=tries)
+    return card if profile == "mynumber" else FaultyCard(card, mode=fault)
