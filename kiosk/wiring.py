@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from cardreader.credential import load_key
 from cardreader.errors import CredentialKeyError
+from cardreader.service import CardService
 from kiosk.access import policy_for_door
 from kiosk.checkin import CheckinService, LockPort, LockUnavailable
 from kiosk.reservations import StoreReservations
@@ -108,3 +109,18 @@ class LockctlPort:
 
 def lock_for(config: DeviceConfig) -> LockPort:
     return LockctlPort(config.lock.socket)
+
+
+def card_service_for(config: DeviceConfig) -> CardService:
+    """The card reader as configured (``reader.backend`` ``sim`` is the same
+    PC/SC path, with virtual cards played into pcscd)."""
+    try:
+        key = load_key(config.reader.credential_key_file)
+    except CredentialKeyError as exc:
+        raise ConfigError(config.source, [f"reader.credential_key_file: {exc}"]) from None
+    return CardService(
+        credential_key=key,
+        reader_filter=config.reader.name,
+        apdu_timeout=config.reader.apdu_timeout_seconds,
+        extended_reads=config.reader.extended_reads,
+    )

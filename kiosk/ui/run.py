@@ -15,13 +15,18 @@ def run_touchscreen(
     from kivy.clock import Clock
     from kivy.core.window import Window
 
+    from kiosk.cards import CardFeed
     from kiosk.ui.app import KioskApp
-    from kiosk.wiring import build_checkin_session, lock_for
+    from kiosk.wiring import build_checkin_session, card_service_for, lock_for
 
     factory, close = build_checkin_session(config, lock=lock_for(config), door=door)
+    feeds: list[CardFeed] = []
 
     def started(app: KioskApp) -> None:
         if not measure_startup:
+            # Cards are identified on the feed's thread; the app gets them on its own.
+            sink = lambda seen: app.post_card(seen.ref, seen.readable)  # noqa: E731
+            feeds.append(CardFeed(card_service_for(config), sink).start())
             return
 
         def first_frame(*_args: Any) -> None:
@@ -35,5 +40,7 @@ def run_touchscreen(
     try:
         KioskApp(factory, config.device.name or config.device.facility, on_started=started).run()
     finally:
+        for feed in feeds:
+            feed.close()
         close()
     return 0
