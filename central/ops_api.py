@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel
 
 from central.db import Database, aware
 from central.ops import AlertStore, HealthHistory
+
+MAX_ID = 2**63 - 1  # database integer range
 
 
 class HealthPoint(BaseModel):
@@ -77,7 +79,7 @@ def add_ops_api(app: FastAPI, db: Database, reader: Any, operator: Any) -> None:
         )
 
     @app.post("/api/alerts/{alert_id}/acknowledge", dependencies=[operator])
-    def acknowledge(alert_id: int, body: AckIn) -> AlertOut:
+    def acknowledge(alert_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: AckIn) -> AlertOut:
         if alerts.get(alert_id) is None:
             raise HTTPException(404, f"no alert {alert_id}")
         if not alerts.acknowledge(alert_id, body.by[:64], datetime.now(UTC)):
