@@ -283,7 +283,7 @@ def _fleet_routes(app: FastAPI, ingest: IngestStore, reader: Any, page_size_max:
         type: Annotated[list[str] | None, Query()] = None,
         since: AwareDatetime | None = None,
         until: AwareDatetime | None = None,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
         limit: Annotated[int, Query(ge=1)] = 100,
     ) -> Page[EventOut]:
         limit = min(limit, page_size_max)

@@ -69,7 +69,7 @@ def add_ops_api(app: FastAPI, db: Database, reader: Any, operator: Any) -> None:
         *,
         state: Literal["open", "acknowledged", "resolved"] | None = None,
         device: str | None = None,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> AlertPage:
         rows = alerts.listing(state=state, device=device, limit=limit, offset=offset)
