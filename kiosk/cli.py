@@ -69,8 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         configure_logging(config.logging.level)
         if args.headless:
-            print("error: the headless door terminal needs the card reader (not landed yet)")
-            return 1
+            from kiosk.headless import run_headless
+
+            return run_headless(config, door=args.door)
         os.environ.setdefault("KIVY_NO_ARGS", "1")
         from kiosk.ui.run import run_touchscreen
 

@@ -42,14 +42,17 @@ def credential_key(config: DeviceConfig) -> bytes:
         raise ConfigError(config.source, [f"reader.credential_key_file: {exc}"]) from None
 
 
-def build_checkin_session(
+def build_checkin_service(
     config: DeviceConfig, lock: LockPort, door: str | None = None
-) -> tuple[SessionFactory, Callable[[], None]]:
-    """A factory for the touchscreen's session, and a function that closes
-    what it opened."""
+) -> tuple[CheckinService, Callable[[], None]]:
+    """The check-in service for one door, and a function that closes what it opened."""
     door_id = door or (config.doors[0].id if config.doors else "")
     if not door_id:
-        raise ConfigError(config.source, ["doors: the touchscreen needs at least one door"])
+        raise ConfigError(config.source, ["doors: check-in needs at least one door"])
+    try:
+        config.door(door_id)
+    except KeyError:
+        raise ConfigError(config.source, [f"--door {door_id}: no such door in [[doors]]"]) from None
     zone = ZoneInfo(config.device.timezone)
     store = open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds)
     service = CheckinService(
@@ -63,6 +66,16 @@ def build_checkin_session(
         now=lambda: datetime.now(zone),
         clock_trusted=clock_is_synchronised,
     )
+    return service, store.close
+
+
+def build_checkin_session(
+    config: DeviceConfig, lock: LockPort, door: str | None = None
+) -> tuple[SessionFactory, Callable[[], None]]:
+    """A factory for the touchscreen's session, and a function that closes
+    what it opened."""
+    service, close = build_checkin_service(config, lock, door)
+    zone = ZoneInfo(config.device.timezone)
     names = {d.id: d.name or d.id for d in config.doors}
 
     def factory(on_change: Callable[[CheckinSession], None]) -> CheckinSession:
@@ -70,7 +83,7 @@ def build_checkin_session(
         session.activity(time.monotonic())
         return session
 
-    return factory, store.close
+    return factory, close
 
 
 class LockctlPort:
@@ -91,6 +104,10 @@ class LockctlPort:
         reply = self._call(lambda c: c.unlock(door, seconds=seconds, reason=reason, ref=ref))
         granted = reply.get("seconds", seconds)
         return float(granted) if isinstance(granted, int | float) else seconds
+
+    def signal(self, door: str, pattern: str) -> None:
+        """Buzzer/LED pattern on the door terminal (lockctl owns those pins)."""
+        self._call(lambda c: c.request("signal", door=door, pattern=pattern))
 
     def _call(self, action: Callable[[LockClient], dict[str, Any]]) -> dict[str, Any]:
         if self._client is None:
