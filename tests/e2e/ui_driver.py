@@ -13,7 +13,11 @@ cycle, writing one JSON line per step to stdout:
 * ``{"shot": "name"}``: a screenshot into ``artifacts``;
 * ``{"idle": 60}``: pretend no touch for that many seconds (moves the
   session's clock, not the wall clock);
-* ``{"state": true}``: report screen, title, body and code dots.
+* ``{"state": true}``: report screen, title, body and code dots;
+* ``{"insert": "felica"}`` / ``{"remove": true}``: a virtual card (profiles of
+  ``cardreader.sim``) into / out of the vpcd slot on ``cards.port``; the app
+  then sees it through pcscd, the card watcher and the card feed, as in the
+  field (needs ``"cards": {"port": N}`` in the scenario).
 
 The lock is the real lockctl client on the configured socket; with no
 lockctl running, unlocks fail as they would in the field ("door controller
@@ -43,14 +47,21 @@ from kivy.core.window import Window  # noqa: E402
 from kivy.metrics import mm  # noqa: E402
 from kivy.tests.common import UnitTestTouch  # noqa: E402
 
+from cardreader.sim.profiles import build_card  # noqa: E402
+from cardreader.sim.vpcd import VpcdLink  # noqa: E402
+from cardreader.testpki import create_test_pki  # noqa: E402
+from kiosk.cards import CardFeed  # noqa: E402
 from kiosk.ui.app import KioskApp  # noqa: E402
-from kiosk.wiring import build_checkin_session, lock_for  # noqa: E402
+from kiosk.wiring import build_checkin_session, card_service_for, lock_for  # noqa: E402
 from sync.config import load_config  # noqa: E402
 
 
 class Driver:
-    def __init__(self, app: KioskApp, steps: list[dict[str, Any]], artifacts: Path) -> None:
+    def __init__(self, app: KioskApp, steps: list[dict[str, Any]], artifacts: Path,
+                 card_port: int = 0) -> None:  # fmt: skip
         self.app = app
+        self.card_port = card_port
+        self.link: VpcdLink | None = None
         self.steps = steps
         self.artifacts = artifacts
         self.index = 0
@@ -99,6 +110,18 @@ class Driver:
             self.app.session.tick(self.app.session._last_activity + step["idle"])
             self.report(screen=self.app.view.screen, countdown=self.app.view.countdown)
             self.advance()
+        elif "insert" in step:
+            profile = step["insert"]
+            pki = create_test_pki() if profile in ("mynumber", "faulty") else None
+            self.link = VpcdLink(build_card(profile, pki=pki), port=self.card_port)
+            self.link.insert()
+            self.report(inserted=step["insert"])
+            self.advance(0.2)
+        elif "remove" in step:
+            if self.link is not None:
+                self.link.remove()
+            self.report(removed=True)
+            self.advance(0.2)
         elif "state" in step:
             v = self.app.view
             self.report(
@@ -150,14 +173,22 @@ def main() -> int:
     artifacts.mkdir(parents=True, exist_ok=True)
     holder: dict[str, Driver] = {}
 
+    feeds: list[CardFeed] = []
+    card_port = int(scenario.get("cards", {}).get("port", 0))
+
     def started(app: KioskApp) -> None:
-        holder["driver"] = Driver(app, scenario["steps"], artifacts)
+        if card_port:
+            sink = lambda seen: app.post_card(seen.ref, seen.readable)  # noqa: E731
+            feeds.append(CardFeed(card_service_for(config), sink).start())
+        holder["driver"] = Driver(app, scenario["steps"], artifacts, card_port)
         holder["driver"].start()
 
     factory, closer = build_checkin_session(config, lock=lock_for(config))
     try:
         KioskApp(factory, config.device.name or config.device.facility, on_started=started).run()
     finally:
+        for feed in feeds:
+            feed.close()
         closer()
     return 0
 

@@ -1,0 +1,104 @@
+"""Check-in end to end: a virtual member card tapped through real pcscd +
+vpcd, the touchscreen under Xvfb, the real lock controller daemon on mock
+pins, and the device store with a reservation: relay energised, result on
+screen, events in the outbox. Also every deny path the card reader makes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cardreader.credential import DEMO_KEY, member_reference
+from cardreader.sim.profiles import DEMO_FELICA_IDM
+from lockctl.client import LockClient
+from sync.store import open_store
+from tests.e2e.test_touchscreen import assert_not_blank, run_driver
+from tests.harness.pcscd import Pcscd
+from tests.harness.services import ServiceProcess, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@pytest.fixture
+def device(tmp_path: Path) -> Iterator[Path]:
+    """A device config, its store with a reservation for the demo FeliCa card,
+    and lockctl serving it on mock pins."""
+    config = tmp_path / "device.toml"
+    config.write_text(
+        '[device]\nid = "e2e-door"\nfacility = "gym"\nname = "Gym"\n'
+        f'[store]\npath = "{tmp_path / "device.db"}"\n'
+        f'[lock]\nsocket = "{tmp_path / "lockctl.sock"}"\npin_factory = "mock"\n'
+        '[[doors]]\nid = "room-a"\nname = "Room A"\nrelay_pin = 17\ncontact_pin = 27\n'
+    )
+    now = datetime.now(TOKYO)
+    with open_store(tmp_path / "device.db") as store, store.write() as conn:
+        conn.execute(
+            "INSERT INTO reservations (id, facility, door, starts_at, ends_at, version)"
+            " VALUES ('res-felica', 'gym', 'room-a', ?, ?, 1)",
+            (
+                int((now - timedelta(minutes=5)).timestamp()),
+                int((now + timedelta(hours=1)).timestamp()),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO reservation_credentials (reservation_id, credential_ref) VALUES (?, ?)",
+            ("res-felica", member_reference(DEMO_KEY, DEMO_FELICA_IDM)),
+        )
+    with open_store(tmp_path / "device.db") as store:
+        store.set_state("reservations.synced_at", str(now.timestamp()))
+    lockctl = ServiceProcess(
+        "lockctl", [sys.executable, "-m", "lockctl", "serve", "--config", str(config)],
+        tmp_path / "lockctl.log",
+    )  # fmt: skip
+    lockctl.start()
+    wait_until(
+        lambda: lockctl.check_alive() and (tmp_path / "lockctl.sock").exists(), 20, "lockctl"
+    )
+    yield config
+    lockctl.stop()
+
+
+def test_checkin_card_tap_unlocks_door(
+    device: Path, pcscd: Pcscd, kivy_env: dict[str, str], artifacts_dir: Path, tmp_path: Path
+) -> None:
+    steps = [
+        {"insert": "felica"}, {"wait": "result", "timeout": 10}, {"state": True},
+        {"shot": "ja-result-granted"}, {"remove": True},
+        {"tap": "result.done_button"}, {"wait": "attract"},
+        {"insert": "unknown"}, {"wait": "result", "timeout": 10}, {"state": True}, {"remove": True},
+        {"tap": "result.done_button"}, {"wait": "attract"},
+        {"insert": "mifare"}, {"wait": "result", "timeout": 10}, {"state": True}, {"remove": True},
+    ]  # fmt: skip
+    scenario = {"config": str(device), "artifacts": str(artifacts_dir / "touchscreen"),
+                "cards": {"port": pcscd.ports[0]}, "steps": steps}  # fmt: skip
+    env = {**kivy_env, **pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"}
+    lines = run_driver(scenario, tmp_path, env)
+    states = [line for line in lines if "dots" in line]
+    granted, unknown, unregistered = states
+    assert granted["screen"] == "result" and "Room A" in granted["body"], granted
+    assert "使えません" in unknown["title"]
+    assert unregistered["body"] == "このカードの予約はありません。"
+    assert_not_blank(next(line["shot"] for line in lines if "shot" in line))
+
+    with LockClient(tmp_path / "lockctl.sock") as lock:
+        status = lock.status()
+    history = status["doors"][0]["mock_relay_history"]
+    assert any(level for _, level in history), history  # the relay was energised
+
+    with open_store(tmp_path / "device.db") as store:
+        events = [
+            (r["type"], json.loads(r["data"])) for r in store.query("SELECT type, data FROM outbox")
+        ]
+    types = [t for t, _ in events]
+    assert ("checkin.granted", "reservation") in [(t, d.get("reason")) for t, d in events]
+    assert "door.unlocked" in types
+    denied = [d["reason"] for t, d in events if t == "checkin.denied"]
+    assert denied == ["unknown_card", "not_registered"]
+    assert DEMO_FELICA_IDM.hex() not in json.dumps(events).lower()
