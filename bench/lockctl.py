@@ -36,10 +36,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gpiozero import OutputDevice
+from gpiozero import OutputDevice  # noqa: E402
 
-from lockctl.client import LockClient
-from lockctl.hardware import TimedMockPin, make_factory
+from lockctl.client import LockClient  # noqa: E402
+from lockctl.hardware import TimedMockPin, make_factory  # noqa: E402
 
 CONFIG = """\
 [device]
@@ -202,7 +202,7 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(10)
-        results = {
+        results: dict[str, Any] = {
             "machine": f"{platform.machine()} Python {platform.python_version()}",
             "request_to_relay_energised": summary(energise),
             "request_to_reply": summary(reply),
