@@ -12,9 +12,12 @@ import pytest
 from gpiozero import OutputDevice
 
 from lockctl.client import LockClient
+from lockctl.controller import Controller
 from lockctl.daemon import Daemon
 from lockctl.errors import HardwareError
+from lockctl.events import EventWriter
 from lockctl.hardware import Hardware, lock_relays, make_factory
+from lockctl.watchdog import Notifier
 from sync.config import parse_config
 from tests.harness.services import wait_until
 from tests.integration.lockctl_daemon import CONFIG
@@ -77,3 +80,36 @@ def test_lockctl_pin_in_use_is_a_clear_error(tmp_path: Path) -> None:
         assert all(relay.pin.state is False for relay in relays)
     finally:
         taken.close()
+
+
+class CountingNotifier(Notifier):
+    def __init__(self) -> None:
+        super().__init__(None, 20_000)  # feed every 10 ms
+        self.feeds = 0
+
+    def notify(self, *lines: str) -> None:
+        self.feeds += lines.count("WATCHDOG=1")
+
+
+def test_lockctl_watchdog_not_fed_while_a_relay_cannot_be_driven(tmp_path: Path) -> None:
+    config = config_in(tmp_path)
+    factory = make_factory("mock")
+    hardware = Hardware(config, factory, lock_relays(config, factory))
+    events = EventWriter(tmp_path / "d.db", busy_timeout=1, timezone="Asia/Tokyo", started={})
+    notifier = CountingNotifier()
+
+    async def run_for(seconds: float) -> None:
+        controller = Controller(config, hardware, events, notifier)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(seconds, stop.set)
+        await controller.run(stop)
+
+    asyncio.run(run_for(0.2))
+    assert notifier.feeds >= 3  # healthy: fed
+    pins = hardware.doors["room-b"]
+    pins.relay.pin.state = True  # the line is stuck high ...
+    pins.set_relay = lambda energised: None  # type: ignore[method-assign]  # ... and cannot be driven
+    notifier.feeds = 0
+    asyncio.run(run_for(0.2))
+    assert notifier.feeds == 0  # systemd would kill and restart the daemon
+    hardware.close()
