@@ -14,6 +14,7 @@ the daemon's ``code``) when it refused the request, and
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import os
@@ -138,6 +139,10 @@ class LockClient:
             self._sock.settimeout(None)
 
     def close(self) -> None:
+        if self._sock is not None:
+            # Wakes a watch() blocked in another thread (it then sees the end).
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -66,6 +66,7 @@ class Controller:
         self.machines = {d.id: DoorMachine(d.id, timings_for(config, d)) for d in config.doors}
         self.subscribers: dict[Queue, Callable[[], None]] = {}
         self.corrections = 0
+        self._commanded: dict[str, bool] = {d.id: False for d in config.doors}
         self.startup: dict[str, float] = {}
         self.wake = asyncio.Event()
 
@@ -208,8 +209,12 @@ class Controller:
     # -- internals -------------------------------------------------------------
 
     def _apply(self, machine: DoorMachine, pins: DoorPins) -> None:
-        if pins.relay_energised() != machine.relay_on:
+        # Write the relay when the door's state changes it; any other
+        # difference between pin and state is found (and logged) by
+        # verify_relays.
+        if self._commanded.get(machine.door) != machine.relay_on:
             pins.set_relay(machine.relay_on)
+            self._commanded[machine.door] = machine.relay_on
         alarm = machine.alarm in (DoorState.HELD_OPEN, DoorState.FORCED_OPEN)
         pins.set_indicators(buzzer=alarm and bool(machine.door_open), led=machine.relay_on)
 

@@ -23,6 +23,7 @@ class RequestError(LockctlError, ValueError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         self.message = message
+        self.req_id: object = None  # the request's id, when it could be read
         super().__init__(f"{code}: {message}")
 
 

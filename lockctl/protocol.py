@@ -87,21 +87,29 @@ def parse_request(line: bytes) -> tuple[Any, Request]:
     req_id = body.get("id")
     if isinstance(req_id, bool) or not isinstance(req_id, str | int | None):
         raise RequestError("bad_request", "id must be a string or an integer")
+    try:
+        return req_id, _parse_body(body)
+    except RequestError as exc:
+        exc.req_id = req_id  # so the error reply still names the request
+        raise
+
+
+def _parse_body(body: dict[str, Any]) -> Request:
     op = body.get("op")
     match op:
         case "unlock":
-            return req_id, _unlock(body)
+            return _unlock(body)
         case "lock":
             _only(body, {"door"})
-            return req_id, Lock(_door(body))
+            return Lock(_door(body))
         case "status":
             _only(body, set())
-            return req_id, Status()
+            return Status()
         case "subscribe":
             _only(body, set())
-            return req_id, Subscribe()
+            return Subscribe()
         case "mock":
-            return req_id, _mock(body)
+            return _mock(body)
     raise RequestError(
         "unknown_op", f"unknown op {op!r}; expected unlock, lock, status or subscribe"
     )

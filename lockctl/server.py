@@ -132,7 +132,7 @@ class Session:
                 "request refused",
                 extra={"code": exc.code, "error": exc.message, "bytes": len(line)},
             )
-            return error_reply(req_id, exc.code, exc.message)
+            return error_reply(exc.req_id if req_id is None else req_id, exc.code, exc.message)
         except Exception:
             log.exception("request failed")
             return error_reply(req_id, "internal", "internal error; see the lockctl log")
