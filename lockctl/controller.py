@@ -22,7 +22,8 @@ from lockctl.errors import RequestError
 from lockctl.events import EventWriter
 from lockctl.hardware import DoorPins, Hardware
 from lockctl.machine import DoorEvent, DoorMachine, DoorState, DoorTimings, LockReason
-from lockctl.protocol import Lock, MockDrive, Unlock
+from lockctl.protocol import Lock, MockDrive, Signal, Unlock
+from lockctl.signals import duration, indicators_at
 from lockctl.watchdog import Notifier
 from sync.config import DeviceConfig, DoorSection
 
@@ -67,6 +68,7 @@ class Controller:
         self.subscribers: dict[Queue, Callable[[], None]] = {}
         self.corrections = 0
         self._commanded: dict[str, bool] = {d.id: False for d in config.doors}
+        self._signals: dict[str, tuple[str, float]] = {}  # door -> (pattern, started)
         self.startup: dict[str, float] = {}
         self.wake = asyncio.Event()
 
@@ -111,6 +113,13 @@ class Controller:
             "relay_energised": pins.relay_energised(),
         }
 
+    def signal(self, req: Signal) -> dict[str, Any]:
+        """Play a buzzer/LED pattern on the door's terminal (sampled by the loop)."""
+        self._door(req.door)
+        self._signals[req.door] = (req.pattern, self.clock())
+        self.wake.set()
+        return {"door": req.door, "pattern": req.pattern, "seconds": duration(req.pattern)}
+
     def mock_drive(self, req: MockDrive) -> dict[str, Any]:
         self.hardware.mock_drive(req.door, req.input, req.state)
         self.wake.set()
@@ -125,6 +134,7 @@ class Controller:
             entry["deadline_monotonic"] = machine.deadline
             entry["relay_level"] = pins.relay_level()
             entry["relay_energised"] = pins.relay_energised()
+            entry["indicators"] = pins.indicators()
             if self.hardware.mock:
                 entry["mock_relay_history"] = self.hardware.mock_relay_history(door_id)
             doors.append(entry)
@@ -216,7 +226,15 @@ class Controller:
             pins.set_relay(machine.relay_on)
             self._commanded[machine.door] = machine.relay_on
         alarm = machine.alarm in (DoorState.HELD_OPEN, DoorState.FORCED_OPEN)
-        pins.set_indicators(buzzer=alarm and bool(machine.door_open), led=machine.relay_on)
+        buzzer, led = alarm and bool(machine.door_open), machine.relay_on
+        playing = self._signals.get(machine.door)
+        if playing is not None:
+            shown = indicators_at(playing[0], self.clock() - playing[1])
+            if shown is None:
+                del self._signals[machine.door]
+            else:
+                buzzer, led = buzzer or shown[0], shown[1]
+        pins.set_indicators(buzzer=buzzer, led=led)
 
     def _publish(self, machine: DoorMachine) -> None:
         events = machine.drain_events()

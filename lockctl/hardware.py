@@ -155,6 +155,13 @@ class DoorPins:
             if device is not None and bool(device.value) != on:
                 device.value = on
 
+    def indicators(self) -> dict[str, bool | None]:
+        """What the buzzer and LED show now (None: not fitted)."""
+        return {
+            "buzzer": None if self.buzzer is None else bool(self.buzzer.value),
+            "led": None if self.led is None else bool(self.led.value),
+        }
+
     def inputs(self) -> list[Any]:
         return [d for d in (self.contact, self.button) if d is not None]
 

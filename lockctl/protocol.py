@@ -7,6 +7,7 @@ Requests (``id`` is optional and echoed back in the reply)::
     {"op": "status"}
     {"op": "subscribe"}
     {"op": "mock", "door": "room-a", "input": "contact", "state": "open"}   # mock pins only
+    {"op": "signal", "door": "room-a", "pattern": "granted"}  # buzzer/LED: granted|denied|error
 
 Replies: ``{"ok": true, ...}`` or ``{"ok": false, "error": {"code", "message"}}``.
 After ``subscribe`` the connection also receives ``{"event": ...}`` lines.
@@ -26,6 +27,7 @@ from typing import Any
 
 from lockctl.errors import RequestError
 from lockctl.machine import REQUEST_REASONS, Reason
+from lockctl.signals import PATTERNS
 from sync.errors import PersonalDataError
 from sync.privacy import check_event_data
 
@@ -71,7 +73,13 @@ class MockDrive:
     state: str
 
 
-Request = Unlock | Lock | Status | Subscribe | MockDrive
+@dataclass(frozen=True, slots=True)
+class Signal:
+    door: str
+    pattern: str
+
+
+Request = Unlock | Lock | Status | Subscribe | MockDrive | Signal
 
 
 def parse_request(line: bytes) -> tuple[Any, Request]:
@@ -110,8 +118,14 @@ def _parse_body(body: dict[str, Any]) -> Request:
             return Subscribe()
         case "mock":
             return _mock(body)
+        case "signal":
+            _only(body, {"door", "pattern"})
+            pattern = body.get("pattern")
+            if not isinstance(pattern, str) or pattern not in PATTERNS:
+                raise RequestError("bad_request", f"pattern must be one of {', '.join(PATTERNS)}")
+            return Signal(_door(body), pattern)
     raise RequestError(
-        "unknown_op", f"unknown op {op!r}; expected unlock, lock, status or subscribe"
+        "unknown_op", f"unknown op {op!r}; expected unlock, lock, status, subscribe or signal"
     )
 
 

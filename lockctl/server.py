@@ -25,6 +25,7 @@ from lockctl.protocol import (
     MAX_REQUEST_BYTES,
     Lock,
     MockDrive,
+    Signal,
     Status,
     Subscribe,
     Unlock,
@@ -149,6 +150,8 @@ class Session:
                 return self._subscribe()
             case MockDrive():
                 return self.controller.mock_drive(request)
+            case Signal():
+                return self.controller.signal(request)
         raise RequestError("unknown_op", f"unsupported request {request!r}")
 
     def _subscribe(self) -> dict[str, Any]:

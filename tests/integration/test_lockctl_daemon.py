@@ -300,3 +300,18 @@ def test_lockctl_unusable_store_does_not_stop_the_doors(tmp_path: Path) -> None:
         assert events["backlog"] >= 3  # started, unlocked, locked: kept, not lost
     finally:
         daemon.stop()
+
+
+def test_lockctl_signal_patterns_play_on_buzzer_and_led(daemon: LockDaemon) -> None:
+    with daemon.client() as client:
+        reply = client.request("signal", door="room-a", pattern="granted")
+        assert reply["pattern"] == "granted" and reply["seconds"] > 1
+        wait_until(lambda: daemon.door("room-a")["indicators"]["led"] is True, 2, "LED on")
+        # The pattern changes no lock state.
+        assert daemon.door("room-a")["relay_level"] is False
+        wait_until(lambda: daemon.door("room-a")["indicators"]["led"] is False, 5, "pattern over")
+        with pytest.raises(RequestError) as err:
+            client.request("signal", door="room-a", pattern="disco")
+        assert err.value.code == "bad_request"
+        with pytest.raises(RequestError):
+            client.request("signal", door="nope", pattern="denied")
