@@ -28,24 +28,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def free_port_pair() -> int:
-    """A port p such that p and p+1 are both free (vpcd uses two)."""
-    for _ in range(50):
-        port = free_port()
-        if port < 65535 and _is_free(port + 1):
-            return port
-    raise ServiceError("no two consecutive free ports found")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
 def wait_until(
     condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02
 ) -> None:
