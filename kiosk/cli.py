@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sync.cli import add_config_argument, run_cli
 from sync.config import load_config
@@ -29,6 +30,13 @@ def build_run_parser() -> argparse.ArgumentParser:
     add_config_argument(parser)
     parser.add_argument("--door", help="door id to serve (default: the first door)")
     parser.add_argument("--headless", action="store_true", help="door terminal without a screen")
+    parser.add_argument(
+        "--dev-panel",
+        metavar="VPCD_PORT",
+        type=int,
+        help="demo only: hotkeys putting virtual cards into the vpcd slot on this port",
+    )
+    parser.add_argument("--pki-dir", help="demo only: test PKI for the virtual My Number Card")
     parser.add_argument(
         "--measure-startup",
         action="store_true",
@@ -75,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("KIVY_NO_ARGS", "1")
         from kiosk.ui.run import run_touchscreen
 
-        return run_touchscreen(config, door=args.door, measure_startup=args.measure_startup)
+        dev = (args.dev_panel, Path(args.pki_dir or ".")) if args.dev_panel else None
+        return run_touchscreen(
+            config, door=args.door, measure_startup=args.measure_startup, dev_panel=dev
+        )
 
     return run_cli(body)

@@ -13,13 +13,13 @@ import sqlite3
 from datetime import datetime, timedelta, tzinfo
 
 from kiosk.access import Reservation
+from sync.reservations import ReservationCache
 from sync.store import Store
 
 log = logging.getLogger(__name__)
 
 LOOK_BACK = timedelta(days=1)
 LOOK_AHEAD = timedelta(days=7)
-LAST_SYNC_KEY = "reservations.synced_at"
 
 
 class StoreReservations:
@@ -48,13 +48,10 @@ class StoreReservations:
         )
 
     def cache_age(self, now: datetime) -> timedelta | None:
-        value = self.store.get_state(LAST_SYNC_KEY)
-        if value is None:
-            return None
-        try:
-            return now - datetime.fromtimestamp(float(value), self.timezone)
-        except ValueError:
-            return None
+        """Time since the sync agent last applied or confirmed the cache
+        (:meth:`sync.reservations.ReservationCache.applied_at`); None = never."""
+        applied = ReservationCache(self.store, "").applied_at()
+        return None if applied is None else now - datetime.fromtimestamp(applied, self.timezone)
 
     def _rows(self, sql: str, key: str, now: datetime) -> list[Reservation]:
         low = int((now - LOOK_BACK).timestamp())

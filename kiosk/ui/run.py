@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sync.config import DeviceConfig
 
 
 def run_touchscreen(
-    config: DeviceConfig, door: str | None = None, measure_startup: bool = False
+    config: DeviceConfig,
+    door: str | None = None,
+    measure_startup: bool = False,
+    dev_panel: tuple[int, Path] | None = None,
 ) -> int:
     """Run until the app stops. With ``measure_startup``, print ``READY`` at
     the first drawn frame of the attract screen and stop (for benchmarks)."""
@@ -27,6 +31,11 @@ def run_touchscreen(
             # Cards are identified on the feed's thread; the app gets them on its own.
             sink = lambda seen: app.post_card(seen.ref, seen.readable)  # noqa: E731
             feeds.append(CardFeed(card_service_for(config), sink).start())
+            if dev_panel is not None:
+                from kiosk.ui.devpanel import DevPanel
+
+                port, pki_dir = dev_panel
+                DevPanel(port, pki_dir, config.lock.socket, app.session.service.door).attach()
             return
 
         def first_frame(*_args: Any) -> None:

@@ -52,7 +52,7 @@ def device(tmp_path: Path) -> Iterator[Path]:
             ("res-felica", member_reference(DEMO_KEY, DEMO_FELICA_IDM)),
         )
     with open_store(tmp_path / "device.db") as store:
-        store.set_state("reservations.synced_at", str(now.timestamp()))
+        store.set_state("reservations.version", "1")  # synced now
     lockctl = ServiceProcess(
         "lockctl", [sys.executable, "-m", "lockctl", "serve", "--config", str(config)],
         tmp_path / "lockctl.log",

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from kiosk.reservations import LAST_SYNC_KEY, StoreReservations
+from kiosk.reservations import StoreReservations
+from sync.reservations import VERSION_KEY
 from sync.store import Store, open_store
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -72,5 +73,6 @@ def test_reservation_cache_age_from_sync_state(tmp_path: Path) -> None:
     with open_store(tmp_path / "d.db") as store:
         source = StoreReservations(store, TOKYO)
         assert source.cache_age(NOW) is None
-        store.set_state(LAST_SYNC_KEY, str((NOW - timedelta(minutes=7)).timestamp()))
-        assert source.cache_age(NOW) == timedelta(minutes=7)
+        store.set_state(VERSION_KEY, "3")  # the agent applied version 3 just now
+        age = source.cache_age(datetime.now(TOKYO))
+        assert age is not None and timedelta(0) <= age < timedelta(seconds=30)

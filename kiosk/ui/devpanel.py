@@ -1,0 +1,95 @@
+"""Developer panel for the demo: hotkeys that put virtual cards on the reader
+(through vpcd and pcscd, exactly as a real card arrives) and a strip that
+shows the door relay as the lock controller reports it.
+
+    F5  member card (FeliCa) that has a reservation now
+    F6  My Number Card (test PKI)
+    F7  an unknown card
+    F8  take the card away
+
+Only started by ``python -m kiosk --dev-panel``, which the demo uses; never on
+a real kiosk (there is no vpcd there).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.metrics import mm
+from kivy.uix.label import Label
+
+from cardreader.sim.profiles import build_card
+from cardreader.sim.vpcd import VpcdLink
+from cardreader.testpki import load_test_pki
+from lockctl.client import LockClient
+from lockctl.errors import LockctlError
+
+KEYS = {286: "felica", 287: "mynumber", 288: "unknown"}  # F5, F6, F7
+REMOVE_KEY = 289  # F8
+HELP = "DEMO  F5 member card · F6 My Number Card · F7 unknown card · F8 remove"
+
+
+class DevPanel:
+    def __init__(self, vpcd_port: int, pki_dir: Path, lock_socket: Path, door: str) -> None:
+        self.vpcd_port = vpcd_port
+        self.pki_dir = pki_dir
+        self.lock = LockClient(lock_socket, timeout=0.3)
+        self.door = door
+        self.link: VpcdLink | None = None
+        self.label = Label(
+            text=HELP, size_hint=(None, None), color=(1, 1, 1, 1), font_size=mm(3),
+            halign="left", valign="middle", padding=(mm(2), mm(1)),
+        )  # fmt: skip
+
+    def attach(self) -> None:
+        Window.bind(on_key_down=self._key)
+        Window.add_widget(self.label)
+        with self.label.canvas.before:
+            from kivy.graphics import Color, Rectangle
+
+            Color(0.1, 0.1, 0.1, 0.85)
+            self._bg = Rectangle(pos=self.label.pos, size=self.label.size)
+        self.label.bind(texture_size=self._layout)
+        Clock.schedule_interval(self._poll_relay, 0.5)
+
+    def _layout(self, *_args: Any) -> None:
+        self.label.size = (Window.width, self.label.texture_size[1] + mm(2))
+        self.label.text_size = (Window.width - mm(4), None)
+        self.label.pos = (0, 0)
+        self._bg.pos, self._bg.size = self.label.pos, self.label.size
+
+    def _key(self, _window: Any, key: int, *_args: Any) -> bool:
+        if key in KEYS:
+            # Card building (RSA for the My Number test PKI) off the UI thread.
+            threading.Thread(target=self.insert, args=(KEYS[key],), daemon=True).start()
+            return True
+        if key == REMOVE_KEY:
+            threading.Thread(target=self.remove, daemon=True).start()
+            return True
+        return False
+
+    def insert(self, profile: str) -> None:
+        self.remove()
+        pki = load_test_pki(self.pki_dir) if profile == "mynumber" else None
+        link = VpcdLink(build_card(profile, pki=pki), port=self.vpcd_port)
+        link.insert()
+        self.link = link
+
+    def remove(self) -> None:
+        link, self.link = self.link, None
+        if link is not None:
+            link.remove()
+
+    def _poll_relay(self, _dt: float) -> None:
+        try:
+            doors = self.lock.status()["doors"]
+            door = next(d for d in doors if d["door"] == self.door)
+            relay = "UNLOCKED (relay energised)" if door.get("relay_energised") else "locked"
+        except (LockctlError, StopIteration, KeyError):
+            relay = "lock controller not answering"
+        card = "card on reader" if self.link is not None else "no card"
+        self.label.text = f"{HELP}\n{self.door}: {relay} · {card}"
