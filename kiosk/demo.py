@@ -6,9 +6,12 @@ It starts, each as its own process with its log under ``<state>/logs``:
 * central: the ingest worker and the API with the staff dashboard (SQLite in
   the state folder), a dashboard account, and a simulated fleet publishing
   health and events;
-* the device: the lock controller on gpiozero's mock pins, and the sync
-  agent connected to the local broker, with the device store holding demo
-  reservations.
+* the device: the lock controller on gpiozero's mock pins, the sync agent
+  connected to the local broker (the demo reservations are created in
+  central and reach the device through it), a private pcscd with the
+  virtual card reader, and the check-in touchscreen with its developer panel
+  (F5 member card, F6 My Number Card, F7 unknown card, F8 remove) -- or,
+  without a display, the headless door terminal.
 
 It prints where to look (dashboard URL and sign-in), then runs until Ctrl-C,
 showing the events the device records. ``--once`` starts everything, checks
@@ -17,18 +20,27 @@ it is up, reports and stops (CI runs it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyotp
 
+from cardreader.certs import describe
+from cardreader.credential import DEMO_KEY, certificate_reference, member_reference
+from cardreader.sim.pcscd import PcscdError, PrivatePcscd
+from cardreader.sim.profiles import DEMO_FELICA_IDM
+from cardreader.testpki import TestPki, load_test_pki, write_test_pki
 from kiosk.supervisor import DemoError, Supervisor, free_port, port_open
-from sync.config import default_state_dir, demo_config_text, load_config
+from sync.config import DeviceConfig, default_state_dir, demo_config_text, load_config
 from sync.outbox import Outbox
+from sync.protocol import Reservation
+from sync.reservations import ReservationCache
 from sync.store import SCHEMA_VERSION, open_store
 
 STAFF_USER, STAFF_PASSWORD = "demo", "demo-password-123"
@@ -43,10 +55,13 @@ def run_demo(
     sup = Supervisor(state / "logs")
     try:
         ports = start_services(sup, state, config_path)
-        report = status_report(state, ports)
-        print(report)
+        synced = wait_synced(state, timeout=40 if once else 5)
+        print(status_report(state, ports))
         if once:
-            return 0 if not sup.failed() else 1
+            failed = sup.failed()
+            for name in failed:
+                print(f"  ! {name} stopped:\n{sup.tail(name)}")
+            return 0 if synced and not failed else 1
         follow(sup, state)
         return 0
     except DemoError as exc:
@@ -101,8 +116,56 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
         Outbox(store).append("device.started", {"component": "demo"})
     sup.python("lockctl", ["-m", "lockctl", "serve", "--config", str(device)])
     sup.wait_for("lockctl", config.lock.socket.exists, 20)
+    pki = state / "test-pki"
+    if not pki.exists():
+        write_test_pki(pki)
+    seed_reservations(central, config, load_test_pki(pki))
     sup.python("sync-agent", ["-m", "sync", "run", "--config", str(device)])
+    pcscd = PrivatePcscd(state / "pcscd", apdu_log=False)
+    try:
+        pcscd.start()
+    except PcscdError as exc:
+        raise DemoError(f"virtual card reader: {exc}") from None
+    sup.adopt("pcscd", pcscd.proc)
+    ports["vpcd"] = pcscd.port
+    kiosk_args = ["-m", "kiosk", "--config", str(device)]
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        kiosk_args += ["--dev-panel", str(pcscd.port), "--pki-dir", str(pki)]
+        sup.python("touchscreen", kiosk_args, env={**pcscd.env, "KIVY_NO_ARGS": "1"})
+    else:
+        sup.python("door-terminal", [*kiosk_args, "--headless"], env=pcscd.env)
     return ports
+
+
+def seed_reservations(central: Path, config: DeviceConfig, pki: TestPki) -> None:
+    """Reservations now (and one later) for the demo cards, created in central
+    so that they reach the device through the sync agent."""
+    from central.config import load_config as load_central
+    from central.db import Database
+    from central.errors import ConflictError
+    from central.ingest_store import IngestStore
+    from central.reservations import ReservationStore
+
+    facility, door = config.device.facility, config.doors[0].id
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    refs = {
+        "demo-member-now": member_reference(DEMO_KEY, DEMO_FELICA_IDM),
+        "demo-mynumber-now": certificate_reference(
+            DEMO_KEY, describe(pki.users["valid"].der).fingerprint
+        ),
+    }
+    db = Database(load_central(central).database.url)
+    try:
+        IngestStore(db, "demo").register_device(config.device.id, facility)
+        store = ReservationStore(db)
+        for rid, ref in refs.items():
+            with contextlib.suppress(ConflictError):
+                store.create(Reservation(
+                    id=rid, facility=facility, door=door, starts_at=now - timedelta(minutes=30),
+                    ends_at=now + timedelta(hours=8), credential_refs=[ref],
+                ))  # fmt: skip
+    finally:
+        db.close()
 
 
 def ensure_staff(central: Path, state: Path) -> None:
@@ -129,20 +192,39 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def wait_synced(state: Path, timeout: float) -> bool:
+    """Until the demo reservations reached the device through central and the
+    sync agent, and central confirmed the device's events (outbox empty)."""
+    config = load_config(state / "device.toml")
+    deadline = time.monotonic() + timeout
+    with open_store(config.store.path) as store:
+        cache, outbox = ReservationCache(store, config.device.facility), Outbox(store)
+        while time.monotonic() < deadline:
+            if cache.count() >= 2 and outbox.depth() == 0:
+                return True
+            time.sleep(0.2)
+    return False
+
+
 def status_report(state: Path, ports: dict[str, int]) -> str:
     config = load_config(state / "device.toml")
     secret = (state / "dashboard-totp-secret").read_text().strip()
     with open_store(config.store.path) as store:
-        outbox = Outbox(store)
-        depth = outbox.depth()
+        depth = Outbox(store).depth()
+        cache = ReservationCache(store, config.device.facility)
+        reservations, version = cache.count(), cache.version()
         problems = store.integrity_problems()
     lines = [
         f"City kiosk demo — device {config.device.id} at facility {config.device.facility}",
         f"  state folder   : {state} (logs in {state / 'logs'})",
         f"  broker         : mosquitto on 127.0.0.1:{ports['broker']}",
         f"  door           : {', '.join(d.id for d in config.doors)} on mock GPIO pins (lockctl)",
+        f"  card reader    : virtual (pcscd + vpcd on port {ports['vpcd']});"
+        " on the touchscreen F5 member card, F6 My Number Card, F7 unknown, F8 remove",
         f"  device store   : schema {SCHEMA_VERSION}, {depth} event(s) not yet confirmed"
         f" by central, integrity {problems or 'ok'}",
+        f"  reservations   : {reservations} on the device (version {version}, synced from central);"
+        " the demo member card and My Number Card have one now",
         f"  dashboard      : http://127.0.0.1:{ports['api']}/  (30 simulated devices)",
         f"    sign in as   : {STAFF_USER} / {STAFF_PASSWORD}, code now {pyotp.TOTP(secret).now()}",
         "    codes later  : .venv/bin/python -c"

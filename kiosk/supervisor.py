@@ -44,6 +44,11 @@ class Supervisor:
                 env={**os.environ, **(env or {})}, start_new_session=True,
             )  # fmt: skip
 
+    def adopt(self, name: str, proc: subprocess.Popen[bytes] | None) -> None:
+        """Stop a process started elsewhere together with the rest."""
+        if proc is not None:
+            self.procs[name] = proc
+
     def python(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
         self.start(name, [sys.executable, *args], env)
 

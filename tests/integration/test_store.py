@@ -151,3 +151,17 @@ def test_store_schema_version_recorded(tmp_path: Path) -> None:
         assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
         assert store.query("PRAGMA journal_mode")[0][0] == "wal"
         assert store.query("PRAGMA synchronous")[0][0] == 2  # FULL
+
+
+def test_store_integrity_check_clean_with_reservation_credentials(tmp_path: Path) -> None:
+    with open_store(tmp_path / "d.db") as store:
+        with store.write() as conn:
+            conn.execute(
+                "INSERT INTO reservations (id, facility, door, starts_at, ends_at, version)"
+                " VALUES ('r1', 'f', 'd', 0, 60, 1)"
+            )
+            conn.execute(
+                "INSERT INTO reservation_credentials (reservation_id, credential_ref)"
+                " VALUES ('r1', 'm1-aaaa')"
+            )
+        assert store.integrity_problems() == []
