@@ -24,6 +24,8 @@ import contextlib
 import json
 import os
 import shutil
+import signal
+import sys
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -53,6 +55,9 @@ def run_demo(
     state.mkdir(parents=True, exist_ok=True)
     os.environ["KIOSK_STATE_DIR"] = str(state)
     sup = Supervisor(state / "logs")
+    # SIGTERM (systemd, timeout, a closed terminal) must stop the children too:
+    # turn it into SystemExit so the finally below runs.
+    signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(0))
     try:
         ports = start_services(sup, state, config_path)
         synced = wait_synced(state, timeout=40 if once else 5)

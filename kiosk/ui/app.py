@@ -113,6 +113,7 @@ class KioskApp(App):  # type: ignore[misc]
         self._on_started = on_started
         self.theme = theme
         self.mm = mm
+        self.dev_panel: Any = None  # the demo's developer panel, when attached
 
     # --- lifecycle ---------------------------------------------------------
     def build(self) -> ScreenManager:

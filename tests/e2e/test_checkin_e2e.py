@@ -102,3 +102,39 @@ def test_checkin_card_tap_unlocks_door(
     denied = [d["reason"] for t, d in events if t == "checkin.denied"]
     assert denied == ["unknown_card", "not_registered"]
     assert DEMO_FELICA_IDM.hex() not in json.dumps(events).lower()
+
+
+def test_checkin_demo_developer_panel_puts_cards_on_the_reader(
+    device: Path, pcscd: Pcscd, kivy_env: dict[str, str], artifacts_dir: Path, tmp_path: Path
+) -> None:
+    from cardreader.certs import describe
+    from cardreader.credential import certificate_reference
+    from cardreader.testpki import load_test_pki, write_test_pki
+
+    pki_dir = tmp_path / "pki"
+    write_test_pki(pki_dir)
+    ref = certificate_reference(
+        DEMO_KEY, describe(load_test_pki(pki_dir).users["valid"].der).fingerprint
+    )
+    with open_store(tmp_path / "device.db") as store, store.write() as conn:
+        conn.execute(
+            "INSERT INTO reservation_credentials (reservation_id, credential_ref) VALUES (?, ?)",
+            ("res-felica", ref),
+        )
+    steps = [
+        {"key": "F6"}, {"wait": "result", "timeout": 15}, {"state": True}, {"panel": True},
+        {"shot": "ja-devpanel-mynumber-granted"}, {"key": "F8"}, {"panel": True},
+    ]  # fmt: skip
+    scenario = {
+        "config": str(device),
+        "artifacts": str(artifacts_dir / "touchscreen"),
+        "cards": {"port": pcscd.ports[0]},
+        "dev_panel": str(pki_dir),
+        "steps": steps,
+    }
+    lines = run_driver(scenario, tmp_path, {**kivy_env, **pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"})
+    state = next(line for line in lines if "dots" in line)
+    assert "Room A" in state["body"], state
+    panels = [line["panel"] for line in lines if "panel" in line]
+    assert "UNLOCKED" in panels[0] and "card on reader" in panels[0]
+    assert "no card" in panels[1]

@@ -52,8 +52,11 @@ from cardreader.sim.vpcd import VpcdLink  # noqa: E402
 from cardreader.testpki import create_test_pki  # noqa: E402
 from kiosk.cards import CardFeed  # noqa: E402
 from kiosk.ui.app import KioskApp  # noqa: E402
+from kiosk.ui.devpanel import DevPanel  # noqa: E402
 from kiosk.wiring import build_checkin_session, card_service_for, lock_for  # noqa: E402
 from sync.config import load_config  # noqa: E402
+
+KEYCODES = {"F5": 286, "F6": 287, "F7": 288, "F8": 289}
 
 
 class Driver:
@@ -122,6 +125,17 @@ class Driver:
                 self.link.remove()
             self.report(removed=True)
             self.advance(0.2)
+        elif "key" in step:
+            # As a keyboard would: through the window's key event.
+            Window.dispatch("on_key_down", KEYCODES[step["key"]], 0, "", [])
+            self.report(key=step["key"])
+            self.advance(0.3)
+        elif "panel" in step:
+            panel = self.app.dev_panel
+            assert panel is not None, "scenario needs dev_panel"
+            panel._poll_relay(0)
+            self.report(panel=panel.label.text)
+            self.advance()
         elif "state" in step:
             v = self.app.view
             self.report(
@@ -174,12 +188,16 @@ def main() -> int:
     holder: dict[str, Driver] = {}
 
     feeds: list[CardFeed] = []
+    pki_dir = scenario.get("dev_panel")
     card_port = int(scenario.get("cards", {}).get("port", 0))
 
     def started(app: KioskApp) -> None:
         if card_port:
             sink = lambda seen: app.post_card(seen.ref, seen.readable)  # noqa: E731
             feeds.append(CardFeed(card_service_for(config), sink).start())
+        if pki_dir:
+            app.dev_panel = DevPanel(card_port, Path(pki_dir), config.lock.socket, "room-a")
+            app.dev_panel.attach()
         holder["driver"] = Driver(app, scenario["steps"], artifacts, card_port)
         holder["driver"].start()
 
