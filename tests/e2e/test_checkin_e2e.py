@@ -138,3 +138,66 @@ def test_checkin_demo_developer_panel_puts_cards_on_the_reader(
     panels = [line["panel"] for line in lines if "panel" in line]
     assert "UNLOCKED" in panels[0] and "card on reader" in panels[0]
     assert "no card" in panels[1]
+
+
+DENY_CASES = {
+    # uid: (reservation door, starts in minutes, length in minutes, cancelled, expected body)
+    "0102030405060701": ("room-a", 120, 60, False, "予約の時間になっていません。"),
+    "0102030405060702": ("room-a", -180, 60, False, "予約の時間は終わりました。"),
+    "0102030405060703": ("room-b", -5, 60, False, "予約はRoom AではなくRoom Bです。"),
+    "0102030405060704": ("room-a", -5, 60, True, "この予約は取り消されています。"),
+}
+
+
+def test_checkin_every_deny_reason_by_card_and_code_lockout_and_idle(
+    device: Path, pcscd: Pcscd, kivy_env: dict[str, str], artifacts_dir: Path, tmp_path: Path
+) -> None:
+    text = device.read_text() + '[[doors]]\nid = "room-b"\nname = "Room B"\nrelay_pin = 18\n'
+    device.write_text(text)
+    now = int(datetime.now(TOKYO).timestamp())
+    with open_store(tmp_path / "device.db") as store, store.write() as conn:
+        for uid, (door, start, length, cancelled, _) in DENY_CASES.items():
+            rid = f"res-{uid[-2:]}"
+            conn.execute(
+                "INSERT INTO reservations (id, facility, door, starts_at, ends_at, status, version)"
+                " VALUES (?, 'gym', ?, ?, ?, ?, 1)",
+                (rid, door, now + start * 60, now + (start + length) * 60,
+                 "cancelled" if cancelled else "active"),
+            )  # fmt: skip
+            ref = member_reference(DEMO_KEY, bytes.fromhex(uid))
+            conn.execute("INSERT INTO reservation_credentials VALUES (?, ?)", (rid, ref))
+    steps: list[dict[str, object]] = []
+    for uid in DENY_CASES:
+        steps += [
+            {"insert": "felica", "uid": uid}, {"wait": "result", "timeout": 10}, {"state": True},
+            {"remove": True}, {"tap": "result.done_button"}, {"wait": "attract"},
+        ]  # fmt: skip
+    steps += [{"tap": "attract.code_button"}, {"wait": "keypad"}]
+    for _ in range(5):  # five wrong codes: the keypad locks
+        steps += [{"tap": f"keypad.key_{d}"} for d in "999999"]
+        steps += [
+            {"tap": "keypad.key_ok"}, {"wait": "result"}, {"state": True},
+            {"tap": "result.done_button"}, {"wait": "attract"},
+            {"tap": "attract.code_button"}, {"wait": "keypad"},
+        ]  # fmt: skip
+    steps += [{"shot": "ja-keypad-before-idle"}, {"idle": 60}, {"wait": "attract"}, {"state": True}]
+    scenario = {
+        "config": str(device),
+        "artifacts": str(artifacts_dir / "touchscreen"),
+        "cards": {"port": pcscd.ports[0]},
+        "steps": steps,
+    }
+    lines = run_driver(scenario, tmp_path, {**kivy_env, **pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"})
+    states = [line for line in lines if "dots" in line]
+    bodies = [s["body"] for s in states[:4]]
+    assert bodies[0] == DENY_CASES["0102030405060701"][4]
+    assert bodies[1:] == [case[4] for case in list(DENY_CASES.values())[1:]]
+    codes = [s["body"] for s in states[4:9]]
+    assert codes[:4] == ["この番号の予約はありません。"] * 4
+    assert codes[4] == "番号の間違いが多すぎます。"
+    assert states[-1]["screen"] == "attract" and states[-1]["dots"] == "○○○○○○"
+    with open_store(tmp_path / "device.db") as store:
+        rows = store.query("SELECT data FROM outbox WHERE type = 'checkin.denied'")
+    reasons = [json.loads(r["data"])["reason"] for r in rows]
+    assert reasons[:4] == ["too_early", "ended", "other_door", "cancelled"]
+    assert reasons[-1] == "code_locked"

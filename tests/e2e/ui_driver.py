@@ -116,7 +116,8 @@ class Driver:
         elif "insert" in step:
             profile = step["insert"]
             pki = create_test_pki() if profile in ("mynumber", "faulty") else None
-            self.link = VpcdLink(build_card(profile, pki=pki), port=self.card_port)
+            uid = bytes.fromhex(step["uid"]) if "uid" in step else None
+            self.link = VpcdLink(build_card(profile, pki=pki, uid=uid), port=self.card_port)
             self.link.insert()
             self.report(inserted=step["insert"])
             self.advance(0.2)
