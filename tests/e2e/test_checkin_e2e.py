@@ -201,3 +201,37 @@ def test_checkin_every_deny_reason_by_card_and_code_lockout_and_idle(
     reasons = [json.loads(r["data"])["reason"] for r in rows]
     assert reasons[:4] == ["too_early", "ended", "other_door", "cancelled"]
     assert reasons[-1] == "code_locked"
+
+
+def test_checkin_headless_door_terminal(device: Path, pcscd: Pcscd, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from cardreader.sim.cards import UidCard
+    from tests.harness.cards import inserted
+
+    terminal = ServiceProcess(
+        "door-terminal",
+        [sys.executable, "-m", "kiosk", "--config", str(device), "--headless"],
+        tmp_path / "terminal.log",
+        env={**pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"},
+    )
+    terminal.start()
+    try:
+        ready = lambda: terminal.check_alive() and "door terminal ready" in terminal.log_tail(50)  # noqa: E731
+        wait_until(ready, 20, "the door terminal")
+
+        def granted() -> bool:
+            with open_store(tmp_path / "device.db") as store:
+                return bool(store.query("SELECT 1 FROM outbox WHERE type = 'checkin.granted'"))
+
+        with inserted(UidCard(uid=DEMO_FELICA_IDM), pcscd):
+            wait_until(granted, 10, "a granted check-in")
+        with LockClient(tmp_path / "lockctl.sock") as lock:
+            history = lock.status()["doors"][0]["mock_relay_history"]
+        assert any(level for _, level in history)
+        os.kill(terminal.pid, signal.SIGTERM)
+        assert terminal.proc is not None and terminal.proc.wait(10) == 0
+    finally:
+        terminal.stop()
+    assert "Traceback" not in terminal.log_tail(200)
