@@ -8,16 +8,16 @@ with its SQLite file under the state folder. ``docs/central.md`` lists the keys.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from central.alerts import AlertThresholds
 from central.errors import CentralConfigError
+from sync.config import read_config_file, validate_toml
 from sync.reservations_hash import demo_code_key
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -148,37 +148,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CentralConfig:
         state = default_state_dir()
         return parse_config(text, "<built-in demo>", state)
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CentralConfigError(
-            str(file), ["file not found: create it or pass --config PATH"]
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CentralConfigError(str(file), [f"cannot be read: {exc}"]) from None
-    return parse_config(text, str(file), file.resolve().parent)
+    return parse_config(
+        read_config_file(file, CentralConfigError), str(file), file.resolve().parent
+    )
 
 
 def parse_config(text: str, source: str, base_dir: Path) -> CentralConfig:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CentralConfigError(source, [f"not valid TOML: {exc}"]) from None
-    try:
-        config = CentralConfig.model_validate({**raw, "source": source})
-    except ValidationError as exc:
-        raise CentralConfigError(source, [_describe(e) for e in exc.errors()]) from None
+    config = validate_toml(text, source, CentralConfig, CentralConfigError, "docs/central.md")
     return _resolve_paths(config, base_dir)
-
-
-def _describe(err: Any) -> str:
-    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        return f"{key}: unknown key (check the spelling against docs/central.md)"
-    if err["type"] == "missing":
-        return f"{key}: required key is missing"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    return f"{key}: {message} (got {err.get('input')!r})"
 
 
 def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -217,32 +218,47 @@ def load_config(path: str | os.PathLike[str] | None = None) -> DeviceConfig:
     if path is None:
         return parse_config(demo_config_text(), "<built-in demo>", default_state_dir())
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(file), ["file not found: create it or pass --config PATH"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(file), [f"cannot be read: {exc}"]) from None
-    return parse_config(text, str(file), file.resolve().parent)
+    return parse_config(read_config_file(file, ConfigError), str(file), file.resolve().parent)
 
 
 def parse_config(text: str, source: str, base_dir: Path) -> DeviceConfig:
     """Parse TOML text into a validated :class:`DeviceConfig`."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
-    try:
-        config = DeviceConfig.model_validate({**raw, "source": source})
-    except ValidationError as exc:
-        raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
+    config = validate_toml(text, source, DeviceConfig, ConfigError, "docs/configuration.md")
     return _resolve_paths(config, base_dir)
 
 
-def _describe(err: Any) -> str:
+ConfigErrorType = Callable[[str, list[str]], Exception]
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_config_file(file: Path, error: ConfigErrorType) -> str:
+    """A configuration file's text, or ``error(file, [what is wrong])``.
+
+    Shared by every configuration of the product (device, central)."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(str(file), ["file not found: create it or pass --config PATH"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(str(file), [f"cannot be read: {exc}"]) from None
+
+
+def validate_toml(text: str, source: str, model: type[M], error: ConfigErrorType, docs: str) -> M:
+    """TOML text validated into ``model``; every problem named by its key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(source, [f"not valid TOML: {exc}"]) from None
+    try:
+        return model.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise error(source, [_describe(err, docs) for err in exc.errors()]) from None
+
+
+def _describe(err: Any, docs: str) -> str:
     key = ".".join(str(part) for part in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":
-        return f"{key}: unknown key (check the spelling against docs/configuration.md)"
+        return f"{key}: unknown key (check the spelling against {docs})"
     if err["type"] == "missing":
         return f"{key}: required key is missing"
     message = str(err["msg"]).removeprefix("Value error, ")

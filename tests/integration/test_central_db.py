@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -21,15 +19,10 @@ from sync.protocol import EventBatch, Reservation, Status
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'central.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    database = Database(url)
-    yield database
-    database.close()
+@pytest.fixture
+def db(central_db: Database) -> Database:
+    """Every test here runs on SQLite and on PostgreSQL (conftest's central_db)."""
+    return central_db
 
 
 def batch(device: str, seqs: list[int], **data: object) -> EventBatch:
