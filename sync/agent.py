@@ -175,6 +175,7 @@ class Agent:
 
     def run(self) -> None:
         log.info("sync agent started", extra={"device": self.device, "session": self._session()})
+        self._check_certificate()
         try:
             while not self._stopping.is_set():
                 self._tick()
@@ -245,6 +246,37 @@ class Agent:
 
     # ----- connection -----
 
+    def _check_certificate(self) -> None:
+        """Say clearly when the device certificate cannot work (the broker only
+        closes the connection). The agent keeps retrying: the clock may be the
+        problem (a Pi without RTC before NTP), not the certificate."""
+        tls = self.config.broker.tls
+        if tls is None:
+            return
+        from cryptography import x509
+
+        try:
+            cert = x509.load_pem_x509_certificate(tls.cert_file.read_bytes())
+        except (OSError, ValueError) as exc:
+            self.counters["certificate_invalid"] += 1
+            log.error(
+                "device certificate unreadable",
+                extra={"file": str(tls.cert_file), "error": str(exc)},
+            )
+            return
+        now = datetime.now(UTC)
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            self.counters["certificate_invalid"] += 1
+            log.error(
+                "device certificate is not valid now: renew it (python -m deploy fleet device),"
+                " or check the clock if it is not synchronised",
+                extra={
+                    "file": str(tls.cert_file),
+                    "not_before": cert.not_valid_before_utc.isoformat(),
+                    "not_after": cert.not_valid_after_utc.isoformat(),
+                },
+            )
+
     def _session(self) -> int:
         return int(self.store.get_state(SESSION_KEY, "0") or 0)
 
@@ -294,6 +326,7 @@ class Agent:
             self._attempt, sync.reconnect_min_seconds, sync.reconnect_max_seconds, self._rng
         )
         self._attempt += 1
+        self.counters["connect_failures"] += 1
         self._reconnect_at = time.monotonic() + delay
         log.warning("broker unreachable", extra={"why": why, "retry_in_s": round(delay, 2)})
 
