@@ -1,16 +1,7 @@
-"""``python -m central``: placeholder entry point until its issue lands."""
+"""``python -m central``: see :mod:`central.cli`."""
 
-import argparse
 import sys
 
-import central
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m central", description=central.__doc__)
-    parser.parse_args()
-    parser.print_help()
-    return 0
-
+from central.cli import main
 
 sys.exit(main())

@@ -1,38 +1,79 @@
 """``python -m kiosk``: the kiosk's entry point.
 
-``demo`` runs every part that has landed on simulated hardware with the
-embedded demo configuration.
+    python -m kiosk [--config device.toml] [--door ID] [--headless]
+    python -m kiosk demo [--state-dir DIR] [--once]
+
+The first form runs the check-in touchscreen (or, with ``--headless``, the
+door terminal) for one door of the configuration. ``demo`` runs every part
+that has landed on simulated hardware with the embedded demo configuration.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
 
 from sync.cli import add_config_argument, run_cli
+from sync.config import load_config
 from sync.logs import configure_logging
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m kiosk",
-        description="City kiosk: certificate issuance and facility check-in.",
+        description="City kiosk: facility check-in touchscreen or headless door terminal."
+        " 'python -m kiosk demo --help' for the demo.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="run the demo on simulated hardware (no config file needed)")
-    add_config_argument(p)
-    p.add_argument(
+    add_config_argument(parser)
+    parser.add_argument("--door", help="door id to serve (default: the first door)")
+    parser.add_argument("--headless", action="store_true", help="door terminal without a screen")
+    parser.add_argument(
+        "--measure-startup",
+        action="store_true",
+        help="print seconds from process start to the first drawn frame, then exit (benchmarks)",
+    )
+    return parser
+
+
+def build_demo_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m kiosk demo",
+        description="Run the demo on simulated hardware (no config file needed).",
+    )
+    add_config_argument(parser)
+    parser.add_argument(
         "--state-dir",
         metavar="DIR",
         help="where the demo keeps its store and sockets"
         " (default $KIOSK_STATE_DIR or ~/.local/state/city-kiosk/demo)",
     )
+    parser.add_argument("--once", action="store_true", help="report and exit instead of running on")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
     configure_logging("INFO")
-    from kiosk.demo import run_demo
+    if args_list[:1] == ["demo"]:
+        demo = build_demo_parser().parse_args(args_list[1:])
+        from kiosk.demo import run_demo
 
-    return run_cli(lambda: run_demo(config_path=args.config, state_dir=args.state_dir))
+        return run_cli(
+            lambda: run_demo(config_path=demo.config, state_dir=demo.state_dir, once=demo.once)
+        )
+    args = build_run_parser().parse_args(args_list)
+
+    def body() -> int:
+        config = load_config(args.config)
+        configure_logging(config.logging.level)
+        if args.headless:
+            print("error: the headless door terminal needs the card reader (not landed yet)")
+            return 1
+        os.environ.setdefault("KIVY_NO_ARGS", "1")
+        from kiosk.ui.run import run_touchscreen
+
+        return run_touchscreen(config, door=args.door, measure_startup=args.measure_startup)
+
+    return run_cli(body)

@@ -4,14 +4,18 @@ So far the device spine has landed: configuration, the device store and its
 outbox, structured logging. The demo loads the embedded configuration, opens
 (or creates) the store in the demo state folder, records a ``device.started``
 event and prints what a technician would check: the configuration, the store
-and the queue of events waiting for central. Later parts (lock controller,
-card reader, sync agent, touchscreen) join here as they land.
+and the queue of events waiting for central. Then, until Ctrl-C, it shows
+events as any process appends them (try ``python -m sync append test.ping``
+in another terminal). Later parts (lock controller, card reader, sync agent,
+touchscreen) join here as they land.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import time
 from pathlib import Path
 
 from sync.config import load_config
@@ -19,7 +23,9 @@ from sync.outbox import Outbox
 from sync.store import SCHEMA_VERSION, open_store
 
 
-def run_demo(config_path: str | None = None, state_dir: str | None = None) -> int:
+def run_demo(
+    config_path: str | None = None, state_dir: str | None = None, once: bool = False
+) -> int:
     if state_dir:
         os.environ["KIOSK_STATE_DIR"] = str(Path(state_dir).resolve())
     config = load_config(config_path)
@@ -39,4 +45,20 @@ def run_demo(config_path: str | None = None, state_dir: str | None = None) -> in
         print(f"  outbox        : {outbox.depth()} event(s) waiting for central")
         problems = store.integrity_problems()
         print(f"  integrity     : {'ok' if not problems else '; '.join(problems)}")
+        if not once and not problems:
+            follow_outbox(outbox, after_seq=event.seq)
     return 0 if not problems else 1
+
+
+def follow_outbox(outbox: Outbox, after_seq: int, interval: float = 0.5) -> None:
+    """Print events appended by any process until Ctrl-C."""
+    print("\nWatching the outbox (Ctrl-C to stop). In another terminal, try:")
+    print('  .venv/bin/python -m sync append test.ping --data \'{"door": "room-a"}\'')
+    try:
+        while True:
+            for event in outbox.pending(limit=100, after_seq=after_seq):
+                print(f"  + {json.dumps(event.to_wire(), ensure_ascii=False)}", flush=True)
+                after_seq = event.seq
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        print("\nDemo stopped.")

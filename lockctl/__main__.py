@@ -1,16 +1,7 @@
-"""``python -m lockctl``: placeholder entry point until its issue lands."""
+"""``python -m lockctl``: see :mod:`lockctl.cli`."""
 
-import argparse
 import sys
 
-import lockctl
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m lockctl", description=lockctl.__doc__)
-    parser.parse_args()
-    parser.print_help()
-    return 0
-
+from lockctl.cli import main
 
 sys.exit(main())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -61,6 +60,9 @@ class LockSection(_Section):
     pin_factory: Literal["default", "mock"] = "default"
     default_unlock_seconds: float = Field(default=5.0, gt=0, le=600)
     max_unlock_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How often lockctl samples door contacts and exit buttons and re-checks
+    # every relay level (edges wake it earlier).
+    sample_interval_seconds: float = Field(default=0.05, gt=0, le=1)
 
     @model_validator(mode="after")
     def _default_within_max(self) -> LockSection:
@@ -88,6 +90,9 @@ class DoorSection(_Section):
     relock_on_close: bool = True
     held_open_seconds: float = Field(default=30.0, gt=0, le=3600)
     forced_open_grace_seconds: float = Field(default=1.0, ge=0, le=60)
+    # A contact or exit-button level counts once it has been stable this long.
+    contact_debounce_seconds: float = Field(default=0.1, ge=0, le=5)
+    exit_button_debounce_seconds: float = Field(default=0.05, ge=0, le=5)
 
     def pins(self) -> dict[str, int]:
         named = {
@@ -185,7 +190,7 @@ class DeviceConfig(_Section):
 
 def demo_config_text() -> str:
     """The embedded demo configuration, as TOML text."""
-    return resources.files("sync").joinpath("demo.toml").read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent / "demo.toml").read_text(encoding="utf-8")
 
 
 def default_state_dir() -> Path:

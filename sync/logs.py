@@ -40,10 +40,20 @@ _PIN_VALUE = re.compile(
     r"(?i)((?<![a-z])(?:pin|pin[_ -]?code|passcode|暗証番号)['\"]?\s*[:=]\s*)"
     r"(\d{4,16}(?!\d)|'[^']*'|\"[^\"]*\")"
 )
-# A 12-digit number, contiguous or in groups of four; not the last group of a
-# UUID (event ids), which is hex that happens to be all digits.
-_UUID_HEAD = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-TWELVE_DIGITS = re.compile(rf"(?<!\d)(?<!{_UUID_HEAD})\d{{4}}([ -]?)\d{{4}}\1\d{{4}}(?!\d)")
+# A 12-digit number, contiguous or in groups of four. Spans inside a UUID
+# (event ids: hex that may happen to be digits, "-" separated) do not count.
+TWELVE_DIGITS = re.compile(r"(?<!\d)\d{4}([ -]?)\d{4}\1\d{4}(?!\d)")
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def twelve_digit_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds a 12-digit number (outside UUIDs)."""
+    found = [m.span() for m in TWELVE_DIGITS.finditer(text)]
+    if not found:
+        return []
+    uuids = [m.span() for m in UUID.finditer(text)]
+    return [(a, b) for a, b in found if not any(u0 <= a and b <= u1 for u0, u1 in uuids)]
+
 
 SECRET_KEY_WORDS = frozenset(
     {"pin", "pincode", "passcode", "password", "mynumber", "my_number", "kojin_bango"}
@@ -52,10 +62,6 @@ SECRET_KEY_WORDS = frozenset(
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
 ) | {"message", "asctime", "taskName"}
-
-
-def _mask_match(match: re.Match[str]) -> str:
-    return re.sub(r"\d", MASK, match.group(0))
 
 
 def _mask_pin_value(match: re.Match[str]) -> str:
@@ -71,7 +77,9 @@ def redact_text(text: str) -> str:
         lambda m: m.group(1) + re.sub(r"\d", MASK, m.group(2)) + m.group(3), text
     )
     text = _PIN_VALUE.sub(_mask_pin_value, text)
-    return TWELVE_DIGITS.sub(_mask_match, text)
+    for start, end in reversed(twelve_digit_spans(text)):
+        text = text[:start] + re.sub(r"\d", MASK, text[start:end]) + text[end:]
+    return text
 
 
 def is_secret_key(key: str) -> bool:

@@ -88,17 +88,23 @@ class Outbox:
         prepared = [self._prepare(e) for e in events]
         trusted = self._clock_trusted()
         at = self._now().isoformat(timespec="milliseconds")
-        stored: list[Event] = []
+        rows = [
+            (event_id, type_, at, int(trusted), data_json)
+            for event_id, type_, data_json, _ in prepared
+        ]
         with self.store.write() as conn:
-            for event_id, type_, data_json, data in prepared:
-                cursor = conn.execute(
-                    "INSERT INTO outbox (id, type, at, clock_trusted, data) VALUES (?, ?, ?, ?, ?)",
-                    (event_id, type_, at, int(trusted), data_json),
-                )
-                seq = cursor.lastrowid
-                assert seq is not None
-                stored.append(Event(event_id, seq, type_, at, trusted, data))
-        return stored
+            conn.executemany(
+                "INSERT INTO outbox (id, type, at, clock_trusted, data) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            # AUTOINCREMENT inside our write transaction hands out consecutive
+            # seqs, so the batch ends at last_insert_rowid().
+            last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        first = last - len(prepared) + 1
+        return [
+            Event(event_id, first + i, type_, at, trusted, data)
+            for i, (event_id, type_, _, data) in enumerate(prepared)
+        ]
 
     def _prepare(self, event: NewEvent) -> tuple[str, str, str, dict[str, Any]]:
         if not EVENT_TYPE.match(event.type):

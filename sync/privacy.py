@@ -16,12 +16,13 @@ Opaque credential references are base32 text, so they cannot trip the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from sync.errors import PersonalDataError
-from sync.logs import TWELVE_DIGITS
+from sync.logs import twelve_digit_spans
 
 # Words which, as a whole word of a key, name personal data.
 PERSONAL_KEY_WORDS = frozenset(
@@ -43,6 +44,7 @@ def key_words(key: str) -> list[str]:
     return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
 
 
+@functools.lru_cache(maxsize=4096)  # event keys repeat; this is on every append
 def _personal_key(key: str) -> bool:
     words = key_words(key)
     joined = "".join(words)
@@ -98,7 +100,7 @@ def _scalar_problem(value: Any) -> str:
         case str():
             return (
                 "text containing a 12-digit number is not allowed"
-                if TWELVE_DIGITS.search(value)
+                if twelve_digit_spans(value)
                 else ""
             )
         case bytes() | bytearray() | memoryview():

@@ -15,8 +15,10 @@ from typing import TypeVar
 
 import pytest
 
+from central.db import Database
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.pcscd import Pcscd
+from tests.harness.postgres import Postgres
 from tests.harness.services import ServiceError
 from tests.harness.xvfb import Xvfb
 
@@ -102,3 +104,31 @@ def kivy_env(tmp_path: Path, xvfb: Xvfb) -> dict[str, str]:
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "PYTHONPATH": str(ROOT),
     }
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL cluster of the test run (initdb + postgres on a free port),
+    or the server named by KIOSK_TEST_POSTGRES_URL."""
+    server = Postgres()
+    start_service("PostgreSQL", server.start)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: Postgres) -> str:
+    """A fresh, empty database of the test's own (SQLAlchemy URL)."""
+    return postgres.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def central_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """Central's database, once on an SQLite file and once on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'central.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    database = Database(url)
+    yield database
+    database.close()

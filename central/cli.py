@@ -1,0 +1,183 @@
+"""``python -m central``: ingest worker, HTTP API, tokens, device registry.
+
+Thin adapters over the same objects the services use. Exit codes: 0 ok,
+1 failure, 2 usage error, 3 configuration error, 5 database error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from central.config import CentralConfig, load_config
+from central.db import Database
+from central.errors import CentralConfigError, CentralError, DatabaseError
+from central.tokens import ROLES, TokenStore
+from sync.logs import configure_logging
+
+log = logging.getLogger("central.cli")
+EXIT_FAILED, EXIT_CONFIG, EXIT_DATABASE = 1, 3, 5
+
+
+def open_db(config: CentralConfig) -> Database:
+    if config.database.url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(config.database.url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    return Database(config.database.url, pool_size=config.database.pool_size,
+                    busy_timeout=config.database.busy_timeout_seconds)  # fmt: skip
+
+
+def cmd_ingest(config: CentralConfig, args: argparse.Namespace) -> int:
+    from central.ingest import IngestWorker
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with open_db(config) as db:
+        worker = IngestWorker(config, db)
+        log.info("ingest worker starting", extra={"worker": worker.worker_id,
+                                                  "broker": config.broker.host})  # fmt: skip
+        worker.run(stop)
+        log.info("ingest worker stopped", extra={"counts": dict(worker.counts)})
+    return 0
+
+
+def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from central.api import create_app
+    from central.publisher import DeltaPublisher
+    from central.reservations import ReservationStore
+
+    with open_db(config) as db:
+        store = ReservationStore(db, config.reservations.changelog_keep_versions)
+        publisher = DeltaPublisher(store, config.broker, f"central-api-{config.api.port}")
+        app = create_app(db, publisher, config.api.page_size_max)
+        uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
+                    log_config=None, access_log=False)  # fmt: skip
+    return 0
+
+
+def cmd_token_create(config: CentralConfig, args: argparse.Namespace) -> int:
+    with open_db(config) as db:
+        token_id, token = TokenStore(db).create(args.role, args.name)
+    print(token)
+    print(f"token {token_id} ({args.role}) created; it is shown only now", file=sys.stderr)
+    return 0
+
+
+def cmd_token_list(config: CentralConfig, args: argparse.Namespace) -> int:
+    with open_db(config) as db:
+        _print(TokenStore(db).list_tokens())
+    return 0
+
+
+def cmd_token_revoke(config: CentralConfig, args: argparse.Namespace) -> int:
+    with open_db(config) as db:
+        TokenStore(db).revoke(args.id)
+    return 0
+
+
+def cmd_device_add(config: CentralConfig, args: argparse.Namespace) -> int:
+    from central.ingest_store import IngestStore
+
+    with open_db(config) as db:
+        IngestStore(db, "cli").register_device(args.id, args.facility)
+    print(f"device {args.id} registered for facility {args.facility}")
+    return 0
+
+
+def cmd_db_init(config: CentralConfig, args: argparse.Namespace) -> int:
+    with open_db(config) as db:
+        print(f"database ready: {db.dialect}")
+    return 0
+
+
+def cmd_config(config: CentralConfig, args: argparse.Namespace) -> int:
+    if args.show:
+        _print(config.model_dump(mode="json"))
+    else:
+        print(f"{config.source}: valid")
+    return 0
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m central",
+        description="Central: MQTT ingest workers, HTTP API, tokens and device registry.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--config",
+            metavar="PATH",
+            help="central configuration (TOML); default: the built-in demo",
+        )
+        return p  # fmt: skip
+
+    def command(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if func is not None:
+            with_config(p).set_defaults(func=func)
+        return p
+
+    command("ingest", "run one ingest worker (run several to share the load)", cmd_ingest)
+    p = command("serve", "run the HTTP API and the reservation delta publisher", cmd_serve)
+    p.add_argument("--host", help="listen address (default: api.host)")
+    p.add_argument("--port", type=int, help="listen port (default: api.port)")
+    p = command("token", "API bearer tokens", None)
+    tsub = p.add_subparsers(dest="token_command", required=True)
+    t = with_config(tsub.add_parser("create", help="create a token (printed once)"))
+    t.add_argument("--role", choices=ROLES, required=True)
+    t.add_argument("--name", default="", help="what the token is for")
+    t.set_defaults(func=cmd_token_create)
+    t = with_config(tsub.add_parser("list", help="list tokens (never the tokens themselves)"))
+    t.set_defaults(func=cmd_token_list)
+    t = with_config(tsub.add_parser("revoke", help="revoke a token by its id"))
+    t.add_argument("id")
+    t.set_defaults(func=cmd_token_revoke)
+    p = command("device", "device registry", None)
+    dsub = p.add_subparsers(dest="device_command", required=True)
+    d = with_config(dsub.add_parser("add", help="register a device for a facility"))
+    d.add_argument("--id", required=True)
+    d.add_argument("--facility", required=True)
+    d.set_defaults(func=cmd_device_add)
+    command("db-init", "create the tables (the services also do it at start)", cmd_db_init)
+    p = command("config", "validate the central configuration (and print it)", cmd_config)
+    p.add_argument("--show", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging("WARNING")
+    try:
+        config = load_config(args.config)
+        configure_logging(config.logging.level)
+        return int(args.func(config, args))
+    except CentralConfigError as exc:
+        log.error("configuration invalid", extra={"file": exc.path, "problems": exc.problems})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DatabaseError as exc:
+        log.error("database unusable", extra={"error": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except CentralError as exc:
+        log.error("command failed", extra={"error": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,166 @@
+"""Central configuration: one TOML file (``--config central.toml``), typed and
+validated at load like the device configuration; a bad file raises
+:class:`~central.errors.CentralConfigError` naming the file, the key and what
+was expected. ``load_config(None)`` is the embedded demo (``central/demo.toml``)
+with its SQLite file under the state folder. ``docs/central.md`` lists the keys.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from central.errors import CentralConfigError
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSection(_Section):
+    # SQLAlchemy URL: sqlite:///relative/or/absolute.db or
+    # postgresql+psycopg://user:pass@host:port/dbname
+    url: str = "sqlite:///central.db"
+    pool_size: int = Field(default=5, ge=1, le=100)
+    busy_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return url
+
+
+class TlsSection(_Section):
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+class BrokerSection(_Section):
+    host: str = "localhost"
+    port: int = Field(default=8883, ge=1, le=65535)
+    keepalive_seconds: int = Field(default=30, ge=5, le=3600)
+    # The certificate's CN must be "central" (the broker ACL allows kiosk/v1/#).
+    tls: TlsSection | None = None
+    reconnect_max_seconds: float = Field(default=30.0, ge=1, le=600)
+
+
+class IngestSection(_Section):
+    # Names this worker in logs and in events.worker; empty = host-pid.
+    worker_id: str = Field(default="", max_length=64)
+    # Messages waiting for the worker thread; when full the paho thread waits.
+    queue_size: int = Field(default=2000, ge=10, le=1_000_000)
+    # Up to this many MQTT messages are committed in one transaction.
+    commit_batch: int = Field(default=50, ge=1, le=1000)
+    # A device's first resync request registers its facility (demo and small
+    # fleets); false: only devices registered with `central device add`.
+    register_unknown_devices: bool = True
+    max_gap_ranges: int = Field(default=100, ge=1, le=10000)
+
+
+class ReservationsSection(_Section):
+    snapshot_chunk_size: int = Field(default=500, ge=1, le=5000)
+    changelog_keep_versions: int = Field(default=10000, ge=1)
+    # A device further behind than this gets a snapshot, not deltas.
+    max_delta_versions: int = Field(default=1000, ge=1)
+
+
+class ApiSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    page_size_max: int = Field(default=1000, ge=1, le=100000)
+
+
+class LoggingSection(_Section):
+    level: LogLevel = "INFO"
+
+
+class CentralConfig(_Section):
+    """The whole central configuration (one TOML file)."""
+
+    database: DatabaseSection = DatabaseSection()
+    broker: BrokerSection = BrokerSection()
+    ingest: IngestSection = IngestSection()
+    reservations: ReservationsSection = ReservationsSection()
+    api: ApiSection = ApiSection()
+    logging: LoggingSection = LoggingSection()
+    source: str = Field(default="<built-in demo>", exclude=True)
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("CENTRAL_STATE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "city-kiosk" / "central"
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> CentralConfig:
+    """Load and validate; ``None`` = the embedded demo configuration."""
+    if path is None:
+        text = resources.files("central").joinpath("demo.toml").read_text(encoding="utf-8")
+        state = default_state_dir()
+        return parse_config(text, "<built-in demo>", state)
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CentralConfigError(
+            str(file), ["file not found: create it or pass --config PATH"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CentralConfigError(str(file), [f"cannot be read: {exc}"]) from None
+    return parse_config(text, str(file), file.resolve().parent)
+
+
+def parse_config(text: str, source: str, base_dir: Path) -> CentralConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CentralConfigError(source, [f"not valid TOML: {exc}"]) from None
+    try:
+        config = CentralConfig.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise CentralConfigError(source, [_describe(e) for e in exc.errors()]) from None
+    return _resolve_paths(config, base_dir)
+
+
+def _describe(err: Any) -> str:
+    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key (check the spelling against docs/central.md)"
+    if err["type"] == "missing":
+        return f"{key}: required key is missing"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{key}: {message} (got {err.get('input')!r})"
+
+
+def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
+    def absolute(p: Path) -> Path:
+        return p if p.is_absolute() else base_dir / p
+
+    database = config.database
+    prefix = "sqlite:///"
+    if database.url.startswith(prefix):
+        file = Path(database.url.removeprefix(prefix))
+        database = database.model_copy(update={"url": prefix + str(absolute(file))})
+    broker = config.broker
+    if broker.tls is not None:
+        tls = broker.tls.model_copy(
+            update={
+                "ca_file": absolute(broker.tls.ca_file),
+                "cert_file": absolute(broker.tls.cert_file),
+                "key_file": absolute(broker.tls.key_file),
+            }
+        )
+        broker = broker.model_copy(update={"tls": tls})
+    return config.model_copy(update={"database": database, "broker": broker})

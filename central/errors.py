@@ -1,0 +1,29 @@
+"""The one exception tree of the ``central`` package."""
+
+from __future__ import annotations
+
+
+class CentralError(Exception):
+    """Root of every error raised by central."""
+
+
+class CentralConfigError(CentralError, ValueError):
+    """The central configuration file is missing or invalid."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid central configuration {path}:\n{lines}")
+
+
+class DatabaseError(CentralError, OSError):
+    """The central database cannot be reached or used."""
+
+
+class NotFoundError(CentralError, LookupError):
+    """A reservation, device or token that does not exist."""
+
+
+class ConflictError(CentralError, ValueError):
+    """A change that contradicts the stored state (e.g. editing a cancelled reservation)."""

@@ -1,0 +1,44 @@
+"""The paho-mqtt client as central uses it: MQTT v5, clean start, mutual TLS
+with the ``central`` identity (or a plain listener when no ``[broker.tls]``),
+paho's own reconnect with a capped delay. Callbacks run on paho's thread; the
+owners in :mod:`central.ingest` and :mod:`central.publisher` only hand work
+to their own threads from them."""
+
+from __future__ import annotations
+
+import ssl
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from central.config import BrokerSection
+
+
+def make_client(broker: BrokerSection, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=manual_ack,
+    )
+    if broker.tls is not None:
+        client.tls_set(
+            ca_certs=str(broker.tls.ca_file),
+            certfile=str(broker.tls.cert_file),
+            keyfile=str(broker.tls.key_file),
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    client.reconnect_delay_set(1, int(broker.reconnect_max_seconds))
+    client.max_inflight_messages_set(200)
+    return client
+
+
+def start(client: mqtt.Client, broker: BrokerSection) -> None:
+    """Connect in the background (retrying) and start paho's network thread."""
+    client.connect_async(broker.host, broker.port, broker.keepalive_seconds, clean_start=True)
+    client.loop_start()
+
+
+def stop(client: mqtt.Client) -> None:
+    client.disconnect()
+    client.loop_stop()

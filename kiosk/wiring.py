@@ -1,0 +1,119 @@
+"""Builds the check-in objects from a device configuration: the one place
+that knows which real (or simulated) implementation serves each port."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kiosk.access import policy_for_door
+from kiosk.checkin import CheckinService, LockPort, LockUnavailable
+from kiosk.reservations import StoreReservations
+from kiosk.ui.session import CheckinSession
+from lockctl.client import LockClient
+from lockctl.errors import LockctlError
+from sync.clock import clock_is_synchronised
+from sync.config import DeviceConfig
+from sync.errors import ConfigError
+from sync.outbox import Outbox
+from sync.store import open_store
+
+SessionFactory = Callable[[Callable[[CheckinSession], None]], CheckinSession]
+
+
+def credential_key(config: DeviceConfig) -> bytes:
+    """The fleet's key for credential references and code hashes.
+
+    Without ``reader.credential_key_file`` (the demo) a fixed key derived
+    from the facility id is used and said to be a demo key in the docs.
+    """
+    path = config.reader.credential_key_file
+    if path is None:
+        return hashlib.sha256(f"demo-credential-key:{config.device.facility}".encode()).digest()
+    try:
+        raw = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(
+            config.source, [f"reader.credential_key_file: cannot be read ({exc})"]
+        ) from None
+    try:
+        key = bytes.fromhex(raw.decode())
+    except (UnicodeDecodeError, ValueError):
+        key = raw
+    if len(key) < 16:
+        raise ConfigError(config.source, ["reader.credential_key_file: key shorter than 16 bytes"])
+    return key
+
+
+def build_checkin_session(
+    config: DeviceConfig, lock: LockPort, door: str | None = None
+) -> tuple[SessionFactory, Callable[[], None]]:
+    """A factory for the touchscreen's session, and a function that closes
+    what it opened."""
+    door_id = door or (config.doors[0].id if config.doors else "")
+    if not door_id:
+        raise ConfigError(config.source, ["doors: the touchscreen needs at least one door"])
+    zone = ZoneInfo(config.device.timezone)
+    store = open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds)
+    service = CheckinService(
+        door=door_id,
+        facility=config.device.facility,
+        policy=policy_for_door(config, door_id),
+        reservations=StoreReservations(store, zone),
+        lock=lock,
+        outbox=Outbox(store, timezone=zone),
+        code_key=credential_key(config),
+        now=lambda: datetime.now(zone),
+        clock_trusted=clock_is_synchronised,
+    )
+    names = {d.id: d.name or d.id for d in config.doors}
+
+    def factory(on_change: Callable[[CheckinSession], None]) -> CheckinSession:
+        session = CheckinSession(service, names, zone, on_change=on_change)
+        session.activity(time.monotonic())
+        return session
+
+    return factory, store.close
+
+
+class LockctlPort:
+    """:class:`~kiosk.checkin.LockPort` (and the terminal's signals) over
+    :class:`lockctl.client.LockClient`.
+
+    A short timeout: a missing or hung daemon becomes :class:`LockUnavailable`
+    in well under a second, and the person is told to call staff. The
+    connection is reopened after any failure.
+    """
+
+    def __init__(self, socket_path: Path, timeout: float = 0.5) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self._client: LockClient | None = None
+
+    def unlock(self, door: str, seconds: float, reason: str, ref: str) -> float:
+        reply = self._call(lambda c: c.unlock(door, seconds=seconds, reason=reason, ref=ref))
+        granted = reply.get("seconds", seconds)
+        return float(granted) if isinstance(granted, int | float) else seconds
+
+    def _call(self, action: Callable[[LockClient], dict[str, Any]]) -> dict[str, Any]:
+        if self._client is None:
+            self._client = LockClient(self.socket_path, timeout=self.timeout)
+        try:
+            return action(self._client)
+        except LockctlError as exc:
+            self.close()
+            raise LockUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def lock_for(config: DeviceConfig) -> LockPort:
+    return LockctlPort(config.lock.socket)

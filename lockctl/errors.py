@@ -1,0 +1,38 @@
+"""The one exception tree of the ``lockctl`` package.
+
+Messages are written for the person who has to act: the technician at the
+door, or the kiosk developer calling the socket API.
+"""
+
+from __future__ import annotations
+
+
+class LockctlError(Exception):
+    """Root of every error raised by the lockctl package."""
+
+
+class RequestError(LockctlError, ValueError):
+    """A socket request that cannot be carried out; nothing was changed.
+
+    ``code`` is the machine-readable reason sent back in the error reply
+    (``bad_json``, ``too_large``, ``bad_request``, ``unknown_op``,
+    ``unknown_door``, ``bad_seconds``, ``bad_reason``, ``bad_ref``,
+    ``mock_only``, ``internal``).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+class HardwareError(LockctlError, OSError):
+    """A GPIO pin or the pin factory cannot be used (in use, no GPIO, bad pin)."""
+
+
+class LockctlUnavailableError(LockctlError, ConnectionError):
+    """The lock controller daemon cannot be reached on its socket."""
+
+
+class LockctlProtocolError(LockctlError, ValueError):
+    """The daemon answered something that is not a valid reply."""

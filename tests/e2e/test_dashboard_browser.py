@@ -1,0 +1,102 @@
+"""The dashboard in real headless Chromium (Debian's chromium + chromedriver,
+driven by Selenium): sign in with a TOTP code, see a device go offline,
+acknowledge its alert. Screenshots are kept as artifacts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from central.alerts import AlertEngine, AlertThresholds
+from central.api import create_app
+from central.db import Database
+from central.ingest_store import IngestStore
+from central.ops import AlertStore, evaluate_round
+from central.staff import StaffStore
+from sync.protocol import Health, Status
+from tests.harness.services import free_port, port_open, wait_until
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Database]]:
+    db = Database(f"sqlite:///{tmp_path / 'central.db'}")
+    port = free_port()
+    config = uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
+    http = uvicorn.Server(config)
+    thread = threading.Thread(target=http.run, daemon=True)
+    thread.start()
+    wait_until(lambda: port_open(port), 10, "the dashboard to listen")
+    yield f"http://127.0.0.1:{port}", db
+    http.should_exit = True
+    thread.join(10)
+    db.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    flags = [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--window-size=1280,900", f"--user-data-dir={tmp_path / 'chrome'}",
+    ]  # fmt: skip
+    for flag in flags:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    yield driver
+    driver.quit()
+
+
+def test_dashboard_browser_sign_in_offline_and_acknowledge(
+    server: tuple[str, Database], browser: webdriver.Chrome, artifacts_dir: Path
+) -> None:
+    url, db = server
+    shots = artifacts_dir / "dashboard"
+    shots.mkdir(exist_ok=True)
+    secret = StaffStore(db).create("tanaka", PASSWORD, "operator")
+    ingest = IngestStore(db, "test")
+    ingest.register_device("gym-door-01", "gym")
+    ingest.record_status("gym-door-01", Status(state="online", session=3))
+    ingest.record_health("gym-door-01", Health(at=datetime.now(UTC), session=3, cpu_temp_c=52.0))
+
+    browser.get(f"{url}/login?lang=ja")
+    browser.find_element(By.ID, "username").send_keys("tanaka")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "code").send_keys(pyotp.TOTP(secret).now())
+    browser.save_screenshot(str(shots / "login.png"))
+    browser.find_element(By.ID, "signin").click()
+    wait_until(lambda: "端末一覧" in (browser.page_source or ""), 10, "the fleet page")
+    row = browser.find_element(By.ID, "device-gym-door-01").get_attribute("innerHTML") or ""
+    assert "status-online" in row
+    browser.save_screenshot(str(shots / "fleet-online.png"))
+
+    # The broker publishes the device's last will; the rules round opens an alert.
+    ingest.record_status("gym-door-01", Status(state="offline", session=3))
+    engine, now = AlertEngine(AlertThresholds(offline_after_s=60)), datetime.now(UTC)
+    for moment in (now, now + timedelta(seconds=61)):  # offline for a minute
+        evaluate_round(db, engine, AlertStore(db), [], moment)
+    browser.refresh()
+    row = browser.find_element(By.ID, "device-gym-door-01").get_attribute("innerHTML") or ""
+    assert "status-offline" in row and "⚠ 1" in row
+    browser.save_screenshot(str(shots / "fleet-offline.png"))
+
+    browser.get(f"{url}/alerts")
+    [alert] = AlertStore(db).listing()
+    browser.find_element(By.ID, f"ack-{alert['pk']}").click()
+    wait_until(
+        lambda: "確認済み (tanaka)" in (browser.page_source or ""), 10, "the acknowledged alert"
+    )
+    browser.save_screenshot(str(shots / "alert-acknowledged.png"))
+    assert AlertStore(db).listing()[0]["acknowledged_by"] == "tanaka"

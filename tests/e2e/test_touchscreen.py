@@ -1,0 +1,181 @@
+"""The touchscreen end to end under Xvfb: taps through hit-testing, every
+screen in both languages captured and checked to be non-blank, targets at
+least 15 mm, and the events the flow records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kiosk.checkin import reservation_code_hash
+from kiosk.wiring import credential_key
+from sync.config import load_config
+from sync.store import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def device_config(tmp_path: Path, lock_socket: Path) -> Path:
+    path = tmp_path / "device.toml"
+    path.write_text(
+        '[device]\nid = "e2e-door"\nfacility = "gym"\nname = "Gym"\n'
+        f'[store]\npath = "{tmp_path / "device.db"}"\n'
+        f'[lock]\nsocket = "{lock_socket}"\npin_factory = "mock"\n'
+        '[[doors]]\nid = "room-a"\nname = "Room A"\nrelay_pin = 17\n'
+    )
+    return path
+
+
+def seed_code_reservation(config_path: Path, code: str) -> None:
+    config = load_config(config_path)
+    now = datetime.now(TOKYO)
+    with open_store(config.store.path) as store, store.write() as conn:
+        conn.execute(
+            "INSERT INTO reservations (id, facility, door, starts_at, ends_at, code_hash, version)"
+            " VALUES ('res-e2e', 'gym', 'room-a', ?, ?, ?, 1)",
+            (
+                int((now - timedelta(minutes=5)).timestamp()),
+                int((now + timedelta(hours=1)).timestamp()),
+                reservation_code_hash(credential_key(config), "gym", code),
+            ),
+        )
+    with open_store(config.store.path) as store:
+        store.set_state("reservations.synced_at", str(now.timestamp()))
+
+
+def run_driver(
+    scenario: dict[str, Any], tmp_path: Path, env: dict[str, str]
+) -> list[dict[str, Any]]:
+    file = tmp_path / "scenario.json"
+    file.write_text(json.dumps(scenario))
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.ui_driver", str(file)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+    assert result.returncode == 0, result.stderr[-3000:]
+    errors = [line for line in lines if "error" in line]
+    assert not errors, (errors, result.stderr[-3000:])
+    assert lines and lines[-1].get("done"), result.stderr[-3000:]
+    return lines
+
+
+def assert_not_blank(png: str) -> None:
+    from PIL import Image
+
+    image = Image.open(png).convert("L")
+    gray = image.tobytes()
+    assert max(gray) - min(gray) > 100, f"{png} looks blank"
+    dark = sum(1 for value in gray if value < 128)
+    assert dark > 500, f"{png} has almost no text"
+
+
+def screens_scenario(language_steps: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
+    return [
+        *language_steps,
+        {"shot": f"{tag}-attract"},
+        {"tap": "attract.language_button"}, {"wait": "language"}, {"shot": f"{tag}-language"},
+        {"tap": "language.back_button"}, {"wait": "attract"},
+        {"tap": "attract.code_button"}, {"wait": "keypad"},
+        {"tap": "keypad.key_1"}, {"tap": "keypad.key_2"}, {"state": True},
+        {"shot": f"{tag}-keypad"},
+        {"idle": 35}, {"shot": f"{tag}-keypad-countdown"},
+        {"tap": "keypad.countdown.continue_button"},
+        {"tap": "keypad.back_button"}, {"wait": "attract"},
+        {"card": "cr1_unknowncard"}, {"wait": "result"}, {"state": True},
+        {"shot": f"{tag}-result-not-registered"},
+        {"tap": "result.staff_button"}, {"wait": "staff"}, {"shot": f"{tag}-staff"},
+        {"tap": "staff.back_button"}, {"wait": "attract"},
+        {"card": None, "readable": False}, {"wait": "result"}, {"shot": f"{tag}-result-unreadable"},
+        {"tap": "result.done_button"}, {"wait": "attract"},
+        {"tap": "attract.code_button"}, {"wait": "keypad"},
+        *[{"tap": f"keypad.key_{d}"} for d in "482913"],
+        {"tap": "keypad.key_ok"}, {"wait": "result"}, {"state": True},
+        {"shot": f"{tag}-result-lock-unavailable"},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_touchscreen_every_screen_by_taps(
+    tmp_path: Path, kivy_env: dict[str, str], artifacts_dir: Path, language: str
+) -> None:
+    config = device_config(tmp_path, tmp_path / "no-lockctl.sock")
+    seed_code_reservation(config, "482913")
+    to_english = [
+        {"tap": "attract.language_button"},
+        {"wait": "language"},
+        {"tap": "language.lang_en"},
+        {"wait": "attract"},
+    ]
+    scenario = {
+        "config": str(config),
+        "artifacts": str(artifacts_dir / "touchscreen"),
+        "steps": screens_scenario(to_english if language == "en" else [], language),
+    }
+    lines = run_driver(scenario, tmp_path, {**kivy_env, "KIOSK_CLOCK_TRUSTED": "1"})
+    shots = [line["shot"] for line in lines if "shot" in line]
+    assert len(shots) == 8
+    for shot in shots:
+        assert_not_blank(shot)
+    taps = [line for line in lines if "tapped" in line]
+    for tap in taps:
+        assert round(tap["height_mm"], 2) >= 15 and round(tap["width_mm"], 2) >= 15, tap
+    states = [line for line in lines if "screen" in line and "dots" in line]
+    assert states[0]["dots"] == "●●○○○○"
+    countdown = next(line for line in lines if "countdown" in line)
+    assert countdown["countdown"]
+    not_registered, lock_down = states[1], states[2]
+    expected = {
+        "ja": ("このカードの予約はありません。", "ドアの装置が応答していません。"),
+        "en": (
+            "This card is not registered for a reservation.",
+            "The door controller is not responding.",
+        ),
+    }[language]
+    assert (not_registered["body"], lock_down["body"]) == expected
+
+    with open_store(tmp_path / "device.db") as store:
+        events = [
+            (r["type"], json.loads(r["data"])) for r in store.query("SELECT type, data FROM outbox")
+        ]
+    reasons = [(t, d.get("reason")) for t, d in events]
+    assert reasons == [
+        ("checkin.denied", "not_registered"),
+        ("kiosk.staff_called", None),
+        ("checkin.denied", "unreadable_card"),
+        ("checkin.failed", "lock_unavailable"),
+    ]
+    assert "482913" not in json.dumps(events)
+
+
+def test_touchscreen_untrusted_clock_pauses_checkin(
+    tmp_path: Path, kivy_env: dict[str, str], artifacts_dir: Path
+) -> None:
+    config = device_config(tmp_path, tmp_path / "no-lockctl.sock")
+    seed_code_reservation(config, "482913")
+    steps = [
+        {"tap": "attract.code_button"},
+        {"wait": "keypad"},
+        *[{"tap": f"keypad.key_{d}"} for d in "482913"],
+        {"tap": "keypad.key_ok"},
+        {"wait": "result"},
+        {"state": True},
+        {"shot": "ja-result-clock-untrusted"},
+    ]
+    scenario = {
+        "config": str(config),
+        "artifacts": str(artifacts_dir / "touchscreen"),
+        "steps": steps,
+    }
+    lines = run_driver(scenario, tmp_path, {**kivy_env, "KIOSK_CLOCK_TRUSTED": "0"})
+    state = next(line for line in lines if "dots" in line)
+    assert state["body"] == "時計が合っていないため受付を止めています。"
+    assert_not_blank(next(line["shot"] for line in lines if "shot" in line))

@@ -1,0 +1,166 @@
+"""Drives the real Kivy touchscreen in its own process, for end-to-end tests.
+
+``python -m tests.e2e.ui_driver SCENARIO.json`` builds the app from a device
+configuration (``config``), then runs the scenario's steps one per frame
+cycle, writing one JSON line per step to stdout:
+
+* ``{"tap": "keypad.key_1"}``: a touch down/up at the centre of the widget
+  with that id on that screen, through the window's hit-testing (as a finger
+  would, not by calling the handler); reports the widget's size in mm;
+* ``{"card": "cr1_..."}`` / ``{"card": null, "readable": false}``: a card
+  event posted from another thread, as the card reader does;
+* ``{"wait": "result", "timeout": 5}``: until that screen is current;
+* ``{"shot": "name"}``: a screenshot into ``artifacts``;
+* ``{"idle": 60}``: pretend no touch for that many seconds (moves the
+  session's clock, not the wall clock);
+* ``{"state": true}``: report screen, title, body and code dots.
+
+The lock is the real lockctl client on the configured socket; with no
+lockctl running, unlocks fail as they would in the field ("door controller
+unavailable").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+
+from kivy.config import Config
+
+Config.set("graphics", "width", "1024")
+Config.set("graphics", "height", "600")
+Config.set("input", "mouse", "")  # only our synthetic touches
+
+from kivy.clock import Clock  # noqa: E402
+from kivy.core.window import Window  # noqa: E402
+from kivy.metrics import mm  # noqa: E402
+from kivy.tests.common import UnitTestTouch  # noqa: E402
+
+from kiosk.ui.app import KioskApp  # noqa: E402
+from kiosk.wiring import build_checkin_session, lock_for  # noqa: E402
+from sync.config import load_config  # noqa: E402
+
+
+class Driver:
+    def __init__(self, app: KioskApp, steps: list[dict[str, Any]], artifacts: Path) -> None:
+        self.app = app
+        self.steps = steps
+        self.artifacts = artifacts
+        self.index = 0
+        self.clock_offset = 0.0
+
+    def report(self, **values: Any) -> None:
+        print(json.dumps({"step": self.index, **values}, ensure_ascii=False), flush=True)
+
+    def start(self) -> None:
+        # Begin after frames have been drawn, when layouts have their sizes.
+        def first_frame(*_args: Any) -> None:
+            Window.unbind(on_flip=first_frame)
+            Clock.schedule_once(lambda _dt: self.next(), 0.5)
+
+        Window.bind(on_flip=first_frame)
+        Window.canvas.ask_update()
+
+    def next(self) -> None:
+        if self.index >= len(self.steps):
+            self.report(done=True)
+            self.app.stop()
+            return
+        step = self.steps[self.index]
+        try:
+            self.run(step)
+        except Exception as exc:
+            self.report(error=f"{type(exc).__name__}: {exc}")
+            self.app.stop()
+
+    def advance(self, delay: float = 0.15) -> None:
+        self.index += 1
+        Clock.schedule_once(lambda _dt: self.next(), delay)
+
+    def run(self, step: dict[str, Any]) -> None:
+        if "tap" in step:
+            self.tap(step["tap"])
+        elif "card" in step:
+            ref, readable = step["card"], step.get("readable", True)
+            threading.Thread(target=self.app.post_card, args=(ref, readable)).start()
+            self.advance(0.3)
+        elif "wait" in step:
+            self.wait(step["wait"], time.monotonic() + step.get("timeout", 5))
+        elif "shot" in step:
+            self.shot(step["shot"])
+        elif "idle" in step:
+            self.app.session.tick(self.app.session._last_activity + step["idle"])
+            self.report(screen=self.app.view.screen, countdown=self.app.view.countdown)
+            self.advance()
+        elif "state" in step:
+            v = self.app.view
+            self.report(
+                screen=v.screen, title=v.title, body=v.body, next=v.next_step, dots=v.code_dots
+            )
+            self.advance()
+        else:
+            raise ValueError(f"unknown step {step}")
+
+    def tap(self, target: str) -> None:
+        screen_name, *path = target.split(".")
+        manager = self.app.root
+        if manager.current != screen_name:
+            raise RuntimeError(f"screen is {manager.current}, not {screen_name}")
+        widget = manager.get_screen(screen_name)
+        for widget_id in path:  # ids of a rule inside a rule: "countdown.continue_button"
+            widget = widget.ids[widget_id]
+        x, y = widget.to_window(*widget.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+        self.report(tapped=target, width_mm=widget.width / mm(1), height_mm=widget.height / mm(1))
+        self.advance(0.25)
+
+    def wait(self, screen: str, deadline: float) -> None:
+        if self.app.root.current == screen and self.app.view.screen == screen:
+            self.report(reached=screen)
+            self.advance(0.3)
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"screen {screen} not reached (at {self.app.root.current})")
+        else:
+            Clock.schedule_once(lambda _dt: self.wait(screen, deadline), 0.05)
+
+    def shot(self, name: str) -> None:
+        def capture(*_args: Any) -> None:
+            Window.unbind(on_flip=capture)
+            path = Window.screenshot(str(self.artifacts / f"{name}.png"))
+            self.report(shot=path)
+            self.advance(0.05)
+
+        Window.bind(on_flip=capture)
+        Window.canvas.ask_update()
+
+
+def main() -> int:
+    scenario = json.loads(Path(sys.argv[1]).read_text())
+    config = load_config(scenario.get("config"))
+    artifacts = Path(scenario["artifacts"])
+    artifacts.mkdir(parents=True, exist_ok=True)
+    holder: dict[str, Driver] = {}
+
+    def started(app: KioskApp) -> None:
+        holder["driver"] = Driver(app, scenario["steps"], artifacts)
+        holder["driver"].start()
+
+    factory, closer = build_checkin_session(config, lock=lock_for(config))
+    try:
+        KioskApp(factory, config.device.name or config.device.facility, on_started=started).run()
+    finally:
+        closer()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

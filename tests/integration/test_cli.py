@@ -1,0 +1,100 @@
+"""The spine's command lines: help for every package, clear errors and exit
+codes for bad input, a structured log line, and the demo."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sync.store import MIGRATION_SET, open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ["kiosk", "lockctl", "cardreader", "sync", "central", "deploy"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=env, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_cli_every_package_has_help(package: str) -> None:
+    result = run(package, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout
+
+
+def json_log_lines(stderr: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+def test_cli_missing_config_exit_3(tmp_path: Path) -> None:
+    result = run("sync", "config", "--config", str(tmp_path / "absent.toml"))
+    assert result.returncode == 3
+    assert "absent.toml" in result.stderr
+    assert "Traceback" not in result.stderr
+    logged = json_log_lines(result.stderr)
+    assert logged[0]["msg"] == "configuration invalid"
+
+
+def test_cli_malformed_config_names_key(tmp_path: Path) -> None:
+    config = tmp_path / "device.toml"
+    config.write_text('[device]\nid = "x"\nfacility = "y"\n[lock]\nmax_unlock_seconds = "long"\n')
+    result = run("sync", "config", "--config", str(config))
+    assert result.returncode == 3
+    assert "lock.max_unlock_seconds" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_store_too_new_exit_4(tmp_path: Path) -> None:
+    db = tmp_path / "device.db"
+    open_store(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES (?, ?, ?)",
+            (MIGRATION_SET, "m200_newer", "2031-01-01"),
+        )
+    config = tmp_path / "device.toml"
+    config.write_text('[device]\nid = "x"\nfacility = "y"\n[store]\npath = "device.db"\n')
+    result = run("sync", "store-check", "--config", str(config))
+    assert result.returncode == 4
+    assert "newer version" in result.stderr
+    assert str(db) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_corrupt_store_exit_4(tmp_path: Path) -> None:
+    (tmp_path / "device.db").write_bytes(b"\x00garbage" * 1000)
+    config = tmp_path / "device.toml"
+    config.write_text('[device]\nid = "x"\nfacility = "y"\n')
+    result = run("sync", "outbox", "--config", str(config))
+    assert result.returncode == 4
+    assert "damaged or not a SQLite database" in result.stderr
+
+
+def test_cli_append_refuses_personal_data(tmp_path: Path) -> None:
+    config = tmp_path / "device.toml"
+    config.write_text('[device]\nid = "x"\nfacility = "y"\n')
+    result = run(
+        "sync", "append", "test.ping", "--data", '{"name": "Yamada"}', "--config", str(config)
+    )
+    assert result.returncode == 1
+    assert "personal data" in result.stderr
+    assert "Yamada" not in result.stderr.split("error:")[0]  # not in the log line
+    ok = run("sync", "append", "test.ping", "--data", '{"door": "a"}', "--config", str(config))
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["seq"] == 1
+
+
+def test_cli_demo_runs_with_embedded_config(tmp_path: Path) -> None:
+    result = run("kiosk", "demo", "--once", "--state-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "device.started" in result.stdout
+    assert (tmp_path / "device.db").exists()

@@ -1,0 +1,195 @@
+"""Check-in service with fake ports and a real outbox on a temp store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kiosk.access import Policy, Reservation
+from kiosk.checkin import CheckinService, LockUnavailable, Outcome, reservation_code_hash
+from kiosk.i18n import available_languages, translate, translations
+from kiosk.messages import result_message
+from sync.outbox import Outbox
+from sync.store import Store, open_store
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+NOW = datetime(2026, 11, 28, 10, 0, tzinfo=TOKYO)
+KEY = b"k" * 32
+
+
+@dataclass
+class FakeLock:
+    calls: list[tuple[str, float, str, str]] = field(default_factory=list)
+    broken: bool = False
+
+    def unlock(self, door: str, seconds: float, reason: str, ref: str) -> float:
+        if self.broken:
+            raise LockUnavailable("lockctl socket refused")
+        self.calls.append((door, seconds, reason, ref))
+        return seconds
+
+
+@dataclass
+class FakeReservations:
+    by_ref: dict[str, list[Reservation]] = field(default_factory=dict)
+    by_code: dict[str, list[Reservation]] = field(default_factory=dict)
+    age: timedelta | None = timedelta(minutes=2)
+    fail: bool = False
+
+    def for_credential(self, ref: str, now: datetime) -> list[Reservation]:
+        if self.fail:
+            raise ValueError("reservation cache unreadable")
+        return self.by_ref.get(ref, [])
+
+    def for_code(self, code_hash: str, now: datetime) -> list[Reservation]:
+        return self.by_code.get(code_hash, [])
+
+    def cache_age(self, now: datetime) -> timedelta | None:
+        return self.age
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with open_store(tmp_path / "device.db") as s:
+        yield s
+
+
+def service(store: Store, lock: FakeLock, reservations: FakeReservations) -> CheckinService:
+    return CheckinService(
+        door="room-a", facility="gym", policy=Policy(), reservations=reservations, lock=lock,
+        outbox=Outbox(store), code_key=KEY, now=lambda: NOW, clock_trusted=lambda: True,
+        staff_refs=frozenset({"cr1_staff"}),
+    )  # fmt: skip
+
+
+def events(store: Store) -> list[tuple[str, dict[str, object]]]:
+    return [
+        (r["type"], json.loads(r["data"]))
+        for r in store.query("SELECT type, data FROM outbox ORDER BY seq")
+    ]
+
+
+def now_booking(door: str = "room-a") -> Reservation:
+    return Reservation("res-1", door, NOW - timedelta(minutes=5), NOW + timedelta(hours=1))
+
+
+def test_checkin_card_granted_unlocks_and_records(store: Store) -> None:
+    lock = FakeLock()
+    result = service(
+        store, lock, FakeReservations(by_ref={"cr1_abc": [now_booking()]})
+    ).present_credential("cr1_abc")
+    assert result.outcome is Outcome.GRANTED
+    assert lock.calls == [("room-a", 5.0, "check-in", "cr1_abc")]
+    assert events(store) == [
+        ("checkin.granted", {"door": "room-a", "reason": "reservation", "via": "card",
+                             "ref": "cr1_abc", "reservation": "res-1", "unlock_seconds": 5.0}),
+    ]  # fmt: skip
+
+
+def test_checkin_denied_does_not_unlock(store: Store) -> None:
+    lock = FakeLock()
+    result = service(store, lock, FakeReservations()).present_credential("cr1_nobody")
+    assert result.outcome is Outcome.DENIED and result.reason == "not_registered"
+    assert lock.calls == []
+    assert events(store)[0][0] == "checkin.denied"
+
+
+def test_checkin_lock_unavailable_is_reported(store: Store) -> None:
+    lock = FakeLock(broken=True)
+    result = service(
+        store, lock, FakeReservations(by_ref={"r": [now_booking()]})
+    ).present_credential("r")
+    assert result.outcome is Outcome.LOCK_UNAVAILABLE
+    assert events(store)[0] == (
+        "checkin.failed",
+        {
+            "door": "room-a",
+            "reason": "lock_unavailable",
+            "via": "card",
+            "ref": "r",
+            "reservation": "res-1",
+        },
+    )
+
+
+def test_checkin_corrupt_cache_denies_and_keeps_serving(store: Store) -> None:
+    svc = service(store, FakeLock(), FakeReservations(fail=True))
+    assert svc.present_credential("r").reason == "not_registered"
+    assert svc.present_credential("r").reason == "not_registered"
+
+
+def test_checkin_code_hashed_with_key_and_facility(store: Store) -> None:
+    code_hash = reservation_code_hash(KEY, "gym", "482913")
+    assert code_hash != reservation_code_hash(KEY, "pool", "482913")
+    assert "482913" not in code_hash
+    lock = FakeLock()
+    svc = service(store, lock, FakeReservations(by_code={code_hash: [now_booking()]}))
+    result = svc.enter_code("482913")
+    assert result.outcome is Outcome.GRANTED and result.via == "code"
+    assert lock.calls[0][3] == "code"
+    assert "482913" not in json.dumps(events(store))
+
+
+def test_checkin_code_lockout_recorded(store: Store) -> None:
+    svc = service(store, FakeLock(), FakeReservations())
+    reasons = [svc.enter_code("000000").reason for _ in range(5)]
+    assert reasons == ["not_registered"] * 4 + ["code_locked"]
+    assert events(store)[-1][1]["reason"] == "code_locked"
+
+
+def test_checkin_staff_card(store: Store) -> None:
+    lock = FakeLock()
+    result = service(store, lock, FakeReservations()).present_credential("cr1_staff")
+    assert result.outcome is Outcome.GRANTED and lock.calls[0][2] == "staff"
+
+
+def test_checkin_unknown_card_and_staff_call_recorded(store: Store) -> None:
+    svc = service(store, FakeLock(), FakeReservations())
+    assert svc.card_not_usable(readable=True).outcome is Outcome.UNKNOWN_CARD
+    assert svc.card_not_usable(readable=False).outcome is Outcome.UNREADABLE_CARD
+    svc.call_staff()
+    assert [e[0] for e in events(store)] == [
+        "checkin.denied",
+        "checkin.denied",
+        "kiosk.staff_called",
+    ]
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_messages_every_result_translated(store: Store, language: str) -> None:
+    svc = service(store, FakeLock(), FakeReservations(by_ref={
+        "soon": [Reservation("s", "room-a", NOW + timedelta(hours=2), NOW + timedelta(hours=3))],
+        "other": [now_booking("room-b")],
+    }))  # fmt: skip
+    results = [
+        svc.present_credential("soon"), svc.present_credential("other"),
+        svc.present_credential("nobody"), svc.card_not_usable(True), svc.card_not_usable(False),
+    ]  # fmt: skip
+    names = {"room-a": "Room A", "room-b": "Room B"}
+    for result in results:
+        message = result_message(result, names, TOKYO)
+        for text in (message.title, message.body, message.next_step):
+            shown = translate(language, text, **message.values)
+            assert shown and "{" not in shown
+            if language == "ja":
+                assert shown != text, f"untranslated: {text}"
+    too_early = result_message(results[0], names, TOKYO)
+    assert translate("ja", too_early.next_step, **too_early.values) == "11:50から入れます。"
+
+
+def test_i18n_catalogues_complete() -> None:
+    import re
+
+    source = (Path(__file__).resolve().parents[2] / "kiosk" / "messages.py").read_text()
+    ids = set(re.findall(r'N_\(\s*"((?:[^"\\]|\\.)*)"\s*\)', source))
+    assert available_languages()[0] == "ja"
+    for language in available_languages():
+        catalogue = translations(language)
+        for message in ids:
+            assert catalogue.gettext(message), f"{language} lacks {message!r}"

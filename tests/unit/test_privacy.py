@@ -1,0 +1,83 @@
+"""The personal-data guard refuses what looks like personal data."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sync.errors import PersonalDataError
+from sync.privacy import check_event_data
+
+twelve_digits = st.text(alphabet="0123456789", min_size=12, max_size=12)
+separators = st.sampled_from(["", " ", "-"])
+
+
+@given(
+    number=twelve_digits, before=st.text(max_size=20), after=st.text(max_size=20), sep=separators
+)
+def test_privacy_rejects_any_twelve_digit_number_in_text(
+    number: str, before: str, after: str, sep: str
+) -> None:
+    written = sep.join([number[:4], number[4:8], number[8:]])
+    # Keep the number whole: no digits glued to either side.
+    text = f"{before.rstrip('0123456789')} {written} {after.lstrip('0123456789')}"
+    with pytest.raises(PersonalDataError):
+        check_event_data({"note": text})
+
+
+@given(st.integers(min_value=10**11, max_value=10**12 - 1))
+def test_privacy_rejects_twelve_digit_integers(value: int) -> None:
+    with pytest.raises(PersonalDataError):
+        check_event_data({"nested": [{"value": value}]})
+    with pytest.raises(PersonalDataError):
+        check_event_data({"value": -value})
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["name", "full_name", "homeAddress", "address", "pin", "PIN", "pin_code", "birth_date",
+     "phone", "email", "my_number", "myNumber", "card_uid", "idm", "cert_serial"],
+)  # fmt: skip
+def test_privacy_rejects_personal_keys(key: str) -> None:
+    with pytest.raises(PersonalDataError) as err:
+        check_event_data({"outer": {key: "x"}})
+    assert key in str(err.value)
+
+
+def test_privacy_rejects_bytes_and_non_json() -> None:
+    with pytest.raises(PersonalDataError):
+        check_event_data({"ref": b"\x01\x02"})
+    with pytest.raises(PersonalDataError):
+        check_event_data({"when": object()})
+    with pytest.raises(PersonalDataError):
+        check_event_data({1: "x"})  # type: ignore[dict-item]
+
+
+@given(st.uuids())
+def test_privacy_allows_event_ids_and_ordinary_data(event_id: uuid.UUID) -> None:
+    check_event_data(
+        {
+            "door": "room-a",
+            "door_name": "Room A",
+            "reason": "check-in",
+            "ref": "cr1_mfrggzdfmztwq2lknnwg23tpobyxe43u",
+            "reservation": str(event_id),
+            "seconds": 5,
+            "opened_at": "2026-11-28T10:00:00+09:00",
+            "count": 123456789,  # 9 digits
+            "big": 1234567890123,  # 13 digits: not a My Number
+        }
+    )
+
+
+def test_privacy_rejects_too_deep_nesting() -> None:
+    data: dict[str, object] = {}
+    inner = data
+    for _ in range(20):
+        inner["x"] = {}
+        inner = inner["x"]  # type: ignore[assignment]
+    with pytest.raises(PersonalDataError):
+        check_event_data(data)

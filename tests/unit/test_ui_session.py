@@ -1,0 +1,101 @@
+"""The touchscreen's view model, without a window: screens, idle timeout with
+countdown, keypad (masking, double taps, wipe), language and reset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kiosk.access import Policy, Reservation
+from kiosk.checkin import CheckinService, reservation_code_hash
+from kiosk.ui.session import COUNTDOWN_SECONDS, IDLE_SECONDS, RESULT_SECONDS, CheckinSession
+from sync.outbox import Outbox
+from sync.store import open_store
+from tests.unit.test_checkin import KEY, NOW, FakeLock, FakeReservations
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[CheckinSession]:
+    code = reservation_code_hash(KEY, "gym", "123456")
+    booking = Reservation("res-1", "room-a", NOW - timedelta(minutes=5), NOW + timedelta(hours=1))
+    reservations = FakeReservations(by_ref={"cr1_ok": [booking]}, by_code={code: [booking]})
+    with open_store(tmp_path / "d.db") as store:
+        service = CheckinService(
+            door="room-a", facility="gym", policy=Policy(), reservations=reservations,
+            lock=FakeLock(), outbox=Outbox(store), code_key=KEY, now=lambda: NOW,
+            clock_trusted=lambda: True,
+        )  # fmt: skip
+        changes: list[str] = []
+        yield CheckinSession(
+            service, {"room-a": "Room A"}, TOKYO, on_change=lambda s: changes.append(s.screen.name)
+        )
+
+
+def test_session_card_shows_result_then_returns(session: CheckinSession) -> None:
+    session.card_presented("cr1_ok", now=100.0)
+    assert session.screen.name == "result" and session.screen.success
+    assert "Room A" in session.screen.body
+    session.tick(100.0 + RESULT_SECONDS - 0.1)
+    assert session.screen.name == "result"
+    session.tick(100.0 + RESULT_SECONDS)
+    assert session.screen.name == "attract" and session.last_result is None
+
+
+def test_session_keypad_masks_and_submits(session: CheckinSession) -> None:
+    session.open_keypad(0.0)
+    for i, digit in enumerate("123456"):
+        session.key(digit, 1.0 + i)
+    assert session.code_dots == "●●●●●●"
+    session.key("7", 10.0)  # a seventh digit is ignored
+    session.key("ok", 11.0)
+    assert session.screen.name == "result" and session.screen.success
+    assert session.code_dots == "○○○○○○"
+
+
+def test_session_keypad_ignores_double_tap_and_clears(session: CheckinSession) -> None:
+    session.open_keypad(0.0)
+    session.key("1", 1.0)
+    session.key("1", 1.05)  # panel double event
+    session.key("1", 1.5)
+    assert session.code_dots.count("●") == 2
+    session.key("clear", 2.0)
+    assert session.code_dots.count("●") == 1
+    session.key("ok", 3.0)  # too short: stays on the keypad
+    assert session.screen.name == "keypad"
+
+
+def test_session_idle_countdown_then_wipe(session: CheckinSession) -> None:
+    session.open_keypad(0.0)
+    session.key("9", 0.5)
+    session.choose_language("en", 0.6)
+    session.open_keypad(0.7)
+    session.key("4", 0.8)
+    session.tick(0.8 + IDLE_SECONDS + 1)
+    assert session.countdown == pytest.approx(COUNTDOWN_SECONDS - 1)
+    session.activity(0.8 + IDLE_SECONDS + 2)  # "continue"
+    assert session.countdown is None and session.code_dots.count("●") == 1
+    session.tick(0.8 + 2 * IDLE_SECONDS + COUNTDOWN_SECONDS + 2)
+    assert session.screen.name == "attract"
+    assert session.code_dots.count("●") == 0
+    assert session.language == "ja"
+
+
+def test_session_staff_call_and_language(session: CheckinSession) -> None:
+    session.choose_language("en", 0.0)
+    session.call_staff(1.0)
+    assert session.screen.name == "staff"
+    assert session.screen.body == "Staff has been called. Please wait here."
+    session.choose_language("xx", 2.0)  # unknown language: unchanged
+    assert session.language == "en"
+
+
+def test_session_card_unusable(session: CheckinSession) -> None:
+    session.card_unusable(readable=False, now=0.0)
+    assert session.screen.name == "result" and not session.screen.success
+    assert session.screen.title == "カードを読めませんでした"

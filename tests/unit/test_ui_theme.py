@@ -1,0 +1,21 @@
+"""Accessibility rules of the touchscreen theme and the session view model."""
+
+from __future__ import annotations
+
+from kiosk.ui import theme
+
+
+def test_ui_theme_text_contrast_at_least_4_5() -> None:
+    pairs = [
+        (theme.TEXT, theme.PAGE), (theme.TEXT_MUTED, theme.PAGE), (theme.ON_PRIMARY, theme.PRIMARY),
+        (theme.SUCCESS, theme.PAGE), (theme.DANGER, theme.PAGE), (theme.TEXT, theme.NOTICE_BG),
+        (theme.PRIMARY, theme.PAGE),
+    ]  # fmt: skip
+    for fg, bg in pairs:
+        assert theme.contrast_ratio(fg, bg) >= 4.5, (fg, bg)
+
+
+def test_ui_theme_buttons_stand_out_and_targets_big() -> None:
+    assert theme.contrast_ratio(theme.PRIMARY, theme.PAGE) >= 3.0
+    assert theme.TARGET_MM >= 15.0
+    assert theme.contrast_ratio((1, 1, 1), (0, 0, 0)) == 21.0
