@@ -119,7 +119,6 @@ class Agent:
         self.cache = ReservationCache(self.store, config.device.facility)
         self.reservations = ReservationSync(
             self.cache,
-            window_hours=config.sync.active_window_hours,
             resync_timeout=config.sync.resync_timeout_seconds,
         )
         self.health = HealthCollector(

@@ -4,7 +4,7 @@
 ``reservation_credentials`` tables: it applies a delta (one transaction, with
 the facility version kept in ``sync_state``), a whole snapshot (atomically),
 answers lookups by credential reference or code hash at a door and time, and
-computes the *active window hash* devices report for anti-entropy.
+computes the *active hash* devices report for anti-entropy.
 
 :class:`ReservationSync` is the protocol logic around it (no I/O of its own):
 live deltas from the facility topic are applied when their ``prev_version``
@@ -13,25 +13,23 @@ live deltas are buffered (bounded) until the answer arrives; answers on the
 device topic are deltas or snapshot chunks, assembled per ``snapshot_id``.
 Rules and examples: ``docs/protocol.md``.
 
-Active window hash (``v1``): ``start`` is the current time rounded down to the
-hour (Unix seconds, UTC), the window is ``[start, start + hours*3600)``. Take
-the reservations with status ``active`` that overlap the window, sorted by id;
-for each, the line ``id TAB door TAB starts TAB ends TAB code_hash TAB refs LF``
-(times as Unix seconds, ``code_hash`` empty when absent, ``refs`` the sorted
-credential references joined by ``,``). The hash is the string
-``v1:<start>:<hours>:<sha256 hex of the UTF-8 lines>``, so central can
-recompute it for exactly the window the device used.
+The hash devices report (``Health.reservation_hash``,
+``ResyncRequest.active_hash``) is :func:`sync.reservations_hash.active_hash`
+over the cached reservations whose status is ``active``: the same function
+central uses, so a mismatch at equal versions really means divergence.
+Times are kept in whole seconds on the device, so reservation times must be
+whole seconds (the API's are minutes) for the hashes to agree.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from sync.protocol import (
@@ -41,15 +39,36 @@ from sync.protocol import (
     ReservationSnapshotChunk,
     ResyncRequest,
 )
+from sync.reservations_hash import active_hash
 from sync.store import Store
 
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "reservations.version"
+# When the cache was last confirmed current (read by kiosk.reservations).
+SYNCED_AT_KEY = "reservations.synced_at"
 MAX_SNAPSHOT_RESERVATIONS = 1_000_000
 MAX_BUFFERED_DELTAS = 1000
 
 Outcome = Literal["applied", "stale", "gap", "foreign"]
+
+
+@dataclass(slots=True)
+class _Hashed:
+    """A cached reservation as :func:`active_hash` reads it."""
+
+    id: str
+    facility: str
+    door: str
+    starts_at: datetime
+    ends_at: datetime
+    credential_refs: list[str]
+    code_hash: str | None
+    status: str
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +115,22 @@ class ReservationCache:
     def __init__(self, store: Store, facility: str) -> None:
         self.store = store
         self.facility = facility
+        self._hash: str | None = None
 
     def version(self) -> int:
         return int(self.store.get_state(VERSION_KEY, "0") or 0)
 
     def applied_at(self) -> float | None:
-        """Unix time when the version last changed (or was confirmed by a snapshot)."""
-        rows = self.store.query("SELECT updated FROM sync_state WHERE key = ?", (VERSION_KEY,))
-        return float(rows[0]["updated"]) if rows else None
+        """Unix time when the cache was last confirmed current (a delta or
+        snapshot applied, or central said it is up to date)."""
+        value = self.store.get_state(SYNCED_AT_KEY)
+        try:
+            return None if value is None else float(value)
+        except ValueError:
+            return None
+
+    def mark_synced(self) -> None:
+        self.store.set_state(SYNCED_AT_KEY, repr(time.time()))
 
     def apply_delta(self, delta: ReservationDelta) -> Outcome:
         """Apply one delta in one transaction with its version, if it follows ours."""
@@ -117,8 +144,10 @@ class ReservationCache:
                 return "stale"
             if delta.prev_version != local:
                 return "gap"
+            self._hash = None
             _apply_changes(conn, delta.changes, delta.version)
             conn.execute(_SET_VERSION, (VERSION_KEY, str(delta.version)))
+            conn.execute(_SET_VERSION, (SYNCED_AT_KEY, repr(time.time())))
         return "applied"
 
     def apply_snapshot(self, version: int, reservations: Sequence[Reservation]) -> None:
@@ -134,6 +163,7 @@ class ReservationCache:
         rows = sorted(_row(r, version) for r in reservations)
         refs = sorted((ref, r.id) for r in reservations for ref in r.credential_refs)
         conn = self.store.conn
+        self._hash = None
         conn.execute("PRAGMA foreign_keys=OFF")
         try:
             with self.store.write() as tx:
@@ -154,6 +184,7 @@ class ReservationCache:
                 for _, sql in indexes:
                     tx.execute(sql)
                 tx.execute(_SET_VERSION, (VERSION_KEY, str(version)))
+                tx.execute(_SET_VERSION, (SYNCED_AT_KEY, repr(time.time())))
         finally:
             conn.execute("PRAGMA foreign_keys=ON")
 
@@ -187,28 +218,27 @@ class ReservationCache:
         )
         return [CachedReservation(*tuple(r)) for r in rows]
 
-    def active_hash(self, now: float, hours: int) -> str:
-        """The active window hash (algorithm in the module docstring)."""
-        start = int(now) // 3600 * 3600
-        end = start + hours * 3600
+    def active_hash(self) -> str:
+        """The anti-entropy hash of the active reservations (cached per content)."""
+        if self._hash is not None:
+            return self._hash
         rows = self.store.query(
-            "SELECT r.id, r.door, r.starts_at, r.ends_at, coalesce(r.code_hash, ''),"
+            "SELECT r.id, r.facility, r.door, r.starts_at, r.ends_at, r.code_hash,"
             " c.credential_ref FROM reservations r"
             " LEFT JOIN reservation_credentials c ON c.reservation_id = r.id"
-            " WHERE r.status = 'active' AND r.starts_at < ? AND r.ends_at > ?",
-            (end, start),
+            " WHERE r.status = 'active'"
         )
-        grouped: dict[str, tuple[tuple[str, int, int, str], list[str]]] = {}
-        for rid, door, starts, ends, code, ref in rows:
-            entry = grouped.setdefault(rid, ((door, starts, ends, code), []))
+        found: dict[str, _Hashed] = {}
+        for rid, facility, door, starts, ends, code, ref in rows:
+            entry = found.get(rid)
+            if entry is None:
+                entry = found[rid] = _Hashed(
+                    rid, facility, door, _utc(starts), _utc(ends), [], code, "active"
+                )
             if ref is not None:
-                entry[1].append(ref)
-        digest = hashlib.sha256()
-        for rid in sorted(grouped):
-            (door, starts, ends, code), refs = grouped[rid]
-            line = f"{rid}\t{door}\t{starts}\t{ends}\t{code}\t{','.join(sorted(refs))}\n"
-            digest.update(line.encode())
-        return f"v1:{start}:{hours}:{digest.hexdigest()}"
+                entry.credential_refs.append(ref)
+        self._hash = active_hash(found.values())
+        return self._hash
 
     def count(self) -> int:
         return int(self.store.query("SELECT count(*) FROM reservations")[0][0])
@@ -291,16 +321,12 @@ class ReservationSync:
         self,
         cache: ReservationCache,
         *,
-        window_hours: int = 24,
         resync_timeout: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
     ) -> None:
         self.cache = cache
-        self.window_hours = window_hours
         self.resync_timeout = resync_timeout
         self._clock = clock
-        self._wall = wall
         self.assembler = SnapshotAssembler(cache.facility)
         self._buffer: deque[ReservationDelta] = deque(maxlen=MAX_BUFFERED_DELTAS)
         self._needed = True
@@ -350,6 +376,8 @@ class ReservationSync:
         else:
             outcome = self.cache.apply_delta(message)
             self._count(outcome, message)
+            if outcome == "stale" and message.version == self.cache.version():
+                self.cache.mark_synced()  # central: "you are up to date"
             if outcome == "gap":
                 self._needed = True
                 self._outstanding_until = None
@@ -399,4 +427,4 @@ class ReservationSync:
         return self._clock() if self._needed else None
 
     def active_hash(self) -> str:
-        return self.cache.active_hash(self._wall(), self.window_hours)
+        return self.cache.active_hash()

@@ -21,6 +21,7 @@ from sync.reservations import (
     SnapshotAssembler,
     SnapshotError,
 )
+from sync.reservations_hash import active_hash as central_active_hash
 from sync.store import Store, open_store
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -109,22 +110,22 @@ def test_cache_snapshot_replaces_everything(cache: ReservationCache) -> None:
     assert cache.lookup("cred-1", "room-a", T0.timestamp() + 1) == []
 
 
-def test_active_hash_depends_on_content_not_order(tmp_path: Path) -> None:
-    now = T0.timestamp()
+def test_active_hash_matches_centrals_function_whatever_the_history(tmp_path: Path) -> None:
+    final = [res(1), res(2, credential_refs=["b", "a"]), res(3, start_h=48, code_hash="h")]
     with open_store(tmp_path / "a.db") as a, open_store(tmp_path / "b.db") as b:
         ca, cb = ReservationCache(a, "fac-1"), ReservationCache(b, "fac-1")
-        ca.apply_snapshot(3, [res(1), res(2), res(3, start_h=48)])
-        cb.apply_delta(delta(0, 1, ("upsert", res(2))))
-        cb.apply_delta(delta(1, 2, ("upsert", res(1))))
-        # Outside the 24 h window: does not count.
-        assert ca.active_hash(now, 24) == cb.active_hash(now, 24)
-        assert ca.active_hash(now, 24).startswith(f"v1:{int(now) // 3600 * 3600}:24:")
-        cb.apply_delta(delta(2, 3, ("upsert", res(2, credential_refs=["other"]))))
-        assert ca.active_hash(now, 24) != cb.active_hash(now, 24)
-        ca.apply_delta(delta(3, 4, ("cancel", res(1))))
-        cb.apply_delta(delta(3, 4, ("cancel", res(1))))
-        cb.apply_delta(delta(4, 5, ("upsert", res(2))))
-        assert ca.active_hash(now, 24) == cb.active_hash(now, 24)
+        ca.apply_snapshot(4, [*final, res(4, status="cancelled")])
+        cb.apply_delta(
+            delta(0, 1, ("upsert", res(3, start_h=48, code_hash="h")), ("upsert", res(2)))
+        )
+        cb.apply_delta(delta(1, 2, ("upsert", res(1)), ("upsert", res(9))))
+        assert ca.active_hash() != cb.active_hash()
+        cb.apply_delta(delta(2, 3, ("cancel", res(9))))
+        cb.apply_delta(delta(3, 4, ("upsert", res(2, credential_refs=["a", "b"]))))
+        # Same content, different history: same hash, and it is central's hash.
+        assert ca.active_hash() == cb.active_hash() == central_active_hash(final)
+        cb.apply_delta(delta(4, 5, ("cancel", res(1))))
+        assert cb.active_hash() == central_active_hash(final[1:])
 
 
 def chunk(
@@ -169,7 +170,7 @@ class FakeClock:
 
 def test_sync_requests_once_until_answer_or_timeout(cache: ReservationCache) -> None:
     clock = FakeClock()
-    sync = ReservationSync(cache, resync_timeout=10, clock=clock, wall=T0.timestamp)
+    sync = ReservationSync(cache, resync_timeout=10, clock=clock)
     first = sync.request_due()
     assert first is not None and first.from_version == 0
     assert sync.request_due() is None
@@ -182,7 +183,7 @@ def test_sync_requests_once_until_answer_or_timeout(cache: ReservationCache) -> 
 
 def test_sync_gap_buffers_live_delta_until_answer(cache: ReservationCache) -> None:
     clock = FakeClock()
-    sync = ReservationSync(cache, resync_timeout=10, clock=clock, wall=T0.timestamp)
+    sync = ReservationSync(cache, resync_timeout=10, clock=clock)
     sync.on_answer(chunk(0, 1, [], version=0))
     assert sync.on_live_delta(delta(0, 1, ("upsert", res(1)))) == "applied"
     assert sync.on_live_delta(delta(2, 3, ("upsert", res(3)))) == "gap"
