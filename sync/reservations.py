@@ -102,6 +102,14 @@ _UPSERT = (
     " door = excluded.door, starts_at = excluded.starts_at, ends_at = excluded.ends_at,"
     " status = excluded.status, code_hash = excluded.code_hash, version = excluded.version"
 )
+_STAGE_RESERVATIONS = (
+    "CREATE TEMP TABLE IF NOT EXISTS snapshot_reservations (id TEXT, facility TEXT, door TEXT,"
+    " starts_at INTEGER, ends_at INTEGER, status TEXT, code_hash TEXT, version INTEGER)"
+)
+_STAGE_CREDENTIALS = (
+    "CREATE TEMP TABLE IF NOT EXISTS snapshot_credentials"
+    " (credential_ref TEXT, reservation_id TEXT)"
+)
 _SET_VERSION = (
     "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key)"
     " DO UPDATE SET value = excluded.value,"
@@ -150,19 +158,53 @@ class ReservationCache:
             conn.execute(_SET_VERSION, (SYNCED_AT_KEY, repr(time.time())))
         return "applied"
 
-    def apply_snapshot(self, version: int, reservations: Sequence[Reservation]) -> None:
-        """Replace the whole cache with a snapshot at ``version`` (all or nothing).
+    def apply_snapshot(self, version: int, reservations: Sequence[Reservation]) -> int:
+        """Replace the whole cache with ``reservations`` at ``version`` (all or nothing)."""
+        self.discard_staged()
+        self.stage(reservations, version)
+        return self.apply_staged(version)
 
-        A bulk load: secondary indexes are dropped and rebuilt inside the
-        same transaction (readers in other processes keep seeing the old
-        cache until the commit), rows go in in key order, and foreign-key
-        checks are off for this transaction only (both tables are replaced
-        together, so the references hold by construction). 100,000
-        reservations take about a second here instead of five.
+    def stage(self, reservations: Sequence[Reservation], version: int) -> None:
+        """Put one snapshot chunk aside until the snapshot is complete.
+
+        The rows go to TEMP tables of this connection: staging takes no lock
+        on the store, so other processes keep appending events meanwhile.
         """
-        rows = sorted(_row(r, version) for r in reservations)
-        refs = sorted((ref, r.id) for r in reservations for ref in r.credential_refs)
         conn = self.store.conn
+        conn.execute("BEGIN")
+        try:
+            conn.execute(_STAGE_RESERVATIONS)
+            conn.execute(_STAGE_CREDENTIALS)
+            conn.executemany(
+                "INSERT INTO temp.snapshot_reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [_row(r, version) for r in reservations],
+            )
+            conn.executemany(
+                "INSERT INTO temp.snapshot_credentials VALUES (?, ?)",
+                [(ref, r.id) for r in reservations for ref in r.credential_refs],
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def discard_staged(self) -> None:
+        conn = self.store.conn
+        conn.execute("DROP TABLE IF EXISTS temp.snapshot_reservations")
+        conn.execute("DROP TABLE IF EXISTS temp.snapshot_credentials")
+
+    def apply_staged(self, version: int) -> int:
+        """Swap the staged snapshot in: one transaction, returns its size.
+
+        A bulk load in SQL: secondary indexes are dropped and rebuilt inside
+        the transaction (readers in other processes see the old cache until
+        the commit), rows go in in key order, and foreign-key checks are off
+        for this transaction only (both tables are replaced together, so the
+        references hold by construction).
+        """
+        conn = self.store.conn
+        conn.execute(_STAGE_RESERVATIONS)
+        conn.execute(_STAGE_CREDENTIALS)
         self._hash = None
         conn.execute("PRAGMA foreign_keys=OFF")
         try:
@@ -175,11 +217,14 @@ class ReservationCache:
                     tx.execute(f'DROP INDEX "{name}"')
                 tx.execute("DELETE FROM reservation_credentials")
                 tx.execute("DELETE FROM reservations")
-                tx.executemany(_INSERT, rows)
-                tx.executemany(
+                count = tx.execute(
+                    "INSERT OR REPLACE INTO reservations (id, facility, door, starts_at, ends_at,"
+                    " status, code_hash, version) SELECT * FROM temp.snapshot_reservations"
+                    " ORDER BY id"
+                ).rowcount
+                tx.execute(
                     "INSERT OR IGNORE INTO reservation_credentials (credential_ref, reservation_id)"
-                    " VALUES (?, ?)",
-                    refs,
+                    " SELECT * FROM temp.snapshot_credentials ORDER BY 1, 2"
                 )
                 for _, sql in indexes:
                     tx.execute(sql)
@@ -187,6 +232,8 @@ class ReservationCache:
                 tx.execute(_SET_VERSION, (SYNCED_AT_KEY, repr(time.time())))
         finally:
             conn.execute("PRAGMA foreign_keys=ON")
+            self.discard_staged()
+        return int(count)
 
     def lookup(
         self, credential_ref: str, door: str, at: float, *, early_s: float = 0, late_s: float = 0
@@ -276,13 +323,29 @@ class SnapshotError(ValueError):
 class SnapshotAssembler:
     """Collects the chunks of one snapshot (the newest ``snapshot_id`` wins)."""
 
-    def __init__(self, facility: str, max_reservations: int = MAX_SNAPSHOT_RESERVATIONS) -> None:
+    def __init__(
+        self,
+        facility: str,
+        max_reservations: int = MAX_SNAPSHOT_RESERVATIONS,
+        *,
+        stage: Callable[[list[Reservation], int], None] | None = None,
+        reset: Callable[[], None] | None = None,
+    ) -> None:
+        """With ``stage``, chunks are handed over as they come (and ``reset``
+        called when a snapshot is abandoned) instead of being kept in memory."""
         self.facility = facility
         self.max_reservations = max_reservations
+        self._stage = stage
+        self._reset = reset or (lambda: None)
         self._current: _Assembly | None = None
 
+    def _abandon(self) -> None:
+        self._current = None
+        self._reset()
+
     def add(self, chunk: ReservationSnapshotChunk) -> tuple[int, list[Reservation]] | None:
-        """Add a chunk; returns (version, all reservations) once complete."""
+        """Add a chunk; returns (version, all reservations) once complete
+        (the list is empty when the chunks were staged)."""
         if chunk.facility != self.facility:
             raise SnapshotError(f"snapshot for facility {chunk.facility!r}, not ours")
         if chunk.chunk >= chunk.chunks:
@@ -294,16 +357,21 @@ class SnapshotAssembler:
                     "snapshot abandoned for a newer one",
                     extra={"snapshot_id": current.snapshot_id, "got": len(current.parts)},
                 )
+                self._abandon()
             current = self._current = _Assembly(chunk.snapshot_id, chunk.version, chunk.chunks)
         elif (current.version, current.chunks) != (chunk.version, chunk.chunks):
-            self._current = None
+            self._abandon()
             raise SnapshotError(f"chunks of snapshot {chunk.snapshot_id} disagree")
         if chunk.chunk not in current.parts:
             current.total += len(chunk.reservations)
             if current.total > self.max_reservations:
-                self._current = None
+                self._abandon()
                 raise SnapshotError(f"snapshot exceeds {self.max_reservations} reservations")
-            current.parts[chunk.chunk] = list(chunk.reservations)
+            if self._stage is not None:
+                self._stage(list(chunk.reservations), chunk.version)
+                current.parts[chunk.chunk] = []
+            else:
+                current.parts[chunk.chunk] = list(chunk.reservations)
         if len(current.parts) < current.chunks:
             return None
         self._current = None
@@ -327,7 +395,9 @@ class ReservationSync:
         self.cache = cache
         self.resync_timeout = resync_timeout
         self._clock = clock
-        self.assembler = SnapshotAssembler(cache.facility)
+        self.assembler = SnapshotAssembler(
+            cache.facility, stage=cache.stage, reset=cache.discard_staged
+        )
         self._buffer: deque[ReservationDelta] = deque(maxlen=MAX_BUFFERED_DELTAS)
         self._needed = True
         self._outstanding_until: float | None = None
@@ -362,15 +432,16 @@ class ReservationSync:
             done = self.assembler.add(message)
             if done is None:
                 return None
-            version, reservations = done
+            version = done[0]
             if version < self.cache.version():
+                self.cache.discard_staged()
                 outcome: Outcome = "stale"
             else:
-                self.cache.apply_snapshot(version, reservations)
+                count = self.cache.apply_staged(version)
                 self.snapshots_applied += 1
                 log.info(
                     "reservation snapshot applied",
-                    extra={"version": version, "reservations": len(reservations)},
+                    extra={"version": version, "reservations": count},
                 )
                 outcome = "applied"
         else:

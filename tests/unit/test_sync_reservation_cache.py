@@ -199,3 +199,19 @@ def test_sync_ignores_stale_snapshot(cache: ReservationCache) -> None:
     cache.apply_snapshot(10, [res(1)])
     assert sync.on_answer(chunk(0, 1, [res(5)], version=8)) == "stale"
     assert cache.version() == 10 and cache.count() == 1
+
+
+def test_sync_abandoned_snapshot_leaves_nothing_staged(cache: ReservationCache) -> None:
+    sync = ReservationSync(cache, clock=FakeClock())
+    assert sync.on_answer(chunk(0, 2, [res(1)], sid="old")) is None
+    assert cache.count() == 0  # staged, not applied
+    assert sync.on_answer(chunk(0, 1, [res(2)], sid="new", version=11)) == "applied"
+    assert cache.version() == 11
+    assert [r.id for r in cache.lookup("cred-2", "room-a", T0.timestamp() + 1)] == ["r2"]
+    assert cache.count() == 1
+    # A bad chunk drops what was staged for its snapshot.
+    sync.on_answer(chunk(0, 2, [res(3)], sid="bad", version=12))
+    with pytest.raises(SnapshotError):
+        sync.on_answer(chunk(1, 3, [res(4)], sid="bad", version=12))
+    assert sync.on_answer(chunk(0, 1, [res(5)], sid="next", version=13)) == "applied"
+    assert cache.count() == 1 and cache.version() == 13
