@@ -6,6 +6,7 @@ facility version bump, then the delta publisher sends them to the facility's
 devices.
 """
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Generic, Self, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -27,7 +29,7 @@ from central.publisher import DeltaPublisher
 from central.reservations import Change, ReservationStore
 from central.tokens import TokenStore, role_allows
 from sync.protocol import Identifier, Reservation
-from sync.reservations_hash import hash_code
+from sync.reservations_hash import active_hash, code_hash, demo_code_key
 
 Ref = Annotated[str, Field(min_length=1, max_length=128)]
 Code = Annotated[str, Field(min_length=4, max_length=64)]
@@ -95,6 +97,8 @@ class Page(BaseModel, Generic[T]):
 
 
 class FacilityOut(BaseModel):
+    """Version and the active-window hash (v1, the next 24 h from this hour)."""
+
     id: str
     version: int
     active_hash: str
@@ -112,6 +116,7 @@ def create_app(
     db: Database,
     publisher: DeltaPublisher | None = None,
     page_size_max: int = 1000,
+    code_key: Callable[[str], bytes] = demo_code_key,
     now: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The API app with the dashboard and metrics; ``publisher`` (optional) is
@@ -154,12 +159,37 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    _reservation_routes(app, ReservationStore(db), publisher, need, page_size_max)
+    _reservation_routes(
+        app, store=ReservationStore(db), publisher=publisher, need=need,
+        page_size_max=page_size_max, key=code_key,
+    )  # fmt: skip
     _fleet_routes(app, IngestStore(db, "api"), need("reader"), page_size_max)
     add_ops_api(app, db, need("reader"), need("operator"))
+    _document_errors(app)
     add_metrics(app, db)
     add_dashboard(app, db, now)
     return app
+
+
+class ErrorOut(BaseModel):
+    detail: Any
+
+
+# Answers any API operation may give besides its own (auth, missing, conflict,
+# database down), written into the OpenAPI document so clients know them.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No or unknown bearer token"},
+    403: {"model": ErrorOut, "description": "The token's role is not enough"},
+    404: {"model": ErrorOut, "description": "No such object"},
+    409: {"model": ErrorOut, "description": "Conflicts with the current state"},
+    503: {"model": ErrorOut, "description": "Database unavailable; retry"},
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path.startswith("/api/"):
+            route.responses = {**COMMON_ERRORS, **route.responses}
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -178,10 +208,12 @@ def _error_handlers(app: FastAPI) -> None:
 
 def _reservation_routes(
     app: FastAPI,
+    *,
     store: ReservationStore,
     publisher: DeltaPublisher | None,
     need: Callable[[str], Any],
     page_size_max: int,
+    key: Callable[[str], bytes],
 ) -> None:
     reader, operator = need("reader"), need("operator")
 
@@ -193,11 +225,12 @@ def _reservation_routes(
 
     @app.post("/api/reservations", status_code=201, dependencies=[operator])
     def create_reservation(body: ReservationIn) -> ReservationOut:
+        hashed = code_hash(key(body.facility), body.facility, body.code) if body.code else None
         reservation = Reservation(
             id=body.id or uuid.uuid4().hex, facility=body.facility, door=body.door,
             starts_at=body.starts_at, ends_at=body.ends_at,
             credential_refs=body.credential_refs,
-            code_hash=hash_code(body.code) if body.code else None,
+            code_hash=hashed,
         )  # fmt: skip
         return committed(store.create(reservation))
 
@@ -223,9 +256,9 @@ def _reservation_routes(
     @app.patch("/api/reservations/{reservation_id}", dependencies=[operator])
     def update_reservation(reservation_id: str, body: ReservationPatch) -> ReservationOut:
         fields = body.model_dump(exclude_unset=True, exclude={"code"})
-        if body.code is not None:
-            fields["code_hash"] = hash_code(body.code)
         current = store.get(reservation_id)
+        if body.code is not None:
+            fields["code_hash"] = code_hash(key(current.facility), current.facility, body.code)
         starts = fields.get("starts_at", current.starts_at)
         if fields.get("ends_at", current.ends_at) <= starts:
             raise HTTPException(422, "ends_at must be after starts_at")
@@ -237,7 +270,8 @@ def _reservation_routes(
 
     @app.get("/api/facilities/{facility}", dependencies=[reader])
     def get_facility(facility: str) -> FacilityOut:
-        version, digest = store.state(facility)
+        version, active = store.active_state(facility)
+        digest = active_hash(active, time.time())
         return FacilityOut(id=facility, version=version, active_hash=digest)
 
 

@@ -7,6 +7,7 @@ Thin adapters over the same objects the services use. Exit codes: 0 ok,
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import signal
@@ -15,9 +16,17 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from central.config import CentralConfig, load_config
+import pyotp
+
+from central.alerts import AlertEngine
+from central.config import CentralConfig, code_key, load_config
 from central.db import Database
 from central.errors import CentralConfigError, CentralError, DatabaseError
+from central.notify import EmailNotifier, Notifier, WebhookNotifier
+from central.ops import OpsLoop
+from central.simulate import FleetSimulator, make_fleet
+from central.staff import ROLES as STAFF_ROLES
+from central.staff import StaffError, StaffStore
 from central.tokens import ROLES, TokenStore
 from sync.logs import configure_logging
 
@@ -54,16 +63,67 @@ def cmd_ingest(config: CentralConfig, args: argparse.Namespace) -> int:
 def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from central import mqtt as central_mqtt
     from central.api import create_app
     from central.publisher import DeltaPublisher
     from central.reservations import ReservationStore
 
     with open_db(config) as db:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
-        publisher = DeltaPublisher(store, config.broker, f"central-api-{config.api.port}")
-        app = create_app(db, publisher, config.api.page_size_max)
-        uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
-                    log_config=None, access_log=False)  # fmt: skip
+        publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
+        if config.reservations.code_key_file is None:
+            log.warning("reservations.code_key_file not set: demo code key in use")
+        app = create_app(db, publisher, config.api.page_size_max, code_key(config))
+        ops = ops_loop(config, db).start()
+        try:
+            uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
+                        log_config=None, access_log=False)  # fmt: skip
+        finally:
+            ops.close()
+    return 0
+
+
+def ops_loop(config: CentralConfig, db: Database) -> OpsLoop:
+    """The alert rules and history compaction, with the configured notifiers."""
+    notifiers: list[Notifier] = []
+    if config.notify.webhook is not None:
+        hook = config.notify.webhook
+        notifiers.append(WebhookNotifier(hook.url, hook.timeout_seconds, hook.bearer_token))
+    if config.notify.email is not None:
+        mail = config.notify.email
+        notifiers.append(EmailNotifier(mail.host, mail.port, mail.sender, tuple(mail.recipients),
+                                       mail.starttls, mail.username, mail.password))  # fmt: skip
+    return OpsLoop(db, AlertEngine(config.ops.thresholds), notifiers,
+                   config.ops.evaluate_every_seconds, config.ops.compact_every_seconds)  # fmt: skip
+
+
+def cmd_staff_create(config: CentralConfig, args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    with open_db(config) as db:
+        try:
+            secret = StaffStore(db).create(args.username, password, args.role)
+        except StaffError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    uri = pyotp.TOTP(secret).provisioning_uri(name=args.username, issuer_name="City kiosk ops")
+    print(f"created {args.username} ({args.role}). Add this to the authenticator app (shown once):")
+    print(f"  secret: {secret}")
+    print(f"  uri:    {uri}")
+    return 0
+
+
+def cmd_simulate(config: CentralConfig, args: argparse.Namespace) -> int:
+    broker = config.broker
+    tls = (broker.tls.ca_file, broker.tls.cert_file, broker.tls.key_file) if broker.tls else None
+    sim = FleetSimulator(broker.host, broker.port, make_fleet(args.devices, seed=args.seed),
+                         tls=tls, seed=args.seed)  # fmt: skip
+    try:
+        sim.run(args.interval, args.rounds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.close()
+    print(f"published {sim.published} messages for {args.devices} simulated devices")
     return 0
 
 
@@ -156,6 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--id", required=True)
     d.add_argument("--facility", required=True)
     d.set_defaults(func=cmd_device_add)
+    p = command("staff", "dashboard staff accounts", None)
+    ssub = p.add_subparsers(dest="staff_command", required=True)
+    s = with_config(
+        ssub.add_parser("create", help="create a staff account (prints the TOTP secret once)")
+    )
+    s.add_argument("username")
+    s.add_argument("--role", choices=STAFF_ROLES, required=True)
+    s.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    s.set_defaults(func=cmd_staff_create)
+    p = command("simulate", "publish a simulated fleet over MQTT (demo, load)", cmd_simulate)
+    p.add_argument("--devices", type=int, default=50)
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
+    p.add_argument(
+        "--rounds", type=int, default=None, help="stop after this many (default: run on)"
+    )
+    p.add_argument("--seed", type=int, default=7)
     command("db-init", "create the tables (the services also do it at start)", cmd_db_init)
     p = command("config", "validate the central configuration (and print it)", cmd_config)
     p.add_argument("--show", action="store_true")

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from central.alerts import AlertThresholds
 from central.errors import CentralConfigError
+from sync.reservations_hash import demo_code_key
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -72,6 +75,10 @@ class ReservationsSection(_Section):
     changelog_keep_versions: int = Field(default=10000, ge=1)
     # A device further behind than this gets a snapshot, not deltas.
     max_delta_versions: int = Field(default=1000, ge=1)
+    # The fleet's credential key (hex or raw, >= 16 bytes), the same file as
+    # the devices' reader.credential_key_file: reservation codes are stored as
+    # HMACs under it. None = the demo key derived from the facility id.
+    code_key_file: Path | None = None
 
 
 class ApiSection(_Section):
@@ -84,6 +91,34 @@ class LoggingSection(_Section):
     level: LogLevel = "INFO"
 
 
+class OpsSection(_Section):
+    # How often the alert rules run, and the health history compaction.
+    evaluate_every_seconds: float = Field(default=15, gt=0, le=3600)
+    compact_every_seconds: float = Field(default=3600, gt=0)
+    thresholds: AlertThresholds = AlertThresholds()
+
+
+class WebhookSection(_Section):
+    url: str = Field(pattern=r"^https?://")
+    bearer_token: str = ""
+    timeout_seconds: float = Field(default=5, gt=0, le=60)
+
+
+class EmailSection(_Section):
+    host: str
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+
+
+class NotifySection(_Section):
+    webhook: WebhookSection | None = None
+    email: EmailSection | None = None
+
+
 class CentralConfig(_Section):
     """The whole central configuration (one TOML file)."""
 
@@ -93,6 +128,8 @@ class CentralConfig(_Section):
     reservations: ReservationsSection = ReservationsSection()
     api: ApiSection = ApiSection()
     logging: LoggingSection = LoggingSection()
+    ops: OpsSection = OpsSection()
+    notify: NotifySection = NotifySection()
     source: str = Field(default="<built-in demo>", exclude=True)
 
 
@@ -163,4 +200,37 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
             }
         )
         broker = broker.model_copy(update={"tls": tls})
-    return config.model_copy(update={"database": database, "broker": broker})
+    reservations = config.reservations
+    if reservations.code_key_file is not None:
+        reservations = reservations.model_copy(
+            update={"code_key_file": absolute(reservations.code_key_file)}
+        )
+    return config.model_copy(
+        update={"database": database, "broker": broker, "reservations": reservations}
+    )
+
+
+CodeKey = Callable[[str], bytes]
+
+
+def code_key(config: CentralConfig) -> CodeKey:
+    """The key for reservation-code hashes, per facility (see
+    :mod:`sync.reservations_hash`); the demo key when no file is configured."""
+    path = config.reservations.code_key_file
+    if path is None:
+        return demo_code_key
+    try:
+        raw = path.read_bytes().strip()
+    except OSError as exc:
+        raise CentralConfigError(
+            config.source, [f"reservations.code_key_file: cannot be read ({exc})"]
+        ) from None
+    try:
+        key = bytes.fromhex(raw.decode())
+    except (UnicodeDecodeError, ValueError):
+        key = raw
+    if len(key) < 16:
+        raise CentralConfigError(
+            config.source, ["reservations.code_key_file: key shorter than 16 bytes"]
+        )
+    return lambda _facility: key

@@ -247,7 +247,10 @@ def _make_engine(url: str, pool_size: int, busy_timeout: float) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    # Small insertmanyvalues pages repeat the same SQL text, which psycopg caches.
+    return create_engine(
+        url, pool_size=pool_size, pool_pre_ping=True, insertmanyvalues_page_size=100
+    )
 
 
 def _safe(url: str) -> str:

@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.exc import SQLAlchemyError
 
 from central import mqtt as central_mqtt
 from central.config import CentralConfig
@@ -54,6 +55,7 @@ from sync.protocol import (
     encode,
     parse_device_topic,
 )
+from sync.reservations_hash import same_content
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._last_snapshot: dict[str, float] = {}
         self.client = central_mqtt.make_client(
-            config.broker, f"central-ingest-{self.worker_id}", manual_ack=True
+            config.broker, central_mqtt.client_id(f"ingest-{self.worker_id}"), manual_ack=True
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -185,12 +187,18 @@ class IngestWorker:
                     self._request(device, item)
             except ProtocolError as exc:
                 self._refuse("malformed", item, str(exc))
-            except DatabaseError as exc:
+            except (DatabaseError, SQLAlchemyError) as exc:
                 self.counts["db_errors"] += 1
-                log.error("database error", extra={"topic": item.topic, "error": str(exc)})
-            self._mqtt_ack(item)
+                log.error("database error", extra={"topic": item.topic, "error": str(exc)[:300]})
+            except Exception:  # a bug must not stop the worker: log it, go on
+                self.counts["internal_errors"] += 1
+                log.exception("message handling failed", extra={"topic": item.topic})
         if batches:
             self._store(batches)
+        # MQTT PUBACKs last and in the order received (event batches: after
+        # the commit and the app-level ack, or after giving up on the database).
+        for item in items:
+            self._mqtt_ack(item)
 
     def _event_batch(self, device: str, item: Inbound) -> EventBatch | None:
         batch = decode(EventBatch, item.payload)
@@ -220,8 +228,6 @@ class IngestWorker:
                 log.error("events not stored (devices will resend)",
                           extra={"attempt": attempt, "error": str(exc)})  # fmt: skip
                 if attempt == 3 or self._stop.wait(delay):
-                    for item, _ in batches:
-                        self._mqtt_ack(item)
                     return
                 delay *= 2
         self.counts["events_stored"] += outcome.stored
@@ -236,8 +242,6 @@ class IngestWorker:
                 ack = Ack(ids=ids[i : i + ACK_CHUNK])
                 self.client.publish(device_topic(device, "acks"), encode(ack), qos=1)
                 self.counts["acks_sent"] += 1
-        for item, _ in batches:
-            self._mqtt_ack(item)
 
     def _mqtt_ack(self, item: Inbound) -> None:
         if item.qos > 0:
@@ -261,8 +265,10 @@ class IngestWorker:
         facility = self.store.device_facility(device)
         if facility is None:
             return
-        version, expected = self.reservations.state(facility)
-        if health.reservation_version == version and health.reservation_hash != expected:
+        version, active = self.reservations.active_state(facility)
+        if health.reservation_version == version and not same_content(
+            health.reservation_hash, active
+        ):
             last = self._last_snapshot.get(device, 0.0)
             if time.monotonic() - last >= ANTI_ENTROPY_INTERVAL:
                 self._last_snapshot[device] = time.monotonic()
@@ -292,8 +298,10 @@ class IngestWorker:
             log.warning("response topic ignored", extra={"device": device, "asked": asked})
         correlation = getattr(props, "CorrelationData", None) if props else None
         self.counts["resync_requests"] += 1
-        version, expected = self.reservations.state(facility)
-        hash_differs = request.active_hash is not None and request.active_hash != expected
+        version, active = self.reservations.active_state(facility)
+        hash_differs = request.active_hash is not None and not same_content(
+            request.active_hash, active
+        )
         deltas = None
         if not (request.from_version == version and hash_differs):
             deltas = self.reservations.deltas_since(facility, request.from_version)

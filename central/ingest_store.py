@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,6 +29,8 @@ from central.db import (
     utc,
 )
 from central.errors import DatabaseError
+from central.ops import health_figures
+from central.ops_db import health_samples
 from central.seqtrack import Range, SeqState, advance
 from sync.errors import PersonalDataError
 from sync.privacy import check_event_data
@@ -107,20 +109,24 @@ class IngestStore:
                     bad[ev.id] = _quarantine_row(batch.device, ev, reason, now)
         new_seqs: dict[str, list[int]] = {d: [] for d in out.acks}
         if good:
-            stmt = self.db.insert(events).on_conflict_do_nothing()
             rows = sorted(good.values(), key=_order)
-            inserted = conn.execute(stmt.returning(events.c.device, events.c.seq), rows).all()
+            if self.db.dialect == "postgresql":
+                inserted = _insert_events_pg(conn, rows)
+            else:
+                stmt = self.db.insert(events).on_conflict_do_nothing()
+                result = conn.execute(stmt.returning(events.c.device, events.c.seq), rows)
+                inserted = [(str(d), int(q)) for d, q in result]
             out.stored = len(inserted)
             for device, seq in inserted:
                 new_seqs[device].append(seq)
         if bad:
             stmt = self.db.insert(event_quarantine).on_conflict_do_nothing()
             rows = sorted(bad.values(), key=_order)
-            inserted = conn.execute(
+            kept = conn.execute(
                 stmt.returning(event_quarantine.c.device, event_quarantine.c.seq), rows
             ).all()
-            out.quarantined = len(inserted)
-            for device, seq in inserted:
+            out.quarantined = len(kept)
+            for device, seq in kept:
                 new_seqs[device].append(seq)
         seen = sum(len(batch.events) for batch in batches)
         out.duplicates = seen - out.stored - out.quarantined
@@ -213,6 +219,12 @@ class IngestStore:
                     set_={k: stmt.excluded[k] for k in ("health", "health_at", "last_seen")},
                 )
             )
+            # The history sample goes in with the latest value, in one commit.
+            conn.execute(
+                insert(health_samples).values(
+                    device=device, at=now, resolution=0, figures=health_figures(payload)
+                )
+            )
 
         self._retry("recording health", body)
 
@@ -270,6 +282,27 @@ class IngestStore:
         query = query.order_by(events.c.pk).limit(limit)
         with self.db.read() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+
+_PG_INSERT = (
+    "INSERT INTO events (event_id, device, seq, type, at, clock_trusted, data, received_at,"
+    " worker) SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[],"
+    " %s::timestamp[], %s::boolean[], %s::jsonb[], %s::timestamp[], %s::varchar[])"
+    " ON CONFLICT DO NOTHING RETURNING device, seq"
+)
+_PG_COLUMNS = ("event_id", "device", "seq", "type", "at", "clock_trusted", "data",
+               "received_at", "worker")  # fmt: skip
+
+
+def _insert_events_pg(conn: Connection, rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """PostgreSQL: one short statement with arrays (unnest) instead of a
+    statement as long as the batch, which psycopg would parse every time."""
+    from psycopg.types.json import Jsonb
+
+    columns = [[r[c] for r in rows] for c in _PG_COLUMNS]
+    columns[6] = [Jsonb(d) for d in columns[6]]
+    result = conn.exec_driver_sql(_PG_INSERT, tuple(columns))
+    return [(str(d), int(q)) for d, q in result]
 
 
 def _order(row: dict[str, Any]) -> tuple[str, int, str]:

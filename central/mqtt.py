@@ -6,12 +6,24 @@ to their own threads from them."""
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
+import socket
 import ssl
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import BrokerSection
+
+log = logging.getLogger(__name__)
+
+
+def client_id(role: str) -> str:
+    """A client id unique per process: two central processes with the same id
+    would keep disconnecting each other."""
+    return f"central-{role}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"[:64]
 
 
 def make_client(broker: BrokerSection, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
@@ -29,6 +41,10 @@ def make_client(broker: BrokerSection, client_id: str, *, manual_ack: bool = Fal
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
     client.reconnect_delay_set(1, int(broker.reconnect_max_seconds))
+    client.on_connect_fail = lambda _c, _u: log.warning(
+        "cannot connect to the broker (address, TLS files, certificate validity?); retrying",
+        extra={"host": broker.host, "port": broker.port},
+    )
     client.max_inflight_messages_set(200)
     return client
 

@@ -6,10 +6,12 @@ rules over the fleet (with notifications).
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from statistics import fmean
 from typing import Any
 
@@ -34,13 +36,22 @@ class Retention:
     hourly: timedelta = timedelta(days=90)
 
 
+def health_figures(health: dict[str, Any]) -> dict[str, float]:
+    """The numeric figures of a health report that the history keeps."""
+    return {
+        k: float(health[k])
+        for k in NUMERIC_FIGURES
+        if isinstance(health.get(k), int | float) and not isinstance(health.get(k), bool)
+    }
+
+
 class HealthHistory:
     def __init__(self, db: Database, retention: Retention | None = None) -> None:
         self.db = db
         self.retention = retention or Retention()
 
     def record(self, device: str, at: datetime, health: dict[str, Any]) -> None:
-        figures = {k: health[k] for k in NUMERIC_FIGURES if isinstance(health.get(k), int | float)}
+        figures = health_figures(health)
         with self.db.write() as conn:
             conn.execute(
                 insert(health_samples).values(
@@ -198,3 +209,47 @@ def evaluate_round(
                 where = {"rule": transition.rule, "device": transition.device}
                 log.error("notification failed", extra={**where, "error": str(exc)})
     return transitions
+
+
+class OpsLoop:
+    """Runs the alert rules every ``interval`` seconds and compacts the
+    health history every ``compact_every`` seconds, on a thread of its own;
+    ``close()`` stops it. Errors of one round are logged; the loop goes on."""
+
+    def __init__(
+        self,
+        db: Database,
+        engine: AlertEngine,
+        notifiers: Sequence[Notifier] = (),
+        interval: float = 15.0,
+        compact_every: float = 3600.0,
+    ) -> None:
+        self.db, self.engine, self.notifiers = db, engine, notifiers
+        self.interval, self.compact_every = interval, compact_every
+        self.store, self.history = AlertStore(db), HealthHistory(db)
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ops-loop", daemon=True)
+
+    def start(self) -> OpsLoop:
+        # Alerts already open stay open across a restart (no duplicate notifications).
+        self.engine.restore(self.store.firing(), datetime.now(UTC))
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        last_compact = 0.0
+        while not self._stop.wait(0 if self.rounds == 0 else self.interval):
+            try:
+                evaluate_round(self.db, self.engine, self.store, self.notifiers, datetime.now(UTC))
+                if time.monotonic() - last_compact >= self.compact_every:
+                    self.history.compact(datetime.now(UTC))
+                    last_compact = time.monotonic()
+            except Exception:
+                log.exception("ops round failed")
+            self.rounds += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)

@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.exc import SQLAlchemyError
 
 from central import mqtt as central_mqtt
 from central.config import BrokerSection
@@ -63,8 +64,10 @@ class DeltaPublisher:
                 continue
             try:
                 self.publish_pending()
-            except CentralError as exc:
-                log.error("publishing reservation deltas failed", extra={"error": str(exc)})
+            except (CentralError, SQLAlchemyError) as exc:
+                log.error("publishing reservation deltas failed", extra={"error": str(exc)[:300]})
+            except Exception:  # the publisher thread must survive: retried on the next wake
+                log.exception("publishing reservation deltas failed")
 
     def publish_pending(self) -> int:
         """Send every unpublished change in version order; returns how many."""

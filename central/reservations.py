@@ -38,7 +38,6 @@ from sync.protocol import (
     ReservationDelta,
     ReservationSnapshotChunk,
 )
-from sync.reservations_hash import active_hash
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,7 +58,7 @@ class ReservationStore:
         self.db = db
         self.keep_versions = keep_versions
         self.max_delta_versions = max_delta_versions
-        self._hash_cache: dict[str, tuple[int, str]] = {}
+        self._active_cache: dict[str, tuple[int, list[Reservation]]] = {}
 
     def _tx(self, what: str, body: Callable[[Connection], T]) -> T:
         for attempt in range(1, 6):
@@ -196,15 +195,15 @@ class ReservationStore:
             ).scalar()
         return int(value or 0)
 
-    def state(self, facility: str) -> tuple[int, str]:
-        """(version, active hash) -- the hash is cached per version."""
-        with self.db.read() as conn:
-            version, active = self._active(conn, facility)
-        cached = self._hash_cache.get(facility)
+    def active_state(self, facility: str) -> tuple[int, list[Reservation]]:
+        """(version, active reservations), cached per facility version."""
+        version = self.version(facility)
+        cached = self._active_cache.get(facility)
         if cached and cached[0] == version:
             return cached
-        result = (version, active_hash(active))
-        self._hash_cache[facility] = result
+        with self.db.write() as conn:  # one consistent read
+            result = self._active(conn, facility)
+        self._active_cache[facility] = result
         return result
 
     def _active(self, conn: Connection, facility: str) -> tuple[int, list[Reservation]]:

@@ -10,8 +10,6 @@ waits on the network: decisions use the local reservation cache only.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from kiosk.access import (
 )
 from sync.errors import SyncError
 from sync.outbox import Outbox
+from sync.reservations_hash import code_hash as reservation_code_hash
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +76,6 @@ class CheckinResult:
     @property
     def reason(self) -> str:
         return self.decision.reason.value if self.decision else self.outcome.value
-
-
-def reservation_code_hash(key: bytes, facility: str, code: str) -> str:
-    """The stored form of a reservation code: HMAC-SHA256 with the fleet's
-    credential key over facility and code (codes are short, so an unkeyed
-    hash could be reversed by trying every code)."""
-    digest = hmac.new(key, f"code:{facility}:{code}".encode(), hashlib.sha256).hexdigest()
-    return f"ch1_{digest}"
 
 
 @dataclass

@@ -3,7 +3,6 @@ that knows which real (or simulated) implementation serves each port."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +20,7 @@ from sync.clock import clock_is_synchronised
 from sync.config import DeviceConfig
 from sync.errors import ConfigError
 from sync.outbox import Outbox
+from sync.reservations_hash import demo_code_key
 from sync.store import open_store
 
 SessionFactory = Callable[[Callable[[CheckinSession], None]], CheckinSession]
@@ -34,7 +34,7 @@ def credential_key(config: DeviceConfig) -> bytes:
     """
     path = config.reader.credential_key_file
     if path is None:
-        return hashlib.sha256(f"demo-credential-key:{config.device.facility}".encode()).digest()
+        return demo_code_key(config.device.facility)
     try:
         raw = path.read_bytes().strip()
     except OSError as exc:

@@ -1,44 +1,39 @@
-"""Shared, pure functions for reservation sync: the active-set hash and the
-reservation-code hash. Devices and central both use them, so they must give
-the same answer for the same data on any machine.
+"""Shared, pure functions for reservation sync: the active-window hash
+(anti-entropy) and the reservation-code hash. Devices and central must give
+the same answer for the same data on any machine, so both import these.
 
-``active_hash(reservations)`` -- anti-entropy check (issue 5): a device
-reports its reservation version and this hash (``Health.reservation_hash``,
-``ResyncRequest.active_hash``); when the versions agree but the hashes do not,
-central sends a full snapshot.
+Active window hash ``v1`` (the algorithm documented in ``docs/protocol.md``,
+which the device agent implements in ``sync/reservations.py``):
 
-Definition (version prefix ``v1:``):
+1. ``start`` = a time rounded down to the hour, in Unix seconds; ``hours``
+   = the window length; the window is ``[start, start + hours*3600)``;
+2. take the reservations with status ``active`` that overlap the window
+   (``starts_at < end`` and ``ends_at > start``), sorted by id;
+3. for each, the UTF-8 line
+   ``id TAB door TAB starts_at TAB ends_at TAB code_hash TAB refs LF``, times
+   in whole Unix seconds, ``code_hash`` empty when absent, ``refs`` the sorted
+   credential references joined by ``,``;
+4. the hash string is ``v1:<start>:<hours>:<sha256 hex of all lines>``.
 
-1. take the reservations whose ``status`` is ``"active"`` (cancelled ones are
-   left out, whether the device keeps them or deletes them);
-2. for each, one line of ``\\x1f``-separated fields: id, facility, door,
-   ``starts_at`` and ``ends_at`` in UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``,
-   the credential references sorted and joined with ``,``, and ``code_hash``
-   (empty when none);
-3. sort the lines (by id first, as the id is the first field), join them with
-   ``\\n`` and take SHA-256 of the UTF-8 bytes; the hash is ``"v1:" + hex``.
+The window is part of the string, so central recomputes exactly the window a
+device used (:func:`same_content`), whatever its own clock says.
 
-The empty set hashes to ``v1:`` + SHA-256 of the empty string.
-
-``hash_code(code)`` / ``verify_code(code, code_hash)`` -- a reservation code
-(what a user types at the door) is stored and sent only as
-``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>``; a device checks a typed
-code against it offline.
+Reservation codes (what a user types at a door) are stored and sent only as
+``ch1_`` + HMAC-SHA256(fleet credential key, ``code:<facility>:<code>``) --
+the form ``kiosk.checkin.reservation_code_hash`` computes on the device; a
+short code under an unkeyed hash could be reversed by trying every code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
-HASH_PREFIX = "v1:"
-CODE_SCHEME = "pbkdf2_sha256"
-CODE_ITERATIONS = 20_000
-_SEP = "\x1f"
+DEFAULT_WINDOW_HOURS = 24
+MAX_WINDOW_HOURS = 24 * 366
 
 
 class ReservationLike(Protocol):
@@ -46,8 +41,6 @@ class ReservationLike(Protocol):
 
     @property
     def id(self) -> str: ...
-    @property
-    def facility(self) -> str: ...
     @property
     def door(self) -> str: ...
     @property
@@ -62,44 +55,62 @@ class ReservationLike(Protocol):
     def status(self) -> str: ...
 
 
-def _utc(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime in a reservation: times must carry an offset")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def window_hash(reservations: Iterable[ReservationLike], start: int, hours: int) -> str:
+    """The ``v1`` hash of the active reservations overlapping the window."""
+    end = start + hours * 3600
+    lines = []
+    for r in reservations:
+        starts, ends = int(r.starts_at.timestamp()), int(r.ends_at.timestamp())
+        if r.status == "active" and starts < end and ends > start:
+            refs = ",".join(sorted(r.credential_refs))
+            lines.append(
+                (r.id, f"{r.id}\t{r.door}\t{starts}\t{ends}\t{r.code_hash or ''}\t{refs}\n")
+            )
+    digest = hashlib.sha256()
+    for _, line in sorted(lines):
+        digest.update(line.encode())
+    return f"v1:{start}:{hours}:{digest.hexdigest()}"
 
 
-def reservation_line(r: ReservationLike) -> str:
-    """The canonical line of one reservation (step 2 above)."""
-    refs = ",".join(sorted(r.credential_refs))
-    fields = [r.id, r.facility, r.door, _utc(r.starts_at), _utc(r.ends_at), refs, r.code_hash or ""]
-    return _SEP.join(fields)
+def active_hash(
+    reservations: Iterable[ReservationLike], now: float, hours: int = DEFAULT_WINDOW_HOURS
+) -> str:
+    """The hash of the window starting at ``now`` (Unix seconds) rounded down to the hour."""
+    return window_hash(reservations, int(now) // 3600 * 3600, hours)
 
 
-def active_hash(reservations: Iterable[ReservationLike]) -> str:
-    """The ``v1:`` hash of the active reservations (see module docstring)."""
-    lines = sorted(reservation_line(r) for r in reservations if r.status == "active")
-    return HASH_PREFIX + hashlib.sha256("\n".join(lines).encode()).hexdigest()
+def parse_window(reported: str) -> tuple[int, int] | None:
+    """``(start, hours)`` of a reported ``v1`` hash, or None if malformed."""
+    parts = reported.split(":")
+    if len(parts) != 4 or parts[0] != "v1" or len(parts[3]) != 64:
+        return None
+    try:
+        start, hours = int(parts[1]), int(parts[2])
+    except ValueError:
+        return None
+    if start % 3600 or not 1 <= hours <= MAX_WINDOW_HOURS:
+        return None
+    return start, hours
 
 
-def hash_code(code: str, *, salt: bytes | None = None, iterations: int = CODE_ITERATIONS) -> str:
-    """Hash a reservation code for storage and transport (never store it plain)."""
+def same_content(reported: str, reservations: Iterable[ReservationLike]) -> bool:
+    """Whether a device's reported hash matches ``reservations`` for its window.
+    A malformed hash never matches (the device then gets a snapshot)."""
+    window = parse_window(reported)
+    if window is None:
+        return False
+    return hmac.compare_digest(reported, window_hash(reservations, *window))
+
+
+def code_hash(key: bytes, facility: str, code: str) -> str:
+    """The stored form of a reservation code (see module docstring)."""
     if not code:
         raise ValueError("empty reservation code")
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", code.encode(), salt, iterations)
-    return f"{CODE_SCHEME}${iterations}${salt.hex()}${digest.hex()}"
+    digest = hmac.new(key, f"code:{facility}:{code}".encode(), hashlib.sha256).hexdigest()
+    return f"ch1_{digest}"
 
 
-def verify_code(code: str, code_hash: str) -> bool:
-    """True when ``code`` matches ``code_hash``; False for any other input."""
-    try:
-        scheme, iterations, salt_hex, digest_hex = code_hash.split("$")
-        rounds = int(iterations)
-        salt = bytes.fromhex(salt_hex)
-        expected = bytes.fromhex(digest_hex)
-    except ValueError:
-        return False
-    if scheme != CODE_SCHEME or not 1 <= rounds <= 10_000_000 or not code:
-        return False
-    digest = hashlib.pbkdf2_hmac("sha256", code.encode(), salt, rounds)
-    return hmac.compare_digest(digest, expected)
+def demo_code_key(facility: str) -> bytes:
+    """The demo's key (derived from the facility id, as the kiosk demo does);
+    never use it in production: configure the fleet's credential key."""
+    return hashlib.sha256(f"demo-credential-key:{facility}".encode()).digest()

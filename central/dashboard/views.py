@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 CATALOGUES = Catalogues(HERE / "locale", "dashboard", "ja")
 SESSION_COOKIE, CSRF_COOKIE, LANG_COOKIE = "kiosk_session", "kiosk_login_csrf", "kiosk_lang"
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+FLEET_PAGE = 100  # rows per page of the fleet table (sorting and filters span all)
 
 
 class AttemptLimiter:
@@ -175,19 +176,18 @@ def _auth_routes(app: FastAPI, dash: Dashboard) -> None:
 def _fleet_routes(app: FastAPI, dash: Dashboard) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def fleet_page(request: Request, *, sort: str = "id", desc: bool = False, status: str = "",
-                   facility: str = "", q: str = "") -> Response:  # fmt: skip
+                   facility: str = "", q: str = "", page: int = 0) -> Response:  # fmt: skip
         session = dash.require(request)
         rows = fleet_model.fleet(dash.db, dash.alerts.open_counts(), sort=sort, descending=desc,
                                  status=status, facility=facility, query=q)  # fmt: skip
         counts = {s: sum(1 for r in rows if r.status == s) for s in ("online", "offline")}
-        filters: dict[str, Any] = {
-            "sort": sort,
-            "desc": desc,
-            "status": status,
-            "facility": facility,
-            "q": q,
-        }
-        return dash.page(request, "fleet.html", session, rows=rows, counts=counts, **filters)
+        pages = max(1, -(-len(rows) // FLEET_PAGE))
+        page = min(max(page, 0), pages - 1)
+        shown = rows[page * FLEET_PAGE : (page + 1) * FLEET_PAGE]
+        filters: dict[str, Any] = {"sort": sort, "desc": desc, "status": status,
+                                   "facility": facility, "q": q}  # fmt: skip
+        return dash.page(request, "fleet.html", session, rows=shown, counts=counts,
+                         total=len(rows), page=page, pages=pages, **filters)  # fmt: skip
 
     @app.get("/devices/{device_id}", response_class=HTMLResponse, include_in_schema=False)
     def device_page(request: Request, device_id: str, hours: int = 24) -> Response:

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kiosk.checkin import reservation_code_hash
 from kiosk.wiring import credential_key
 from sync.config import load_config
+from sync.reservations_hash import code_hash as reservation_code_hash
 from sync.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from central.cli import open_db
 from central.config import CentralConfig, load_config
-from central.db import Database
 from central.ingest import IngestWorker
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.services import ServiceError, ServiceProcess, wait_until
@@ -41,7 +41,7 @@ def write_config(
 def worker_thread(config_path: Path) -> Iterator[IngestWorker]:
     """An ingest worker in this process, subscribed before this yields."""
     config: CentralConfig = load_config(config_path)
-    db = Database(config.database.url)
+    db = open_db(config)
     worker = IngestWorker(config, db)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="test-ingest", daemon=True)

@@ -213,3 +213,73 @@ def test_ingest_two_worker_processes_share_the_load_on_postgres(
     finally:
         for proc in workers:
             proc.stop()
+
+
+def test_ingest_worker_killed_mid_stream_loses_and_duplicates_nothing(
+    tmp_path: Path, mosquitto: Mosquitto, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path, mosquitto, sqlite_url, worker_id="k",
+                          extra='[logging]\nlevel = "INFO"\n')  # fmt: skip
+
+    def start_worker(n: int) -> ServiceProcess:
+        proc = central_process(f"k{n}", ["ingest", "--config", str(config)], tmp_path / f"k{n}.log")
+        proc.start()
+        wait_until(lambda: subscribed(proc), 30, f"worker k{n} to subscribe")
+        return proc
+
+    first = start_worker(1)
+    device = connect(mosquitto, mosquitto.identity("dev-a"))
+    device.subscribe(device_topic("dev-a", "acks"))
+    batches = [batch("dev-a", range(i * 50 + 1, i * 50 + 51)) for i in range(100)]
+    expected = {e.id for b in batches for e in b.events}
+    second: ServiceProcess | None = None
+    try:
+        for b in batches:
+            device.client.publish(device_topic("dev-a", "events"), encode(b), qos=1)
+        wait_until(lambda: len(rows(sqlite_url)) >= 1000, 30, "part of the stream stored")
+        first.kill()  # SIGKILL: whatever was committed may not be acked yet
+        acked: set[str] = set()
+        while True:
+            try:
+                acked |= set(next_ack(device, timeout=0.5).ids)
+            except queue.Empty:
+                break
+        second = start_worker(2)
+        # The device resends what central did not confirm, as the agent does.
+        for b in batches:
+            if not {e.id for e in b.events} <= acked:
+                device.client.publish(device_topic("dev-a", "events"), encode(b), qos=1)
+        while not expected <= acked:
+            acked |= set(next_ack(device).ids)
+        stored = [r[0] for r in rows(sqlite_url)]
+        assert len(stored) == len(set(stored)) == 5000
+        assert set(stored) == expected
+    finally:
+        device.close()
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+def test_ingest_database_failure_means_no_ack_and_the_worker_goes_on(
+    tmp_path: Path, mosquitto: Mosquitto, sqlite_url: str, dev_a: TestClient
+) -> None:
+    config = write_config(tmp_path, mosquitto, sqlite_url, worker_id="f")
+    text = config.read_text().replace(
+        f'url = "{sqlite_url}"', f'url = "{sqlite_url}"\nbusy_timeout_seconds = 0.2'
+    )
+    config.write_text(text)
+    with worker_thread(config) as worker:
+        blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            lost = batch("dev-a", [1])
+            assert dev_a.publish(device_topic("dev-a", "events"), encode(lost)) == 0
+            wait_until(lambda: worker.counts["db_errors"] >= 3, 30, "three failed commits")
+        finally:
+            blocker.execute("COMMIT")
+            blocker.close()
+        # Never acked, so the device still has it and sends it again.
+        dev_a.publish(device_topic("dev-a", "events"), encode(lost))
+        assert next_ack(dev_a).ids == [lost.events[0].id]
+        assert [r[0] for r in rows(sqlite_url)] == [lost.events[0].id]

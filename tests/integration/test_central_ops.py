@@ -4,6 +4,7 @@ TOTP, lockout, sessions), alert lifecycle, health history compaction."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -123,3 +124,71 @@ def test_health_history_compacts_and_expires(central_db: Database) -> None:
     assert dropped == 1  # the month-old hourly mean is past retention
     series = history.series("dev-a", T0 - timedelta(days=5))
     assert [round(figures["cpu_temp_c"], 1) for _, figures in series] == [65.0, 55.0]
+
+
+def test_ops_loop_runs_rounds_and_stops(central_db: Database) -> None:
+    from central.ops import OpsLoop
+    from tests.harness.services import wait_until
+
+    with central_db.write() as conn:
+        conn.execute(insert(devices).values(
+            id="dev-x", facility="gym", status="online", session=1, last_seen=utc(T0),
+            versions={}, health={"cpu_temp_c": 95.0}, health_at=utc(T0),
+        ))  # fmt: skip
+    loop = OpsLoop(central_db, AlertEngine(AlertThresholds(fire_after_s=0)), interval=0.05).start()
+    try:
+        wait_until(lambda: loop.rounds >= 3, 10, "three ops rounds")
+    finally:
+        loop.close()
+    assert ("dev-x", "cpu_hot") in AlertStore(central_db).firing()
+    # Restarted: the open alert is restored, not opened twice.
+    again = OpsLoop(central_db, AlertEngine(AlertThresholds(fire_after_s=0)), interval=0.05).start()
+    try:
+        wait_until(lambda: again.rounds >= 2, 10, "two more rounds")
+    finally:
+        again.close()
+    rules = [a["rule"] for a in AlertStore(central_db).listing(device="dev-x")]
+    assert rules.count("cpu_hot") == 1
+
+
+def test_health_history_fed_by_ingest(central_db: Database) -> None:
+    from central.ingest_store import IngestStore
+    from sync.protocol import Health
+
+    store = IngestStore(central_db, "w1")
+    store.record_health("dev-h", Health(at=datetime.now(UTC), cpu_temp_c=61.0, outbox_depth=4))
+    series = HealthHistory(central_db).series("dev-h", datetime.now(UTC) - timedelta(minutes=5))
+    assert [f for _, f in series] == [{"cpu_temp_c": 61.0, "outbox_depth": 4.0}]
+
+
+def test_central_cli_staff_create_and_notify_config(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from central.cli import ops_loop
+    from central.config import load_config
+
+    config = tmp_path / "central.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "c.db"}"\n'
+        "[ops]\nevaluate_every_seconds = 5\n[ops.thresholds]\ncpu_temp_c = 70\n"
+        '[notify.webhook]\nurl = "http://127.0.0.1:9/hook"\n'
+        '[notify.email]\nhost = "127.0.0.1"\nsender = "a@b.c"\nrecipients = ["ops@b.c"]\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "central", "staff", "create", "sato", "--role", "viewer",
+         "--password-stdin", "--config", str(config)],
+        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "otpauth://totp/" in result.stdout
+    loaded = load_config(config)
+    loop = ops_loop(loaded, Database(loaded.database.url))
+    assert loop.interval == 5 and loop.engine.thresholds.cpu_temp_c == 70
+    assert len(loop.notifiers) == 2
+    short = subprocess.run(
+        [sys.executable, "-m", "central", "staff", "create", "ito", "--role", "viewer",
+         "--password-stdin", "--config", str(config)],
+        input="short\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr

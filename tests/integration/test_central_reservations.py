@@ -33,7 +33,7 @@ from sync.protocol import (
     encode,
     facility_reservations_topic,
 )
-from sync.reservations_hash import active_hash
+from sync.reservations_hash import active_hash, code_hash, demo_code_key
 from tests.harness.central import ROOT, central_process, worker_thread, write_config
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.mqtt import TestClient, connect
@@ -90,8 +90,8 @@ def test_api_changes_reach_the_facility_topic_in_order(
         assert [d.changes[0].op for d in deltas] == ["upsert", "upsert", "cancel"]
         assert deltas[1].changes[0].reservation.door == "room-b"
         assert deltas[2].changes[0].reservation.status == "cancelled"
-        code_hash = deltas[0].changes[0].reservation.code_hash
-        assert code_hash is not None and "4829" not in code_hash
+        stored = deltas[0].changes[0].reservation.code_hash
+        assert stored == code_hash(demo_code_key("fac-1"), "fac-1", "4829")
     finally:
         device.close()
         api.stop()
@@ -165,7 +165,7 @@ def test_resync_by_deltas_then_by_snapshot(
         assert len(chunks) == 3 and {c.version for c in chunks} == {5}
         reservations = [r for c in chunks for r in c.reservations]
         assert sorted(r.id for r in reservations) == ["r1", "r2", "r3", "r4", "r5"]
-        good_hash = active_hash(reservations)
+        good_hash = active_hash(reservations, T0.timestamp())
 
         ask(device, b"req-3", from_version=5, active_hash=good_hash)
         raw, corr = answer(device)
@@ -186,13 +186,14 @@ def test_health_with_a_wrong_hash_forces_a_snapshot(
     device = connect(mosquitto, mosquitto.identity("dev-a"))
     subscribe_and_sync(device, device_topic("dev-a", "reservations"))
     try:
-        version, good = store.state("fac-1")
+        version, active = store.active_state("fac-1")
+        good = active_hash(active, T0.timestamp(), hours=48)
         healthy = Health(at=T0, reservation_version=version, reservation_hash=good)
         device.publish(device_topic("dev-a", "health"), encode(healthy))
         diverged = Health(at=T0, reservation_version=version, reservation_hash="v1:other")
         device.publish(device_topic("dev-a", "health"), encode(diverged))
         chunks = snapshot(device, None)
-        assert active_hash(r for c in chunks for r in c.reservations) == good
+        assert active_hash([r for c in chunks for r in c.reservations], T0.timestamp(), 48) == good
         assert worker.counts["snapshots_sent"] == 1 and worker.counts["health"] == 2
     finally:
         device.close()

@@ -143,6 +143,8 @@ reservations = st.builds(
     lambda s, length, door, cancelled: booking(s, length, door, cancelled=cancelled),
     minutes, st.integers(min_value=1, max_value=240), doors, st.booleans(),
 )  # fmt: skip
+# Reservation ids are unique in a cache, as they are in the store.
+bookings = st.lists(reservations, max_size=6, unique_by=lambda r: r.id)
 policies = st.builds(
     Policy,
     early_entry=st.integers(0, 60).map(lambda m: timedelta(minutes=m)),
@@ -154,7 +156,7 @@ policies = st.builds(
 )
 
 
-@given(st.lists(reservations, max_size=6), doors, minutes, st.booleans(), policies,
+@given(bookings, doors, minutes, st.booleans(), policies,
        st.none() | st.integers(0, 300).map(lambda m: timedelta(minutes=m)))  # fmt: skip
 def test_access_grant_always_justified(
     candidates: list[Reservation], door: str, offset: int, trusted: bool, policy: Policy,
@@ -173,7 +175,7 @@ def test_access_grant_always_justified(
         assert d.unlock_seconds == 0
 
 
-@given(st.lists(reservations, max_size=6), doors, minutes, policies)
+@given(bookings, doors, minutes, policies)
 def test_access_more_grace_never_denies_what_less_grace_grants(
     candidates: list[Reservation], door: str, offset: int, policy: Policy
 ) -> None:

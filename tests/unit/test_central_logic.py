@@ -3,6 +3,8 @@ reservation-code hash and the central configuration."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,7 +14,14 @@ from central.config import load_config, parse_config
 from central.errors import CentralConfigError
 from central.seqtrack import SeqState, advance, missing_count
 from sync.protocol import Reservation
-from sync.reservations_hash import active_hash, hash_code, verify_code
+from sync.reservations_hash import (
+    active_hash,
+    code_hash,
+    demo_code_key,
+    parse_window,
+    same_content,
+    window_hash,
+)
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
@@ -61,19 +70,47 @@ def test_active_hash_ignores_order_cancelled_and_offsets() -> None:
     a_jst = res("r1", starts_at=T0.astimezone(jst), ends_at=end.astimezone(jst),
                 credential_refs=["ref-a", "ref-b"])  # fmt: skip
     cancelled = res("r3", status="cancelled")
-    assert active_hash([a, b]) == active_hash([b, a_jst, cancelled])
-    assert active_hash([a]) != active_hash([a, b])
-    assert active_hash([a]) != active_hash([res("r1", code_hash="x")])
-    assert active_hash([]).startswith("v1:")
+    now = T0.timestamp() + 1800
+    assert active_hash([a, b], now) == active_hash([b, a_jst, cancelled], now)
+    assert active_hash([a], now) != active_hash([a, b], now)
+    assert active_hash([a], now) != active_hash([res("r1", code_hash="x")], now)
+    start = int(T0.timestamp())
+    assert active_hash([], now).startswith(f"v1:{start}:24:")
 
 
-def test_code_hash_verifies_only_the_right_code() -> None:
-    stored = hash_code("482913")
-    assert stored.startswith("pbkdf2_sha256$") and "482913" not in stored
-    assert verify_code("482913", stored)
-    assert not verify_code("482914", stored)
-    assert not verify_code("482913", "garbage")
-    assert hash_code("482913") != stored  # salted
+def test_active_hash_matches_the_documented_lines() -> None:
+    r = res("r1", code_hash="ch1_x")
+    start = int(T0.timestamp())
+    line = f"r1\troom-a\t{start}\t{start + 3600}\tch1_x\tref-a,ref-b\n"
+    expected = f"v1:{start}:24:" + hashlib.sha256(line.encode()).hexdigest()
+    assert window_hash([r], start, 24) == expected
+
+
+def test_active_hash_window_leaves_out_what_does_not_overlap() -> None:
+    inside, later = res("r1"), res("r2", starts_at=T0 + timedelta(days=2),
+                                   ends_at=T0 + timedelta(days=2, hours=1))  # fmt: skip
+    start = int(T0.timestamp())
+    assert window_hash([inside, later], start, 24) == window_hash([inside], start, 24)
+
+
+def test_same_content_recomputes_the_devices_window() -> None:
+    rs = [res("r1"), res("r2", door="room-b")]
+    reported = active_hash(rs, T0.timestamp() - 7200, hours=6)  # the device's clock and window
+    assert same_content(reported, rs)
+    assert not same_content(reported, rs[:1])
+    assert parse_window(reported) == (int(T0.timestamp()) - 7200, 6)
+    for bad in ("v1:wrong", "v1:1:24:" + "0" * 64, "v2:0:24:" + "0" * 64, ""):
+        assert not same_content(bad, rs)
+
+
+def test_code_hash_is_keyed_per_facility_and_never_the_code() -> None:
+    key = b"k" * 32
+    stored = code_hash(key, "fac-1", "482913")
+    digest = hmac.new(key, b"code:fac-1:482913", hashlib.sha256).hexdigest()
+    assert stored == "ch1_" + digest  # as the kiosk computes it (sync.reservations_hash.code_hash)
+    assert code_hash(key, "fac-2", "482913") != stored
+    assert code_hash(b"j" * 32, "fac-1", "482913") != stored
+    assert demo_code_key("fac-1") == hashlib.sha256(b"demo-credential-key:fac-1").digest()
 
 
 def test_central_config_demo_loads_with_sqlite_under_state_dir(
@@ -109,3 +146,42 @@ def test_central_config_relative_paths_follow_the_file(tmp_path: Path) -> None:
 def test_central_config_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CentralConfigError, match="file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_central_cli_bad_config_exits_3_with_the_key_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from central.cli import main
+
+    bad = tmp_path / "central.toml"
+    bad.write_text("[api]\nport = 0\n")
+    assert main(["config", "--config", str(bad)]) == 3
+    assert "api.port" in capsys.readouterr().err
+
+
+def test_central_cli_token_create_prints_a_token_it_can_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from central.cli import main
+    from central.db import Database
+    from central.tokens import TokenStore
+
+    config = tmp_path / "central.toml"
+    config.write_text('[database]\nurl = "sqlite:///c.db"\n')
+    assert main(["token", "create", "--role", "reader", "--config", str(config)]) == 0
+    token = capsys.readouterr().out.strip()
+    with Database(f"sqlite:///{tmp_path / 'c.db'}") as db:
+        assert TokenStore(db).verify(token) == "reader"
+
+
+def test_central_config_code_key_file_is_read_and_checked(tmp_path: Path) -> None:
+    from central.config import code_key
+
+    (tmp_path / "key").write_text("ab" * 32)
+    (tmp_path / "short").write_text("abcd")
+    good = parse_config('[reservations]\ncode_key_file = "key"\n', "c.toml", tmp_path)
+    assert code_key(good)("fac-1") == bytes.fromhex("ab" * 32)
+    short = parse_config('[reservations]\ncode_key_file = "short"\n', "c.toml", tmp_path)
+    with pytest.raises(CentralConfigError, match="shorter than 16 bytes"):
+        code_key(short)
+    assert code_key(parse_config("", "c.toml", tmp_path))("fac-1") == demo_code_key("fac-1")

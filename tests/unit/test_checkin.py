@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kiosk.access import Policy, Reservation
-from kiosk.checkin import CheckinService, LockUnavailable, Outcome, reservation_code_hash
+from kiosk.checkin import CheckinService, LockUnavailable, Outcome
 from kiosk.i18n import available_languages, translate, translations
 from kiosk.messages import result_message
 from sync.outbox import Outbox
+from sync.reservations_hash import code_hash as reservation_code_hash
 from sync.store import Store, open_store
 
 TOKYO = ZoneInfo("Asia/Tokyo")

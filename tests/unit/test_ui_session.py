@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kiosk.access import Policy, Reservation
-from kiosk.checkin import CheckinService, reservation_code_hash
+from kiosk.checkin import CheckinService
 from kiosk.ui.session import COUNTDOWN_SECONDS, IDLE_SECONDS, RESULT_SECONDS, CheckinSession
 from sync.outbox import Outbox
+from sync.reservations_hash import code_hash as reservation_code_hash
 from sync.store import open_store
 from tests.unit.test_checkin import KEY, NOW, FakeLock, FakeReservations
 
