@@ -14,11 +14,12 @@ device topic are deltas or snapshot chunks, assembled per ``snapshot_id``.
 Rules and examples: ``docs/protocol.md``.
 
 The hash devices report (``Health.reservation_hash``,
-``ResyncRequest.active_hash``) is :func:`sync.reservations_hash.active_hash`
-over the cached reservations whose status is ``active``: the same function
-central uses, so a mismatch at equal versions really means divergence.
-Times are kept in whole seconds on the device, so reservation times must be
-whole seconds (the API's are minutes) for the hashes to agree.
+``ResyncRequest.active_hash``) is the active-window hash ``v1`` of
+:mod:`sync.reservations_hash` (``v1:<start>:<hours>:<sha256 hex>``, the
+algorithm is documented there and in ``docs/protocol.md``): the same
+function central uses, so a mismatch at equal versions really means
+divergence. The window starts at the current hour and lasts
+``DEFAULT_WINDOW_HOURS``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from sync.protocol import (
     ReservationSnapshotChunk,
     ResyncRequest,
 )
-from sync.reservations_hash import active_hash
+from sync.reservations_hash import DEFAULT_WINDOW_HOURS, window_hash
 from sync.store import Store
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,6 @@ class _Hashed:
     """A cached reservation as :func:`active_hash` reads it."""
 
     id: str
-    facility: str
     door: str
     starts_at: datetime
     ends_at: datetime
@@ -123,7 +123,7 @@ class ReservationCache:
     def __init__(self, store: Store, facility: str) -> None:
         self.store = store
         self.facility = facility
-        self._hash: str | None = None
+        self._hash: tuple[tuple[int, int], str] | None = None
 
     def version(self) -> int:
         return int(self.store.get_state(VERSION_KEY, "0") or 0)
@@ -265,27 +265,30 @@ class ReservationCache:
         )
         return [CachedReservation(*tuple(r)) for r in rows]
 
-    def active_hash(self) -> str:
-        """The anti-entropy hash of the active reservations (cached per content)."""
-        if self._hash is not None:
-            return self._hash
+    def active_hash(self, now: float, hours: int = DEFAULT_WINDOW_HOURS) -> str:
+        """The active-window hash at ``now`` (cached per content and window)."""
+        start = int(now) // 3600 * 3600
+        if self._hash is not None and self._hash[0] == (start, hours):
+            return self._hash[1]
         rows = self.store.query(
-            "SELECT r.id, r.facility, r.door, r.starts_at, r.ends_at, r.code_hash,"
-            " c.credential_ref FROM reservations r"
+            "SELECT r.id, r.door, r.starts_at, r.ends_at, r.code_hash, c.credential_ref"
+            " FROM reservations r"
             " LEFT JOIN reservation_credentials c ON c.reservation_id = r.id"
-            " WHERE r.status = 'active'"
+            " WHERE r.status = 'active' AND r.starts_at < ? AND r.ends_at > ?",
+            (start + hours * 3600, start),
         )
         found: dict[str, _Hashed] = {}
-        for rid, facility, door, starts, ends, code, ref in rows:
+        for rid, door, starts, ends, code, ref in rows:
             entry = found.get(rid)
             if entry is None:
                 entry = found[rid] = _Hashed(
-                    rid, facility, door, _utc(starts), _utc(ends), [], code, "active"
+                    rid, door, _utc(starts), _utc(ends), [], code, "active"
                 )
             if ref is not None:
                 entry.credential_refs.append(ref)
-        self._hash = active_hash(found.values())
-        return self._hash
+        digest = window_hash(found.values(), start, hours)
+        self._hash = ((start, hours), digest)
+        return digest
 
     def count(self) -> int:
         return int(self.store.query("SELECT count(*) FROM reservations")[0][0])
@@ -391,10 +394,12 @@ class ReservationSync:
         *,
         resync_timeout: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.cache = cache
         self.resync_timeout = resync_timeout
         self._clock = clock
+        self._wall = wall
         self.assembler = SnapshotAssembler(
             cache.facility, stage=cache.stage, reset=cache.discard_staged
         )
@@ -498,4 +503,4 @@ class ReservationSync:
         return self._clock() if self._needed else None
 
     def active_hash(self) -> str:
-        return self.cache.active_hash()
+        return self.cache.active_hash(self._wall())

@@ -22,6 +22,7 @@ from sync.reservations import (
     SnapshotError,
 )
 from sync.reservations_hash import active_hash as central_active_hash
+from sync.reservations_hash import same_content
 from sync.store import Store, open_store
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -111,21 +112,29 @@ def test_cache_snapshot_replaces_everything(cache: ReservationCache) -> None:
 
 
 def test_active_hash_matches_centrals_function_whatever_the_history(tmp_path: Path) -> None:
-    final = [res(1), res(2, credential_refs=["b", "a"]), res(3, start_h=48, code_hash="h")]
+    now = T0.timestamp()
+    final = [res(1), res(2, credential_refs=["b", "a"]), res(3, start_h=5, code_hash="h")]
+    outside = res(8, start_h=48)  # beyond the 24 h window: not part of the hash
     with open_store(tmp_path / "a.db") as a, open_store(tmp_path / "b.db") as b:
         ca, cb = ReservationCache(a, "fac-1"), ReservationCache(b, "fac-1")
-        ca.apply_snapshot(4, [*final, res(4, status="cancelled")])
+        ca.apply_snapshot(4, [*final, outside, res(4, status="cancelled")])
         cb.apply_delta(
-            delta(0, 1, ("upsert", res(3, start_h=48, code_hash="h")), ("upsert", res(2)))
+            delta(0, 1, ("upsert", res(3, start_h=5, code_hash="h")), ("upsert", res(2)))
         )
         cb.apply_delta(delta(1, 2, ("upsert", res(1)), ("upsert", res(9))))
-        assert ca.active_hash() != cb.active_hash()
+        assert ca.active_hash(now) != cb.active_hash(now)
         cb.apply_delta(delta(2, 3, ("cancel", res(9))))
         cb.apply_delta(delta(3, 4, ("upsert", res(2, credential_refs=["a", "b"]))))
-        # Same content, different history: same hash, and it is central's hash.
-        assert ca.active_hash() == cb.active_hash() == central_active_hash(final)
+        # Same content in the window, different history: same hash, central's hash.
+        expected = central_active_hash(final, now)
+        assert ca.active_hash(now) == cb.active_hash(now) == expected
+        assert expected.startswith(f"v1:{int(now) // 3600 * 3600}:24:")
+        assert same_content(expected, [*final, outside])
         cb.apply_delta(delta(4, 5, ("cancel", res(1))))
-        assert cb.active_hash() == central_active_hash(final[1:])
+        assert cb.active_hash(now) == central_active_hash(final[1:], now)
+        # A later window is another hash (and the cache follows the window).
+        later = now + 2 * 3600
+        assert cb.active_hash(later) == central_active_hash(final[1:], later)
 
 
 def chunk(
@@ -170,7 +179,7 @@ class FakeClock:
 
 def test_sync_requests_once_until_answer_or_timeout(cache: ReservationCache) -> None:
     clock = FakeClock()
-    sync = ReservationSync(cache, resync_timeout=10, clock=clock)
+    sync = ReservationSync(cache, resync_timeout=10, clock=clock, wall=T0.timestamp)
     first = sync.request_due()
     assert first is not None and first.from_version == 0
     assert sync.request_due() is None
@@ -183,7 +192,7 @@ def test_sync_requests_once_until_answer_or_timeout(cache: ReservationCache) -> 
 
 def test_sync_gap_buffers_live_delta_until_answer(cache: ReservationCache) -> None:
     clock = FakeClock()
-    sync = ReservationSync(cache, resync_timeout=10, clock=clock)
+    sync = ReservationSync(cache, resync_timeout=10, clock=clock, wall=T0.timestamp)
     sync.on_answer(chunk(0, 1, [], version=0))
     assert sync.on_live_delta(delta(0, 1, ("upsert", res(1)))) == "applied"
     assert sync.on_live_delta(delta(2, 3, ("upsert", res(3)))) == "gap"
