@@ -30,6 +30,7 @@ import logging
 import queue
 import random
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -118,7 +119,6 @@ class Agent:
         self.cache = ReservationCache(self.store, config.device.facility)
         self.reservations = ReservationSync(
             self.cache,
-            window_hours=config.sync.active_window_hours,
             resync_timeout=config.sync.resync_timeout_seconds,
         )
         self.health = HealthCollector(
@@ -132,6 +132,7 @@ class Agent:
         self._connected = False
         self._attempt = 0
         self._reconnect_at = 0.0
+        self._connack_deadline = 0.0
         self._next_health = 0.0
         self._next_poll = 0.0
         self._cursor = 0
@@ -146,14 +147,14 @@ class Agent:
     # ----- foreign-thread entry points (paho): hand over and return -----
 
     def _on_connect(
-        self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None
+        self, client: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None
     ) -> None:
-        self._inbox.put(("connack", reason.value, str(reason)))
+        self._inbox.put(("connack", client, reason.value, str(reason)))
 
     def _on_disconnect(
-        self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None
+        self, client: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None
     ) -> None:
-        self._inbox.put(("disconnected", str(reason)))
+        self._inbox.put(("disconnected", client, str(reason)))
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
         self._inbox.put(("message", message.topic, message.payload))
@@ -173,6 +174,7 @@ class Agent:
 
     def run(self) -> None:
         log.info("sync agent started", extra={"device": self.device, "session": self._session()})
+        self._check_certificate()
         try:
             while not self._stopping.is_set():
                 self._tick()
@@ -184,7 +186,7 @@ class Agent:
         now = time.monotonic()
         deadlines = [self._next_poll, self._next_health]
         if not self._connected:
-            deadlines = [self._reconnect_at]
+            deadlines = [self._connack_deadline if self._client else self._reconnect_at]
         elif self._batches:
             deadlines.append(min(b.deadline for b in self._batches.values()))
         resync = self.reservations.next_deadline()
@@ -208,10 +210,12 @@ class Agent:
         kind = item[0]
         if kind == "message":
             self._handle_message(item[1], item[2])
+        elif kind in ("connack", "disconnected") and item[1] is not self._client:
+            return  # from an earlier connection's client: already torn down
         elif kind == "connack":
-            self._handle_connack(item[1], item[2])
+            self._handle_connack(item[2], item[3])
         elif kind == "disconnected":
-            self._handle_disconnect(item[1])
+            self._handle_disconnect(item[2])
         elif kind == "refused":
             self.counters["publish_refused"] += 1
             log.error("broker refused a publish", extra={"mid": item[1], "reason": item[3]})
@@ -221,6 +225,9 @@ class Agent:
         if not self._connected:
             if self._client is None and now >= self._reconnect_at:
                 self._connect()
+            elif self._client is not None and now >= self._connack_deadline:
+                # TCP/TLS up but no CONNACK (a frozen broker): start over.
+                self._handle_disconnect("no CONNACK in time")
             return
         if self._batches and min(b.deadline for b in self._batches.values()) <= now:
             self.counters["ack_timeouts"] += 1
@@ -237,6 +244,37 @@ class Agent:
             self._publish_health()
 
     # ----- connection -----
+
+    def _check_certificate(self) -> None:
+        """Say clearly when the device certificate cannot work (the broker only
+        closes the connection). The agent keeps retrying: the clock may be the
+        problem (a Pi without RTC before NTP), not the certificate."""
+        tls = self.config.broker.tls
+        if tls is None:
+            return
+        from cryptography import x509
+
+        try:
+            cert = x509.load_pem_x509_certificate(tls.cert_file.read_bytes())
+        except (OSError, ValueError) as exc:
+            self.counters["certificate_invalid"] += 1
+            log.error(
+                "device certificate unreadable",
+                extra={"file": str(tls.cert_file), "error": str(exc)},
+            )
+            return
+        now = datetime.now(UTC)
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            self.counters["certificate_invalid"] += 1
+            log.error(
+                "device certificate is not valid now: renew it (python -m deploy fleet device),"
+                " or check the clock if it is not synchronised",
+                extra={
+                    "file": str(tls.cert_file),
+                    "not_before": cert.not_valid_before_utc.isoformat(),
+                    "not_after": cert.not_valid_after_utc.isoformat(),
+                },
+            )
 
     def _session(self) -> int:
         return int(self.store.get_state(SESSION_KEY, "0") or 0)
@@ -279,6 +317,7 @@ class Agent:
             return
         client.loop_start()
         self._client = client
+        self._connack_deadline = time.monotonic() + 2 * broker.keepalive_seconds
 
     def _schedule_reconnect(self, why: str) -> None:
         sync = self.config.sync
@@ -286,6 +325,7 @@ class Agent:
             self._attempt, sync.reconnect_min_seconds, sync.reconnect_max_seconds, self._rng
         )
         self._attempt += 1
+        self.counters["connect_failures"] += 1
         self._reconnect_at = time.monotonic() + delay
         log.warning("broker unreachable", extra={"why": why, "retry_in_s": round(delay, 2)})
 
@@ -321,6 +361,11 @@ class Agent:
         client, self._client = self._client, None
         was_connected, self._connected = self._connected, False
         if client is not None:
+            sock = client.socket()
+            if isinstance(sock, socket.socket):  # ssl.SSLSocket included
+                # Wakes paho's thread if it still waits on a silent broker.
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
             client.loop_stop()
         self._batches.clear()
         self._inflight.clear()

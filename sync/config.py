@@ -141,8 +141,6 @@ class SyncSection(_Section):
     poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     # An unanswered reservation resync request is repeated after this time.
     resync_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
-    # The "active window" whose hash devices report (reservation anti-entropy).
-    active_window_hours: int = Field(default=24, ge=1, le=24 * 31)
 
 
 class PolicySection(_Section):

@@ -107,7 +107,9 @@ class HealthCollector:
 
     def collect(self) -> Health:
         now = time.time()
-        oldest = self.outbox.oldest_created()
+        # The oldest row by seq (primary key): no scan of a large backlog.
+        rows = self.outbox.store.query("SELECT created FROM outbox ORDER BY seq LIMIT 1")
+        oldest = float(rows[0][0]) if rows else None
         applied = self.reservations.cache.applied_at()
         try:
             disk = shutil.disk_usage(self.store_path.parent)

@@ -22,7 +22,6 @@ kiosk/v1/devices/{d}/commands              central -> device 1, never retained
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -228,13 +227,13 @@ def decode(model: type[M], payload: bytes) -> M:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
-        raw = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"payload is not JSON: {exc}") from None
-    try:
-        return model.model_validate(raw)
+        # pydantic-core parses the JSON itself: about twice as fast as
+        # json.loads + model_validate on large snapshot chunks.
+        return model.model_validate_json(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise ProtocolError(f"payload is not JSON: {first['msg']}") from None
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise ProtocolError(
             f"{model.__name__} invalid at {where}: {first['msg']} ({exc.error_count()} problem(s))"

@@ -4,7 +4,7 @@
 ``reservation_credentials`` tables: it applies a delta (one transaction, with
 the facility version kept in ``sync_state``), a whole snapshot (atomically),
 answers lookups by credential reference or code hash at a door and time, and
-computes the *active window hash* devices report for anti-entropy.
+computes the *active hash* devices report for anti-entropy.
 
 :class:`ReservationSync` is the protocol logic around it (no I/O of its own):
 live deltas from the facility topic are applied when their ``prev_version``
@@ -13,25 +13,24 @@ live deltas are buffered (bounded) until the answer arrives; answers on the
 device topic are deltas or snapshot chunks, assembled per ``snapshot_id``.
 Rules and examples: ``docs/protocol.md``.
 
-Active window hash (``v1``): ``start`` is the current time rounded down to the
-hour (Unix seconds, UTC), the window is ``[start, start + hours*3600)``. Take
-the reservations with status ``active`` that overlap the window, sorted by id;
-for each, the line ``id TAB door TAB starts TAB ends TAB code_hash TAB refs LF``
-(times as Unix seconds, ``code_hash`` empty when absent, ``refs`` the sorted
-credential references joined by ``,``). The hash is the string
-``v1:<start>:<hours>:<sha256 hex of the UTF-8 lines>``, so central can
-recompute it for exactly the window the device used.
+The hash devices report (``Health.reservation_hash``,
+``ResyncRequest.active_hash``) is the active-window hash ``v1`` of
+:mod:`sync.reservations_hash` (``v1:<start>:<hours>:<sha256 hex>``, the
+algorithm is documented there and in ``docs/protocol.md``): the same
+function central uses, so a mismatch at equal versions really means
+divergence. The window starts at the current hour and lasts
+``DEFAULT_WINDOW_HOURS``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from sync.protocol import (
@@ -41,15 +40,35 @@ from sync.protocol import (
     ReservationSnapshotChunk,
     ResyncRequest,
 )
+from sync.reservations_hash import DEFAULT_WINDOW_HOURS, window_hash
 from sync.store import Store
 
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "reservations.version"
+# When the cache was last confirmed current (read by kiosk.reservations).
+SYNCED_AT_KEY = "reservations.synced_at"
 MAX_SNAPSHOT_RESERVATIONS = 1_000_000
 MAX_BUFFERED_DELTAS = 1000
 
 Outcome = Literal["applied", "stale", "gap", "foreign"]
+
+
+@dataclass(slots=True)
+class _Hashed:
+    """A cached reservation as :func:`active_hash` reads it."""
+
+    id: str
+    door: str
+    starts_at: datetime
+    ends_at: datetime
+    credential_refs: list[str]
+    code_hash: str | None
+    status: str
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +102,14 @@ _UPSERT = (
     " door = excluded.door, starts_at = excluded.starts_at, ends_at = excluded.ends_at,"
     " status = excluded.status, code_hash = excluded.code_hash, version = excluded.version"
 )
+_STAGE_RESERVATIONS = (
+    "CREATE TEMP TABLE IF NOT EXISTS snapshot_reservations (id TEXT, facility TEXT, door TEXT,"
+    " starts_at INTEGER, ends_at INTEGER, status TEXT, code_hash TEXT, version INTEGER)"
+)
+_STAGE_CREDENTIALS = (
+    "CREATE TEMP TABLE IF NOT EXISTS snapshot_credentials"
+    " (credential_ref TEXT, reservation_id TEXT)"
+)
 _SET_VERSION = (
     "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key)"
     " DO UPDATE SET value = excluded.value,"
@@ -96,14 +123,22 @@ class ReservationCache:
     def __init__(self, store: Store, facility: str) -> None:
         self.store = store
         self.facility = facility
+        self._hash: tuple[tuple[int, int], str] | None = None
 
     def version(self) -> int:
         return int(self.store.get_state(VERSION_KEY, "0") or 0)
 
     def applied_at(self) -> float | None:
-        """Unix time when the version last changed (or was confirmed by a snapshot)."""
-        rows = self.store.query("SELECT updated FROM sync_state WHERE key = ?", (VERSION_KEY,))
-        return float(rows[0]["updated"]) if rows else None
+        """Unix time when the cache was last confirmed current (a delta or
+        snapshot applied, or central said it is up to date)."""
+        value = self.store.get_state(SYNCED_AT_KEY)
+        try:
+            return None if value is None else float(value)
+        except ValueError:
+            return None
+
+    def mark_synced(self) -> None:
+        self.store.set_state(SYNCED_AT_KEY, repr(time.time()))
 
     def apply_delta(self, delta: ReservationDelta) -> Outcome:
         """Apply one delta in one transaction with its version, if it follows ours."""
@@ -117,22 +152,88 @@ class ReservationCache:
                 return "stale"
             if delta.prev_version != local:
                 return "gap"
+            self._hash = None
             _apply_changes(conn, delta.changes, delta.version)
             conn.execute(_SET_VERSION, (VERSION_KEY, str(delta.version)))
+            conn.execute(_SET_VERSION, (SYNCED_AT_KEY, repr(time.time())))
         return "applied"
 
-    def apply_snapshot(self, version: int, reservations: Sequence[Reservation]) -> None:
-        """Replace the whole cache with a snapshot at ``version`` (all or nothing)."""
-        with self.store.write() as conn:
-            conn.execute("DELETE FROM reservation_credentials")
-            conn.execute("DELETE FROM reservations")
-            conn.executemany(_INSERT, (_row(r, version) for r in reservations))
+    def apply_snapshot(self, version: int, reservations: Sequence[Reservation]) -> int:
+        """Replace the whole cache with ``reservations`` at ``version`` (all or nothing)."""
+        self.discard_staged()
+        self.stage(reservations, version)
+        return self.apply_staged(version)
+
+    def stage(self, reservations: Sequence[Reservation], version: int) -> None:
+        """Put one snapshot chunk aside until the snapshot is complete.
+
+        The rows go to TEMP tables of this connection: staging takes no lock
+        on the store, so other processes keep appending events meanwhile.
+        """
+        conn = self.store.conn
+        conn.execute("BEGIN")
+        try:
+            conn.execute(_STAGE_RESERVATIONS)
+            conn.execute(_STAGE_CREDENTIALS)
             conn.executemany(
-                "INSERT OR IGNORE INTO reservation_credentials (reservation_id, credential_ref)"
-                " VALUES (?, ?)",
-                ((r.id, ref) for r in reservations for ref in r.credential_refs),
+                "INSERT INTO temp.snapshot_reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [_row(r, version) for r in reservations],
             )
-            conn.execute(_SET_VERSION, (VERSION_KEY, str(version)))
+            conn.executemany(
+                "INSERT INTO temp.snapshot_credentials VALUES (?, ?)",
+                [(ref, r.id) for r in reservations for ref in r.credential_refs],
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def discard_staged(self) -> None:
+        conn = self.store.conn
+        conn.execute("DROP TABLE IF EXISTS temp.snapshot_reservations")
+        conn.execute("DROP TABLE IF EXISTS temp.snapshot_credentials")
+
+    def apply_staged(self, version: int) -> int:
+        """Swap the staged snapshot in: one transaction, returns its size.
+
+        A bulk load in SQL: secondary indexes are dropped and rebuilt inside
+        the transaction (readers in other processes see the old cache until
+        the commit), rows go in in key order, and foreign-key checks are off
+        for this transaction only (both tables are replaced together, so the
+        references hold by construction).
+        """
+        conn = self.store.conn
+        conn.execute(_STAGE_RESERVATIONS)
+        conn.execute(_STAGE_CREDENTIALS)
+        self._hash = None
+        conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with self.store.write() as tx:
+                indexes = tx.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                    " AND tbl_name IN ('reservations', 'reservation_credentials')"
+                ).fetchall()
+                for name, _ in indexes:
+                    tx.execute(f'DROP INDEX "{name}"')
+                tx.execute("DELETE FROM reservation_credentials")
+                tx.execute("DELETE FROM reservations")
+                count = tx.execute(
+                    "INSERT OR REPLACE INTO reservations (id, facility, door, starts_at, ends_at,"
+                    " status, code_hash, version) SELECT * FROM temp.snapshot_reservations"
+                    " ORDER BY id"
+                ).rowcount
+                tx.execute(
+                    "INSERT OR IGNORE INTO reservation_credentials (credential_ref, reservation_id)"
+                    " SELECT * FROM temp.snapshot_credentials ORDER BY 1, 2"
+                )
+                for _, sql in indexes:
+                    tx.execute(sql)
+                tx.execute(_SET_VERSION, (VERSION_KEY, str(version)))
+                tx.execute(_SET_VERSION, (SYNCED_AT_KEY, repr(time.time())))
+        finally:
+            conn.execute("PRAGMA foreign_keys=ON")
+            self.discard_staged()
+        return int(count)
 
     def lookup(
         self, credential_ref: str, door: str, at: float, *, early_s: float = 0, late_s: float = 0
@@ -145,7 +246,7 @@ class ReservationCache:
         """
         rows = self.store.query(
             "SELECT r.id, r.door, r.starts_at, r.ends_at, r.version"
-            " FROM reservation_credentials c JOIN reservations r ON r.id = c.reservation_id"
+            " FROM reservation_credentials c CROSS JOIN reservations r ON r.id = c.reservation_id"
             " WHERE c.credential_ref = ? AND r.door = ? AND r.status = 'active'"
             " AND r.starts_at <= ? AND r.ends_at > ? ORDER BY r.starts_at",
             (credential_ref, door, at + early_s, at - late_s),
@@ -164,28 +265,30 @@ class ReservationCache:
         )
         return [CachedReservation(*tuple(r)) for r in rows]
 
-    def active_hash(self, now: float, hours: int) -> str:
-        """The active window hash (algorithm in the module docstring)."""
+    def active_hash(self, now: float, hours: int = DEFAULT_WINDOW_HOURS) -> str:
+        """The active-window hash at ``now`` (cached per content and window)."""
         start = int(now) // 3600 * 3600
-        end = start + hours * 3600
+        if self._hash is not None and self._hash[0] == (start, hours):
+            return self._hash[1]
         rows = self.store.query(
-            "SELECT r.id, r.door, r.starts_at, r.ends_at, coalesce(r.code_hash, ''),"
-            " c.credential_ref FROM reservations r"
+            "SELECT r.id, r.door, r.starts_at, r.ends_at, r.code_hash, c.credential_ref"
+            " FROM reservations r"
             " LEFT JOIN reservation_credentials c ON c.reservation_id = r.id"
             " WHERE r.status = 'active' AND r.starts_at < ? AND r.ends_at > ?",
-            (end, start),
+            (start + hours * 3600, start),
         )
-        grouped: dict[str, tuple[tuple[str, int, int, str], list[str]]] = {}
+        found: dict[str, _Hashed] = {}
         for rid, door, starts, ends, code, ref in rows:
-            entry = grouped.setdefault(rid, ((door, starts, ends, code), []))
+            entry = found.get(rid)
+            if entry is None:
+                entry = found[rid] = _Hashed(
+                    rid, door, _utc(starts), _utc(ends), [], code, "active"
+                )
             if ref is not None:
-                entry[1].append(ref)
-        digest = hashlib.sha256()
-        for rid in sorted(grouped):
-            (door, starts, ends, code), refs = grouped[rid]
-            line = f"{rid}\t{door}\t{starts}\t{ends}\t{code}\t{','.join(sorted(refs))}\n"
-            digest.update(line.encode())
-        return f"v1:{start}:{hours}:{digest.hexdigest()}"
+                entry.credential_refs.append(ref)
+        digest = window_hash(found.values(), start, hours)
+        self._hash = ((start, hours), digest)
+        return digest
 
     def count(self) -> int:
         return int(self.store.query("SELECT count(*) FROM reservations")[0][0])
@@ -223,13 +326,29 @@ class SnapshotError(ValueError):
 class SnapshotAssembler:
     """Collects the chunks of one snapshot (the newest ``snapshot_id`` wins)."""
 
-    def __init__(self, facility: str, max_reservations: int = MAX_SNAPSHOT_RESERVATIONS) -> None:
+    def __init__(
+        self,
+        facility: str,
+        max_reservations: int = MAX_SNAPSHOT_RESERVATIONS,
+        *,
+        stage: Callable[[list[Reservation], int], None] | None = None,
+        reset: Callable[[], None] | None = None,
+    ) -> None:
+        """With ``stage``, chunks are handed over as they come (and ``reset``
+        called when a snapshot is abandoned) instead of being kept in memory."""
         self.facility = facility
         self.max_reservations = max_reservations
+        self._stage = stage
+        self._reset = reset or (lambda: None)
         self._current: _Assembly | None = None
 
+    def _abandon(self) -> None:
+        self._current = None
+        self._reset()
+
     def add(self, chunk: ReservationSnapshotChunk) -> tuple[int, list[Reservation]] | None:
-        """Add a chunk; returns (version, all reservations) once complete."""
+        """Add a chunk; returns (version, all reservations) once complete
+        (the list is empty when the chunks were staged)."""
         if chunk.facility != self.facility:
             raise SnapshotError(f"snapshot for facility {chunk.facility!r}, not ours")
         if chunk.chunk >= chunk.chunks:
@@ -241,16 +360,21 @@ class SnapshotAssembler:
                     "snapshot abandoned for a newer one",
                     extra={"snapshot_id": current.snapshot_id, "got": len(current.parts)},
                 )
+                self._abandon()
             current = self._current = _Assembly(chunk.snapshot_id, chunk.version, chunk.chunks)
         elif (current.version, current.chunks) != (chunk.version, chunk.chunks):
-            self._current = None
+            self._abandon()
             raise SnapshotError(f"chunks of snapshot {chunk.snapshot_id} disagree")
         if chunk.chunk not in current.parts:
             current.total += len(chunk.reservations)
             if current.total > self.max_reservations:
-                self._current = None
+                self._abandon()
                 raise SnapshotError(f"snapshot exceeds {self.max_reservations} reservations")
-            current.parts[chunk.chunk] = list(chunk.reservations)
+            if self._stage is not None:
+                self._stage(list(chunk.reservations), chunk.version)
+                current.parts[chunk.chunk] = []
+            else:
+                current.parts[chunk.chunk] = list(chunk.reservations)
         if len(current.parts) < current.chunks:
             return None
         self._current = None
@@ -268,17 +392,17 @@ class ReservationSync:
         self,
         cache: ReservationCache,
         *,
-        window_hours: int = 24,
         resync_timeout: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.cache = cache
-        self.window_hours = window_hours
         self.resync_timeout = resync_timeout
         self._clock = clock
         self._wall = wall
-        self.assembler = SnapshotAssembler(cache.facility)
+        self.assembler = SnapshotAssembler(
+            cache.facility, stage=cache.stage, reset=cache.discard_staged
+        )
         self._buffer: deque[ReservationDelta] = deque(maxlen=MAX_BUFFERED_DELTAS)
         self._needed = True
         self._outstanding_until: float | None = None
@@ -313,20 +437,23 @@ class ReservationSync:
             done = self.assembler.add(message)
             if done is None:
                 return None
-            version, reservations = done
+            version = done[0]
             if version < self.cache.version():
+                self.cache.discard_staged()
                 outcome: Outcome = "stale"
             else:
-                self.cache.apply_snapshot(version, reservations)
+                count = self.cache.apply_staged(version)
                 self.snapshots_applied += 1
                 log.info(
                     "reservation snapshot applied",
-                    extra={"version": version, "reservations": len(reservations)},
+                    extra={"version": version, "reservations": count},
                 )
                 outcome = "applied"
         else:
             outcome = self.cache.apply_delta(message)
             self._count(outcome, message)
+            if outcome == "stale" and message.version == self.cache.version():
+                self.cache.mark_synced()  # central: "you are up to date"
             if outcome == "gap":
                 self._needed = True
                 self._outstanding_until = None
@@ -376,4 +503,4 @@ class ReservationSync:
         return self._clock() if self._needed else None
 
     def active_hash(self) -> str:
-        return self.cache.active_hash(self._wall(), self.window_hours)
+        return self.cache.active_hash(self._wall())

@@ -200,3 +200,39 @@ def test_agent_exact_delivery_when_central_dies_between_commit_and_ack(
     finally:
         agent.stop()
         central.stop()
+
+
+def test_agent_with_expired_certificate_retries_and_keeps_events(
+    fresh_mosquitto: Mosquitto, central: CentralStub, device_dir: Path
+) -> None:
+    import datetime as dt
+
+    from deploy import pki
+
+    device_dir.mkdir(parents=True)
+    ids = fill_outbox(device_dir / "device.db", 50)
+    identity = fresh_mosquitto.identity("dev-a")
+    expired = pki.issue(
+        fresh_mosquitto.ca,
+        "dev-a",
+        not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=10),
+        days=1,
+    )
+    expired.write(device_dir / "expired.pem", device_dir / "expired.key")
+    config = write_device_config(fresh_mosquitto, device_dir, "dev-a", "fac-1")
+    text = config.read_text()
+    text = text.replace(str(identity.cert), str(device_dir / "expired.pem"))
+    config.write_text(text.replace(str(identity.key), str(device_dir / "expired.key")))
+    agent = agent_process(config, device_dir / "agent.log")
+    agent.start()
+    try:
+        wait_until(
+            lambda: agent.log_tail(100).count('"broker unreachable"') >= 3, 30, "retries logged"
+        )
+        assert agent.alive()
+        assert '"device certificate is not valid now' in agent.log_tail(100)
+        assert central.count() == 0
+        assert outbox_depth(device_dir / "device.db") == len(ids)
+    finally:
+        agent.stop()
+    assert '"connect_failures"' in agent.log_tail(5)

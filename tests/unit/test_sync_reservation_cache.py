@@ -21,6 +21,8 @@ from sync.reservations import (
     SnapshotAssembler,
     SnapshotError,
 )
+from sync.reservations_hash import active_hash as central_active_hash
+from sync.reservations_hash import same_content
 from sync.store import Store, open_store
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -109,22 +111,30 @@ def test_cache_snapshot_replaces_everything(cache: ReservationCache) -> None:
     assert cache.lookup("cred-1", "room-a", T0.timestamp() + 1) == []
 
 
-def test_active_hash_depends_on_content_not_order(tmp_path: Path) -> None:
+def test_active_hash_matches_centrals_function_whatever_the_history(tmp_path: Path) -> None:
     now = T0.timestamp()
+    final = [res(1), res(2, credential_refs=["b", "a"]), res(3, start_h=5, code_hash="h")]
+    outside = res(8, start_h=48)  # beyond the 24 h window: not part of the hash
     with open_store(tmp_path / "a.db") as a, open_store(tmp_path / "b.db") as b:
         ca, cb = ReservationCache(a, "fac-1"), ReservationCache(b, "fac-1")
-        ca.apply_snapshot(3, [res(1), res(2), res(3, start_h=48)])
-        cb.apply_delta(delta(0, 1, ("upsert", res(2))))
-        cb.apply_delta(delta(1, 2, ("upsert", res(1))))
-        # Outside the 24 h window: does not count.
-        assert ca.active_hash(now, 24) == cb.active_hash(now, 24)
-        assert ca.active_hash(now, 24).startswith(f"v1:{int(now) // 3600 * 3600}:24:")
-        cb.apply_delta(delta(2, 3, ("upsert", res(2, credential_refs=["other"]))))
-        assert ca.active_hash(now, 24) != cb.active_hash(now, 24)
-        ca.apply_delta(delta(3, 4, ("cancel", res(1))))
-        cb.apply_delta(delta(3, 4, ("cancel", res(1))))
-        cb.apply_delta(delta(4, 5, ("upsert", res(2))))
-        assert ca.active_hash(now, 24) == cb.active_hash(now, 24)
+        ca.apply_snapshot(4, [*final, outside, res(4, status="cancelled")])
+        cb.apply_delta(
+            delta(0, 1, ("upsert", res(3, start_h=5, code_hash="h")), ("upsert", res(2)))
+        )
+        cb.apply_delta(delta(1, 2, ("upsert", res(1)), ("upsert", res(9))))
+        assert ca.active_hash(now) != cb.active_hash(now)
+        cb.apply_delta(delta(2, 3, ("cancel", res(9))))
+        cb.apply_delta(delta(3, 4, ("upsert", res(2, credential_refs=["a", "b"]))))
+        # Same content in the window, different history: same hash, central's hash.
+        expected = central_active_hash(final, now)
+        assert ca.active_hash(now) == cb.active_hash(now) == expected
+        assert expected.startswith(f"v1:{int(now) // 3600 * 3600}:24:")
+        assert same_content(expected, [*final, outside])
+        cb.apply_delta(delta(4, 5, ("cancel", res(1))))
+        assert cb.active_hash(now) == central_active_hash(final[1:], now)
+        # A later window is another hash (and the cache follows the window).
+        later = now + 2 * 3600
+        assert cb.active_hash(later) == central_active_hash(final[1:], later)
 
 
 def chunk(
@@ -198,3 +208,19 @@ def test_sync_ignores_stale_snapshot(cache: ReservationCache) -> None:
     cache.apply_snapshot(10, [res(1)])
     assert sync.on_answer(chunk(0, 1, [res(5)], version=8)) == "stale"
     assert cache.version() == 10 and cache.count() == 1
+
+
+def test_sync_abandoned_snapshot_leaves_nothing_staged(cache: ReservationCache) -> None:
+    sync = ReservationSync(cache, clock=FakeClock())
+    assert sync.on_answer(chunk(0, 2, [res(1)], sid="old")) is None
+    assert cache.count() == 0  # staged, not applied
+    assert sync.on_answer(chunk(0, 1, [res(2)], sid="new", version=11)) == "applied"
+    assert cache.version() == 11
+    assert [r.id for r in cache.lookup("cred-2", "room-a", T0.timestamp() + 1)] == ["r2"]
+    assert cache.count() == 1
+    # A bad chunk drops what was staged for its snapshot.
+    sync.on_answer(chunk(0, 2, [res(3)], sid="bad", version=12))
+    with pytest.raises(SnapshotError):
+        sync.on_answer(chunk(1, 3, [res(4)], sid="bad", version=12))
+    assert sync.on_answer(chunk(0, 1, [res(5)], sid="next", version=13)) == "applied"
+    assert cache.count() == 1 and cache.version() == 13
