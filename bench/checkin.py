@@ -165,7 +165,10 @@ def _tap_device(workdir: Path, count: int) -> Path:
         )
         ref = member_reference(DEMO_KEY, UID)
         conn.execute("INSERT INTO reservation_credentials VALUES ('bench', ?)", (ref,))
-        conn.execute("INSERT INTO sync_state (key, value) VALUES ('reservations.version', '1')")
+        conn.execute(
+            "INSERT INTO sync_state (key, value) VALUES ('reservations.synced_at', ?)",
+            (repr(time.time()),),
+        )
     config_path = workdir / "device.toml"
     config_path.write_text(
         f'[device]\nid = "bench"\nfacility = "gym"\n[store]\npath = "{store_path}"\n'

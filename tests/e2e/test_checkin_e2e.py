@@ -17,6 +17,7 @@ import pytest
 from cardreader.credential import DEMO_KEY, member_reference
 from cardreader.sim.profiles import DEMO_FELICA_IDM
 from lockctl.client import LockClient
+from sync.reservations import ReservationCache
 from sync.store import open_store
 from tests.e2e.test_touchscreen import assert_not_blank, run_driver
 from tests.harness.pcscd import Pcscd
@@ -52,7 +53,7 @@ def device(tmp_path: Path) -> Iterator[Path]:
             ("res-felica", member_reference(DEMO_KEY, DEMO_FELICA_IDM)),
         )
     with open_store(tmp_path / "device.db") as store:
-        store.set_state("reservations.version", "1")  # synced now
+        ReservationCache(store, "gym").mark_synced()  # as the sync agent does
     lockctl = ServiceProcess(
         "lockctl", [sys.executable, "-m", "lockctl", "serve", "--config", str(config)],
         tmp_path / "lockctl.log",

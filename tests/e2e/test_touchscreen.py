@@ -16,6 +16,7 @@ import pytest
 
 from kiosk.wiring import credential_key
 from sync.config import load_config
+from sync.reservations import ReservationCache
 from sync.reservations_hash import code_hash as reservation_code_hash
 from sync.store import open_store
 
@@ -48,7 +49,7 @@ def seed_code_reservation(config_path: Path, code: str) -> None:
             ),
         )
     with open_store(config.store.path) as store:
-        store.set_state("reservations.version", "1")  # synced now
+        ReservationCache(store, "gym").mark_synced()  # as the sync agent does
 
 
 def run_driver(

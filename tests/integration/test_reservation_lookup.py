@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from kiosk.reservations import StoreReservations
-from sync.reservations import VERSION_KEY
+from sync.reservations import ReservationCache
 from sync.store import Store, open_store
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -73,6 +73,6 @@ def test_reservation_cache_age_from_sync_state(tmp_path: Path) -> None:
     with open_store(tmp_path / "d.db") as store:
         source = StoreReservations(store, TOKYO)
         assert source.cache_age(NOW) is None
-        store.set_state(VERSION_KEY, "3")  # the agent applied version 3 just now
+        ReservationCache(store, "gym").mark_synced()  # as the sync agent does
         age = source.cache_age(datetime.now(TOKYO))
         assert age is not None and timedelta(0) <= age < timedelta(seconds=30)
