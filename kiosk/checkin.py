@@ -27,19 +27,12 @@ from kiosk.access import (
     decide,
     decide_code,
 )
+from kiosk.errors import LockUnavailable
 from sync.errors import SyncError
 from sync.outbox import Outbox
 from sync.reservations_hash import code_hash as reservation_code_hash
 
 log = logging.getLogger(__name__)
-
-
-class KioskError(Exception):
-    """Root of the kiosk package's errors."""
-
-
-class LockUnavailable(KioskError, ConnectionError):
-    """The lock controller did not take the unlock (not running, refused)."""
 
 
 class LockPort(Protocol):

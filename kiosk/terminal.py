@@ -17,7 +17,8 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from kiosk.checkin import CheckinResult, CheckinService, KioskError, Outcome
+from kiosk.checkin import CheckinResult, CheckinService, Outcome
+from kiosk.errors import KioskError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from cardreader.credential import load_key
 from cardreader.errors import CredentialKeyError
 from cardreader.service import CardService
 from kiosk.access import policy_for_door
-from kiosk.checkin import CheckinService, LockPort, LockUnavailable
+from kiosk.checkin import CheckinService, LockPort
+from kiosk.errors import LockUnavailable
 from kiosk.reservations import StoreReservations
 from kiosk.ui.session import CheckinSession
 from lockctl.client import LockClient

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kiosk.access import Policy, Reservation
-from kiosk.checkin import CheckinService, LockUnavailable, Outcome
+from kiosk.checkin import CheckinService, Outcome
+from kiosk.errors import LockUnavailable
 from kiosk.i18n import available_languages, translate, translations
 from kiosk.messages import result_message
 from sync.outbox import Outbox

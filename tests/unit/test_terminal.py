@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from kiosk.access import Policy, Reservation
-from kiosk.checkin import CheckinService, LockUnavailable
+from kiosk.checkin import CheckinService
+from kiosk.errors import LockUnavailable
 from kiosk.terminal import CardSeen, DoorTerminal
 from sync.outbox import Outbox
 from sync.store import open_store
