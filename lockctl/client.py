@@ -121,9 +121,14 @@ class LockClient:
         return self.request("status")
 
     def watch(self) -> Iterator[dict[str, Any]]:
-        """Subscribe, then yield every state-change message until the connection ends."""
+        """Subscribe now (not on the first ``next()``: no event after this call
+        is missed, whichever thread reads), then iterate over every
+        state-change message until the connection ends."""
         self.request("subscribe")
         self._sock_blocking()
+        return self._stream()
+
+    def _stream(self) -> Iterator[dict[str, Any]]:
         while True:
             while self._events:
                 yield self._events.popleft()
