@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from central.alerts import AlertThresholds
 from central.errors import CentralConfigError
+from sync.config import BrokerSection as DeviceBrokerSection
 from sync.config import read_config_file, validate_toml
 from sync.reservations_hash import demo_code_key
 
@@ -42,18 +43,11 @@ class DatabaseSection(_Section):
         return url
 
 
-class TlsSection(_Section):
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
+class BrokerSection(DeviceBrokerSection):
+    """The device's broker settings (host, port, keepalive, ``tls``), plus
+    the reconnect cap. With TLS the certificate's CN must be "central" (the
+    broker ACL allows it kiosk/v1/#)."""
 
-
-class BrokerSection(_Section):
-    host: str = "localhost"
-    port: int = Field(default=8883, ge=1, le=65535)
-    keepalive_seconds: int = Field(default=30, ge=5, le=3600)
-    # The certificate's CN must be "central" (the broker ACL allows kiosk/v1/#).
-    tls: TlsSection | None = None
     reconnect_max_seconds: float = Field(default=30.0, ge=1, le=600)
 
 

@@ -34,11 +34,15 @@ def credential_key(config: DeviceConfig) -> bytes:
     """The fleet's key for reservation-code hashes (the same file as the card
     references' key). Without ``reader.credential_key_file`` (the demo) the
     demo key of the facility is used, as central does by default."""
-    path = config.reader.credential_key_file
-    if path is None:
+    if config.reader.credential_key_file is None:
         return demo_code_key(config.device.facility)
+    return _reference_key(config)
+
+
+def _reference_key(config: DeviceConfig) -> bytes:
+    """``reader.credential_key_file`` read (demo key when unset), as a config error."""
     try:
-        return load_key(path)
+        return load_key(config.reader.credential_key_file)
     except CredentialKeyError as exc:
         raise ConfigError(config.source, [f"reader.credential_key_file: {exc}"]) from None
 
@@ -132,12 +136,8 @@ def lock_for(config: DeviceConfig) -> LockPort:
 def card_service_for(config: DeviceConfig) -> CardService:
     """The card reader as configured (``reader.backend`` ``sim`` is the same
     PC/SC path, with virtual cards played into pcscd)."""
-    try:
-        key = load_key(config.reader.credential_key_file)
-    except CredentialKeyError as exc:
-        raise ConfigError(config.source, [f"reader.credential_key_file: {exc}"]) from None
     return CardService(
-        credential_key=key,
+        credential_key=_reference_key(config),
         reader_filter=config.reader.name,
         apdu_timeout=config.reader.apdu_timeout_seconds,
         extended_reads=config.reader.extended_reads,
