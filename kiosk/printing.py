@@ -1,8 +1,9 @@
 """The printer port of certificate issuance: submit a PDF, follow the job,
 know the printer's state (paper out, jammed, offline) before charging.
 
-* :class:`CupsPrinter` drives a CUPS queue with ``lp`` and ``lpstat`` (the
-  commands every CUPS installation has), parsing their answers.
+* :class:`CupsPrinter` drives a CUPS queue over IPP with pycups: the
+  printer's state reasons (``media-empty``, ``media-jam``), job submission
+  and each job's IPP state (completed, or canceled/aborted = not printed).
 * :class:`FilePrinter` is a file-backed queue for tests and the demo: jobs
   are PDF files in a spool folder, the printer's state is a word in a state
   file that tests and the demo change ("ok", "out_of_paper", "jammed",
@@ -12,15 +13,16 @@ know the printer's state (paper out, jammed, offline) before charging.
 from __future__ import annotations
 
 import itertools
-import re
-import subprocess
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from kiosk.errors import KioskError
+
+_T = TypeVar("_T")
 
 
 class PrinterError(KioskError):
@@ -51,6 +53,9 @@ class Printer(Protocol):
         """Queue a PDF; returns the job id. Raises PrinterError when it cannot print."""
 
     def job_state(self, job_id: str) -> JobState: ...
+
+    def cancel(self, job_id: str) -> None:
+        """Withdraw a job that cannot finish (the certificate is then refunded)."""
 
 
 @dataclass
@@ -92,9 +97,10 @@ class FilePrinter:
             return JobState.FAILED
         return JobState.DONE if self.state() is PrinterState.OK else JobState.FAILED
 
+    def cancel(self, job_id: str) -> None:
+        (self.spool / f"{job_id}.pdf").unlink(missing_ok=True)
 
-Runner = Callable[[Sequence[str], bytes | None], str]
-_REQUEST_ID = re.compile(r"request id is (\S+)")
+
 _REASONS = {
     "media-empty": PrinterState.OUT_OF_PAPER,
     "media-needed": PrinterState.OUT_OF_PAPER,
@@ -103,44 +109,123 @@ _REASONS = {
     "shutdown": PrinterState.OFFLINE,
     "connecting-to-device": PrinterState.OFFLINE,
 }
+# IPP job-state values (RFC 8011): pending, held, processing, stopped are not
+# finished; completed is done; canceled and aborted mean nothing was printed.
+_JOB_ACTIVE = frozenset({3, 4, 5, 6})
+_JOB_COMPLETED = 9
+_PRINTER_PROCESSING, _PRINTER_STOPPED = 4, 5
 
 
-def run_command(argv: Sequence[str], stdin: bytes | None) -> str:
-    result = subprocess.run(list(argv), input=stdin, capture_output=True, timeout=15, check=False)
-    if result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip()
-        raise PrinterError(PrinterState.OFFLINE, message or f"{argv[0]} exit {result.returncode}")
-    return result.stdout.decode(errors="replace")
+class CupsConnection(Protocol):
+    """The part of ``cups.Connection`` (pycups) the adapter uses."""
+
+    def getPrinterAttributes(
+        self, name: str, requested_attributes: list[str]
+    ) -> dict[str, Any]: ...
+
+    def printFile(
+        self, printer: str, filename: str, title: str, options: dict[str, str]
+    ) -> int: ...
+
+    def getJobAttributes(self, jobid: int, requested_attributes: list[str]) -> dict[str, Any]: ...
+
+    def cancelJob(self, jobid: int) -> None: ...
+
+
+def pycups_connection(server: str) -> CupsConnection:
+    """A new connection to ``host:port`` (or the local default): one per call,
+    because a pycups connection must not be shared between threads."""
+    import cups
+
+    if not server:
+        return cast(CupsConnection, cups.Connection())
+    host, _, port = server.rpartition(":")
+    # printFile takes the scheduler from libcups' (thread-local) defaults,
+    # not from the connection, so set both in the calling thread.
+    cups.setServer(host)
+    cups.setPort(int(port))
+    return cast(CupsConnection, cups.Connection(host=host, port=int(port)))
+
+
+def _cups_errors() -> tuple[type[Exception], ...]:
+    """What a pycups call raises when the scheduler or the queue fails."""
+    try:
+        import cups
+    except ImportError:  # pycups missing: only a fake connection can be in use
+        return (RuntimeError, OSError)
+    return (cups.IPPError, cups.HTTPError, RuntimeError, OSError)
 
 
 @dataclass
 class CupsPrinter:
+    """A CUPS queue over IPP (pycups): the printer's state and reasons, job
+    submission, and each job's IPP state, so a job that was canceled or
+    aborted is never taken for a printed certificate."""
+
     queue: str
-    run: Runner = run_command
+    server: str = ""  # host:port; empty = the local scheduler
+    connect: Callable[[str], CupsConnection] = pycups_connection
+
+    def _call(self, what: str, call: Callable[[CupsConnection], _T]) -> _T:
+        try:
+            return call(self.connect(self.server))
+        except _cups_errors() as exc:
+            raise PrinterError(PrinterState.OFFLINE, f"{what}: {exc}") from exc
 
     def state(self) -> PrinterState:
-        """From ``lpstat -l -p QUEUE``: disabled, or a printer-state-reason."""
-        text = self.run(["lpstat", "-l", "-p", self.queue], None)
-        if "disabled" in text.split("\n", 1)[0]:
+        """Paper out or jammed while the queue prints or is stopped; a stopped
+        queue otherwise is offline. An idle queue's reasons are what the
+        backend said during the last job and clear on the next one, so they
+        do not block printing after staff fixed the printer."""
+        attrs = self._call(
+            "printer state",
+            lambda c: c.getPrinterAttributes(
+                name=self.queue,
+                requested_attributes=[
+                    "printer-state",
+                    "printer-state-reasons",
+                    "printer-is-accepting-jobs",
+                ],
+            ),
+        )
+        printer_state = attrs.get("printer-state")
+        if printer_state in (_PRINTER_PROCESSING, _PRINTER_STOPPED):
+            reasons = attrs.get("printer-state-reasons") or []
+            for reason, state in _REASONS.items():
+                if any(
+                    str(r).startswith(reason) and not str(r).endswith("-report") for r in reasons
+                ):
+                    return state
+        if printer_state == _PRINTER_STOPPED or not attrs.get("printer-is-accepting-jobs", True):
             return PrinterState.OFFLINE
-        for reason, state in _REASONS.items():
-            if reason in text:
-                return state
         return PrinterState.OK
 
     def submit(self, pdf: bytes, title: str) -> str:
         current = self.state()
         if current is not PrinterState.OK:
             raise PrinterError(current)
-        answer = self.run(["lp", "-d", self.queue, "-t", title, "-o", "media=A4", "-"], pdf)
-        match = _REQUEST_ID.search(answer)
-        if not match:
-            raise PrinterError(PrinterState.OFFLINE, f"lp gave no job id: {answer.strip()!r}")
-        return match.group(1)
+        if not pdf.startswith(b"%PDF-"):
+            raise ValueError("not a PDF document")
+        with tempfile.NamedTemporaryFile(suffix=".pdf") as document:
+            document.write(pdf)
+            document.flush()
+            job = self._call(
+                "print",
+                lambda c: c.printFile(
+                    self.queue,
+                    document.name,
+                    title,
+                    {"media": "A4", "document-format": "application/pdf"},
+                ),
+            )
+        return str(job)
 
     def job_state(self, job_id: str) -> JobState:
-        """Queued while ``lpstat -o`` lists it; then done, unless the printer failed."""
-        if job_id in self.run(["lpstat", "-o", self.queue], None):
+        attrs = self._call("job state", lambda c: c.getJobAttributes(int(job_id), ["job-state"]))
+        state = int(attrs.get("job-state", 0))
+        if state in _JOB_ACTIVE:
             return JobState.QUEUED
-        completed = self.run(["lpstat", "-W", "completed", "-o", self.queue], None)
-        return JobState.DONE if job_id in completed else JobState.FAILED
+        return JobState.DONE if state == _JOB_COMPLETED else JobState.FAILED
+
+    def cancel(self, job_id: str) -> None:
+        self._call("cancel", lambda c: c.cancelJob(int(job_id)))

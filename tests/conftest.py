@@ -16,6 +16,7 @@ from typing import TypeVar
 import pytest
 
 from central.db import Database
+from tests.harness.cups import PrivateCups
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.pcscd import Pcscd
 from tests.harness.postgres import Postgres
@@ -79,6 +80,15 @@ def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pcscd]:
     os.environ.update(daemon.env)
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture
+def cups(tmp_path: Path) -> Iterator[PrivateCups]:
+    """A private cupsd with queue "kiosk" printing to files (tests/harness/cups.py)."""
+    scheduler = PrivateCups(tmp_path / "cups")
+    start_service("cupsd", scheduler.start)
+    yield scheduler
+    scheduler.stop()
 
 
 @pytest.fixture(scope="session")

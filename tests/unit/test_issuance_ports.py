@@ -1,10 +1,10 @@
 """Issuance ports: the payment simulator (nobody pays for what they did not
-get), the file-backed printer and the CUPS adapter's parsing of lp/lpstat."""
+get), the file-backed printer and the CUPS adapter's mapping of IPP attributes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,50 +57,81 @@ def test_file_printer_states_and_jobs(tmp_path: Path) -> None:
         FilePrinter(tmp_path / "spool2").submit(b"not a pdf", "x")
 
 
-class FakeLp:
-    """Answers lp/lpstat like CUPS 2.4 does (unit test of the parsing only)."""
+class FakeCups:
+    """Answers like pycups' Connection (unit test of the mapping only; the
+    integration test drives a real cupsd)."""
 
-    def __init__(self, status: str, queued: str = "", completed: str = "") -> None:
-        self.status, self.queued, self.completed = status, queued, completed
-        self.calls: list[list[str]] = []
+    def __init__(self, printer: dict[str, Any], job_state: int = 3) -> None:
+        self.printer, self.job = printer, job_state
+        self.printed: list[tuple[str, bytes, str]] = []
+        self.cancelled: list[int] = []
 
-    def __call__(self, argv: Sequence[str], stdin: bytes | None) -> str:
-        self.calls.append(list(argv))
-        if argv[0] == "lp":
-            assert stdin == PDF
-            return "request id is kiosk-42 (1 file(s))\n"
-        if "-p" in argv:
-            return self.status
-        return self.completed if "completed" in argv else self.queued
+    def getPrinterAttributes(self, name: str, requested_attributes: list[str]) -> dict[str, Any]:
+        return self.printer
+
+    def printFile(self, printer: str, filename: str, title: str, options: dict[str, str]) -> int:
+        self.printed.append((printer, Path(filename).read_bytes(), title))
+        return 42
+
+    def getJobAttributes(self, jobid: int, requested_attributes: list[str]) -> dict[str, Any]:
+        return {"job-state": self.job}
+
+    def cancelJob(self, jobid: int) -> None:
+        self.cancelled.append(jobid)
 
 
-IDLE = "printer kiosk is idle.  enabled since Sat 28 Nov 2026\n\tAlerts: none\n"
+IDLE: dict[str, Any] = {"printer-state": 3, "printer-state-reasons": ["none"]}
 
 
 @pytest.mark.parametrize(
-    ("status", "state"),
+    ("attrs", "state"),
     [
         (IDLE, PrinterState.OK),
         (
-            "printer kiosk is idle.  enabled since x\n\tAlerts: media-empty-warning\n",
+            {"printer-state": 4, "printer-state-reasons": ["media-empty-error"]},
             PrinterState.OUT_OF_PAPER,
         ),
-        ("printer kiosk now printing kiosk-1.\n\tAlerts: media-jam-error\n", PrinterState.JAMMED),
-        ("printer kiosk disabled since x -\n\tPaused\n", PrinterState.OFFLINE),
+        (
+            {"printer-state": 5, "printer-state-reasons": ["media-empty", "paused"]},
+            PrinterState.OUT_OF_PAPER,
+        ),
+        # Idle: reasons left from the last job clear on the next one.
+        ({"printer-state": 3, "printer-state-reasons": ["media-jam"]}, PrinterState.OK),
+        ({"printer-state": 4, "printer-state-reasons": ["media-jam-error"]}, PrinterState.JAMMED),
+        ({"printer-state": 5, "printer-state-reasons": ["paused"]}, PrinterState.OFFLINE),
+        (
+            {"printer-state": 3, "printer-state-reasons": [], "printer-is-accepting-jobs": False},
+            PrinterState.OFFLINE,
+        ),
     ],
 )
-def test_cups_printer_state_from_lpstat(status: str, state: PrinterState) -> None:
-    assert CupsPrinter("kiosk", run=FakeLp(status)).state() is state
+def test_cups_printer_state_from_ipp_attributes(attrs: dict[str, Any], state: PrinterState) -> None:
+    fake = FakeCups(attrs)
+    assert CupsPrinter("kiosk", connect=lambda _server: fake).state() is state
 
 
-def test_cups_printer_submit_and_follow_job() -> None:
-    lp = FakeLp(IDLE, queued="kiosk-42 root 1024 Sat 28 Nov 2026\n")
-    printer = CupsPrinter("kiosk", run=lp)
-    job = printer.submit(PDF, "住民票の写し")
-    assert job == "kiosk-42"
-    assert ["lp", "-d", "kiosk", "-t", "住民票の写し", "-o", "media=A4", "-"] in lp.calls
-    assert printer.job_state(job) is JobState.QUEUED
-    lp.queued, lp.completed = "", "kiosk-42 root 1024 Sat 28 Nov 2026\n"
-    assert printer.job_state(job) is JobState.DONE
-    lp.completed = ""
-    assert printer.job_state(job) is JobState.FAILED
+@pytest.mark.parametrize(
+    ("ipp_state", "job"),
+    [(3, JobState.QUEUED), (4, JobState.QUEUED), (5, JobState.QUEUED), (6, JobState.QUEUED),
+     (9, JobState.DONE), (7, JobState.FAILED), (8, JobState.FAILED)],
+)  # fmt: skip
+def test_cups_printer_job_state_from_ipp(ipp_state: int, job: JobState) -> None:
+    fake = FakeCups(IDLE, ipp_state)
+    printer = CupsPrinter("kiosk", connect=lambda _server: fake)
+    assert printer.submit(PDF, "住民票の写し") == "42"
+    assert fake.printed == [("kiosk", PDF, "住民票の写し")]
+    assert printer.job_state("42") is job
+
+
+def test_cups_printer_refuses_when_not_ready_and_maps_ipp_errors() -> None:
+    fake = FakeCups({"printer-state": 5, "printer-state-reasons": ["media-jam"]})
+    with pytest.raises(PrinterError) as refused:
+        CupsPrinter("kiosk", connect=lambda _server: fake).submit(PDF, "x")
+    assert refused.value.state is PrinterState.JAMMED and fake.printed == []
+
+    def unreachable(_server: str) -> FakeCups:
+        raise RuntimeError("Unable to connect to server")
+
+    with pytest.raises(PrinterError) as failed:
+        CupsPrinter("kiosk", connect=unreachable).state()
+    assert failed.value.state is PrinterState.OFFLINE
