@@ -64,6 +64,9 @@ def add_device_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def run_device_command(args: argparse.Namespace) -> int:
+    from sync.logs import configure_logging  # standard library only (runs on Debian's python3)
+
+    configure_logging("WARNING")
     try:
         if args.area == "provision":
             return _provision(args)
@@ -110,7 +113,7 @@ def _provision(args: argparse.Namespace) -> int:
     if result.revoked_serial:
         print(
             f"revoked certificate {result.revoked_serial}: copy {args.fleet}/broker/crl.pem"
-            " to the broker and reload it (SIGHUP)"
+            " to the broker and restart it (mosquitto reads the CRL when it starts)"
         )
     elif result.new_identity:
         print("new device identity: reload the broker (SIGHUP) for its ACL")

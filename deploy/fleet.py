@@ -177,7 +177,8 @@ class Fleet:
         return conf.exists() and f"crlfile {self.crl}" in conf.read_text()
 
     def revoke(self, cert: x509.Certificate) -> None:
-        """Add ``cert`` to the fleet CRL (re-signed; reload the broker afterwards)."""
+        """Add ``cert`` to the fleet CRL (re-signed; restart the broker afterwards:
+        mosquitto 2.0 reads the CRL at start, a SIGHUP did not reload it in our tests)."""
         revoked = pki.revoked_serials(self.crl)
         revoked.setdefault(cert.serial_number, dt.datetime.now(dt.UTC))
         pki.write_crl(pki.build_crl(self.ca(), revoked), self.crl)

@@ -29,10 +29,20 @@ import zipfile
 from pathlib import Path
 
 PACKAGES = ("cardreader", "central", "deploy", "kiosk", "lockctl", "sync")
-DATA_SUFFIXES = (".py", ".kv", ".toml", ".po", ".mo", ".html", ".j2", ".sql", ".service",
-                 ".conf", ".env")
-NOT_LENT = ("pip", "setuptools", "_distutils_hack", "pkg_resources", "city_kiosk",
-            "__editable__")
+DATA_SUFFIXES = (
+    ".py",
+    ".kv",
+    ".toml",
+    ".po",
+    ".mo",
+    ".html",
+    ".j2",
+    ".sql",
+    ".service",
+    ".conf",
+    ".env",
+)
+NOT_LENT = ("pip", "setuptools", "_distutils_hack", "pkg_resources", "city_kiosk", "__editable__")
 CMDLINE = "console=serial0,115200 console=tty1 root=PARTUUID=1234-02 rootfstype=ext4 rootwait\n"
 
 
@@ -74,11 +84,13 @@ def project_wheel(source: Path, wheelhouse: Path) -> Path:
     files: dict[str, bytes] = {}
     for package in PACKAGES:
         for path in sorted((source / package).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and (
-                path.suffix in DATA_SUFFIXES
+            if (
+                path.is_file()
+                and "__pycache__" not in path.parts
+                and (path.suffix in DATA_SUFFIXES)
             ):
                 files[path.relative_to(source).as_posix()] = path.read_bytes()
-    metadata = [f"Metadata-Version: 2.1", f"Name: city-kiosk", f"Version: {version}"]
+    metadata = ["Metadata-Version: 2.1", "Name: city-kiosk", f"Version: {version}"]
     metadata += [f"Requires-Dist: {req}" for req in project["dependencies"]]
     files[f"{info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
     files[f"{info}/WHEEL"] = (
