@@ -1,6 +1,9 @@
-"""``python -m deploy``: fleet PKI and broker configuration (see deploy/fleet.py).
+"""``python -m deploy``: fleet PKI and broker configuration (deploy/fleet.py),
+device bundles (``provision``), the on-device installer (``install``,
+``rollback``; see docs/provisioning.md).
 
-Exit codes: 0 ok, 1 failure, 2 usage error.
+Exit codes: 0 ok, 1 failure, 2 usage error; ``install``/``rollback`` use the
+codes of :data:`deploy.install.EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy.fleet import FleetError, FleetUsageError, add_device, init_fleet
+from deploy.cli_device import add_device_commands, run_device_command
+from deploy.errors import FleetError, FleetUsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m deploy", description="Fleet PKI and broker configuration."
+        prog="python -m deploy",
+        description="Fleet PKI, device bundles and the on-device installer.",
     )
     sub = parser.add_subparsers(dest="area", required=True)
     fleet = sub.add_parser("fleet", help="fleet CA, broker config, device identities")
@@ -37,11 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="/var/lib/city-kiosk/device.db",
         help="store.path written into device.toml",
     )
+    add_device_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.area != "fleet":
+        return run_device_command(args)
+    from deploy.fleet import add_device, init_fleet
+
     try:
         if args.command == "init":
             fleet = init_fleet(args.dir, broker_host=args.broker_host, broker_port=args.broker_port)

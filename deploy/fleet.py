@@ -8,6 +8,7 @@
     DIR/broker/mosquitto.conf   mutual-TLS listener (require_certificate,
                                 use_identity_as_username) with the ACL below
     DIR/broker/acl              generated from the registry
+    DIR/broker/crl.pem          revoked device certificates (``crlfile``)
     DIR/central/central.pem,.key  the central services' identity (CN "central")
 
 ``python -m deploy fleet device DIR --id D --facility F`` adds
@@ -23,25 +24,21 @@ test harness's broker, so tests run the production ACL.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
+
 from deploy import pki
+from deploy.errors import FleetError, FleetUsageError
 
 CENTRAL_IDENTITY = "central"
 IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 RESERVED_IDS = frozenset({CENTRAL_IDENTITY})
-
-
-class FleetError(Exception):
-    """The fleet folder or a request about it is not usable; the message says why."""
-
-
-class FleetUsageError(FleetError, ValueError):
-    """A bad argument (device id, facility id, existing device)."""
 
 
 def acl_text(devices: Mapping[str, str], central: str = CENTRAL_IDENTITY) -> str:
@@ -61,11 +58,21 @@ def acl_text(devices: Mapping[str, str], central: str = CENTRAL_IDENTITY) -> str
 
 
 def tls_listener_lines(
-    port: int, *, bind: str | None, ca: Path, cert: Path, key: Path, acl: Path
+    port: int,
+    *,
+    bind: str | None,
+    ca: Path,
+    cert: Path,
+    key: Path,
+    acl: Path,
+    crl: Path | None = None,
 ) -> list[str]:
-    """The mutual-TLS listener block (needs ``per_listener_settings true``)."""
+    """The mutual-TLS listener block (needs ``per_listener_settings true``).
+
+    With ``crl`` the broker refuses client certificates the fleet CA revoked
+    (``python -m deploy provision --rotate``)."""
     listener = f"listener {port}" + (f" {bind}" if bind else "")
-    return [
+    lines = [
         listener,
         f"cafile {ca}",
         f"certfile {cert}",
@@ -75,6 +82,9 @@ def tls_listener_lines(
         "allow_anonymous false",
         f"acl_file {acl}",
     ]
+    if crl is not None:
+        lines.append(f"crlfile {crl}")
+    return lines
 
 
 def broker_config_text(
@@ -86,6 +96,7 @@ def broker_config_text(
     acl: Path,
     persistence_dir: Path,
     bind: str | None = None,
+    crl: Path | None = None,
 ) -> str:
     """A production mosquitto.conf: one mutual-TLS listener, persistence on."""
     return "\n".join(
@@ -102,7 +113,7 @@ def broker_config_text(
             # Devices may be offline for days: queue for them, never drop silently.
             "max_queued_messages 100000",
             "",
-            *tls_listener_lines(port, bind=bind, ca=ca, cert=cert, key=key, acl=acl),
+            *tls_listener_lines(port, bind=bind, ca=ca, cert=cert, key=key, acl=acl, crl=crl),
             "",
         ]
     )
@@ -151,6 +162,26 @@ class Fleet:
     @property
     def acl(self) -> Path:
         return self.root / "broker" / "acl"
+
+    @property
+    def crl(self) -> Path:
+        """Revoked device certificates (mosquitto ``crlfile``; copy it to the broker)."""
+        return self.root / "broker" / "crl.pem"
+
+    def ensure_crl(self) -> bool:
+        """Create an empty CRL if missing; False if the broker config does not use it
+        (a fleet created before CRLs existed: add ``crlfile`` by hand)."""
+        if not self.crl.exists():
+            pki.write_crl(pki.build_crl(self.ca(), {}), self.crl)
+        conf = self.root / "broker" / "mosquitto.conf"
+        return conf.exists() and f"crlfile {self.crl}" in conf.read_text()
+
+    def revoke(self, cert: x509.Certificate) -> None:
+        """Add ``cert`` to the fleet CRL (re-signed; restart the broker afterwards:
+        mosquitto 2.0 reads the CRL at start, a SIGHUP did not reload it in our tests)."""
+        revoked = pki.revoked_serials(self.crl)
+        revoked.setdefault(cert.serial_number, dt.datetime.now(dt.UTC))
+        pki.write_crl(pki.build_crl(self.ca(), revoked), self.crl)
 
     def ca(self) -> pki.Issued:
         try:
@@ -202,6 +233,7 @@ def init_fleet(root: Path, *, broker_host: str, broker_port: int = 8883) -> Flee
     pki.write_cert(ca.cert, root / "central" / "ca.pem")
     fleet = Fleet(root, broker_host, broker_port)
     fleet.save()
+    pki.write_crl(pki.build_crl(ca, {}), fleet.crl)
     (broker / "mosquitto.conf").write_text(
         broker_config_text(
             port=broker_port,
@@ -210,6 +242,7 @@ def init_fleet(root: Path, *, broker_host: str, broker_port: int = 8883) -> Flee
             key=broker / "server.key",
             acl=fleet.acl,
             persistence_dir=Path("/var/lib/mosquitto"),
+            crl=fleet.crl,
         )
     )
     return fleet

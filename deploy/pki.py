@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -151,3 +152,95 @@ def load_issued(cert_path: Path, key_path: Path) -> Issued:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{key_path}: expected an EC private key")
     return Issued(key, cert)
+
+
+def not_after(cert: x509.Certificate) -> dt.datetime:
+    """The certificate's expiry as an aware UTC time (cryptography 38 on Debian 12 too)."""
+    aware = getattr(cert, "not_valid_after_utc", None)
+    if isinstance(aware, dt.datetime):
+        return aware
+    return cert.not_valid_after.replace(tzinfo=dt.UTC)
+
+
+def common_name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
+def sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """An ECDSA-SHA256 signature (DER) over ``data``."""
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def verify_signature(cert: x509.Certificate, data: bytes, signature: bytes) -> bool:
+    """True when ``signature`` over ``data`` was made by ``cert``'s key."""
+    public = cert.public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        return False
+    try:
+        public.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """True when ``cert`` carries a valid signature of ``ca`` (EC fleet CAs only)."""
+    public = ca.public_key()
+    algorithm = cert.signature_hash_algorithm
+    if not isinstance(public, ec.EllipticCurvePublicKey) or algorithm is None:
+        return False
+    if cert.issuer != ca.subject:
+        return False
+    try:
+        public.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def same_key(key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> bool:
+    """True when ``key`` is the private half of ``cert``'s public key."""
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    pem = serialization.Encoding.PEM
+    return key.public_key().public_bytes(pem, spki) == cert.public_key().public_bytes(pem, spki)
+
+
+def build_crl(ca: Issued, revoked: dict[int, dt.datetime]) -> x509.CertificateRevocationList:
+    """A CRL listing ``revoked`` (serial -> revocation time), valid as long as the CA.
+
+    OpenSSL (mosquitto) rejects *every* client once a CRL's nextUpdate has
+    passed, so the CRL lives as long as the CA; it is re-signed at each change.
+    """
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(_now() - dt.timedelta(minutes=5))
+        .next_update(not_after(ca.cert))
+    )
+    for serial, when in sorted(revoked.items()):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    return builder.sign(ca.key, hashes.SHA256())
+
+
+def write_crl(crl: x509.CertificateRevocationList, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    tmp.replace(path)
+
+
+def revoked_serials(path: Path) -> dict[int, dt.datetime]:
+    """Serial -> revocation time of a CRL file (empty when the file does not exist)."""
+    if not path.exists():
+        return {}
+    crl = x509.load_pem_x509_crl(path.read_bytes())
+    result: dict[int, dt.datetime] = {}
+    for entry in crl:
+        when = getattr(entry, "revocation_date_utc", None)
+        if not isinstance(when, dt.datetime):
+            when = entry.revocation_date.replace(tzinfo=dt.UTC)
+        result[entry.serial_number] = when
+    return result

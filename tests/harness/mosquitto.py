@@ -143,3 +143,25 @@ class Mosquitto:
         (self.root / "acl").write_text(acl_text(self.devices))
         assert self.process is not None
         self.process.signal(signal.SIGHUP)
+
+
+def start_fleet_broker(fleet_dir: Path) -> tuple[Mosquitto, ServiceProcess]:
+    """Run the mosquitto.conf that ``python -m deploy fleet init`` wrote (port,
+    persistence and log destination moved; CA, ACL and CRL files as generated)."""
+    port = free_port()
+    conf = (fleet_dir / "broker" / "mosquitto.conf").read_text()
+    conf = conf.replace("listener 8883", f"listener {port} 127.0.0.1")
+    conf = conf.replace("/var/lib/mosquitto/", f"{fleet_dir / 'data'}/")
+    conf = conf.replace("log_dest syslog", "log_dest stdout")
+    (fleet_dir / "data").mkdir(exist_ok=True)
+    # Test files live in 0700 temp folders: keep root instead of dropping to mosquitto.
+    (fleet_dir / "test.conf").write_text("user root\n" + conf)
+    process = ServiceProcess(
+        "mosquitto", ["mosquitto", "-c", str(fleet_dir / "test.conf")], fleet_dir / "log"
+    )
+    process.start()
+    wait_until(lambda: process.check_alive() and port_open(port), 10, "fleet mosquitto")
+    broker = Mosquitto.__new__(Mosquitto)
+    broker.tls_port = port
+    broker.process = process
+    return broker, process

@@ -13,9 +13,8 @@ from cryptography import x509
 
 from deploy.fleet import load_fleet
 from sync.config import load_config
-from tests.harness.mosquitto import ClientIdentity, Mosquitto
+from tests.harness.mosquitto import ClientIdentity, Mosquitto, start_fleet_broker
 from tests.harness.mqtt import connect
-from tests.harness.services import ServiceProcess, free_port, port_open, wait_until
 
 NOT_AUTHORIZED = 0x87
 
@@ -42,21 +41,7 @@ def fleet_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def fleet_broker(fleet_dir: Path) -> Iterator[Mosquitto]:
     """A mosquitto running the generated mosquitto.conf (port and folders moved)."""
-    port = free_port()
-    conf = (fleet_dir / "broker" / "mosquitto.conf").read_text()
-    conf = conf.replace("listener 8883", f"listener {port} 127.0.0.1")
-    conf = conf.replace("/var/lib/mosquitto/", f"{fleet_dir / 'data'}/")
-    conf = conf.replace("log_dest syslog", "log_dest stdout")
-    (fleet_dir / "data").mkdir()
-    # Test files live in 0700 temp folders: keep root instead of dropping to mosquitto.
-    (fleet_dir / "test.conf").write_text("user root\n" + conf)
-    process = ServiceProcess(
-        "mosquitto", ["mosquitto", "-c", str(fleet_dir / "test.conf")], fleet_dir / "log"
-    )
-    process.start()
-    wait_until(lambda: process.check_alive() and port_open(port), 10, "fleet mosquitto")
-    broker = Mosquitto.__new__(Mosquitto)
-    broker.tls_port = port
+    broker, process = start_fleet_broker(fleet_dir)
     yield broker
     process.stop()
 
@@ -90,6 +75,7 @@ def test_deploy_fleet_files_and_registry(fleet_dir: Path) -> None:
         "require_certificate true",
         "use_identity_as_username true",
         "allow_anonymous false",
+        f"crlfile {fleet_dir / 'broker' / 'crl.pem'}",
     ):
         assert line in conf
     config = load_config(fleet_dir / "devices" / "gym-door-1" / "device.toml")

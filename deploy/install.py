@@ -1,0 +1,283 @@
+"""``python -m deploy install BUNDLE``: the on-device installer.
+
+Order (each step idempotent; nothing that runs is touched before the last step):
+
+1. read and verify the bundle (hashes, CA signature, chain, expiry); refuse a
+   bundle for another device or fleet than the one installed (``--replace``);
+2. Debian packages (``apt-get install``; simulated for a root other than /);
+3. system groups and users;
+4. build the release's venv beside the running one (skipped when complete),
+   then its self-check with the *new* configuration;
+5. configuration under /etc/city-kiosk, the store folder, systemd units and
+   drop-ins (journald limits, hardware watchdog), console blanking off;
+6. switch ``current`` (``previous`` keeps the old one), prune old releases,
+   restart the units when systemd runs this system.
+
+Exit codes: see :data:`EXIT_CODES` (and docs/provisioning.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy import bundle as bundles
+from deploy import host, release
+from deploy.errors import BundleError, InstallError
+from deploy.host import Target
+
+SOURCE = Path(__file__).resolve().parent.parent
+SYSTEMD_FILES = Path(__file__).resolve().parent / "systemd"
+ETC = "/etc/city-kiosk"
+STORE = "/var/lib/city-kiosk"
+UNIT_DIR = "/etc/systemd/system"
+UNITS = ("city-kiosk-lockctl.service", "city-kiosk-sync.service", "city-kiosk-kiosk.service")
+DISPLAYS = ("kmsdrm", "cage")
+INSTALLED_MANIFEST = "bundle-manifest.json"
+
+EXIT_USAGE, EXIT_BUNDLE, EXIT_OTHER_DEVICE = 2, 3, 4
+EXIT_CODES = {
+    0: "installed, or already installed (nothing changed)",
+    1: "a system command failed (useradd, venv, systemctl ...)",
+    2: "usage error (bad option, not root)",
+    3: "bundle refused: unreadable, tampered, expired or from another fleet",
+    4: "bundle for another device than the one installed (use --replace)",
+    5: "Debian packages unavailable (missing package source, apt failure)",
+    6: "Python packages unavailable (no network: use --wheelhouse)",
+    7: "the new release failed its self-check (config invalid for it)",
+    8: "rollback impossible: no previous release",
+}
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    bundle: Path
+    root: Path = Path("/")
+    release: str | None = None
+    skip_apt: bool = False
+    wheelhouse: Path | None = None
+    replace: bool = False
+    check_only: bool = False
+    display: str = "kmsdrm"
+    ca_fingerprint: str | None = None
+    extra_packages: tuple[str, ...] = ()
+    system_site_packages: bool = False
+    python: str = sys.executable
+    source: Path = SOURCE
+
+
+@dataclass
+class InstallReport:
+    device: str
+    release: str
+    steps: list[str] = field(default_factory=list)
+    switched: bool = False
+    restarted: bool = False
+
+
+def _installed_file(target: Target, name: str) -> Path:
+    return target.path(f"{ETC}/{name}")
+
+
+def verified_bundle(options: InstallOptions, target: Target) -> bundles.Bundle:
+    """The bundle, checked against itself and against what is installed."""
+    try:
+        bundle = bundles.read_bundle(options.bundle)
+        manifest = bundles.verify_bundle(bundle, ca_fingerprint_pin=options.ca_fingerprint)
+    except (BundleError, KeyError) as exc:
+        raise InstallError(f"bundle refused: {exc}", EXIT_BUNDLE) from None
+    installed_ca = _installed_file(target, bundles.CA)
+    if (
+        not options.replace
+        and installed_ca.exists()
+        and installed_ca.read_bytes() != bundle.files[bundles.CA]
+    ):
+        raise InstallError(
+            f"bundle refused: it comes from another fleet CA than the installed {installed_ca}"
+            " (--replace to move this device to the new fleet)",
+            EXIT_BUNDLE,
+        )
+    installed = installed_device(target)
+    if installed and installed != manifest.device and not options.replace:
+        raise InstallError(
+            f"this bundle is for device {manifest.device!r}, but this system is"
+            f" {installed!r}: use that device's bundle, or --replace to re-purpose it",
+            EXIT_OTHER_DEVICE,
+        )
+    return bundle
+
+
+def installed_device(target: Target) -> str | None:
+    """The device id of the installed configuration, if any."""
+    config = _installed_file(target, bundles.CONFIG)
+    if not config.exists():
+        return None
+    try:
+        return str(tomllib.loads(config.read_text())["device"]["id"])
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, OSError):
+        return None
+
+
+@contextmanager
+def _install_lock(target: Target) -> Iterator[None]:
+    opt = target.path(release.OPT)
+    opt.mkdir(parents=True, exist_ok=True)
+    with (opt / ".install.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InstallError("another installer is running on this system", 1) from None
+        yield
+
+
+def install(options: InstallOptions, say: Callable[[str], None] = print) -> InstallReport:
+    """Run the installer; raises :class:`InstallError` with the exit code on failure."""
+    target = Target(options.root)
+    if options.display not in DISPLAYS:
+        raise InstallError(f"--display must be one of {', '.join(DISPLAYS)}", EXIT_USAGE)
+    if (target.live or not options.check_only) and os.geteuid() != 0:
+        raise InstallError("the installer must run as root (sudo)", EXIT_USAGE)
+    bundle = verified_bundle(options, target)
+    manifest = bundle.manifest
+    name = options.release or release.default_release_name(options.source)
+    report = InstallReport(manifest.device, name)
+    step = report.steps.append
+    say(
+        f"bundle ok: device {manifest.device} ({manifest.role}), facility {manifest.facility},"
+        f" certificate valid until {manifest.expires[:10]}"
+    )
+    packages = host.debian_packages(manifest.role, options.display, options.extra_packages)
+    if options.check_only:
+        if not options.skip_apt:
+            step(host.ensure_packages(target, packages, simulate=True))
+        step(f"would install release {name} into {target.root}")
+        return report
+    with _install_lock(target):
+        if not options.skip_apt:
+            step(host.ensure_packages(target, packages))
+        step(f"accounts: {', '.join(host.ensure_accounts(target)) or 'present'}")
+        layout = release.Layout(target)
+        built = release.build_release(
+            layout,
+            name,
+            source=options.source,
+            python=options.python,
+            wheelhouse=options.wheelhouse,
+            system_site_packages=options.system_site_packages,
+        )
+        step(f"release {name}: {'built' if built else 'already built'}")
+        with tempfile.TemporaryDirectory(prefix="city-kiosk-bundle-") as staged:
+            _write_tree(Path(staged), bundle.files)
+            release.self_check(layout, name, Path(staged) / bundles.CONFIG)
+        release.mark_complete(layout, name)
+        step(_install_configuration(target, bundle, manifest.role, options.display))
+        step(host.disable_console_blanking(target))
+        host.enable_units(target, UNITS)
+        report.switched = release.switch(layout, name)
+        removed = release.prune(layout)
+        step(f"current -> {name}" + (f"; removed {', '.join(removed)}" if removed else ""))
+        report.restarted = host.restart_units(target, UNITS)
+    return report
+
+
+def _write_tree(folder: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+class _Writer:
+    """Writes files into the target atomically, only when their content differs."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.changed: list[str] = []
+        self.root_user = os.geteuid() == 0
+
+    def ids(self, user: str, group: str) -> tuple[int, int]:
+        return host.account_ids(self.target, user, group)
+
+    def folder(self, absolute: str, mode: int, owner: tuple[str, str] = ("root", "kiosk")) -> None:
+        path = self.target.path(absolute)
+        path.mkdir(parents=True, exist_ok=True)
+        if self.root_user:
+            os.chown(path, *self.ids(*owner))
+        path.chmod(mode)
+
+    def file(self, absolute: str, data: bytes, mode: int, group: str = "root") -> None:
+        path = self.target.path(absolute)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        same = path.exists() and path.read_bytes() == data
+        if not same:
+            tmp = path.with_name(f".{path.name}.new")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            tmp.chmod(mode)
+            if self.root_user:
+                os.chown(tmp, 0, self.ids("root", group)[1])
+            tmp.replace(path)
+            self.changed.append(absolute)
+
+
+def _install_configuration(target: Target, bundle: bundles.Bundle, role: str, display: str) -> str:
+    write = _Writer(target)
+    write.folder(ETC, 0o750)
+    write.folder(f"{ETC}/tls", 0o750)
+    for rel, data in sorted(bundle.files.items()):
+        if rel == bundles.SIGNATURE:
+            continue
+        secret = rel in bundles.SECRET_FILES or rel == bundles.CONFIG
+        destination = INSTALLED_MANIFEST if rel == bundles.MANIFEST else rel
+        write.file(f"{ETC}/{destination}", data, 0o640 if secret else 0o644, group="kiosk")
+    write.file(f"{ETC}/kivy.env", (SYSTEMD_FILES / "kivy.env").read_bytes(), 0o644)
+    write.folder(STORE, 0o2770)
+    write.folder(f"{STORE}/kivy", 0o750, owner=("kiosk", "kiosk"))
+    kiosk_unit = (
+        "city-kiosk-kiosk-door.service"
+        if role == "door"
+        else (f"city-kiosk-kiosk-{display}.service")
+    )
+    sources = {
+        "city-kiosk-lockctl.service": "city-kiosk-lockctl.service",
+        "city-kiosk-sync.service": "city-kiosk-sync.service",
+        "city-kiosk-kiosk.service": kiosk_unit,
+    }
+    for unit, source in sources.items():
+        write.file(f"{UNIT_DIR}/{unit}", (SYSTEMD_FILES / source).read_bytes(), 0o644)
+    write.file(
+        "/etc/systemd/journald.conf.d/city-kiosk.conf",
+        (SYSTEMD_FILES / "journald.conf").read_bytes(),
+        0o644,
+    )
+    write.file(
+        "/etc/systemd/system.conf.d/city-kiosk-watchdog.conf",
+        (SYSTEMD_FILES / "watchdog.conf").read_bytes(),
+        0o644,
+    )
+    return f"files: {len(write.changed)} changed" + (
+        f" ({', '.join(write.changed)})" if write.changed else ""
+    )
+
+
+def rollback_install(root: Path, say: Callable[[str], None] = print) -> tuple[str, str, bool]:
+    """``python -m deploy rollback``: current <-> previous, then restart the units."""
+    target = Target(root)
+    if target.live and os.geteuid() != 0:
+        raise InstallError("rollback must run as root (sudo)", EXIT_USAGE)
+    with _install_lock(target):
+        before, after = release.rollback(release.Layout(target))
+        restarted = host.restart_units(target, UNITS)
+    say(
+        f"rolled back: current {before} -> {after}"
+        + ("; units restarted" if restarted else "; no running systemd, units not restarted")
+    )
+    return before, after, restarted

@@ -1,0 +1,219 @@
+"""``python -m deploy provision``: bundle contents, idempotence, rotation with
+revocation enforced by a real mosquitto running the generated config, and
+the tamper checks the installer relies on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from deploy import bundle, pki
+from deploy.errors import BundleError
+from deploy.fleet import load_fleet
+from sync.config import load_config
+from tests.harness.mosquitto import ClientIdentity, start_fleet_broker
+from tests.harness.mqtt import connect
+from tests.harness.services import ServiceError
+
+
+def deploy(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deploy", *args], check=False, capture_output=True, text=True
+    )
+
+
+def provision(
+    fleet: Path, device: str = "gym-door-1", *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return deploy(
+        "provision",
+        "--fleet",
+        str(fleet),
+        "--id",
+        device,
+        "--facility",
+        "gym",
+        "--role",
+        "door",
+        "--doors",
+        "room-a:17:27:22",
+        *extra,
+    )
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    root = tmp_path / "fleet"
+    assert deploy("fleet", "init", str(root), "--broker-host", "localhost").returncode == 0
+    return root
+
+
+def test_provision_bundle_contents(fleet: Path) -> None:
+    done = provision(fleet)
+    assert done.returncode == 0, done.stderr
+    folder = fleet / "bundles" / "gym-door-1"
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert files == {*bundle.CONTENT_FILES, bundle.MANIFEST, bundle.SIGNATURE}
+    manifest = bundle.verify_bundle(bundle.read_bundle(fleet / "bundles" / "gym-door-1.tar.gz"))
+    assert (manifest.device, manifest.facility, manifest.role) == ("gym-door-1", "gym", "door")
+    assert (manifest.broker_host, manifest.broker_port) == ("localhost", 8883)
+    cert = x509.load_pem_x509_certificate((folder / bundle.CERT).read_bytes())
+    assert pki.issued_by(cert, load_fleet(fleet).ca().cert)
+    assert manifest.expires == pki.not_after(cert).isoformat()
+    for secret in bundle.SECRET_FILES:
+        assert (folder / secret).stat().st_mode & 0o077 == 0
+    assert (fleet / "bundles" / "gym-door-1.tar.gz").stat().st_mode & 0o077 == 0
+    config = load_config(folder / bundle.CONFIG)
+    assert config.broker.tls is not None and config.broker.tls.cert_file == folder / bundle.CERT
+    assert config.reader.credential_key_file == folder / bundle.CREDENTIAL_KEY
+    assert [(d.id, d.relay_pin, d.contact_pin) for d in config.doors] == [("room-a", 17, 27)]
+    assert config.lock.socket_group == "kiosk"
+    assert bundle.ca_fingerprint((folder / bundle.CA).read_bytes()) in done.stdout
+
+
+def test_provision_is_idempotent_and_shares_the_fleet_credential_key(fleet: Path) -> None:
+    assert provision(fleet).returncode == 0
+    archive = fleet / "bundles" / "gym-door-1.tar.gz"
+    first = archive.read_bytes()
+    again = provision(fleet)
+    assert again.returncode == 0 and "bundle unchanged" in again.stdout
+    assert archive.read_bytes() == first
+    # Changed arguments: same identity, new config.
+    changed = deploy(
+        "provision",
+        "--fleet",
+        str(fleet),
+        "--id",
+        "gym-door-1",
+        "--facility",
+        "gym",
+        "--role",
+        "door",
+        "--doors",
+        "room-a:17",
+        "room-b:5",
+    )
+    assert changed.returncode == 0 and "bundle written" in changed.stdout
+    new = bundle.read_bundle(archive)
+    old = bundle.read_bundle(fleet / "bundles" / "gym-door-1")
+    assert new.files[bundle.KEY] == old.files[bundle.KEY]
+    assert provision(fleet, "gym-door-2").returncode == 0
+    other = bundle.read_bundle(fleet / "bundles" / "gym-door-2.tar.gz")
+    assert other.files[bundle.CREDENTIAL_KEY] == new.files[bundle.CREDENTIAL_KEY]
+    assert other.files[bundle.KEY] != new.files[bundle.KEY]
+
+
+def test_provision_refuses_bad_requests_without_touching_the_identity(fleet: Path) -> None:
+    assert provision(fleet).returncode == 0
+    key = (fleet / "devices" / "gym-door-1" / "device.key").read_bytes()
+    cases = [
+        (
+            ("--id", "gym-door-1", "--facility", "pool", "--role", "door", "--doors", "a:4"),
+            "registered for facility 'gym'",
+        ),
+        (("--id", "gym-door-1", "--facility", "gym", "--role", "door"), "at least one --doors"),
+        (
+            ("--id", "gym-door-1", "--facility", "gym", "--role", "door", "--doors", "a:40"),
+            "doors.0.relay_pin",
+        ),
+        (
+            ("--id", "gym-door-1", "--facility", "gym", "--role", "door", "--doors", "a-17"),
+            "expected ID:RELAY_PIN",
+        ),
+    ]
+    for args, message in cases:
+        done = deploy("provision", "--fleet", str(fleet), *args)
+        assert done.returncode == 2, done
+        assert done.stderr.startswith("error: ") and message in done.stderr
+    assert (fleet / "devices" / "gym-door-1" / "device.key").read_bytes() == key
+
+
+def _identity(folder: Path, name: str) -> ClientIdentity:
+    return ClientIdentity(
+        name, folder / "device.pem", folder / "device.key", folder.parent.parent / "ca" / "ca.pem"
+    )
+
+
+def test_provision_rotate_revokes_the_old_certificate_at_the_broker(
+    fleet: Path, tmp_path: Path
+) -> None:
+    assert provision(fleet).returncode == 0
+    device = fleet / "devices" / "gym-door-1"
+    saved = tmp_path / "old"
+    saved.mkdir()
+    for name in ("device.pem", "device.key"):
+        (saved / name).write_bytes((device / name).read_bytes())
+    old = ClientIdentity(
+        "gym-door-1", saved / "device.pem", saved / "device.key", fleet / "ca" / "ca.pem"
+    )
+    broker, process = start_fleet_broker(fleet)
+    try:
+        connect(broker, old).close()
+        rotated = provision(fleet, "gym-door-1", "--rotate")
+        assert rotated.returncode == 0, rotated.stderr
+        assert "revoked certificate" in rotated.stdout
+        old_serial = x509.load_pem_x509_certificate((saved / "device.pem").read_bytes())
+        assert old_serial.serial_number in pki.revoked_serials(fleet / "broker" / "crl.pem")
+        # mosquitto 2.0 reads the CRL when it starts (a SIGHUP does not reload it).
+        process.stop()
+        broker, process = start_fleet_broker(fleet)
+        with pytest.raises((ServiceError, OSError)):
+            connect(broker, old, timeout=3).close()
+        connect(broker, _identity(device, "gym-door-1")).close()
+    finally:
+        process.stop()
+    manifest = bundle.verify_bundle(bundle.read_bundle(fleet / "bundles" / "gym-door-1.tar.gz"))
+    assert manifest.certificate_serial != format(old_serial.serial_number, "x")
+
+
+def _rewrite_archive(archive: Path, change: dict[str, bytes]) -> None:
+    files = bundle.read_bundle(archive).files | change
+    bundle.write_archive(archive, "gym-door-1", files, 0)
+
+
+def test_bundle_tampering_is_detected(fleet: Path, tmp_path: Path) -> None:
+    assert provision(fleet).returncode == 0
+    archive = fleet / "bundles" / "gym-door-1.tar.gz"
+    original = bundle.read_bundle(archive).files
+    edited_config = original[bundle.CONFIG].replace(b"relay_pin = 17", b"relay_pin = 18")
+    manifest = json.loads(original[bundle.MANIFEST])
+    manifest["facility"] = "pool"
+    foreign = pki.create_ca("Someone else")
+    cases: list[tuple[dict[str, bytes], str]] = [
+        ({bundle.CONFIG: edited_config}, "device.toml was changed"),
+        ({bundle.MANIFEST: json.dumps(manifest).encode()}, "signature"),
+        ({bundle.SIGNATURE: pki.sign(foreign.key, original[bundle.MANIFEST])}, "signature"),
+        ({"extra.sh": b"#!/bin/sh\n"}, "do not match the manifest"),
+    ]
+    for change, message in cases:
+        copy = tmp_path / "copy.tar.gz"
+        copy.write_bytes(archive.read_bytes())
+        _rewrite_archive(copy, change)
+        with pytest.raises(BundleError, match=message):
+            bundle.verify_bundle(bundle.read_bundle(copy))
+    with pytest.raises(BundleError, match="fingerprint mismatch"):
+        bundle.verify_bundle(bundle.read_bundle(archive), ca_fingerprint_pin="00" * 32)
+    with pytest.raises(BundleError, match="expired on"):
+        bundle.verify_bundle(
+            bundle.read_bundle(archive), now=dt.datetime.now(dt.UTC) + dt.timedelta(days=5000)
+        )
+
+
+def test_bundle_archive_with_unsafe_members_is_refused(tmp_path: Path) -> None:
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        info = tarfile.TarInfo("gym-door-1/../../etc/passwd")
+        tar.addfile(info)
+    with pytest.raises(BundleError, match="unsafe member"):
+        bundle.read_bundle(evil)
+    garbage = tmp_path / "garbage.tar.gz"
+    garbage.write_bytes(b"not an archive")
+    with pytest.raises(BundleError, match="not a readable bundle archive"):
+        bundle.read_bundle(garbage)
