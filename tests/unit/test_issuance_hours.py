@@ -23,8 +23,8 @@ SERVICE = service_schedule(HOURS)
 KOSEKI = kind_schedule(HOURS, IssuanceSection().kind("koseki_zenbu"))  # type: ignore[arg-type]
 
 
-def jst(*args: int) -> datetime:
-    return datetime(*args, tzinfo=JST)
+def jst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=JST)
 
 
 def test_hours_open_between_0630_and_2300() -> None:

@@ -55,16 +55,16 @@ def test_age_on_birthday_boundaries() -> None:
 
 
 def test_lines_juminhyo_least_data_by_default() -> None:
-    lines = certificate_lines(HEAD, [HEAD, SPOUSE], kind("juminhyo"),
-                              {"household": "self", "relationship": "false", "honseki": "false"}, 2025)  # fmt: skip
+    chosen = {"household": "self", "relationship": "false", "honseki": "false"}
+    lines = certificate_lines(HEAD, [HEAD, SPOUSE], kind("juminhyo"), chosen, 2025)
     text = "\n".join(lines)
     assert HEAD.name in text and SPOUSE.name not in text
     assert "続柄" not in text and "世帯主" not in text and "本籍" not in text
 
 
 def test_lines_juminhyo_household_relationship_and_honseki_when_chosen() -> None:
-    lines = certificate_lines(HEAD, [HEAD, SPOUSE], kind("juminhyo"),
-                              {"household": "all", "relationship": "true", "honseki": "true"}, 2025)  # fmt: skip
+    chosen = {"household": "all", "relationship": "true", "honseki": "true"}
+    lines = certificate_lines(HEAD, [HEAD, SPOUSE], kind("juminhyo"), chosen, 2025)
     text = "\n".join(lines)
     assert SPOUSE.name in text and "続柄　妻" in text and f"世帯主　{HEAD.name}" in text
     assert f"本籍　{HEAD.honseki}" in text and "筆頭者" in text
