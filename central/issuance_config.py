@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -28,6 +28,9 @@ OptionId = Literal["household", "relationship", "honseki"]
 Requirement = Literal["resident", "honseki_here", "seal_registered"]
 
 
+W = TypeVar("W")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,6 +38,12 @@ class _Section(BaseModel):
 def minutes(hhmm: str) -> int:
     hours, mins = hhmm.split(":")
     return int(hours) * 60 + int(mins)
+
+
+def _ordered_window(section: W, opens: str, closes: str) -> W:
+    if minutes(closes) <= minutes(opens):
+        raise ValueError("closes must be after opens")
+    return section
 
 
 class HoursSection(_Section):
@@ -51,9 +60,7 @@ class HoursSection(_Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        if minutes(self.closes) <= minutes(self.opens):
-            raise ValueError("closes must be after opens")
-        return self
+        return _ordered_window(self, self.opens, self.closes)
 
 
 class KindHoursSection(_Section):
@@ -65,9 +72,7 @@ class KindHoursSection(_Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        if minutes(self.closes) <= minutes(self.opens):
-            raise ValueError("closes must be after opens")
-        return self
+        return _ordered_window(self, self.opens, self.closes)
 
 
 class KindSection(_Section):

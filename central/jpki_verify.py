@@ -29,8 +29,9 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cardreader.certs import verify_signature
 from central.errors import CentralConfigError, IssuanceRefused
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class CardVerifier:
         _check_key_usage(cert)
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             raise IssuanceRefused("certificate_expired", "the certificate is out of its validity")
-        if not _signature_ok(cert, message, signature):
+        if not verify_signature(der, message, signature):
             raise IssuanceRefused("signature_invalid", "the signature does not verify")
         self.revocation.check(cert, root, now)
         return VerifiedCertificate(
@@ -168,14 +169,3 @@ def _check_key_usage(cert: x509.Certificate) -> None:
         raise IssuanceRefused("certificate_untrusted", "the certificate has no key usage") from None
     if not usage.digital_signature:
         raise IssuanceRefused("certificate_untrusted", "the key is not for signatures")
-
-
-def _signature_ok(cert: x509.Certificate, message: bytes, signature: bytes) -> bool:
-    key = cert.public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        return False
-    try:
-        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
