@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -23,6 +24,7 @@ from central.dashboard.views import add_dashboard
 from central.db import Database, aware
 from central.errors import ConflictError, DatabaseError, NotFoundError
 from central.ingest_store import IngestStore
+from central.issuance_api import add_issuance_stats
 from central.metrics import add_metrics
 from central.ops_api import add_ops_api
 from central.publisher import DeltaPublisher
@@ -118,6 +120,8 @@ def create_app(
     page_size_max: int = 1000,
     code_key: Callable[[str], bytes] = demo_code_key,
     now: Callable[[], datetime] | None = None,
+    *,
+    issuance_zone: str = "Asia/Tokyo",
 ) -> FastAPI:
     """The API app with the dashboard and metrics; ``publisher`` (optional) is
     started and closed with the app; ``now`` is the dashboard's clock (tests)."""
@@ -165,6 +169,7 @@ def create_app(
     )  # fmt: skip
     _fleet_routes(app, IngestStore(db, "api"), need("reader"), page_size_max)
     add_ops_api(app, db, need("reader"), need("operator"))
+    add_issuance_stats(app, db, need("reader"), ZoneInfo(issuance_zone))
     _document_errors(app)
     add_metrics(app, db)
     add_dashboard(app, db, now)

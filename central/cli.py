@@ -22,6 +22,8 @@ from central.alerts import AlertEngine
 from central.config import CentralConfig, code_key, load_config
 from central.db import Database
 from central.errors import CentralConfigError, CentralError, DatabaseError
+from central.issuance_cli import add_commands as add_issuance_commands
+from central.issuance_cli import start_listener_if_enabled
 from central.notify import EmailNotifier, Notifier, WebhookNotifier
 from central.ops import OpsLoop
 from central.simulate import FleetSimulator, make_fleet
@@ -73,12 +75,16 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
         publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
         if config.reservations.code_key_file is None:
             log.warning("reservations.code_key_file not set: demo code key in use")
-        app = create_app(db, publisher, config.api.page_size_max, code_key(config))
+        app = create_app(db, publisher, config.api.page_size_max, code_key(config),
+                         issuance_zone=config.issuance.timezone)  # fmt: skip
         ops = ops_loop(config, db).start()
+        issuance = start_listener_if_enabled(config, db)
         try:
             uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
                         log_config=None, access_log=False)  # fmt: skip
         finally:
+            if issuance is not None:
+                issuance.close()
             ops.close()
     return 0
 
@@ -232,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds", type=int, default=None, help="stop after this many (default: run on)"
     )
     p.add_argument("--seed", type=int, default=7)
+    add_issuance_commands(sub, with_config)
     command("db-init", "create the tables (the services also do it at start)", cmd_db_init)
     p = command("config", "validate the central configuration (and print it)", cmd_config)
     p.add_argument("--show", action="store_true")

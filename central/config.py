@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from central.alerts import AlertThresholds
 from central.errors import CentralConfigError
+from central.issuance_config import IssuanceSection
 from sync.config import BrokerSection as DeviceBrokerSection
 from sync.config import read_config_file, validate_toml
 from sync.reservations_hash import demo_code_key
@@ -124,6 +125,7 @@ class CentralConfig(_Section):
     logging: LoggingSection = LoggingSection()
     ops: OpsSection = OpsSection()
     notify: NotifySection = NotifySection()
+    issuance: IssuanceSection = IssuanceSection()
     source: str = Field(default="<built-in demo>", exclude=True)
 
 
@@ -177,7 +179,12 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
             update={"code_key_file": absolute(reservations.code_key_file)}
         )
     return config.model_copy(
-        update={"database": database, "broker": broker, "reservations": reservations}
+        update={
+            "database": database,
+            "broker": broker,
+            "reservations": reservations,
+            "issuance": config.issuance.resolved(base_dir),
+        }
     )
 
 

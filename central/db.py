@@ -267,4 +267,5 @@ def _first_line(exc: BaseException) -> str:
 
 
 # Ops tables (health history, alerts, staff) register on the same metadata.
+from central import issuance_db as _issuance_tables  # noqa: E402, F401
 from central import ops_db as _ops_tables  # noqa: E402, F401

@@ -27,3 +27,19 @@ class NotFoundError(CentralError, LookupError):
 
 class ConflictError(CentralError, ValueError):
     """A change that contradicts the stored state (e.g. editing a cancelled reservation)."""
+
+
+class IssuanceRefused(CentralError):
+    """An issuance request refused with one of the contract's error codes
+    (:data:`sync.issuance_protocol.ERROR_CODES`); ``opens_at`` goes with
+    ``outside_hours``."""
+
+    def __init__(self, code: str, message: str, opens_at: object = None) -> None:
+        self.code = code
+        self.message = message
+        self.opens_at = opens_at
+        super().__init__(f"{code}: {message}")
+
+
+class RegistryError(CentralError):
+    """The resident registry cannot be used (missing file, bad record)."""

@@ -56,6 +56,8 @@ ERROR_CODES: dict[str, int] = {
     "order_invalid": 422,  # copies out of range, empty order, option not offered
     "order_state": 409,  # confirm/outcome not allowed in the order's state
     "device_unknown": 403,  # client certificate not a registered counter device
+    "request_invalid": 422,  # the body does not match the models (a kiosk bug)
+    "service_unavailable": 503,  # central's database or registry is down: retry later
 }
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

@@ -1,0 +1,133 @@
+"""The issuance API through a real uvicorn HTTPS listener with mutual TLS:
+fleet device certificates in, anything else out; the whole contract walked
+with ``requests`` as the kiosk does."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cryptography import x509
+from pypdf import PdfReader
+
+from cardreader.testpki import write_test_pki
+from central.cli import open_db
+from central.config import load_config
+from central.issuance_demo import prepare
+from central.issuance_server import IssuanceListener, build_stack, make_server
+from deploy import pki
+from deploy.fleet import add_device, init_fleet, load_fleet
+from sync.issuance_protocol import BASE_PATH, CatalogueOut, ChallengeOut, ConfirmOut, SessionOut
+from tests.harness.issuance import issuance_pki, session_in
+from tests.harness.services import free_port, wait_until
+
+
+@dataclass(frozen=True)
+class Listener:
+    url: str
+    ca: str
+    device: tuple[str, str]
+    other_device: tuple[str, str]  # fleet certificate, not in allowed_devices
+    revoked_device: tuple[str, str]
+    foreign: tuple[str, str]  # same CN, another CA
+
+    def call(
+        self, method: str, path: str, cert: tuple[str, str] | None = None, json: Any = None
+    ) -> requests.Response:
+        url = self.url + BASE_PATH + path
+        return requests.request(
+            method, url, cert=cert or self.device, verify=self.ca, timeout=10, json=json
+        )
+
+
+def _pair(folder: Path) -> tuple[str, str]:
+    return str(folder / "device.pem"), str(folder / "device.key")
+
+
+@pytest.fixture(scope="module")
+def listener(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Listener]:
+    root = tmp_path_factory.mktemp("issuance-https")
+    init_fleet(root / "fleet", broker_host="localhost")
+    names = ("kiosk-1", "kiosk-2", "kiosk-gone")
+    devices = {d: add_device(root / "fleet", d, "city-hall") for d in names}
+    fleet = load_fleet(root / "fleet")
+    fleet.revoke(
+        x509.load_pem_x509_certificate((devices["kiosk-gone"] / "device.pem").read_bytes())
+    )
+    other_ca = pki.create_ca("Someone else's CA")
+    pki.issue(other_ca, "kiosk-1").write(
+        root / "foreign" / "device.pem", root / "foreign" / "device.key"
+    )
+    pki_dir = root / "jpki"
+    write_test_pki(pki_dir, issuance_pki().pki)
+    paths = prepare(root / "state", root / "fleet", pki_dir, port=free_port())
+    config = load_config(paths.config)
+    issuance = config.issuance.model_copy(update={"allowed_devices": ["kiosk-1", "kiosk-gone"]})
+    config = config.model_copy(update={"issuance": issuance})
+    db = open_db(config)
+    stack = build_stack(config.issuance, db)
+    server = make_server(config, stack)
+    running = IssuanceListener(server, stack).start()
+    wait_until(lambda: server.started, 10, "the issuance listener")
+    pairs = [_pair(devices[d]) for d in names] + [_pair(root / "foreign")]
+    yield Listener(f"https://localhost:{paths.port}", str(paths.fleet_ca), *pairs)
+    running.close()
+    db.close()
+
+
+def test_https_whole_flow_issues_a_certificate(listener: Listener) -> None:
+    catalogue = CatalogueOut.model_validate(listener.call("GET", "/catalogue").json())
+    assert catalogue.hours.open_now and catalogue.municipality_ja == "みどり市"
+    challenge = ChallengeOut.model_validate(listener.call("POST", "/challenges").json())
+    body = session_in(issuance_pki().user("valid"), challenge, "kiosk-1")
+    answer = listener.call("POST", "/sessions", json=body.model_dump())
+    assert answer.status_code == 200, answer.text
+    session = SessionOut.model_validate(answer.json())
+    order = listener.call("POST", "/orders", json={
+        "session_id": session.session_id, "idempotency_key": "1" * 32,
+        "items": [{"kind": "shotoku_kazei", "copies": 1}]}).json()  # fmt: skip
+    assert order["total_fee_yen"] == 200
+    confirm_path = f"/orders/{order['order_id']}/confirm"
+    confirmed = ConfirmOut.model_validate(
+        listener.call("POST", confirm_path, json={"payment_ref": "sim-1"}).json())  # fmt: skip
+    document = confirmed.documents[0]
+    text = PdfReader(io.BytesIO(base64.b64decode(document.pdf))).pages[0].extract_text()
+    assert "所得・課税証明書" in text and document.issue_number in text
+    outcome = listener.call(
+        "POST", f"/orders/{order['order_id']}/outcome", json={"status": "printed"}
+    )
+    assert outcome.json()["status"] == "printed"
+    assert listener.call("DELETE", f"/sessions/{session.session_id}").status_code == 204
+
+
+def test_https_refusals_carry_contract_codes(listener: Listener) -> None:
+    challenge = ChallengeOut.model_validate(listener.call("POST", "/challenges").json())
+    forged = session_in(issuance_pki().user("valid"), challenge, "kiosk-2")
+    answer = listener.call("POST", "/sessions", json=forged.model_dump())
+    assert (answer.status_code, answer.json()["error"]) == (401, "signature_invalid")
+    malformed = listener.call("POST", "/sessions", json={"challenge_id": "x"})
+    assert (malformed.status_code, malformed.json()["error"]) == (422, "request_invalid")
+    gone = listener.call("POST", "/orders/nope/confirm", json={"payment_ref": "p"})
+    assert gone.json()["error"] == "order_invalid"
+
+
+def test_https_device_not_allowed_is_device_unknown(listener: Listener) -> None:
+    answer = listener.call("GET", "/catalogue", cert=listener.other_device)
+    assert (answer.status_code, answer.json()["error"]) == (403, "device_unknown")
+
+
+@pytest.mark.parametrize("which", ["none", "foreign", "revoked"])
+def test_https_refuses_clients_without_a_valid_fleet_certificate(
+    listener: Listener, which: str
+) -> None:
+    cert = {"foreign": listener.foreign, "revoked": listener.revoked_device}.get(which)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(
+            listener.url + BASE_PATH + "/catalogue", cert=cert, verify=listener.ca, timeout=10
+        )
