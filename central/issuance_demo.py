@@ -35,13 +35,10 @@ class DemoPaths:
     port: int
 
 
-def _config_text(
-    state_dir: Path, issuance: Path, port: int, crl: Path | None, always_open: bool
-) -> str:
+def issuance_config_text(issuance: Path, port: int, crl: Path | None, always_open: bool) -> str:
+    """The ``[issuance]`` part of a central config for the files in ``issuance``."""
     lines = [
-        "# Written by central.issuance_demo.prepare: TEST material only.",
-        "[database]", f'url = "sqlite:///{state_dir / "central.db"}"',
-        "", "[issuance]", "enabled = true",
+        "[issuance]", "enabled = true",
         f'jpki_roots = ["{issuance / "jpki-root.pem"}"]',
         f'crl_files = ["{issuance / "jpki-crl.pem"}"]',
         f'registry_file = "{issuance / "registry.db"}"',
@@ -91,6 +88,10 @@ def prepare(
         registry.close()
     crl = fleet.crl if fleet.crl.exists() else None
     config = state_dir / "central.toml"
-    config.write_text(_config_text(state_dir, issuance, port, crl, always_open))
+    config.write_text(
+        "# Written by central.issuance_demo.prepare: TEST material only.\n"
+        f'[database]\nurl = "sqlite:///{state_dir / "central.db"}"\n\n'
+        + issuance_config_text(issuance, port, crl, always_open)
+    )
     return DemoPaths(config, issuance / "registry.db", issuance, issuance / "fleet-ca.pem",
                      cert_path, key_path, port)  # fmt: skip
