@@ -269,3 +269,12 @@ def test_issuance_flow_double_tap_is_one_digit(tmp_path: Path) -> None:
     rig.flow.key("5", 2000.0)
     rig.flow.key("5", 2000.05)
     assert rig.flow.pin_dots == "●○○○"
+
+
+def test_issuance_texts_all_translated_to_japanese() -> None:
+    from kiosk.i18n import translate
+    from kiosk.issuance import texts as tx
+
+    ids = [v for k, v in vars(tx).items() if k.isupper() and isinstance(v, str)]
+    ids += [text for n in tx.NOTICES.values() for text in (n.title, n.body, n.next_step)]
+    assert [i for i in ids if translate("ja", i) == i] == []
