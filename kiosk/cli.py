@@ -4,7 +4,8 @@
     python -m kiosk demo [--state-dir DIR] [--once]
 
 The first form runs the check-in touchscreen (or, with ``--headless``, the
-door terminal) for one door of the configuration. ``demo`` runs every part
+door terminal) for one door of the configuration; with ``device.role =
+"counter"`` it runs the certificate issuance touchscreen instead. ``demo`` runs every part
 that has landed on simulated hardware with the embedded demo configuration.
 """
 
@@ -81,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_headless(config, door=args.door)
         os.environ.setdefault("KIVY_NO_ARGS", "1")
+        if config.device.role == "counter":  # certificate issuance
+            from kiosk.ui.issuance.run import run_issuance
+
+            return run_issuance(config, measure_startup=args.measure_startup)
         from kiosk.ui.run import run_touchscreen
 
         dev = (args.dev_panel, Path(args.pki_dir or ".")) if args.dev_panel else None

@@ -126,6 +126,20 @@ class BrokerSection(_Section):
 
 class CentralSection(_Section):
     url: str = ""
+    # Client certificate for mutual TLS; None = the broker's device identity.
+    tls: TlsSection | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
+class IssuanceSection(_Section):
+    """Counter kiosks (``device.role = "counter"``): the issuance ports."""
+
+    payment_backend: Literal["sim"] = "sim"
+    printer_backend: Literal["file", "cups"] = "file"
+    cups_queue: str = ""
+    cups_server: str = ""  # host:port; empty = the local scheduler
+    spool: Path = Path("issuance-spool")  # the file printer's folder
+    sound: bool = True
 
 
 class SyncSection(_Section):
@@ -165,6 +179,7 @@ class DeviceConfig(_Section):
     doors: list[DoorSection] = []
     broker: BrokerSection = BrokerSection()
     central: CentralSection = CentralSection()
+    issuance: IssuanceSection = IssuanceSection()
     sync: SyncSection = SyncSection()
     policy: PolicySection = PolicySection()
     # Where the config came from, for messages; not a TOML key.
@@ -274,16 +289,28 @@ def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:
         reader = reader.model_copy(
             update={"credential_key_file": absolute(reader.credential_key_file)}
         )
-    broker = config.broker
-    if broker.tls is not None:
-        tls = broker.tls.model_copy(
+
+    def absolute_tls(tls: TlsSection | None) -> TlsSection | None:
+        if tls is None:
+            return None
+        return tls.model_copy(
             update={
-                "ca_file": absolute(broker.tls.ca_file),
-                "cert_file": absolute(broker.tls.cert_file),
-                "key_file": absolute(broker.tls.key_file),
+                "ca_file": absolute(tls.ca_file),
+                "cert_file": absolute(tls.cert_file),
+                "key_file": absolute(tls.key_file),
             }
         )
-        broker = broker.model_copy(update={"tls": tls})
+
+    broker = config.broker.model_copy(update={"tls": absolute_tls(config.broker.tls)})
+    central = config.central.model_copy(update={"tls": absolute_tls(config.central.tls)})
+    issuance = config.issuance.model_copy(update={"spool": absolute(config.issuance.spool)})
     return config.model_copy(
-        update={"store": store, "lock": lock, "reader": reader, "broker": broker}
+        update={
+            "store": store,
+            "lock": lock,
+            "reader": reader,
+            "broker": broker,
+            "central": central,
+            "issuance": issuance,
+        }
     )

@@ -53,16 +53,20 @@ def seed_code_reservation(config_path: Path, code: str) -> None:
 
 
 def run_driver(
-    scenario: dict[str, Any], tmp_path: Path, env: dict[str, str]
+    scenario: dict[str, Any],
+    tmp_path: Path,
+    env: dict[str, str],
+    module: str = "tests.e2e.ui_driver",
 ) -> list[dict[str, Any]]:
     file = tmp_path / "scenario.json"
     file.write_text(json.dumps(scenario))
     result = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.ui_driver", str(file)],
+        [sys.executable, "-m", module, str(file)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
+    (tmp_path / "driver.out").write_text(result.stdout)
     lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, (result.stdout[-1500:], result.stderr[-3000:])
     errors = [line for line in lines if "error" in line]
     assert not errors, (errors, result.stderr[-3000:])
     assert lines and lines[-1].get("done"), result.stderr[-3000:]

@@ -1,0 +1,491 @@
+"""The certificate issuance flow at a counter kiosk, in plain Python.
+
+No Kivy, no I/O: the flow is driven by method calls (the card, keys, choices,
+results of background work, clock ticks) and tells its observer what to
+show. Slow work is asked for by handing a request (:mod:`kiosk.issuance.model`)
+to ``submit``; its result comes back through a method with the request's
+``generation``, and results of an earlier person's session are dropped.
+
+Steps: attract → language → place the card → checking (validity and PIN
+tries read before anything else) → PIN → kinds → options → copies →
+confirm → purchase (order, payment, printing: the orchestrator) → take the
+card (with a sound, until it is removed) → thank you → attract.
+
+Privacy: the PIN lives only in ``_pin`` while it is typed, shown as dots,
+and leaves this object once, inside the :class:`OpenSession` request; every
+reset, abort and timeout wipes it with the choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+from kiosk.i18n import DEFAULT_LANGUAGE, available_languages, translate
+from kiosk.issuance import texts as tx
+from kiosk.issuance.model import (
+    Alert,
+    CardCheck,
+    CardKind,
+    CloseSession,
+    OpenSession,
+    Purchase,
+    PurchaseProgress,
+    PurchaseResult,
+    PurchaseStage,
+    PurchaseStatus,
+    ReadCard,
+    Record,
+    Request,
+    SessionResult,
+    SessionStatus,
+)
+from sync.issuance_protocol import KindOut, SessionOut
+
+PIN_LENGTH = 4
+IDLE_SECONDS = 30.0
+COUNTDOWN_SECONDS = 20.0
+RESULT_SECONDS = 10.0  # notices and thank-you, then the attract screen
+ALERT_EVERY_SECONDS = 4.0  # the "take your card" sound repeats
+DOUBLE_TAP_SECONDS = 0.15
+
+# Steps before the purchase: removing the card here aborts the session.
+BEFORE_PURCHASE = frozenset(
+    {"checking", "pin", "verifying", "kinds", "options", "copies", "confirm"}
+)
+# Steps where nobody waits for background work: the idle timeout applies.
+INTERACTIVE = frozenset({"language", "place_card", "pin", "kinds", "options", "copies", "confirm"})
+# Central's refusal codes -> the notice shown (and the event's reason).
+REFUSAL_NOTICES = {
+    "certificate_expired": "card_expired",
+    "certificate_revoked": "certificate_revoked",
+    "resident_unknown": "resident_unknown",
+    "use_counter": "use_counter",
+    "outside_hours": "outside_hours",
+    "revocation_unavailable": "central_unreachable",
+}
+PRINTER_NOTICES = {
+    "out_of_paper": "printer_out_of_paper",
+    "jammed": "printer_jammed",
+    "offline": "printer_offline",
+}
+
+
+@dataclass
+class Screen:
+    """What a screen shows, already translated; ``notice`` names the failure."""
+
+    name: str
+    notice: str = ""
+    title: str = ""
+    body: str = ""
+    next_step: str = ""
+
+
+@dataclass
+class IssuanceFlow:
+    submit: Callable[[Request], None]
+    timezone: tzinfo
+    on_change: Callable[[IssuanceFlow], None] = lambda _f: None
+    language: str = DEFAULT_LANGUAGE
+    large_text: bool = False
+    screen: Screen = field(default_factory=lambda: Screen("attract"))
+    countdown: float | None = None
+    card_present: bool = False
+    tries_left: int | None = None
+    pin_error: bool = False
+    session: SessionOut | None = None
+    kind: KindOut | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    copies: int = 1
+    progress: float = 0.0
+    generation: int = 0
+    _pin: str = ""
+    _last_activity: float = 0.0
+    _last_alert: float = 0.0
+    _last_key: tuple[str, float] = ("", -1.0)
+    _paid_total: int = 0
+
+    # --- what the screens read -------------------------------------------
+    def t(self, message: str, **values: object) -> str:
+        return translate(self.language, message, **values)
+
+    @property
+    def pin_dots(self) -> str:
+        return "●" * len(self._pin) + "○" * (PIN_LENGTH - len(self._pin))
+
+    @property
+    def last_try(self) -> bool:
+        """One more wrong PIN blocks the card: the screen warns clearly."""
+        return self.tries_left == 1
+
+    @property
+    def has_pin(self) -> bool:
+        return bool(self._pin)
+
+    @property
+    def languages(self) -> list[str]:
+        return available_languages()
+
+    @property
+    def kinds(self) -> list[KindOut]:
+        """What this resident may order now (kinds closed now are left out)."""
+        return [k for k in self.session.kinds if k.open_now] if self.session else []
+
+    @property
+    def total_yen(self) -> int:
+        return self.kind.fee_yen * self.copies if self.kind else 0
+
+    def label(self, item: Any) -> str:
+        """A catalogue label (kind or option) in the current language."""
+        return str(item.label_en if self.language == "en" else item.label_ja)
+
+    def choice_label(self, option: Any, choice: str) -> str:
+        labels = option.choice_labels_en if self.language == "en" else option.choice_labels_ja
+        return str(labels.get(choice, choice))
+
+    # --- touches and the clock ---------------------------------------------
+    def activity(self, now: float) -> None:
+        self._last_activity = now
+        if self.countdown is not None:
+            self.countdown = None
+            self._changed()
+
+    def tick(self, now: float) -> None:
+        idle = now - self._last_activity
+        name = self.screen.name
+        if name == "take_card":
+            if now - self._last_alert >= ALERT_EVERY_SECONDS:
+                self._last_alert = now
+                self.submit(Alert(self.generation))
+        elif name in ("notice", "thanks"):
+            if idle >= RESULT_SECONDS:
+                self._after_result()
+        elif name in INTERACTIVE:
+            if idle >= IDLE_SECONDS + COUNTDOWN_SECONDS:
+                self._abort("idle")
+                self.reset()
+            elif idle >= IDLE_SECONDS:
+                self.countdown = max(0.0, IDLE_SECONDS + COUNTDOWN_SECONDS - idle)
+                self._changed()
+
+    def start(self, now: float) -> None:
+        self.activity(now)
+        self._go("language")
+
+    def open_language(self, now: float) -> None:
+        self.start(now)
+
+    def choose_language(self, language: str, now: float) -> None:
+        self.activity(now)
+        if language in self.languages:
+            self.language = language
+        self._go("place_card")
+        if self.card_present:
+            self._read_card()
+
+    def toggle_large_text(self, now: float) -> None:
+        self.activity(now)
+        self.large_text = not self.large_text
+        self._changed()
+
+    # --- the card ------------------------------------------------------------
+    def card_placed(self, now: float) -> None:
+        self.card_present = True
+        self.activity(now)
+        if self.screen.name == "attract":
+            self._go("place_card")
+        if self.screen.name == "place_card":
+            self._read_card()
+
+    def card_removed(self, now: float) -> None:
+        self.card_present = False
+        self.activity(now)
+        name = self.screen.name
+        if name == "take_card":
+            self._go("thanks")
+        elif name in BEFORE_PURCHASE:
+            self._abort("card_removed")
+            self._notice("card_removed")
+
+    def card_checked(self, generation: int, check: CardCheck) -> None:
+        if generation != self.generation or self.screen.name != "checking":
+            return
+        if check.kind is CardKind.REMOVED:
+            self.card_present = False
+            self._go("place_card")
+        elif check.kind is CardKind.UNREADABLE:
+            self._refuse("card_unreadable")
+        elif check.kind is CardKind.OTHER:
+            self._refuse("not_mynumber")
+        elif check.expired:
+            self._refuse("card_expired")
+        elif not check.tries_left:  # 0 or unknown: never send a PIN
+            self._refuse("pin_blocked")
+        else:
+            self.tries_left = check.tries_left
+            self.pin_error = False
+            self._pin = ""
+            self._go("pin")
+
+    # --- the PIN -----------------------------------------------------------
+    def key(self, key: str, now: float) -> None:
+        """A keypad key: a digit, "clear" or "ok"."""
+        if self._last_key[0] == key and now - self._last_key[1] < DOUBLE_TAP_SECONDS:
+            return
+        self._last_key = (key, now)
+        self.activity(now)
+        if self.screen.name != "pin":
+            return
+        if key == "clear":
+            self._pin = self._pin[:-1]
+        elif key == "ok":
+            if len(self._pin) == PIN_LENGTH:
+                pin, self._pin = self._pin, ""
+                self._go("verifying")
+                self.submit(OpenSession(self.generation, pin))
+                return
+        elif key.isdigit() and len(key) == 1 and len(self._pin) < PIN_LENGTH:
+            self._pin += key
+        self._changed()
+
+    def session_result(self, generation: int, result: SessionResult) -> None:
+        if generation != self.generation or self.screen.name != "verifying":
+            if result.session is not None:  # opened for someone who left
+                self.submit(CloseSession(generation, result.session.session_id))
+            return
+        status = result.status
+        if status is SessionStatus.OPEN and result.session is not None:
+            self.session = result.session
+            if not self.kinds:
+                self._refuse("use_counter")
+            else:
+                self._go("kinds")
+        elif status is SessionStatus.WRONG_PIN and result.tries_left:
+            self.tries_left, self.pin_error = result.tries_left, True
+            self._record("issuance.pin_wrong", tries_left=result.tries_left)
+            self._go("pin")  # waits for the person: never an automatic retry
+        elif status in (SessionStatus.WRONG_PIN, SessionStatus.BLOCKED):
+            self._refuse("pin_blocked")
+        elif status is SessionStatus.EXPIRED:
+            self._refuse("card_expired")
+        elif status is SessionStatus.CARD_REMOVED:
+            self.card_present = False
+            self._abort("card_removed")
+            self._notice("card_removed")
+        elif status is SessionStatus.UNREACHABLE:
+            self._record("issuance.central_unreachable", step="session")
+            self._notice("central_unreachable")
+        elif status is SessionStatus.CARD_ERROR:
+            self._refuse("card_unreadable")
+        else:
+            self._refuse_code(result.code, result)
+
+    # --- choices -----------------------------------------------------------
+    def choose_kind(self, kind_id: str, now: float) -> None:
+        self.activity(now)
+        kind = next((k for k in self.kinds if k.id == kind_id), None)
+        if self.screen.name != "kinds" or kind is None:
+            return
+        self.kind = kind
+        self.options = {o.id: o.default for o in kind.options}  # the least data
+        self.copies = 1
+        self._go("options" if kind.options else "copies")
+
+    def set_option(self, option_id: str, value: str, now: float) -> None:
+        self.activity(now)
+        option = (
+            next((o for o in self.kind.options if o.id == option_id), None) if self.kind else None
+        )
+        if self.screen.name != "options" or option is None:
+            return
+        allowed = option.choices if option.kind == "choice" else ["true", "false"]
+        if value in allowed:
+            self.options[option_id] = value
+            self._changed()
+
+    def change_copies(self, delta: int, now: float) -> None:
+        self.activity(now)
+        if self.screen.name == "copies" and self.kind is not None:
+            self.copies = min(max(1, self.copies + delta), self.kind.max_copies)
+            self._changed()
+
+    def next(self, now: float) -> None:
+        """ "Next" on options and copies; "pay and print" on the confirmation."""
+        self.activity(now)
+        name = self.screen.name
+        if name == "options":
+            self._go("copies")
+        elif name == "copies":
+            self._go("confirm")
+        elif name == "confirm" and self.kind and self.session and self.card_present:
+            self._paid_total = self.total_yen
+            self.progress = 0.0
+            self._go("ordering")
+            self.submit(
+                Purchase(
+                    self.generation,
+                    self.session.session_id,
+                    self.kind.id,
+                    self.copies,
+                    dict(self.options),
+                    self.total_yen,
+                )
+            )
+
+    def back(self, now: float) -> None:
+        """One step back; on the first steps it cancels."""
+        self.activity(now)
+        previous = {
+            "copies": "options" if self.kind and self.kind.options else "kinds",
+            "options": "kinds",
+            "confirm": "copies",
+        }.get(self.screen.name)
+        if previous is not None:
+            self._go(previous)
+        elif self.screen.name in ("language", "place_card"):
+            self.reset()
+        elif self.screen.name in ("notice", "thanks"):
+            self._after_result()
+        else:
+            self.cancel(now)
+
+    def cancel(self, now: float) -> None:
+        self.activity(now)
+        if self.screen.name in BEFORE_PURCHASE:
+            self._abort("cancelled")
+            self._notice("cancelled")
+        elif self.screen.name in INTERACTIVE:
+            self.reset()
+
+    def continue_session(self, now: float) -> None:
+        self.activity(now)
+
+    # --- the purchase (orchestrator) -----------------------------------------
+    def purchase_progress(self, generation: int, progress: PurchaseProgress) -> None:
+        if generation != self.generation:
+            return
+        self.progress = progress.fraction
+        stage = progress.stage
+        self._go("printing" if stage is PurchaseStage.PRINTING else stage.value)
+
+    def purchase_done(self, generation: int, result: PurchaseResult) -> None:
+        if generation != self.generation:
+            return
+        self._end_session()
+        status = result.status
+        if status is PurchaseStatus.PRINTED:
+            self.progress = 1.0
+            self._wipe_choices()
+            self._go("take_card" if self.card_present else "thanks")
+            return
+        notice = {
+            PurchaseStatus.DECLINED: "payment_declined",
+            PurchaseStatus.PAYMENT_UNAVAILABLE: "payment_unavailable",
+            PurchaseStatus.UNREACHABLE: "central_unreachable",
+            PurchaseStatus.PRINT_FAILED: "print_failed",
+            PurchaseStatus.PRINTER_UNAVAILABLE: PRINTER_NOTICES.get(
+                result.reason, "printer_offline"
+            ),
+        }.get(status)
+        if notice is None:  # refused by central
+            notice = REFUSAL_NOTICES.get(result.reason, "service_error")
+        self._wipe_choices()
+        self._notice(notice, opens_at=result.opens_at)
+
+    # --- reset ---------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to the attract screen with nothing of the last person kept."""
+        self._end_session()
+        self._wipe_choices()
+        self.generation += 1
+        self.countdown = None
+        self.tries_left = None
+        self.pin_error = False
+        self.large_text = False
+        self.language = DEFAULT_LANGUAGE
+        self._go("attract")
+
+    # --- internals -----------------------------------------------------------
+    def _read_card(self) -> None:
+        self._go("checking")
+        self.submit(ReadCard(self.generation))
+
+    def _wipe_choices(self) -> None:
+        self._pin = ""
+        self.kind = None
+        self.options = {}
+        self.copies = 1
+        self.progress = 0.0
+
+    def _end_session(self) -> None:
+        if self.session is not None:
+            self.submit(CloseSession(self.generation, self.session.session_id))
+            self.session = None
+
+    def _abort(self, reason: str) -> None:
+        """Give up before the purchase: wipe, close the session, record it."""
+        if self.screen.name not in BEFORE_PURCHASE and not self.has_pin and self.session is None:
+            return  # nothing started: no event for an empty screen timing out
+        self._record("issuance.aborted", step=self.screen.name, reason=reason)
+        self._end_session()
+        self._wipe_choices()
+
+    def _refuse(self, reason: str, **values: object) -> None:
+        self._record("issuance.refused", reason=reason)
+        self._end_session()
+        self._wipe_choices()
+        self._notice(reason, **values)
+
+    def _refuse_code(self, code: str, result: SessionResult) -> None:
+        notice = REFUSAL_NOTICES.get(code, "service_error")
+        if notice == "central_unreachable":
+            self._record("issuance.central_unreachable", step="session")
+            self._notice(notice)
+            return
+        self._record("issuance.refused", reason=code or "unknown")
+        self._end_session()
+        self._wipe_choices()
+        self._notice(notice, opens_at=result.opens_at)
+
+    def _notice(self, notice: str, **values: Any) -> None:
+        words = tx.NOTICES[notice]
+        opens_at = values.get("opens_at")
+        shown = {
+            "opens_at": opens_at.astimezone(self.timezone).strftime("%Y-%m-%d %H:%M")
+            if opens_at is not None
+            else "-",
+            "total": self._paid_total,
+        }
+        self.screen = Screen(
+            "notice",
+            notice=notice,
+            title=self.t(words.title, **shown),
+            body=self.t(words.body, **shown),
+            next_step=self.t(words.next_step, **shown),
+        )
+        self.countdown = None
+        self._changed()
+
+    def _after_result(self) -> None:
+        """A notice or the thank-you is done: a card still on the reader must go."""
+        if self.card_present:
+            self._go("take_card")
+        else:
+            self.reset()
+
+    def _record(self, type_: str, **data: Any) -> None:
+        self.submit(Record(self.generation, type_, data))
+
+    def _go(self, name: str) -> None:
+        if name == "take_card" and self.screen.name != "take_card":
+            self._last_alert = self._last_activity
+            self.submit(Alert(self.generation))
+        self.screen = Screen(name)
+        self.countdown = None
+        self._changed()
+
+    def _changed(self) -> None:
+        self.on_change(self)

@@ -1,0 +1,105 @@
+"""Builds the counter kiosk's issuance objects from a device configuration:
+the one place that knows which real or simulated side serves each port.
+
+Every port can be injected (``build_issuance(config, post, central=...)``),
+so the demo and end-to-end tests wire a real central server, a fake one, a
+file printer or a scripted payment terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from kiosk.issuance.central import CentralPort, HttpsCentral
+from kiosk.issuance.flow import IssuanceFlow
+from kiosk.issuance.orchestrator import CardPort, Orchestrator, Ports, Post, SoundPort
+from kiosk.issuance.sound import SimulatedSound
+from kiosk.payment import PaymentTerminal, SimulatedTerminal
+from kiosk.printing import CupsPrinter, FilePrinter, Printer
+from kiosk.wiring import card_service_for
+from sync.config import DeviceConfig
+from sync.errors import ConfigError
+from sync.outbox import Outbox
+from sync.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+def central_for(config: DeviceConfig) -> HttpsCentral:
+    """Central over HTTPS; the client certificate is ``[central.tls]`` or,
+    unset, the device identity of ``[broker.tls]``."""
+    if not config.central.url:
+        raise ConfigError(config.source, ["central.url: a counter kiosk needs central's URL"])
+    tls = config.central.tls or config.broker.tls
+    return HttpsCentral(
+        config.central.url,
+        ca_file=tls.ca_file if tls else None,
+        cert_file=tls.cert_file if tls else None,
+        key_file=tls.key_file if tls else None,
+        timeout=config.central.timeout_seconds,
+    )
+
+
+def printer_for(config: DeviceConfig) -> Printer:
+    section = config.issuance
+    if section.printer_backend == "cups":
+        if not section.cups_queue:
+            raise ConfigError(config.source, ["issuance.cups_queue: required with cups"])
+        return CupsPrinter(section.cups_queue, section.cups_server)
+    return FilePrinter(section.spool)
+
+
+def payment_for(config: DeviceConfig) -> PaymentTerminal:
+    return SimulatedTerminal()  # the only backend until a real terminal lands
+
+
+@dataclass
+class IssuanceKit:
+    """The orchestrator and what it owns; ``flow()`` makes the app's flow."""
+
+    config: DeviceConfig
+    orchestrator: Orchestrator
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def flow(self, on_change: Callable[[IssuanceFlow], None]) -> IssuanceFlow:
+        zone = ZoneInfo(self.config.device.timezone)
+        flow = IssuanceFlow(self.orchestrator.submit, zone, on_change=on_change)
+        self.orchestrator.flow = flow
+        return flow
+
+    def close(self) -> None:
+        self.orchestrator.close()
+        for close in reversed(self.closers):
+            close()
+
+
+def build_issuance(
+    config: DeviceConfig,
+    post: Post,
+    *,
+    central: CentralPort | None = None,
+    payment: PaymentTerminal | None = None,
+    printer: Printer | None = None,
+    cards: CardPort | None = None,
+    sound: SoundPort | None = None,
+) -> IssuanceKit:
+    """The started orchestrator over the configured (or injected) ports.
+    ``post`` runs a result on the UI loop (``Clock.schedule_once`` in the app)."""
+    store = open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds)
+    closers: list[Callable[[], None]] = [store.close]
+    zone = ZoneInfo(config.device.timezone)
+    central_port = central if central is not None else central_for(config)
+    closers.append(central_port.close)
+    ports = Ports(
+        cards=cards if cards is not None else card_service_for(config),
+        central=central_port,
+        payment=payment if payment is not None else payment_for(config),
+        printer=printer if printer is not None else printer_for(config),
+        sound=sound if sound is not None else SimulatedSound(),
+        events=Outbox(store, timezone=zone),
+    )
+    orchestrator = Orchestrator(ports, config.device.id, post).start()
+    return IssuanceKit(config, orchestrator, closers)

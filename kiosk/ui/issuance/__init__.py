@@ -1,0 +1,1 @@
+"""The counter kiosk's touchscreen for certificate issuance (Kivy)."""

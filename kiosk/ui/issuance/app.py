@@ -1,0 +1,131 @@
+"""The Kivy touchscreen of a counter kiosk: certificate issuance.
+
+Screens (``kiosk/ui/issuance/screens/``) bind to :class:`IssuanceView`, a
+mirror of the plain-Python :class:`~kiosk.issuance.flow.IssuanceFlow`;
+handlers in ``.kv`` are single calls on ``app.act``. Card events and the
+orchestrator's results arrive on other threads and are handed to Kivy's
+main thread with ``Clock.schedule_once``; nothing else touches the flow.
+
+Hardening as check-in: no exit on Escape, no settings panel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.lang import Builder
+from kivy.metrics import mm
+from kivy.uix.screenmanager import FadeTransition, ScreenManager
+
+from kiosk.issuance.flow import IssuanceFlow
+from kiosk.ui import theme
+from kiosk.ui.app import register_fonts
+from kiosk.ui.issuance.screens import SCREENS
+from kiosk.ui.issuance.view import IssuanceView
+
+HERE = Path(__file__).resolve().parent
+SHARED_KV = [HERE.parent / "widgets.kv", HERE.parent / "screens" / "keypad.kv", HERE / "widgets.kv"]
+
+
+def post_to_ui(call: Callable[[], None]) -> None:
+    """Thread-safe: run ``call`` on Kivy's main thread (the orchestrator's ``post``)."""
+    Clock.schedule_once(lambda _dt: call(), 0)
+
+
+class IssuanceApp(App):  # type: ignore[misc]
+    title = "City kiosk: certificates"
+    use_kivy_settings = False
+
+    def __init__(
+        self,
+        flow_factory: Callable[[Callable[[IssuanceFlow], None]], IssuanceFlow],
+        facility_name: str,
+        on_started: Callable[[IssuanceApp], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.view = IssuanceView()
+        self.facility_name = facility_name
+        self.session = self.flow = flow_factory(self._flow_changed)
+        self._on_started = on_started
+        self.theme = theme
+        self.mm = mm
+
+    def build(self) -> ScreenManager:
+        register_fonts()
+        Window.clearcolor = theme.rgba(theme.PAGE)
+        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
+        for kv in SHARED_KV:
+            Builder.load_file(str(kv))
+        manager = ScreenManager(transition=FadeTransition(duration=0.12))
+        for name, (screen_class, kv) in SCREENS.items():
+            Builder.load_file(str(kv))
+            manager.add_widget(screen_class(name=name))
+        self.view.update(self.flow)
+        self.view.bind(screen=lambda _v, name: setattr(manager, "current", name))
+        Clock.schedule_interval(self._tick, 1.0)
+        self._tick(0)
+        return manager
+
+    def on_start(self) -> None:
+        if self._on_started is not None:
+            self._on_started(self)
+
+    def open_settings(self, *_args: Any) -> bool:
+        return False  # no settings panel on a public kiosk
+
+    # --- from other threads --------------------------------------------------
+    def post_card(self, present: bool) -> None:
+        """Thread-safe: a card was placed on (or removed from) the reader."""
+        Clock.schedule_once(lambda _dt: self._card(present), 0)
+
+    # --- main thread -------------------------------------------------------
+    def _card(self, present: bool) -> None:
+        now = time.monotonic()
+        if present:
+            self.flow.card_placed(now)
+        else:
+            self.flow.card_removed(now)
+
+    def _flow_changed(self, flow: IssuanceFlow) -> None:
+        self.view.update(flow)
+
+    def _touched(self, *_args: Any) -> bool:
+        self.flow.activity(time.monotonic())
+        return False
+
+    def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
+        return key in (27, 282)  # Escape and F1 neither close nor open settings
+
+    def _tick(self, _dt: float) -> None:
+        self.view.clock = time.strftime("%H:%M")
+        self.flow.tick(time.monotonic())
+
+    # --- called from .kv -----------------------------------------------------
+    def act(self, action: str, arg: str = "", value: str = "") -> None:
+        now = time.monotonic()
+        f = self.flow
+        actions: dict[str, Callable[[], None]] = {
+            "start": lambda: f.start(now),
+            "language": lambda: f.open_language(now),
+            "choose_language": lambda: f.choose_language(arg, now),
+            "larger": lambda: f.toggle_large_text(now),
+            "key": lambda: f.key(arg, now),
+            "kind": lambda: f.choose_kind(arg, now),
+            "option": lambda: f.set_option(arg, value, now),
+            "copies": lambda: f.change_copies(int(arg), now),
+            "next": lambda: f.next(now),
+            "back": lambda: f.back(now),
+            "cancel": lambda: f.cancel(now),
+            "continue": lambda: f.continue_session(now),
+        }
+        actions[action]()
+
+    def language_name(self, code: str) -> str:
+        return {"ja": "日本語", "en": "English"}.get(code, code)

@@ -1,0 +1,54 @@
+"""Start the counter kiosk's issuance touchscreen from a device configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cardreader.watch import CardEvent, CardWatcher
+from sync.config import DeviceConfig
+
+
+def run_issuance(config: DeviceConfig, measure_startup: bool = False, **ports: Any) -> int:
+    """Run until the app stops. ``ports`` are injected into
+    :func:`kiosk.issuance.wiring.build_issuance` (``central=``, ``payment=``,
+    ``printer=``, ``cards=``, ``sound=``); the rest come from the config."""
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+
+    from kiosk.issuance.sound import KivySound
+    from kiosk.issuance.wiring import build_issuance
+    from kiosk.ui.issuance.app import IssuanceApp, post_to_ui
+    from kiosk.wiring import card_service_for
+
+    if "sound" not in ports and config.issuance.sound:
+        ports["sound"] = KivySound(config.issuance.spool.parent / "sounds")
+    kit = build_issuance(config, post_to_ui, **ports)
+    watchers: list[CardWatcher] = []
+    watch_service = card_service_for(config)
+
+    def started(app: IssuanceApp) -> None:
+        if measure_startup:
+
+            def first_frame(*_args: Any) -> None:
+                Window.unbind(on_flip=first_frame)
+                print("READY", flush=True)
+                Clock.schedule_once(lambda _dt: app.stop(), 0)
+
+            Window.bind(on_flip=first_frame)
+            return
+
+        def card_event(event: CardEvent) -> None:  # on the watcher's thread
+            if event.kind in ("inserted", "removed"):
+                app.post_card(event.kind == "inserted")
+
+        watchers.append(watch_service.watch(card_event))
+
+    try:
+        name = config.device.name or config.device.facility
+        IssuanceApp(kit.flow, name, on_started=started).run()
+    finally:
+        for watcher in watchers:
+            watcher.close()
+        watch_service.close()
+        kit.close()
+    return 0
