@@ -72,8 +72,10 @@ class HttpsCentral:
         self.base = url.rstrip("/") + BASE_PATH
         self.timeout = timeout
         self._http = requests.Session()
-        if ca_file is not None:
-            self._http.verify = str(ca_file)
+        # Passed with every request: a Session's own ``verify`` loses to
+        # REQUESTS_CA_BUNDLE in the environment, which would swap the fleet CA
+        # for the system's public roots (found by the end-to-end test).
+        self._verify: str | bool = str(ca_file) if ca_file is not None else True
         if cert_file is not None and key_file is not None:
             self._http.cert = (str(cert_file), str(key_file))
 
@@ -113,7 +115,11 @@ class HttpsCentral:
         json_body = body.model_dump(mode="json") if body is not None else None
         try:
             reply = self._http.request(
-                method, self.base + path, json=json_body, timeout=self.timeout
+                method,
+                self.base + path,
+                json=json_body,
+                timeout=self.timeout,
+                verify=self._verify,
             )
         except requests.RequestException as exc:
             log.warning("central unreachable", extra={"path": path, "error": type(exc).__name__})

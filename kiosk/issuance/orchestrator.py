@@ -359,6 +359,11 @@ class Orchestrator:
                 return
             if state is JobState.FAILED:
                 raise _PrintFailed(self._printer_state().value)
+            # A printer that stops with our job held (paper out, jam) will not
+            # finish it while the resident waits: withdraw it and refund.
+            printer = self._printer_state()
+            if printer is not PrinterState.OK:
+                raise _PrintFailed(printer.value)
             if waited >= self.print_timeout_seconds:
                 raise _PrintFailed("timeout")
             if self._stop.wait(self.job_poll_seconds):

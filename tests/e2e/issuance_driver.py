@@ -9,11 +9,23 @@ reader through pcscd. Extra steps: ``{"printer": "jammed"}`` sets the file
 printer's state, ``{"central_fail": "confirm", "code": "..."}`` scripts a
 refusal (no code: an outage). The last line before ``done`` is a summary
 (payment ledger, outcomes reported to central, sessions left open, chimes).
+
+With ``"real_central": true`` the central port and the printer come from the
+configuration (the real issuance listener over mutual TLS, a CUPS queue);
+then ``{"insert": "mynumber", "variant": V, "tries": N}`` builds the card from
+the test JPKI in ``pki_dir`` (users ``TEST-user-V``), ``{"printer": S}``
+writes the CUPS test backend's state file (``cups_out``) and
+``{"printer": "ok"}`` also restarts the stopped queue, and
+``{"pause_central": true|false}`` stops or continues central's process
+(``central_pid``) for an outage.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,11 +33,14 @@ from typing import Any
 
 from kivy.clock import Clock
 
+from cardreader.sim.profiles import mynumber_card
+from cardreader.sim.vpcd import VpcdLink
+from cardreader.testpki import KeyPair, TestPki, load_test_pki
 from cardreader.watch import CardEvent, CardWatcher
 from kiosk.errors import CentralRefused, CentralUnreachable
 from kiosk.issuance.fake_central import FakeCentral
 from kiosk.issuance.sound import SimulatedSound
-from kiosk.issuance.wiring import build_issuance
+from kiosk.issuance.wiring import build_issuance, central_for, printer_for
 from kiosk.payment import SimulatedTerminal
 from kiosk.printing import FilePrinter, PrinterState
 from kiosk.ui.issuance.app import IssuanceApp, post_to_ui
@@ -34,21 +49,61 @@ from sync.config import load_config
 from tests.e2e.ui_driver import Driver
 
 
+def test_pki(directory: Path, variant: str) -> TestPki:
+    """The test JPKI in ``directory`` with ``variant``'s user among its users
+    (extra users such as ``ineligible`` are files beside the standard ones)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pki = load_test_pki(directory)
+    if variant in pki.users:
+        return pki
+    users = directory / "users"
+    key = serialization.load_pem_private_key(
+        (users / f"TEST-user-{variant}.key.pem").read_bytes(), password=None
+    )
+    assert isinstance(key, rsa.RSAPrivateKey)
+    cert = x509.load_pem_x509_certificate((users / f"TEST-user-{variant}.cert.pem").read_bytes())
+    return TestPki(pki.root, {**pki.users, variant: KeyPair(key, cert)}, pki.crl)
+
+
 class IssuanceDriver(Driver):
-    central: FakeCentral
-    printer: FilePrinter
+    central: FakeCentral | None = None
+    printer: FilePrinter | None = None
+    scenario: dict[str, Any]
 
     def run(self, step: dict[str, Any]) -> None:
-        if "state" in step:
+        if "insert" in step and "variant" in step:
+            pki = test_pki(Path(self.scenario["pki_dir"]), step["variant"])
+            card = mynumber_card(pki, variant=step["variant"], tries=step.get("tries"))
+            self.link = VpcdLink(card, port=self.card_port)
+            self.link.insert()
+            self.report(inserted=step["variant"])
+            self.advance(0.2)
+        elif "pause_central" in step:
+            sig = signal.SIGSTOP if step["pause_central"] else signal.SIGCONT
+            os.kill(int(self.scenario["central_pid"]), sig)
+            self.advance()
+        elif "printer" in step and self.printer is None:
+            (Path(self.scenario["cups_out"]) / "printer-state").write_text(step["printer"])
+            if step["printer"] == "ok":  # staff loaded paper: the queue runs again
+                issuance = self.scenario["cups"]
+                subprocess.run(["cupsenable", "-h", issuance["server"], issuance["queue"]],
+                               check=True, timeout=15)  # fmt: skip
+            self.advance()
+        elif "central_fail" in step and self.central is None:
+            raise ValueError("central_fail needs the fake central")
+        elif "state" in step:
             v = self.app.view
             self.report(screen=v.screen, step_name=v.step, notice=v.notice, title=v.title,
                         body=v.body, dots=v.pin_dots, tries=v.tries_text,
                         last_try=v.last_try)  # fmt: skip
             self.advance()
-        elif "printer" in step:
+        elif "printer" in step and self.printer is not None:
             self.printer.set_state(PrinterState(step["printer"]))
             self.advance()
-        elif "central_fail" in step:
+        elif "central_fail" in step and self.central is not None:
             code = step.get("code")
             error = CentralRefused(code) if code else CentralUnreachable("scripted outage")
             self.central.fail_next(step["central_fail"], error)
@@ -74,11 +129,13 @@ def main() -> int:
     config = load_config(scenario.get("config"))
     artifacts = Path(scenario["artifacts"])
     artifacts.mkdir(parents=True, exist_ok=True)
-    central = FakeCentral(config.device.id)
+    real = bool(scenario.get("real_central"))
     payment, sound = SimulatedTerminal(), SimulatedSound()
-    printer = FilePrinter(Path(scenario["spool"]))
-    kit = build_issuance(config, post_to_ui, central=central, payment=payment,
-                         printer=printer, sound=sound)  # fmt: skip
+    central = None if real else FakeCentral(config.device.id)
+    printer = None if real else FilePrinter(Path(scenario["spool"]))
+    kit = build_issuance(config, post_to_ui, central=central or central_for(config),
+                         payment=payment, printer=printer or printer_for(config),
+                         sound=sound)  # fmt: skip
     watch_service = card_service_for(config)
     watchers: list[CardWatcher] = []
     card_port = int(scenario.get("cards", {}).get("port", 0))
@@ -90,16 +147,19 @@ def main() -> int:
 
         watchers.append(watch_service.watch(card_event))
         driver = IssuanceDriver(app, scenario["steps"], artifacts, card_port)
-        driver.central, driver.printer = central, printer
+        driver.central, driver.printer, driver.scenario = central, printer, scenario
         original = driver.report
 
         def report(**values: Any) -> None:
             if values.get("done"):
-                original(summary={
+                summary: dict[str, Any] = {
                     "ledger": payment.ledger, "balance": payment.balance(),
-                    "outcomes": [o.status for _, o in central.outcomes],
-                    "open_sessions": len(central.sessions), "chimes": sound.played,
-                })  # fmt: skip
+                    "chimes": sound.played,
+                }  # fmt: skip
+                if central is not None:
+                    summary["outcomes"] = [o.status for _, o in central.outcomes]
+                    summary["open_sessions"] = len(central.sessions)
+                original(summary=summary)
             original(**values)
 
         driver.report = report  # type: ignore[method-assign]

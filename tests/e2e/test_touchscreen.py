@@ -65,6 +65,7 @@ def run_driver(
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     (tmp_path / "driver.out").write_text(result.stdout)
+    (tmp_path / "driver.err").write_text(result.stderr)
     lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
     assert result.returncode == 0, (result.stdout[-1500:], result.stderr[-3000:])
     errors = [line for line in lines if "error" in line]
