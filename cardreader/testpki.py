@@ -227,3 +227,20 @@ def load_test_pki(directory: Path) -> TestPki:
     }
     crl = x509.load_pem_x509_crl((directory / "TEST-crl.pem").read_bytes())
     return TestPki(root, users, crl)
+
+
+def load_test_pki_with(directory: Path, variant: str) -> TestPki:
+    """The test PKI with ``variant``'s user among its users: a standard one,
+    or an extra user written beside them (``users/TEST-user-<variant>.*.pem``,
+    e.g. the demo's resident who must use the counter)."""
+    pki = load_test_pki(directory)
+    if variant in pki.users:
+        return pki
+    users = directory / "users"
+    key = serialization.load_pem_private_key(
+        (users / f"TEST-user-{variant}.key.pem").read_bytes(), password=None
+    )
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"TEST-user-{variant}.key.pem is not an RSA key")
+    cert = x509.load_pem_x509_certificate((users / f"TEST-user-{variant}.cert.pem").read_bytes())
+    return TestPki(pki.root, {**pki.users, variant: KeyPair(key, cert)}, pki.crl)

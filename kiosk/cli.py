@@ -82,13 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_headless(config, door=args.door)
         os.environ.setdefault("KIVY_NO_ARGS", "1")
+        dev = (args.dev_panel, Path(args.pki_dir or ".")) if args.dev_panel else None
         if config.device.role == "counter":  # certificate issuance
             from kiosk.ui.issuance.run import run_issuance
 
-            return run_issuance(config, measure_startup=args.measure_startup)
+            return run_issuance(config, measure_startup=args.measure_startup, dev_panel=dev)
         from kiosk.ui.run import run_touchscreen
 
-        dev = (args.dev_panel, Path(args.pki_dir or ".")) if args.dev_panel else None
         return run_touchscreen(
             config, door=args.door, measure_startup=args.measure_startup, dev_panel=dev
         )

@@ -46,6 +46,7 @@ from sync.reservations import ReservationCache
 from sync.store import SCHEMA_VERSION, open_store
 
 STAFF_USER, STAFF_PASSWORD = "demo", "demo-password-123"
+COUNTER_ID, COUNTER_FACILITY = "demo-counter-01", "demo-city-hall"
 
 
 def run_demo(
@@ -88,7 +89,7 @@ def device_config_path(state: Path, broker_port: int, config_path: str | None) -
 
 
 def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dict[str, int]:
-    ports = {"broker": free_port(), "api": free_port()}
+    ports = {"broker": free_port(), "api": free_port(), "issuance": free_port()}
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(mosquitto).exists():
         raise DemoError("mosquitto is not installed (run ./scripts/bootstrap)")
@@ -100,13 +101,18 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
     sup.start("mosquitto", [mosquitto, "-c", str(conf)])
     sup.wait_for("mosquitto", lambda: port_open(ports["broker"]))
 
+    pki = state / "test-pki"
+    if not pki.exists():
+        write_test_pki(pki)
+    issuance = prepare_issuance(state, pki, ports)
     central = state / "central.toml"
     central.write_text(
         f'[database]\nurl = "sqlite:///{state / "central.db"}"\n'
         f'[broker]\nhost = "127.0.0.1"\nport = {ports["broker"]}\nreconnect_max_seconds = 2\n'
         f'[api]\nhost = "127.0.0.1"\nport = {ports["api"]}\n'
         "[ops]\nevaluate_every_seconds = 5\n"
-        "[ops.thresholds]\nfire_after_s = 10\nclear_after_s = 20\noffline_after_s = 10\n"
+        "[ops.thresholds]\nfire_after_s = 10\nclear_after_s = 20\noffline_after_s = 10\n\n"
+        + issuance
     )
     ensure_staff(central, state)
     sup.python("central-ingest", ["-m", "central", "ingest", "--config", str(central)])
@@ -121,9 +127,6 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
         Outbox(store).append("device.started", {"component": "demo"})
     sup.python("lockctl", ["-m", "lockctl", "serve", "--config", str(device)])
     sup.wait_for("lockctl", config.lock.socket.exists, 20)
-    pki = state / "test-pki"
-    if not pki.exists():
-        write_test_pki(pki)
     seed_reservations(central, config, load_test_pki(pki))
     sup.python("sync-agent", ["-m", "sync", "run", "--config", str(device)])
     pcscd = PrivatePcscd(state / "pcscd", apdu_log=False)
@@ -134,12 +137,55 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
     sup.adopt("pcscd", pcscd.proc)
     ports["vpcd"] = pcscd.port
     kiosk_args = ["-m", "kiosk", "--config", str(device)]
+    counter = counter_config_path(state, ports)
+    sup.python("counter-sync-agent", ["-m", "sync", "run", "--config", str(counter)])
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         kiosk_args += ["--dev-panel", str(pcscd.port), "--pki-dir", str(pki)]
         sup.python("touchscreen", kiosk_args, env={**pcscd.env, "KIVY_NO_ARGS": "1"})
+        # The counter kiosk reads the second virtual reader slot.
+        counter_args = ["-m", "kiosk", "--config", str(counter),
+                        "--dev-panel", str(pcscd.port + 1), "--pki-dir", str(pki)]  # fmt: skip
+        sup.python("counter-touchscreen", counter_args, env={**pcscd.env, "KIVY_NO_ARGS": "1"})
     else:
         sup.python("door-terminal", [*kiosk_args, "--headless"], env=pcscd.env)
+    sup.wait_for("central-api", lambda: port_open(ports["issuance"]), 30)
     return ports
+
+
+def prepare_issuance(state: Path, pki: Path, ports: dict[str, int]) -> str:
+    """The fleet (CA and the counter's device certificate), the issuance
+    listener's certificate, the reference registry seeded with the demo
+    resident; returns the ``[issuance]`` part of central's configuration.
+    Open around the clock, so the demo works at any hour."""
+    from central.issuance_demo import issuance_config_text, prepare
+    from deploy.fleet import add_device, init_fleet, load_fleet
+
+    fleet = state / "fleet"
+    if not (fleet / "fleet.json").exists():
+        init_fleet(fleet, broker_host="127.0.0.1")
+    if COUNTER_ID not in load_fleet(fleet).devices:
+        add_device(fleet, COUNTER_ID, COUNTER_FACILITY)
+    paths = prepare(state / "issuance-setup", fleet, pki, port=ports["issuance"])
+    return issuance_config_text(paths.issuance_dir, ports["issuance"], None, always_open=True)
+
+
+def counter_config_path(state: Path, ports: dict[str, int]) -> Path:
+    """The counter kiosk's configuration: certificates at the city hall."""
+    identity = state / "fleet" / "devices" / COUNTER_ID
+    path = state / "counter.toml"
+    path.write_text(
+        f'[device]\nid = "{COUNTER_ID}"\nfacility = "{COUNTER_FACILITY}"\nrole = "counter"\n'
+        'name = "Demo city hall, counter 1"\ntimezone = "Asia/Tokyo"\n'
+        '[store]\npath = "counter.db"\n'
+        '[reader]\nbackend = "sim"\nname = "Virtual PCD 00 01"\n'
+        f'[broker]\nhost = "127.0.0.1"\nport = {ports["broker"]}\n'
+        f'[central]\nurl = "https://127.0.0.1:{ports["issuance"]}"\n'
+        f'[central.tls]\nca_file = "{state / "issuance-setup" / "issuance" / "fleet-ca.pem"}"\n'
+        f'cert_file = "{identity / "device.pem"}"\nkey_file = "{identity / "device.key"}"\n'
+        '[issuance]\nprinter_backend = "file"\nspool = "issuance-spool"\nsound = true\n'
+    )
+    load_config(path)  # validate now, with the file named in the message
+    return path
 
 
 def seed_reservations(central: Path, config: DeviceConfig, pki: TestPki) -> None:
@@ -162,6 +208,7 @@ def seed_reservations(central: Path, config: DeviceConfig, pki: TestPki) -> None
     db = Database(load_central(central).database.url)
     try:
         IngestStore(db, "demo").register_device(config.device.id, facility)
+        IngestStore(db, "demo").register_device(COUNTER_ID, COUNTER_FACILITY)
         store = ReservationStore(db)
         for rid, ref in refs.items():
             with contextlib.suppress(ConflictError):
@@ -230,6 +277,11 @@ def status_report(state: Path, ports: dict[str, int]) -> str:
         f" by central, integrity {problems or 'ok'}",
         f"  reservations   : {reservations} on the device (version {version}, synced from central);"
         " the demo member card and My Number Card have one now",
+        f"  counter kiosk  : {COUNTER_ID}, certificates over HTTPS (mutual TLS) from central's"
+        f" issuance listener on 127.0.0.1:{ports['issuance']}; on its touchscreen F6 puts the"
+        " demo resident's My Number Card on the second reader (PIN 1234), F7 an expired card,"
+        " F9 a resident who must use the counter, F8 takes it away; printed certificates are"
+        f" PDFs in {state / 'issuance-spool'}",
         f"  dashboard      : http://127.0.0.1:{ports['api']}/  (30 simulated devices)",
         f"    sign in as   : {STAFF_USER} / {STAFF_PASSWORD}, code now {pyotp.TOTP(secret).now()}",
         "    codes later  : .venv/bin/python -c"

@@ -24,24 +24,41 @@ from kivy.uix.label import Label
 
 from cardreader.sim.profiles import build_card
 from cardreader.sim.vpcd import VpcdLink
-from cardreader.testpki import load_test_pki
+from cardreader.testpki import load_test_pki_with
 from lockctl.client import LockClient
 from lockctl.errors import LockctlError
 
 KEYS = {286: "felica", 287: "mynumber", 288: "unknown"}  # F5, F6, F7
 REMOVE_KEY = 289  # F8
 HELP = "DEMO  F5 member card · F6 My Number Card · F7 unknown card · F8 remove"
+# The counter kiosk: residents' My Number Cards ("mynumber:<test user>").
+COUNTER_KEYS = {287: "mynumber:valid", 288: "mynumber:expired", 290: "mynumber:ineligible"}
+COUNTER_HELP = (
+    "DEMO  F6 My Number Card (PIN 1234) · F7 expired card · F9 resident who must use"
+    " the counter · F8 remove"
+)
 
 
 class DevPanel:
-    def __init__(self, vpcd_port: int, pki_dir: Path, lock_socket: Path, door: str) -> None:
+    def __init__(
+        self,
+        vpcd_port: int,
+        pki_dir: Path,
+        lock_socket: Path | None,
+        door: str = "",
+        *,
+        keys: dict[int, str] | None = None,
+        help_text: str = HELP,
+    ) -> None:
         self.vpcd_port = vpcd_port
         self.pki_dir = pki_dir
-        self.lock = LockClient(lock_socket, timeout=0.3)
+        self.lock = LockClient(lock_socket, timeout=0.3) if lock_socket is not None else None
         self.door = door
+        self.keys = keys or KEYS
+        self.help = help_text
         self.link: VpcdLink | None = None
         self.label = Label(
-            text=HELP, size_hint=(None, None), color=(1, 1, 1, 1), font_size=mm(3),
+            text=help_text, size_hint=(None, None), color=(1, 1, 1, 1), font_size=mm(3),
             halign="left", valign="middle", padding=(mm(2), mm(1)),
         )  # fmt: skip
 
@@ -63,19 +80,22 @@ class DevPanel:
         self._bg.pos, self._bg.size = self.label.pos, self.label.size
 
     def _key(self, _window: Any, key: int, *_args: Any) -> bool:
-        if key in KEYS:
+        if key in self.keys:
             # Card building (RSA for the My Number test PKI) off the UI thread.
-            threading.Thread(target=self.insert, args=(KEYS[key],), daemon=True).start()
+            threading.Thread(target=self.insert, args=(self.keys[key],), daemon=True).start()
             return True
         if key == REMOVE_KEY:
             threading.Thread(target=self.remove, daemon=True).start()
             return True
         return False
 
-    def insert(self, profile: str) -> None:
+    def insert(self, card: str) -> None:
+        """``card`` is a profile, or ``mynumber:<test user>``."""
         self.remove()
-        pki = load_test_pki(self.pki_dir) if profile == "mynumber" else None
-        link = VpcdLink(build_card(profile, pki=pki), port=self.vpcd_port)
+        profile, _, variant = card.partition(":")
+        variant = variant or "valid"
+        pki = load_test_pki_with(self.pki_dir, variant) if profile == "mynumber" else None
+        link = VpcdLink(build_card(profile, pki=pki, variant=variant), port=self.vpcd_port)
         link.insert()
         self.link = link
 
@@ -85,11 +105,14 @@ class DevPanel:
             link.remove()
 
     def _poll_relay(self, _dt: float) -> None:
+        card = "card on reader" if self.link is not None else "no card"
+        if self.lock is None:
+            self.label.text = f"{self.help}\n{card}"
+            return
         try:
             doors = self.lock.status()["doors"]
             door = next(d for d in doors if d["door"] == self.door)
             relay = "UNLOCKED (relay energised)" if door.get("relay_energised") else "locked"
         except (LockctlError, StopIteration, KeyError):
             relay = "lock controller not answering"
-        card = "card on reader" if self.link is not None else "no card"
-        self.label.text = f"{HELP}\n{self.door}: {relay} · {card}"
+        self.label.text = f"{self.help}\n{self.door}: {relay} · {card}"

@@ -35,7 +35,7 @@ from kivy.clock import Clock
 
 from cardreader.sim.profiles import mynumber_card
 from cardreader.sim.vpcd import VpcdLink
-from cardreader.testpki import KeyPair, TestPki, load_test_pki
+from cardreader.testpki import load_test_pki_with
 from cardreader.watch import CardEvent, CardWatcher
 from kiosk.errors import CentralRefused, CentralUnreachable
 from kiosk.issuance.fake_central import FakeCentral
@@ -49,25 +49,6 @@ from sync.config import load_config
 from tests.e2e.ui_driver import Driver
 
 
-def test_pki(directory: Path, variant: str) -> TestPki:
-    """The test JPKI in ``directory`` with ``variant``'s user among its users
-    (extra users such as ``ineligible`` are files beside the standard ones)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    pki = load_test_pki(directory)
-    if variant in pki.users:
-        return pki
-    users = directory / "users"
-    key = serialization.load_pem_private_key(
-        (users / f"TEST-user-{variant}.key.pem").read_bytes(), password=None
-    )
-    assert isinstance(key, rsa.RSAPrivateKey)
-    cert = x509.load_pem_x509_certificate((users / f"TEST-user-{variant}.cert.pem").read_bytes())
-    return TestPki(pki.root, {**pki.users, variant: KeyPair(key, cert)}, pki.crl)
-
-
 class IssuanceDriver(Driver):
     central: FakeCentral | None = None
     printer: FilePrinter | None = None
@@ -75,7 +56,7 @@ class IssuanceDriver(Driver):
 
     def run(self, step: dict[str, Any]) -> None:
         if "insert" in step and "variant" in step:
-            pki = test_pki(Path(self.scenario["pki_dir"]), step["variant"])
+            pki = load_test_pki_with(Path(self.scenario["pki_dir"]), step["variant"])
             card = mynumber_card(pki, variant=step["variant"], tries=step.get("tries"))
             self.link = VpcdLink(card, port=self.card_port)
             self.link.insert()

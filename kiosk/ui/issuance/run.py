@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from cardreader.watch import CardEvent, CardWatcher
 from sync.config import DeviceConfig
 
 
-def run_issuance(config: DeviceConfig, measure_startup: bool = False, **ports: Any) -> int:
+def run_issuance(
+    config: DeviceConfig,
+    measure_startup: bool = False,
+    dev_panel: tuple[int, Path] | None = None,
+    **ports: Any,
+) -> int:
     """Run until the app stops. ``ports`` are injected into
     :func:`kiosk.issuance.wiring.build_issuance` (``central=``, ``payment=``,
     ``printer=``, ``cards=``, ``sound=``); the rest come from the config."""
@@ -42,6 +48,11 @@ def run_issuance(config: DeviceConfig, measure_startup: bool = False, **ports: A
                 app.post_card(event.kind == "inserted")
 
         watchers.append(watch_service.watch(card_event))
+        if dev_panel is not None:  # the demo's virtual cards (never on a kiosk)
+            from kiosk.ui.devpanel import COUNTER_HELP, COUNTER_KEYS, DevPanel
+
+            port, pki_dir = dev_panel
+            DevPanel(port, pki_dir, None, keys=COUNTER_KEYS, help_text=COUNTER_HELP).attach()
 
     try:
         name = config.device.name or config.device.facility
