@@ -1,4 +1,5 @@
-"""``python -m deploy``: fleet PKI and broker configuration (see deploy/fleet.py).
+"""``python -m deploy``: fleet PKI and broker configuration (see deploy/fleet.py),
+and the device self-test ``doctor`` (deploy/doctor.py).
 
 Exit codes: 0 ok, 1 failure, 2 usage error.
 """
@@ -10,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from deploy.doctor import add_arguments as add_doctor_arguments
+from deploy.doctor import run_doctor
 from deploy.fleet import FleetError, FleetUsageError, add_device, init_fleet
 
 
@@ -37,11 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="/var/lib/city-kiosk/device.db",
         help="store.path written into device.toml",
     )
+    doctor = sub.add_parser("doctor", help="self-test of an installed device (docs/doctor.md)")
+    add_doctor_arguments(doctor)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.area == "doctor":
+        return run_doctor(args)
     try:
         if args.command == "init":
             fleet = init_fleet(args.dir, broker_host=args.broker_host, broker_port=args.broker_port)
