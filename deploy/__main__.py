@@ -1,6 +1,7 @@
 """``python -m deploy``: fleet PKI and broker configuration (deploy/fleet.py),
 device bundles (``provision``), the on-device installer (``install``,
-``rollback``; see docs/provisioning.md).
+``rollback``; see docs/provisioning.md) and the device self-test ``doctor``
+(deploy/doctor.py, docs/doctor.md).
 
 Exit codes: 0 ok, 1 failure, 2 usage error; ``install``/``rollback`` use the
 codes of :data:`deploy.install.EXIT_CODES`.
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deploy.cli_device import add_device_commands, run_device_command
+from deploy.doctor import add_arguments as add_doctor_arguments
+from deploy.doctor import run_doctor
 from deploy.errors import FleetError, FleetUsageError
 
 
@@ -43,11 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="store.path written into device.toml",
     )
     add_device_commands(sub)
+    doctor = sub.add_parser("doctor", help="self-test of an installed device (docs/doctor.md)")
+    add_doctor_arguments(doctor)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.area == "doctor":
+        return run_doctor(args)
     if args.area != "fleet":
         return run_device_command(args)
     from deploy.fleet import add_device, init_fleet

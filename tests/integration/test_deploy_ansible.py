@@ -1,0 +1,238 @@
+"""The Ansible playbooks applied for real to local targets
+(``ansible_connection=local``), each device's file system under a throwaway
+root (the installer's ``--root``), with central's real API (uvicorn) as the
+health gate's source:
+
+* site.yml provisions broker, central and a device into their roots;
+* rollout.yml updates a device that reports healthy (and is idempotent);
+* rollout.yml rolls a device that never reports healthy back to its previous
+  release, and stops the rollout before the next device.
+
+The on-device installer is the stand-in of tests/harness/fake_installer.py
+(same command line and layout) until the real one is merged.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.fleet import add_device, init_fleet
+from tests.harness import fake_installer
+from tests.harness.central_api import CentralApi
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE = ROOT / "deploy" / "ansible"
+BIN = Path(sys.executable).parent
+DEVICES = ("dev-a", "dev-b")
+
+
+@dataclass
+class Fleet:
+    folder: Path
+    fleet: Path
+    source: Path
+    central: CentralApi
+
+    def root(self, host: str) -> Path:
+        return self.folder / "targets" / host
+
+    def link(self, host: str, name: str = "current") -> str:
+        return str((self.root(host) / "opt" / "city-kiosk" / name).readlink())
+
+    def installer_calls(self, host: str) -> list[dict[str, Any]]:
+        log = self.root(host) / "installer-calls.jsonl"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    def inventory(self, groups: dict[str, Any], **extra: Any) -> Path:
+        everyone: dict[str, Any] = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            "ansible_become": False,
+            "city_kiosk_fleet_dir": str(self.fleet),
+            "city_kiosk_source_archive": str(self.source),
+            "city_kiosk_manage_services": False,
+            "city_kiosk_install_packages": False,
+            "city_kiosk_central_install": False,
+            "city_kiosk_central_api": self.central.url,
+            "city_kiosk_central_token": self.central.token,
+            "city_kiosk_health_deadline_seconds": 4,
+            "city_kiosk_health_poll_seconds": 1,
+            **extra,
+        }
+        path = self.folder / "inventory.json"  # JSON is YAML
+        path.write_text(json.dumps({"all": {"vars": everyone, "children": groups}}, indent=1))
+        return path
+
+    def device_groups(self, *hosts: str) -> dict[str, Any]:
+        members = {h: {"city_kiosk_root": str(self.root(h))} for h in hosts}
+        return {
+            "devices": {"children": {"facility_fac_1": {}}},
+            "facility_fac_1": {"vars": {"city_kiosk_facility": "fac-1"}, "hosts": members},
+            "role_door": {"vars": {"city_kiosk_role": "door"}, "hosts": {h: {} for h in hosts}},
+        }
+
+
+def source_archive(path: Path) -> Path:
+    """The project source as the role unpacks it; here only deploy/install-device."""
+    script = fake_installer.script_text().encode()
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo("deploy/install-device")
+        info.size, info.mode = len(script), 0o755
+        archive.addfile(info, io.BytesIO(script))
+    return path
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    fleet_dir = tmp_path / "fleet"
+    init_fleet(fleet_dir, broker_host="localhost")
+    (fleet_dir / "bundles").mkdir()
+    for device in DEVICES:
+        # What `python -m deploy provision` leaves: the bundle as one archive.
+        folder = add_device(fleet_dir, device, "fac-1")
+        with tarfile.open(fleet_dir / "bundles" / f"{device}.tar.gz", "w:gz") as bundle:
+            for item in sorted(folder.iterdir()):
+                bundle.add(item, item.name)
+    central = CentralApi(tmp_path / "central.db").start()
+    setup = Fleet(tmp_path, fleet_dir, source_archive(tmp_path / "city-kiosk.tar.gz"), central)
+    for device in DEVICES:  # release r1 is installed and working everywhere
+        fake_installer.install(fleet_dir / "bundles" / f"{device}.tar.gz", setup.root(device), "r1")
+    yield setup
+    central.stop()
+
+
+def playbook(name: str, inventory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
+        "ANSIBLE_HOME": str(inventory.parent / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(inventory.parent / "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), name, *extra],
+        cwd=ANSIBLE, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+class HealthyDevice:
+    """Plays the device's sync agent: once the new release is active, it
+    reports online and health to central again and again (like every
+    health interval) until stopped."""
+
+    def __init__(self, fleet: Fleet, host: str, release: str) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(fleet, host, release), daemon=True)
+
+    def _run(self, fleet: Fleet, host: str, release: str) -> None:
+        while not self.stop.wait(0.3):
+            if fleet.link(host) == f"releases/{release}":
+                fleet.central.report(host)
+
+    def __enter__(self) -> HealthyDevice:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+def test_rollout_happy_path_device_reports_healthy(fleet: Fleet) -> None:
+    inventory = fleet.inventory(fleet.device_groups("dev-a"))
+    fleet.central.report("dev-a")  # known to central, with health from before the update
+    with HealthyDevice(fleet, "dev-a", "r2"):
+        done = playbook("rollout.yml", inventory, "-e", "city_kiosk_release=r2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert fleet.link("dev-a") == "releases/r2"
+        assert fleet.link("dev-a", "previous") == "releases/r1"
+        assert fleet.installer_calls("dev-a")[-1] == {"release": "r2", "skip_apt": True}
+        assert (fleet.root("dev-a") / "etc" / "city-kiosk" / "device.toml").exists()
+        # Again: r2 is active already, so the installer is not run a second time.
+        calls = len(fleet.installer_calls("dev-a"))
+        again = playbook("rollout.yml", inventory, "-e", "city_kiosk_release=r2")
+        assert again.returncode == 0, again.stdout
+        assert len(fleet.installer_calls("dev-a")) == calls
+        assert "Wait for the device to report healthy" in again.stdout
+
+
+def test_rollout_rolls_back_a_device_that_never_reports_healthy(fleet: Fleet) -> None:
+    inventory = fleet.inventory(fleet.device_groups(*DEVICES))
+    for device in DEVICES:  # online, but its last health is older than the update
+        fleet.central.report(device)
+    done = playbook("rollout.yml", inventory, "-e", "city_kiosk_release=r2")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    # The canary installed r2, never reported, and is back on r1.
+    assert [c["release"] for c in fleet.installer_calls("dev-a")] == ["r2"]
+    assert fleet.link("dev-a") == "releases/r1"
+    assert "it was rolled back to its previous release" in output
+    # The rollout stopped: the second device was never touched.
+    assert fleet.installer_calls("dev-b") == []
+    assert fleet.link("dev-b") == "releases/r1"
+    assert not (fleet.root("dev-b") / "opt" / "city-kiosk" / "releases" / "r2").exists()
+
+
+def test_rollout_device_offline_in_central_is_rolled_back(fleet: Fleet) -> None:
+    inventory = fleet.inventory(fleet.device_groups("dev-a"))
+    fleet.central.report("dev-a", online=False, health=False)
+    with HealthyDevice(fleet, "dev-a", "never"):  # reports nothing for r2
+        done = playbook("rollout.yml", inventory, "-e", "city_kiosk_release=r2")
+    assert done.returncode != 0
+    assert fleet.link("dev-a") == "releases/r1"
+
+
+def test_rollout_refuses_without_release_name(fleet: Fleet) -> None:
+    inventory = fleet.inventory(fleet.device_groups("dev-a"))
+    fleet.central.report("dev-a")
+    done = playbook("rollout.yml", inventory)
+    assert done.returncode != 0
+    assert "pass -e city_kiosk_release=NAME" in done.stdout
+    assert fleet.installer_calls("dev-a") == []
+
+
+def test_site_provisions_broker_central_and_device(fleet: Fleet) -> None:
+    broker_root, central_root = (
+        fleet.folder / "targets" / "broker",
+        fleet.folder / "targets" / "central",
+    )
+    groups = {
+        **fleet.device_groups("dev-a"),
+        "broker": {"hosts": {"broker-1": {"city_kiosk_root": str(broker_root)}}},
+        "central": {"hosts": {"central-1": {"city_kiosk_root": str(central_root)}}},
+    }
+    done = playbook("site.yml", fleet.inventory(groups), "-e", "city_kiosk_release=r2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Broker: the fleet's config with this machine's paths, every file there.
+    conf = (broker_root / "etc" / "mosquitto" / "mosquitto.conf").read_text()
+    folder = broker_root / "etc" / "mosquitto" / "city-kiosk"
+    for key, name in (("cafile", "ca.pem"), ("certfile", "server.pem"),
+                      ("keyfile", "server.key"), ("acl_file", "acl")):  # fmt: skip
+        assert f"{key} {folder / name}\n" in conf
+        assert (folder / name).is_file()
+    assert "require_certificate true" in conf
+    assert "user dev-a" in (folder / "acl").read_text()
+    # Central: its config is valid for central itself.
+    config = central_root / "etc" / "kiosk-central" / "central.toml"
+    check = subprocess.run(
+        [sys.executable, "-m", "central", "config", "--config", str(config)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert (central_root / "etc" / "systemd" / "system" / "kiosk-central-serve.service").exists()
+    # Device: the new release is active.
+    assert fleet.link("dev-a") == "releases/r2"
