@@ -167,6 +167,8 @@ class IssuanceFlow:
             if idle >= IDLE_SECONDS + COUNTDOWN_SECONDS:
                 self._abort("idle")
                 self.reset()
+                if self.card_present:  # nobody walks away leaving a card behind
+                    self._go("take_card")
             elif idle >= IDLE_SECONDS:
                 self.countdown = max(0.0, IDLE_SECONDS + COUNTDOWN_SECONDS - idle)
                 self._changed()
@@ -392,6 +394,8 @@ class IssuanceFlow:
         }.get(status)
         if notice is None:  # refused by central
             notice = REFUSAL_NOTICES.get(result.reason, "service_error")
+        if result.settlement_failed:  # charged, and the terminal would not return it
+            notice = "payment_not_returned"
         self._wipe_choices()
         self._notice(notice, opens_at=result.opens_at)
 

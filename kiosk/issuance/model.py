@@ -130,3 +130,4 @@ class PurchaseResult:
     reason: str = ""  # printer state, central's code...
     opens_at: datetime | None = None
     money_returned: bool = False  # a capture was voided or refunded
+    settlement_failed: bool = False  # the terminal refused the void or refund

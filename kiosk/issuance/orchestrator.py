@@ -312,18 +312,38 @@ class Orchestrator:
         self, order_id: str, payment: Payment | None, facts: dict[str, Any], exc: CentralError
     ) -> PurchaseResult:
         reason = exc.code if isinstance(exc, CentralRefused) else "central_unreachable"
-        if payment is not None:
-            self.ports.payment.void(payment)
-            self.record("issuance.voided", **facts, reason=reason)
+        returned = self._return_money(payment, "void", facts, reason)
         self._report(order_id, "voided", reason)
         if isinstance(exc, CentralUnreachable):
             self.record("issuance.central_unreachable", step="confirm")
-            return PurchaseResult(PurchaseStatus.UNREACHABLE, money_returned=payment is not None)
+            return PurchaseResult(PurchaseStatus.UNREACHABLE, money_returned=returned is True,
+                                  settlement_failed=returned is False)  # fmt: skip
         self.record("issuance.refused", reason=reason)
         return PurchaseResult(
             PurchaseStatus.REFUSED, reason=reason, opens_at=exc.opens_at,  # type: ignore[attr-defined]
-            money_returned=payment is not None,
+            money_returned=returned is True, settlement_failed=returned is False,
         )  # fmt: skip
+
+    def _return_money(
+        self, payment: Payment | None, how: str, facts: dict[str, Any], reason: str
+    ) -> bool | None:
+        """Void or refund a capture: True when done, None when nothing was
+        charged, False when the terminal refused -- recorded for staff
+        (``issuance.settlement_failed``) and shown to the resident."""
+        if payment is None:
+            return None
+        try:
+            if how == "void":
+                self.ports.payment.void(payment)
+            else:
+                self.ports.payment.refund(payment)
+        except (PaymentError, ConnectionError) as exc:
+            log.error("payment not returned", extra={"action": how, "error": type(exc).__name__})
+            self.record("issuance.settlement_failed", **facts, reason=reason, action=how)
+            return False
+        self.record("issuance.voided" if how == "void" else "issuance.refunded", **facts,
+                    reason=reason)  # fmt: skip
+        return True
 
     def _print(
         self,
@@ -384,13 +404,11 @@ class Orchestrator:
             except PrinterError as exc:
                 log.warning("print job not cancelled", extra={"job": job, "error": str(exc)})
         self.record("issuance.print_failed", **facts, reason=reason)
-        if payment is not None:
-            self.ports.payment.refund(payment)
-            self.record("issuance.refunded", **facts, reason=reason)
-        self._report(order_id, "refunded" if payment is not None else "failed", reason)
-        return PurchaseResult(
-            PurchaseStatus.PRINT_FAILED, reason=reason, money_returned=payment is not None
-        )
+        returned = self._return_money(payment, "refund", facts, reason)
+        self._report(order_id, "refunded" if returned else "failed", reason)
+        return PurchaseResult(PurchaseStatus.PRINT_FAILED, reason=reason,
+                              money_returned=returned is True,
+                              settlement_failed=returned is False)  # fmt: skip
 
     def _printer_state(self) -> PrinterState:
         try:

@@ -138,6 +138,11 @@ NOTICES: dict[str, Notice] = {
         N_("Your payment of {total} yen has been refunded."),
         _ASK_COUNTER,
     ),
+    "payment_not_returned": Notice(
+        N_("Please see the staff"),
+        N_("Your payment of {total} yen could not be returned automatically."),
+        N_("Staff at the counter will return it. Nothing else is needed from you."),
+    ),
     "service_error": Notice(
         N_("The certificate could not be issued"),
         N_("Nothing was charged, or the payment was cancelled."),

@@ -124,15 +124,17 @@ def test_issuance_e2e_card_removed_mid_flow_and_failures(
         {"tap": "thanks.done_button"}, {"wait": "attract"},
         # Idle on the PIN screen: countdown, then back to the start.
         *begin, {"insert": "mynumber"}, {"wait": "pin", "timeout": 20}, {"tap": "pin.key_5"},
-        {"idle": 35}, {"shot": "en-pin-countdown"}, {"idle": 60}, {"wait": "attract"},
-        {"state": True},
+        {"idle": 35}, {"shot": "en-pin-countdown"}, {"idle": 60},
+        # Wiped, and the card left on the reader is asked for back.
+        {"wait": "take_card"}, {"state": True}, {"remove": True}, {"wait": "thanks", "timeout": 10},
+        {"tap": "thanks.done_button"}, {"wait": "attract"},
     ]  # fmt: skip
     lines = run(counter, pcscd, kivy_env, artifacts_dir, tmp_path, steps)
     states = [line for line in lines if "dots" in line]
     assert [s["notice"] for s in states[:3]] == [
         "card_removed", "printer_jammed", "central_unreachable",
     ]  # fmt: skip
-    assert states[-1]["screen"] == "attract" and states[-1]["dots"] == "○○○○"
+    assert states[-1]["screen"] == "take_card" and states[-1]["dots"] == "○○○○"
     summary = next(line["summary"] for line in lines if "summary" in line)
     assert [kind for kind, *_ in summary["ledger"]] == ["captured", "voided"]
     assert summary["balance"] == 0 and summary["open_sessions"] == 0

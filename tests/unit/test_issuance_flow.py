@@ -11,6 +11,7 @@ import pytest
 
 from cardreader.identify import CardKind
 from kiosk.errors import CentralRefused, CentralUnreachable
+from kiosk.payment import Payment, PaymentUnavailable, SimulatedTerminal
 from kiosk.printing import PrinterState
 from tests.unit.issuance_fakes import FakeCard, JammingPrinter, Rig, make_rig
 
@@ -248,8 +249,11 @@ def test_issuance_flow_idle_timeout_wipes_pin_and_choices(tmp_path: Path) -> Non
     rig.flow.tick(rig.at(35))
     assert rig.flow.countdown is not None and rig.flow.has_pin
     rig.flow.tick(rig.at(20))
-    assert rig.flow.screen.name == "attract" and not rig.flow.has_pin
+    # Wiped; the card still on the reader is asked for back (with the sound).
+    assert rig.flow.screen.name == "take_card" and not rig.flow.has_pin
     assert rig.events.of("issuance.aborted") == [{"step": "pin", "reason": "idle"}]
+    rig.flow.card_removed(rig.at())
+    assert rig.flow.screen.name == "thanks"
 
 
 def test_issuance_flow_idle_after_session_closes_it(tmp_path: Path) -> None:
@@ -259,7 +263,7 @@ def test_issuance_flow_idle_after_session_closes_it(tmp_path: Path) -> None:
     rig.flow.choose_kind("inkan", rig.at())
     assert rig.flow.screen.name == "copies" and rig.central.sessions
     rig.flow.tick(rig.at(60))
-    assert rig.flow.screen.name == "attract" and rig.central.sessions == {}
+    assert rig.flow.screen.name == "take_card" and rig.central.sessions == {}
     assert rig.flow.kind is None
 
 
@@ -278,3 +282,27 @@ def test_issuance_texts_all_translated_to_japanese() -> None:
     ids = [v for k, v in vars(tx).items() if k.isupper() and isinstance(v, str)]
     ids += [text for n in tx.NOTICES.values() for text in (n.title, n.body, n.next_step)]
     assert [i for i in ids if translate("ja", i) == i] == []
+
+
+class RefusingTerminal(SimulatedTerminal):
+    """Captures, then will not give the money back (a terminal fault)."""
+
+    def void(self, payment: Payment) -> None:
+        raise PaymentUnavailable("terminal offline")
+
+    def refund(self, payment: Payment) -> None:
+        raise PaymentUnavailable("terminal offline")
+
+
+def test_issuance_flow_terminal_refusing_refund_is_recorded_for_staff(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, printer=JammingPrinter(tmp_path / "spool", good_jobs=1))
+    rig.orchestrator.ports.payment = RefusingTerminal()
+    order_two_residence_copies(rig)
+    assert rig.flow.screen.notice == "payment_not_returned"
+    assert "400 yen could not be returned" in rig.flow.screen.body
+    (failed,) = rig.events.of("issuance.settlement_failed")
+    assert (failed["type"], failed["copies"], failed["fee_yen"], failed["action"]) == (
+        "juminhyo", 2, 400, "refund"
+    )  # fmt: skip
+    assert "issuance.refunded" not in rig.events.types()
+    assert [o.status for _, o in rig.central.outcomes] == ["failed"]
