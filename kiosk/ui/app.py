@@ -16,9 +16,9 @@ configured, screen saver off.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -93,11 +93,65 @@ def register_fonts() -> None:
         LabelBase.register(DEFAULT_FONT, str(theme.FONT_REGULAR), fn_bold=str(bold))
 
 
-class KioskApp(App):  # type: ignore[misc]
+class PublicApp(App):  # type: ignore[misc]
+    """What every public touchscreen shares: fonts and window, screens from
+    ``.kv`` files, a one-second clock for the idle timer, and kiosk
+    hardening. Subclasses set ``kv_files``, ``screens``, ``view`` (Kivy
+    properties) and ``session`` (the plain-Python model: ``activity(now)``,
+    ``tick(now)``)."""
+
+    use_kivy_settings = False
+    kv_files: ClassVar[tuple[Path, ...]] = ()
+    screens: ClassVar[Mapping[str, tuple[type, Path]]] = {}
+    view: Any
+    session: Any
+    _on_started: Callable[[Any], None] | None = None
+
+    def build(self) -> ScreenManager:
+        register_fonts()
+        Window.clearcolor = theme.rgba(theme.PAGE)
+        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
+        for kv in self.kv_files:
+            Builder.load_file(str(kv))
+        manager = ScreenManager(transition=FadeTransition(duration=0.12))
+        for name, (screen_class, kv) in self.screens.items():
+            Builder.load_file(str(kv))
+            manager.add_widget(screen_class(name=name))
+        self.view.update(self.session)
+        self.view.bind(screen=lambda _v, name: setattr(manager, "current", name))
+        Clock.schedule_interval(self._tick, 1.0)
+        self._tick(0)
+        return manager
+
+    def on_start(self) -> None:
+        if self._on_started is not None:
+            self._on_started(self)
+
+    def open_settings(self, *_args: Any) -> bool:
+        return False  # no settings panel on a public kiosk
+
+    def _touched(self, *_args: Any) -> bool:
+        self.session.activity(time.monotonic())
+        return False
+
+    def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
+        # Escape (27) and F1 (282) must not close the app or open settings.
+        return key in (27, 282)
+
+    def _tick(self, _dt: float) -> None:
+        self.view.clock = time.strftime("%H:%M")
+        self.session.tick(time.monotonic())
+
+    def language_name(self, code: str) -> str:
+        return {"ja": "日本語", "en": "English"}.get(code, code)
+
+
+class KioskApp(PublicApp):
     """The check-in touchscreen; ``session`` is built by the caller."""
 
     title = "City kiosk"
-    use_kivy_settings = False
+    kv_files = (HERE / "widgets.kv",)
+    screens = SCREENS
 
     def __init__(
         self,
@@ -115,29 +169,6 @@ class KioskApp(App):  # type: ignore[misc]
         self.mm = mm
         self.dev_panel: Any = None  # the demo's developer panel, when attached
 
-    # --- lifecycle ---------------------------------------------------------
-    def build(self) -> ScreenManager:
-        register_fonts()
-        Window.clearcolor = theme.rgba(theme.PAGE)
-        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
-        Builder.load_file(str(HERE / "widgets.kv"))
-        manager = ScreenManager(transition=FadeTransition(duration=0.12))
-        for name, (screen_class, kv) in SCREENS.items():
-            Builder.load_file(str(kv))
-            manager.add_widget(screen_class(name=name))
-        self.view.update(self.session)
-        self.view.bind(screen=lambda _v, name: setattr(manager, "current", name))
-        Clock.schedule_interval(self._tick, 1.0)
-        self._tick(0)
-        return manager
-
-    def on_start(self) -> None:
-        if self._on_started is not None:
-            self._on_started(self)
-
-    def open_settings(self, *_args: Any) -> bool:
-        return False  # no settings panel on a public kiosk
-
     # --- from other threads --------------------------------------------------
     def post_card(self, ref: str | None, readable: bool = True) -> None:
         """Thread-safe: a card was identified (``ref``) or could not be used."""
@@ -154,18 +185,6 @@ class KioskApp(App):  # type: ignore[misc]
     def _session_changed(self, session: CheckinSession) -> None:
         self.view.update(session)
 
-    def _touched(self, *_args: Any) -> bool:
-        self.session.activity(time.monotonic())
-        return False
-
-    def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
-        # Escape (27) and F1 (282) must not close the app or open settings.
-        return key in (27, 282)
-
-    def _tick(self, _dt: float) -> None:
-        self.view.clock = time.strftime("%H:%M")
-        self.session.tick(time.monotonic())
-
     # --- called from .kv -----------------------------------------------------
     def act(self, action: str, arg: str = "") -> None:
         now = time.monotonic()
@@ -181,6 +200,3 @@ class KioskApp(App):  # type: ignore[misc]
             "continue": lambda: s.activity(now),
         }
         actions[action]()
-
-    def language_name(self, code: str) -> str:
-        return {"ja": "日本語", "en": "English"}.get(code, code)

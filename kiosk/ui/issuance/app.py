@@ -16,16 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kivy.app import App
 from kivy.clock import Clock
-from kivy.core.window import Window
-from kivy.lang import Builder
 from kivy.metrics import mm
-from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
 from kiosk.issuance.flow import IssuanceFlow
 from kiosk.ui import theme
-from kiosk.ui.app import register_fonts
+from kiosk.ui.app import PublicApp
 from kiosk.ui.issuance.screens import SCREENS
 from kiosk.ui.issuance.view import IssuanceView
 
@@ -38,9 +34,10 @@ def post_to_ui(call: Callable[[], None]) -> None:
     Clock.schedule_once(lambda _dt: call(), 0)
 
 
-class IssuanceApp(App):  # type: ignore[misc]
+class IssuanceApp(PublicApp):
     title = "City kiosk: certificates"
-    use_kivy_settings = False
+    kv_files = tuple(SHARED_KV)
+    screens = SCREENS
 
     def __init__(
         self,
@@ -57,29 +54,6 @@ class IssuanceApp(App):  # type: ignore[misc]
         self.theme = theme
         self.mm = mm
 
-    def build(self) -> ScreenManager:
-        register_fonts()
-        Window.clearcolor = theme.rgba(theme.PAGE)
-        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
-        for kv in SHARED_KV:
-            Builder.load_file(str(kv))
-        manager = ScreenManager(transition=FadeTransition(duration=0.12))
-        for name, (screen_class, kv) in SCREENS.items():
-            Builder.load_file(str(kv))
-            manager.add_widget(screen_class(name=name))
-        self.view.update(self.flow)
-        self.view.bind(screen=lambda _v, name: setattr(manager, "current", name))
-        Clock.schedule_interval(self._tick, 1.0)
-        self._tick(0)
-        return manager
-
-    def on_start(self) -> None:
-        if self._on_started is not None:
-            self._on_started(self)
-
-    def open_settings(self, *_args: Any) -> bool:
-        return False  # no settings panel on a public kiosk
-
     # --- from other threads --------------------------------------------------
     def post_card(self, present: bool) -> None:
         """Thread-safe: a card was placed on (or removed from) the reader."""
@@ -95,17 +69,6 @@ class IssuanceApp(App):  # type: ignore[misc]
 
     def _flow_changed(self, flow: IssuanceFlow) -> None:
         self.view.update(flow)
-
-    def _touched(self, *_args: Any) -> bool:
-        self.flow.activity(time.monotonic())
-        return False
-
-    def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
-        return key in (27, 282)  # Escape and F1 neither close nor open settings
-
-    def _tick(self, _dt: float) -> None:
-        self.view.clock = time.strftime("%H:%M")
-        self.flow.tick(time.monotonic())
 
     # --- called from .kv -----------------------------------------------------
     def act(self, action: str, arg: str = "", value: str = "") -> None:
@@ -126,6 +89,3 @@ class IssuanceApp(App):  # type: ignore[misc]
             "continue": lambda: f.continue_session(now),
         }
         actions[action]()
-
-    def language_name(self, code: str) -> str:
-        return {"ja": "日本語", "en": "English"}.get(code, code)
