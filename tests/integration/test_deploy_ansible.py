@@ -8,8 +8,10 @@ health gate's source:
 * rollout.yml rolls a device that never reports healthy back to its previous
   release, and stops the rollout before the next device.
 
-The on-device installer is the stand-in of tests/harness/fake_installer.py
-(same command line and layout) until the real one is merged.
+Here the on-device installer is the stand-in of
+tests/harness/fake_installer.py (same command line and layout) so that these
+runs take seconds; tests/integration/test_deploy_ansible_installer.py runs
+the rollout with the real installer and real signed bundles.
 """
 
 from __future__ import annotations
