@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deploy.cli_device import add_device_commands, run_device_command
-from deploy.doctor import add_arguments as add_doctor_arguments
-from deploy.doctor import run_doctor
+from deploy.doctor_args import add_arguments as add_doctor_arguments
 from deploy.errors import FleetError, FleetUsageError
 
 
@@ -53,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.area == "doctor":
+    if args.area == "doctor":  # imported here: the installer's python3 lacks its needs
+        from deploy.doctor import run_doctor
+
         return run_doctor(args)
     if args.area != "fleet":
         return run_device_command(args)

@@ -32,7 +32,7 @@ from sync.logs import configure_logging, redact_text
 
 log = logging.getLogger("deploy.doctor")
 
-DEFAULT_CONFIG = Path("/etc/city-kiosk/device.toml")
+
 EXIT_OK, EXIT_FAILED = 0, 1
 Check = Callable[[DoctorContext], CheckResult]
 CHECKS: tuple[Check, ...] = (
@@ -112,37 +112,6 @@ def report_json(ctx: DoctorContext, results: Sequence[CheckResult]) -> dict[str,
         "device": ctx.config.device.id if ctx.config else None,
         "checks": [r.to_json() for r in results],
     }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        help=f"device configuration (default {DEFAULT_CONFIG})",
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument(
-        "--card-test", action="store_true", help="also identify a presented card (its kind only)"
-    )
-    parser.add_argument(
-        "--card-wait",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="how long the card test waits for a card",
-    )
-    parser.add_argument(
-        "--relay-click", metavar="DOOR", help="unlock DOOR for one second after a confirmation"
-    )
-    parser.add_argument("--yes", action="store_true", help="do not ask before the relay click")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=5.0,
-        metavar="SECONDS",
-        help="timeout of each network and lock controller check",
-    )
 
 
 def _confirmer(assume_yes: bool, stdin: IO[str], stderr: IO[str]) -> Callable[[str], bool]:

@@ -82,6 +82,10 @@ def device_config_path(state: Path, broker_port: int, config_path: str | None) -
     with the broker port of this run."""
     text = Path(config_path).read_text() if config_path else demo_config_text()
     text = text.replace("port = 8883", f"port = {broker_port}")
+    if not config_path:  # the first virtual reader slot; the counter kiosk has the second
+        text = text.replace(
+            '[reader]\nbackend = "sim"\n', '[reader]\nbackend = "sim"\nname = "Virtual PCD 00 00"\n'
+        )
     path = state / "device.toml"
     path.write_text(text)
     load_config(path)  # validate now, with the file named in the message
