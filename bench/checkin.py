@@ -39,9 +39,12 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cardreader.sim.pcscd import READER_NAMES  # noqa: E402
 from kiosk.access import DeviceState, Policy, decide  # noqa: E402
 from kiosk.reservations import StoreReservations  # noqa: E402
 from sync.store import open_store  # noqa: E402
+from tests.harness.cards import card_present  # noqa: E402
+from tests.harness.services import wait_until  # noqa: E402
 from tests.harness.xvfb import Xvfb  # noqa: E402
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -219,7 +222,7 @@ def _measure_taps(config_path: Path, port: int, taps: int) -> tuple[list[float],
             done.wait(10)
             polling.append(seen_at[0] - inserted)
             link.remove()
-            time.sleep(0.5)
+            wait_until(lambda: not card_present(READER_NAMES[0]), 10, "pcscd to see the removal")
     finally:
         feed.close()
         close()
@@ -238,8 +241,7 @@ def card_to_relay(workdir: Path, count: int, taps: int) -> dict[str, float]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        while not sock.exists():
-            time.sleep(0.05)
+        wait_until(sock.exists, 20, "lockctl's socket")
         ours, polling = _measure_taps(config_path, pcscd.port, taps)
         raw = raw_card_to_relay(pcscd.port, sock, taps)
     finally:
@@ -268,13 +270,9 @@ def raw_card_to_relay(port: int, sock: Path, taps: int) -> list[float]:
     for i in range(taps):
         link = VpcdLink(UidCard(uid=UID), port=port)
         link.insert()
+        wait_until(lambda: card_present(READER_NAMES[0]), 10, "pcscd to report the card", 0.01)
         connection = reader.createConnection()
-        while True:
-            try:
-                connection.connect()
-                break
-            except Exception:  # until pcscd reports the card
-                time.sleep(0.01)
+        connection.connect()
         t0 = time.monotonic()
         connection.transmit([0xFF, 0xCA, 0x00, 0x00, 0x00])
         request = {"op": "unlock", "door": "room-a", "seconds": 0.2, "id": i}
@@ -285,7 +283,7 @@ def raw_card_to_relay(port: int, sock: Path, taps: int) -> list[float]:
         times.append(time.monotonic() - t0)
         connection.disconnect()
         link.remove()
-        time.sleep(0.3)
+        wait_until(lambda: not card_present(READER_NAMES[0]), 10, "pcscd to see the removal")
     return times
 
 

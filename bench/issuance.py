@@ -40,10 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.cardreader import MYNUMBER, PIN, _command, _wait_for, raw_flow, start_sim  # noqa: E402
 from cardreader.service import CardService  # noqa: E402
-from cardreader.testpki import load_test_pki, write_test_pki  # noqa: E402
+from cardreader.testpki import load_test_pki  # noqa: E402
 from cardreader.watch import CardEvent, CardWatcher  # noqa: E402
-from central.issuance_demo import prepare  # noqa: E402
-from deploy.fleet import add_device, init_fleet  # noqa: E402
 from kiosk.issuance.central import HttpsCentral  # noqa: E402
 from kiosk.issuance.flow import IssuanceFlow  # noqa: E402
 from kiosk.issuance.model import SessionStatus  # noqa: E402
@@ -53,8 +51,9 @@ from kiosk.payment import SimulatedTerminal  # noqa: E402
 from kiosk.printing import FilePrinter  # noqa: E402
 from sync.issuance_protocol import ConfirmIn, OrderIn, OrderItemIn  # noqa: E402
 from tests.harness.cards import card_present  # noqa: E402
+from tests.harness.issuance import RunningIssuance, start_issuance_listener  # noqa: E402
 from tests.harness.pcscd import Pcscd  # noqa: E402
-from tests.harness.services import ServiceProcess, free_port, port_open, wait_until  # noqa: E402
+from tests.harness.services import wait_until  # noqa: E402
 
 DEVICE = "bench-counter"
 
@@ -70,27 +69,9 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {statistics.median(ordered):7.1f} ms   p95 {p95:7.1f} ms   (n={len(ordered)})"
 
 
-def start_central(tmp: Path) -> tuple[ServiceProcess, HttpsCentral, Path]:
-    fleet, pki_dir = tmp / "fleet", tmp / "pki"
-    init_fleet(fleet, broker_host="127.0.0.1")
-    identity = add_device(fleet, DEVICE, "city-hall")
-    write_test_pki(pki_dir)
-    paths = prepare(tmp / "central", fleet, pki_dir, port=free_port())
-    central = ServiceProcess(
-        "central",
-        [sys.executable, "-m", "central", "issuance", "serve", "--config", str(paths.config)],
-        tmp / "central.log",
-        env={"PYTHONPATH": str(ROOT)},
-    )
-    central.start()
-    wait_until(lambda: central.check_alive() and port_open(paths.port), 30, "the listener")
-    client = HttpsCentral(
-        f"https://127.0.0.1:{paths.port}",
-        ca_file=paths.fleet_ca,
-        cert_file=identity / "device.pem",
-        key_file=identity / "device.key",
-    )
-    return central, client, pki_dir
+def start_central(tmp: Path) -> tuple[RunningIssuance, HttpsCentral]:
+    listener = start_issuance_listener(tmp, DEVICE, env={"PYTHONPATH": str(ROOT)})
+    return listener, listener.client()
 
 
 def orchestrated_flow(client: HttpsCentral, tmp: Path) -> tuple[IssuanceFlow, Orchestrator]:
@@ -173,7 +154,8 @@ def main() -> int:
         pcscd = Pcscd(tmp / "pcscd", apdu_log=False)
         pcscd.start()
         os.environ.update(pcscd.env)
-        central, client, pki_dir = start_central(tmp)
+        listener, client = start_central(tmp)
+        pki_dir = listener.pki_dir
         sim = start_sim("--profile", "mynumber", "--pin", PIN, "--pki", str(pki_dir),
                         "--port", str(pcscd.ports[0]))  # fmt: skip
         try:
@@ -197,7 +179,7 @@ def main() -> int:
             sim.terminate()
             sim.wait(10)
             client.close()
-            central.stop()
+            listener.stop()
             pcscd.stop()
     return 0
 

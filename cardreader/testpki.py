@@ -229,6 +229,18 @@ def load_test_pki(directory: Path) -> TestPki:
     return TestPki(root, users, crl)
 
 
+def write_extra_user(directory: Path, variant: str) -> x509.Certificate:
+    """Issue one more user from the test root into ``users/`` (e.g. a resident
+    who must use the counter, or a card nobody is linked to); an existing one
+    is kept. Read back with :func:`load_test_pki_with`."""
+    cert_path = directory / "users" / f"TEST-user-{variant}.cert.pem"
+    if not cert_path.exists():
+        user = issue_user(load_test_pki(directory).root)
+        _write(cert_path, user.cert.public_bytes(serialization.Encoding.PEM))
+        _write(cert_path.with_name(f"TEST-user-{variant}.key.pem"), _pem_key(user.key), True)
+    return x509.load_pem_x509_certificate(cert_path.read_bytes())
+
+
 def load_test_pki_with(directory: Path, variant: str) -> TestPki:
     """The test PKI with ``variant``'s user among its users: a standard one,
     or an extra user written beside them (``users/TEST-user-<variant>.*.pem``,

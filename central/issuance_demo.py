@@ -13,10 +13,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cardreader.testpki import issue_user, load_test_pki, write_test_pki
+from cardreader.testpki import load_test_pki, write_extra_user, write_test_pki
 from central.registry_sqlite import SqliteRegistry, seed_demo
 from deploy import pki as fleet_pki
 from deploy.fleet import load_fleet
@@ -72,15 +71,9 @@ def prepare(
     pem = serialization.Encoding.PEM
     (issuance / "jpki-root.pem").write_bytes(test_pki.root.cert.public_bytes(pem))
     shutil.copyfile(pki_dir / "TEST-crl.pem", issuance / "jpki-crl.pem")
+    ineligible = write_extra_user(pki_dir, "ineligible")
     cert_path = pki_dir / "users" / "TEST-user-ineligible.cert.pem"
-    key_path = pki_dir / "users" / "TEST-user-ineligible.key.pem"
-    if not cert_path.exists():
-        user = issue_user(test_pki.root)
-        cert_path.write_bytes(user.cert.public_bytes(pem))
-        key_path.write_bytes(user.key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))  # fmt: skip
-        key_path.chmod(0o600)
-    ineligible = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key_path = cert_path.with_name("TEST-user-ineligible.key.pem")
     registry = SqliteRegistry(issuance / "registry.db")
     try:
         seed_demo(registry, test_pki.users["valid"].cert, ineligible)

@@ -58,6 +58,16 @@ class Printer(Protocol):
         """Withdraw a job that cannot finish (the certificate is then refunded)."""
 
 
+def check_printable(printer: Printer, pdf: bytes) -> None:
+    """Before a job: the printer ready (else PrinterError with its state) and
+    the document a PDF (else ValueError)."""
+    current = printer.state()
+    if current is not PrinterState.OK:
+        raise PrinterError(current)
+    if not pdf.startswith(b"%PDF-"):
+        raise ValueError("not a PDF document")
+
+
 @dataclass
 class FilePrinter:
     spool: Path
@@ -82,11 +92,7 @@ class FilePrinter:
             return PrinterState.OFFLINE
 
     def submit(self, pdf: bytes, title: str) -> str:
-        current = self.state()
-        if current is not PrinterState.OK:
-            raise PrinterError(current)
-        if not pdf.startswith(b"%PDF-"):
-            raise ValueError("not a PDF document")
+        check_printable(self, pdf)
         job_id = f"job-{next(self._ids):06d}"
         (self.spool / f"{job_id}.pdf").write_bytes(pdf)
         (self.spool / f"{job_id}.title").write_text(title)
@@ -201,11 +207,7 @@ class CupsPrinter:
         return PrinterState.OK
 
     def submit(self, pdf: bytes, title: str) -> str:
-        current = self.state()
-        if current is not PrinterState.OK:
-            raise PrinterError(current)
-        if not pdf.startswith(b"%PDF-"):
-            raise ValueError("not a PDF document")
+        check_printable(self, pdf)
         with tempfile.NamedTemporaryFile(suffix=".pdf") as document:
             document.write(pdf)
             document.flush()

@@ -2,8 +2,8 @@
 
 ``python -m tests.e2e.issuance_driver SCENARIO.json``: as
 :mod:`tests.e2e.ui_driver` (same steps: tap, wait, shot, idle, insert,
-remove), on the issuance app built with :func:`build_issuance` from the
-scenario's config, with an in-process :class:`FakeCentral`, the simulated
+remove), on the issuance app started by :func:`run_issuance` (its card
+watcher included) from the scenario's config, with an in-process :class:`FakeCentral`, the simulated
 payment terminal, a :class:`FilePrinter` on ``spool`` and the real card
 reader through pcscd. Extra steps: ``{"printer": "jammed"}`` sets the file
 printer's state, ``{"central_fail": "confirm", "code": "..."}`` scripts a
@@ -36,15 +36,13 @@ from kivy.clock import Clock
 from cardreader.sim.profiles import mynumber_card
 from cardreader.sim.vpcd import VpcdLink
 from cardreader.testpki import load_test_pki_with
-from cardreader.watch import CardEvent, CardWatcher
 from kiosk.errors import CentralRefused, CentralUnreachable
 from kiosk.issuance.fake_central import FakeCentral
 from kiosk.issuance.sound import SimulatedSound
-from kiosk.issuance.wiring import build_issuance, central_for, printer_for
 from kiosk.payment import SimulatedTerminal
 from kiosk.printing import FilePrinter, PrinterState
-from kiosk.ui.issuance.app import IssuanceApp, post_to_ui
-from kiosk.wiring import card_service_for
+from kiosk.ui.issuance.app import IssuanceApp
+from kiosk.ui.issuance.run import run_issuance
 from sync.config import load_config
 from tests.e2e.ui_driver import Driver
 
@@ -110,23 +108,15 @@ def main() -> int:
     config = load_config(scenario.get("config"))
     artifacts = Path(scenario["artifacts"])
     artifacts.mkdir(parents=True, exist_ok=True)
-    real = bool(scenario.get("real_central"))
     payment, sound = SimulatedTerminal(), SimulatedSound()
-    central = None if real else FakeCentral(config.device.id)
-    printer = None if real else FilePrinter(Path(scenario["spool"]))
-    kit = build_issuance(config, post_to_ui, central=central or central_for(config),
-                         payment=payment, printer=printer or printer_for(config),
-                         sound=sound)  # fmt: skip
-    watch_service = card_service_for(config)
-    watchers: list[CardWatcher] = []
+    ports: dict[str, Any] = {"payment": payment, "sound": sound}
+    central = printer = None
+    if not scenario.get("real_central"):  # else central and printer from the config
+        central = ports["central"] = FakeCentral(config.device.id)
+        printer = ports["printer"] = FilePrinter(Path(scenario["spool"]))
     card_port = int(scenario.get("cards", {}).get("port", 0))
 
     def started(app: IssuanceApp) -> None:
-        def card_event(event: CardEvent) -> None:
-            if event.kind in ("inserted", "removed"):
-                app.post_card(event.kind == "inserted")
-
-        watchers.append(watch_service.watch(card_event))
         driver = IssuanceDriver(app, scenario["steps"], artifacts, card_port)
         driver.central, driver.printer, driver.scenario = central, printer, scenario
         original = driver.report
@@ -146,14 +136,7 @@ def main() -> int:
         driver.report = report  # type: ignore[method-assign]
         driver.start()
 
-    try:
-        IssuanceApp(kit.flow, config.device.name or "Counter", on_started=started).run()
-    finally:
-        for watcher in watchers:
-            watcher.close()
-        watch_service.close()
-        kit.close()
-    return 0
+    return run_issuance(config, on_started=started, **ports)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,11 @@ import pytest
 from pypdf import PdfReader
 
 from cardreader import apdu
-from cardreader.testpki import issue_user, load_test_pki, write_test_pki
-from central.issuance_demo import DemoPaths, prepare
-from deploy.fleet import add_device, init_fleet
 from tests.e2e.test_issuance_e2e import events, pin
 from tests.e2e.test_touchscreen import run_driver
 from tests.harness.cups import PrivateCups
+from tests.harness.issuance import RunningIssuance, start_issuance_listener
 from tests.harness.pcscd import Pcscd
-from tests.harness.services import ServiceProcess, free_port, port_open, wait_until
 
 DEVICE = "e2e-counter"
 PIN = "1234"
@@ -37,58 +33,32 @@ PIN = "1234"
 @dataclass
 class Setup:
     root: Path
-    central: ServiceProcess
-    paths: DemoPaths
+    listener: RunningIssuance
     device_config: Path
-    pki_dir: Path
 
-
-def _write_unknown_user(pki_dir: Path) -> None:
-    """A card from the trusted root that no resident is linked to."""
-    from cryptography.hazmat.primitives import serialization
-
-    user = issue_user(load_test_pki(pki_dir).root)
-    pem = serialization.Encoding.PEM
-    (pki_dir / "users" / "TEST-user-unknown.cert.pem").write_bytes(user.cert.public_bytes(pem))
-    (pki_dir / "users" / "TEST-user-unknown.key.pem").write_bytes(
-        user.key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    @property
+    def pki_dir(self) -> Path:
+        return self.listener.pki_dir
 
 
 def _start(tmp_path: Path, cups: PrivateCups, always_open: bool) -> Iterator[Setup]:
-    fleet, pki_dir = tmp_path / "fleet", tmp_path / "pki"
-    init_fleet(fleet, broker_host="127.0.0.1")
-    device_dir = add_device(fleet, DEVICE, "city-hall")
-    write_test_pki(pki_dir)
-    _write_unknown_user(pki_dir)
-    paths = prepare(tmp_path / "central", fleet, pki_dir, port=free_port(),
-                    always_open=always_open)  # fmt: skip
-    if not always_open:  # closed all day, every day
-        text = paths.config.read_text() + '\n[issuance.hours]\nopens = "00:00"\ncloses = "00:01"\n'
-        paths.config.write_text(text.replace("closed_days", "# closed_days"))
-    central = ServiceProcess(
-        "central-issuance",
-        [sys.executable, "-m", "central", "issuance", "serve", "--config", str(paths.config)],
-        tmp_path / "central.log",
-    )
-    central.start()
-    wait_until(lambda: central.check_alive() and port_open(paths.port), 30, "the listener")
+    listener = start_issuance_listener(tmp_path, DEVICE, always_open=always_open)
+    identity = listener.device_dir
     config = tmp_path / "counter.toml"
     config.write_text(
         f'[device]\nid = "{DEVICE}"\nfacility = "city-hall"\nrole = "counter"\n'
         'name = "City hall"\n[logging]\nlevel = "DEBUG"\n'
         f'[store]\npath = "{tmp_path / "device.db"}"\n'
-        f'[central]\nurl = "https://127.0.0.1:{paths.port}"\ntimeout_seconds = 3\n'
-        f'[central.tls]\nca_file = "{paths.fleet_ca}"\n'
-        f'cert_file = "{device_dir / "device.pem"}"\nkey_file = "{device_dir / "device.key"}"\n'
+        f'[central]\nurl = "{listener.url}"\ntimeout_seconds = 3\n'
+        f'[central.tls]\nca_file = "{listener.paths.fleet_ca}"\n'
+        f'cert_file = "{identity / "device.pem"}"\nkey_file = "{identity / "device.key"}"\n'
         f'[issuance]\nprinter_backend = "cups"\ncups_queue = "{cups.queue}"\n'
         f'cups_server = "{cups.server}"\nsound = false\n'
     )
     try:
-        yield Setup(tmp_path, central, paths, config, pki_dir)
+        yield Setup(tmp_path, listener, config)
     finally:
-        central.signal(18)  # SIGCONT, in case a scenario left it stopped
-        central.stop()
+        listener.stop()
 
 
 @pytest.fixture
@@ -103,12 +73,12 @@ def closed_central(tmp_path: Path, cups: PrivateCups) -> Iterator[Setup]:
 
 def drive(setup: Setup, cups: PrivateCups, pcscd: Pcscd, kivy_env: dict[str, str],
           artifacts: Path, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
-    assert setup.central.proc is not None
     scenario = {
         "config": str(setup.device_config), "artifacts": str(artifacts / "issuance-real"),
         "real_central": True, "pki_dir": str(setup.pki_dir), "cups_out": str(cups.out),
         "cups": {"server": cups.server, "queue": cups.queue},
-        "central_pid": setup.central.pid, "cards": {"port": pcscd.ports[0]}, "steps": steps,
+        "central_pid": setup.listener.process.pid, "cards": {"port": pcscd.ports[0]},
+        "steps": steps,
     }  # fmt: skip
     env = {**kivy_env, **pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"}
     return run_driver(scenario, setup.root, env, module="tests.e2e.issuance_driver")

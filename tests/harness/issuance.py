@@ -5,6 +5,8 @@ service over a given database with a fixed clock."""
 from __future__ import annotations
 
 import functools
+import signal
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,14 +16,26 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from cardreader.testpki import KeyPair, TestPki, create_root, create_test_pki, issue_user
+from cardreader.testpki import (
+    KeyPair,
+    TestPki,
+    create_root,
+    create_test_pki,
+    issue_user,
+    write_extra_user,
+    write_test_pki,
+)
 from central.db import Database
 from central.issuance import Clock, IssuanceService
 from central.issuance_config import HoursSection, IssuanceSection
+from central.issuance_demo import DemoPaths, prepare
 from central.issuance_orders import OrderDesk
 from central.jpki_verify import CardVerifier, CrlRevocationChecker, load_roots
 from central.registry_sqlite import SqliteRegistry, certificate_key, seed_demo, synthetic_ref
+from deploy.fleet import add_device, init_fleet
+from kiosk.issuance.central import HttpsCentral
 from sync.issuance_protocol import ChallengeOut, SessionIn, signed_message
+from tests.harness.services import ServiceProcess, free_port, port_open, wait_until
 
 JST = ZoneInfo("Asia/Tokyo")
 ALWAYS_OPEN = HoursSection(opens="00:00", closes="24:00", closed_days=[])
@@ -124,3 +138,54 @@ def build(
     )
     service = IssuanceService(db, settings, verifier, registry, clock)
     return service, OrderDesk(service)
+
+
+@dataclass
+class RunningIssuance:
+    """``python -m central issuance serve`` with a fleet, a device identity and
+    the test JPKI (see :func:`start_issuance_listener`)."""
+
+    process: ServiceProcess
+    paths: DemoPaths
+    device_dir: Path  # device.pem / device.key of the counter
+    pki_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.paths.port}"
+
+    def client(self) -> HttpsCentral:
+        """The counter's HTTPS client with its fleet certificate."""
+        return HttpsCentral(self.url, ca_file=self.paths.fleet_ca,
+                            cert_file=self.device_dir / "device.pem",
+                            key_file=self.device_dir / "device.key")  # fmt: skip
+
+    def stop(self) -> None:
+        self.process.signal(signal.SIGCONT)  # in case a scenario left it stopped
+        self.process.stop()
+
+
+def start_issuance_listener(
+    root: Path, device: str, *, always_open: bool = True, env: dict[str, str] | None = None
+) -> RunningIssuance:
+    """A fleet with ``device``, the test JPKI (plus an ``unknown`` user linked
+    to nobody), the reference registry and the listener on a free port;
+    ``always_open=False`` closes the service all day."""
+    fleet, pki_dir = root / "fleet", root / "pki"
+    init_fleet(fleet, broker_host="127.0.0.1")
+    device_dir = add_device(fleet, device, "city-hall")
+    write_test_pki(pki_dir)
+    write_extra_user(pki_dir, "unknown")
+    paths = prepare(root / "central", fleet, pki_dir, port=free_port(), always_open=always_open)
+    if not always_open:
+        text = paths.config.read_text() + '\n[issuance.hours]\nopens = "00:00"\ncloses = "00:01"\n'
+        paths.config.write_text(text.replace("closed_days", "# closed_days"))
+    process = ServiceProcess(
+        "central-issuance",
+        [sys.executable, "-m", "central", "issuance", "serve", "--config", str(paths.config)],
+        root / "central.log",
+        env=env,
+    )
+    process.start()
+    wait_until(lambda: process.check_alive() and port_open(paths.port), 30, "the listener")
+    return RunningIssuance(process, paths, device_dir, pki_dir)

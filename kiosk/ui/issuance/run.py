@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,13 @@ def run_issuance(
     config: DeviceConfig,
     measure_startup: bool = False,
     dev_panel: tuple[int, Path] | None = None,
+    on_started: Callable[[Any], None] | None = None,
     **ports: Any,
 ) -> int:
     """Run until the app stops. ``ports`` are injected into
     :func:`kiosk.issuance.wiring.build_issuance` (``central=``, ``payment=``,
-    ``printer=``, ``cards=``, ``sound=``); the rest come from the config."""
+    ``printer=``, ``cards=``, ``sound=``); the rest come from the config.
+    ``on_started(app)`` runs once the app and its card watcher are up."""
     from kivy.clock import Clock
     from kivy.core.window import Window
 
@@ -53,6 +56,8 @@ def run_issuance(
 
             port, pki_dir = dev_panel
             DevPanel(port, pki_dir, None, keys=COUNTER_KEYS, help_text=COUNTER_HELP).attach()
+        if on_started is not None:
+            on_started(app)
 
     try:
         name = config.device.name or config.device.facility
