@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cardreader.sim.pcscd import READER_NAMES  # noqa: E402
-from kiosk.access import DeviceState, Policy, decide  # noqa: E402
-from kiosk.reservations import StoreReservations  # noqa: E402
+from kiosk.checkin.access import DeviceState, Policy, decide  # noqa: E402
+from kiosk.checkin.reservations import StoreReservations  # noqa: E402
 from sync.store import open_store  # noqa: E402
 from tests.harness.cards import card_present  # noqa: E402
 from tests.harness.services import wait_until  # noqa: E402
@@ -186,9 +186,9 @@ def _measure_taps(config_path: Path, port: int, taps: int) -> tuple[list[float],
     from cardreader.service import CardService
     from cardreader.sim.cards import UidCard
     from cardreader.sim.vpcd import VpcdLink
-    from kiosk.cards import CardFeed
-    from kiosk.terminal import CardSeen
-    from kiosk.wiring import LockctlPort, build_checkin_service
+    from kiosk.checkin.cards import CardFeed
+    from kiosk.checkin.terminal import CardSeen
+    from kiosk.checkin.wiring import LockctlPort, build_checkin_service
     from sync.config import load_config
 
     config = load_config(config_path)

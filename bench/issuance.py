@@ -42,14 +42,14 @@ from bench.cardreader import MYNUMBER, PIN, _command, _wait_for, raw_flow, start
 from cardreader.service import CardService  # noqa: E402
 from cardreader.testpki import load_test_pki  # noqa: E402
 from cardreader.watch import CardEvent, CardWatcher  # noqa: E402
+from contracts.issuance import ConfirmIn, OrderIn, OrderItemIn  # noqa: E402
 from kiosk.issuance.central import HttpsCentral  # noqa: E402
 from kiosk.issuance.flow import IssuanceFlow  # noqa: E402
 from kiosk.issuance.model import SessionStatus  # noqa: E402
 from kiosk.issuance.orchestrator import Orchestrator, Ports  # noqa: E402
+from kiosk.issuance.payment import SimulatedTerminal  # noqa: E402
+from kiosk.issuance.printing import FilePrinter  # noqa: E402
 from kiosk.issuance.sound import SimulatedSound  # noqa: E402
-from kiosk.payment import SimulatedTerminal  # noqa: E402
-from kiosk.printing import FilePrinter  # noqa: E402
-from sync.issuance_protocol import ConfirmIn, OrderIn, OrderItemIn  # noqa: E402
 from tests.harness.cards import card_present  # noqa: E402
 from tests.harness.issuance import RunningIssuance, start_issuance_listener  # noqa: E402
 from tests.harness.pcscd import Pcscd  # noqa: E402

@@ -31,14 +31,14 @@ import pyotp  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
-from central.alerts import AlertEngine  # noqa: E402
-from central.api import create_app  # noqa: E402
-from central.db import Database, devices, utc  # noqa: E402
-from central.ingest_store import IngestStore  # noqa: E402
-from central.ops import fleet_snapshots  # noqa: E402
-from central.ops_db import health_samples  # noqa: E402
+from central.api.app import create_app  # noqa: E402
+from central.db.engine import Database, devices, utc  # noqa: E402
+from central.db.ops_tables import health_samples  # noqa: E402
+from central.ingest.store import IngestStore  # noqa: E402
+from central.ops.alerts import AlertEngine  # noqa: E402
+from central.ops.service import fleet_snapshots  # noqa: E402
+from central.ops.staff import StaffStore  # noqa: E402
 from central.simulate import make_fleet  # noqa: E402
-from central.staff import StaffStore  # noqa: E402
 
 PASSWORD = "benchmark password"
 

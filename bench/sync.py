@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sync import protocol
+from contracts import mqtt as protocol
+from contracts.mqtt import Reservation, ReservationSnapshotChunk
 from sync.outbox import NewEvent, Outbox
-from sync.protocol import Reservation, ReservationSnapshotChunk
 from sync.reservations import ReservationCache, SnapshotAssembler
 from sync.store import open_store
 from tests.harness.mosquitto import Mosquitto

@@ -1,6 +1,6 @@
 """Card reader: PC/SC access through pyscard, My Number Card (JPKI)
 authentication, member-card IDs and virtual cards. Imports nothing else of
-ours (only its CLI uses ``sync.config`` / ``sync.logs`` / ``sync.cli``).
+ours (only its CLI uses ``sync.config`` / ``foundation.logs`` / ``sync.cli``).
 
 Modules: ``service`` (the facade the kiosk uses), ``pcsc`` (contexts,
 connections, APDU transport with timeouts and trace), ``watch`` (insert /

@@ -243,8 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from sync.cli import run_cli
-    from sync.logs import configure_logging
+    from foundation.cli import run_cli
+    from foundation.logs import configure_logging
 
     args = build_parser().parse_args(argv)
     configure_logging("INFO" if args.command == "sim" else "WARNING")

@@ -7,8 +7,10 @@ callers that know nothing of ours still catch them sensibly.
 
 from __future__ import annotations
 
+from foundation.errors import ProductError
 
-class CardReaderError(Exception):
+
+class CardReaderError(ProductError):
     """Root of every error raised by the cardreader package."""
 
 

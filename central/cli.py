@@ -18,19 +18,19 @@ from typing import Any
 
 import pyotp
 
-from central.alerts import AlertEngine
+from central.api.tokens import ROLES, TokenStore
 from central.config import CentralConfig, code_key, load_config
-from central.db import Database
+from central.db.engine import Database
 from central.errors import CentralConfigError, CentralError, DatabaseError
-from central.issuance_cli import add_commands as add_issuance_commands
-from central.issuance_cli import start_listener_if_enabled
-from central.notify import EmailNotifier, Notifier, WebhookNotifier
-from central.ops import OpsLoop
+from central.issuance.cli import add_commands as add_issuance_commands
+from central.issuance.cli import start_listener_if_enabled
+from central.ops.alerts import AlertEngine
+from central.ops.notify import EmailNotifier, Notifier, WebhookNotifier
+from central.ops.service import OpsLoop
+from central.ops.staff import ROLES as STAFF_ROLES
+from central.ops.staff import StaffError, StaffStore
 from central.simulate import FleetSimulator, make_fleet
-from central.staff import ROLES as STAFF_ROLES
-from central.staff import StaffError, StaffStore
-from central.tokens import ROLES, TokenStore
-from sync.logs import configure_logging
+from foundation.logs import configure_logging
 
 log = logging.getLogger("central.cli")
 EXIT_FAILED, EXIT_CONFIG, EXIT_DATABASE = 1, 3, 5
@@ -48,7 +48,7 @@ def open_db(config: CentralConfig) -> Database:
 
 
 def cmd_ingest(config: CentralConfig, args: argparse.Namespace) -> int:
-    from central.ingest import IngestWorker
+    from central.ingest.worker import IngestWorker
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -66,9 +66,9 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
     import uvicorn
 
     from central import mqtt as central_mqtt
-    from central.api import create_app
-    from central.publisher import DeltaPublisher
-    from central.reservations import ReservationStore
+    from central.api.app import create_app
+    from central.reservations.publisher import DeltaPublisher
+    from central.reservations.store import ReservationStore
 
     with open_db(config) as db:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
@@ -154,7 +154,7 @@ def cmd_token_revoke(config: CentralConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_device_add(config: CentralConfig, args: argparse.Namespace) -> int:
-    from central.ingest_store import IngestStore
+    from central.ingest.store import IngestStore
 
     with open_db(config) as db:
         IngestStore(db, "cli").register_device(args.id, args.facility)

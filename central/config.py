@@ -15,12 +15,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from central.alerts import AlertThresholds
 from central.errors import CentralConfigError
-from central.issuance_config import IssuanceSection
+from central.issuance.config import IssuanceSection
+from central.ops.alerts import AlertThresholds
+from contracts.reservations_hash import demo_code_key
+from foundation.config import read_config_file, validate_toml
 from sync.config import BrokerSection as DeviceBrokerSection
-from sync.config import read_config_file, validate_toml
-from sync.reservations_hash import demo_code_key
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -193,7 +193,7 @@ CodeKey = Callable[[str], bytes]
 
 def code_key(config: CentralConfig) -> CodeKey:
     """The key for reservation-code hashes, per facility (see
-    :mod:`sync.reservations_hash`); the demo key when no file is configured."""
+    :mod:`contracts.reservations_hash`); the demo key when no file is configured."""
     path = config.reservations.code_key_file
     if path is None:
         return demo_code_key

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+from foundation.errors import ConfigError, ProductError
 
-class CentralError(Exception):
+
+class CentralError(ProductError):
     """Root of every error raised by central."""
 
 
-class CentralConfigError(CentralError, ValueError):
+class CentralConfigError(CentralError, ConfigError):
     """The central configuration file is missing or invalid."""
 
-    def __init__(self, path: str, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid central configuration {path}:\n{lines}")
+    kind = "central"
 
 
 class DatabaseError(CentralError, OSError):
@@ -31,7 +29,7 @@ class ConflictError(CentralError, ValueError):
 
 class IssuanceRefused(CentralError):
     """An issuance request refused with one of the contract's error codes
-    (:data:`sync.issuance_protocol.ERROR_CODES`); ``opens_at`` goes with
+    (:data:`contracts.issuance.ERROR_CODES`); ``opens_at`` goes with
     ``outside_hours``."""
 
     def __init__(self, code: str, message: str, opens_at: object = None) -> None:

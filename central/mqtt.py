@@ -1,7 +1,7 @@
 """The paho-mqtt client as central uses it: MQTT v5, clean start, mutual TLS
 with the ``central`` identity (or a plain listener when no ``[broker.tls]``),
 paho's own reconnect with a capped delay. Callbacks run on paho's thread; the
-owners in :mod:`central.ingest` and :mod:`central.publisher` only hand work
+owners in :mod:`central.ingest.worker` and :mod:`central.reservations.publisher` only hand work
 to their own threads from them."""
 
 from __future__ import annotations

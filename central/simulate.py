@@ -26,7 +26,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sync.protocol import EventBatch, EventEnvelope, Health, Status, device_topic, encode
+from contracts.mqtt import EventBatch, EventEnvelope, Health, Status, device_topic, encode
 
 PROFILES = ("healthy", "hot", "backlog", "stale", "offline")
 WEIGHTS = (0.7, 0.08, 0.08, 0.07, 0.07)

@@ -64,7 +64,9 @@ def add_device_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def run_device_command(args: argparse.Namespace) -> int:
-    from sync.logs import configure_logging  # standard library only (runs on Debian's python3)
+    from foundation.logs import (
+        configure_logging,  # standard library only (runs on Debian's python3)
+    )
 
     configure_logging("WARNING")
     try:

@@ -26,9 +26,9 @@ from deploy.checks.hardware import check_lock, check_reader
 from deploy.checks.local import check_clock, check_config, check_disk, check_gpio_pins, check_store
 from deploy.checks.network import check_broker, check_central
 from deploy.checks.systemd import check_services, check_watchdog
+from foundation.logs import configure_logging, redact_text
 from sync.config import load_config
 from sync.errors import ConfigError
-from sync.logs import configure_logging, redact_text
 
 log = logging.getLogger("deploy.doctor")
 

@@ -7,8 +7,10 @@ to one line on stderr and one documented code.
 
 from __future__ import annotations
 
+from foundation.errors import ProductError
 
-class DeployError(Exception):
+
+class DeployError(ProductError):
     """Base of every deploy failure; the message says what to do."""
 
 

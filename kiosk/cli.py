@@ -17,9 +17,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sync.cli import add_config_argument, run_cli
+from foundation.cli import add_config_argument, run_cli
+from foundation.logs import configure_logging
 from sync.config import load_config
-from sync.logs import configure_logging
 
 
 def build_run_parser() -> argparse.ArgumentParser:
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("INFO")
     if args_list[:1] == ["demo"]:
         demo = build_demo_parser().parse_args(args_list[1:])
-        from kiosk.demo import run_demo
+        from demo.launch import run_demo
 
         return run_cli(
             lambda: run_demo(config_path=demo.config, state_dir=demo.state_dir, once=demo.once)
@@ -78,16 +78,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         configure_logging(config.logging.level)
         if args.headless:
-            from kiosk.headless import run_headless
+            from kiosk.checkin.headless import run_headless
 
             return run_headless(config, door=args.door)
         os.environ.setdefault("KIVY_NO_ARGS", "1")
         dev = (args.dev_panel, Path(args.pki_dir or ".")) if args.dev_panel else None
         if config.device.role == "counter":  # certificate issuance
-            from kiosk.ui.issuance.run import run_issuance
+            from kiosk.issuance.ui.run import run_issuance
 
             return run_issuance(config, measure_startup=args.measure_startup, dev_panel=dev)
-        from kiosk.ui.run import run_touchscreen
+        from kiosk.checkin.ui.run import run_touchscreen
 
         return run_touchscreen(
             config, door=args.door, measure_startup=args.measure_startup, dev_panel=dev

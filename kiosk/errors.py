@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from foundation.errors import ProductError
 
-class KioskError(Exception):
+
+class KioskError(ProductError):
     """Root of the kiosk package's errors."""
 
 

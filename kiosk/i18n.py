@@ -1,6 +1,6 @@
 """Translations of the kiosk's screens: gettext catalogues
 (``kiosk/locale/<lang>/LC_MESSAGES/kiosk.po``) compiled in memory at start
-(:mod:`sync.i18n`), so a new language is data: add a ``.po`` file
+(:mod:`foundation.i18n`), so a new language is data: add a ``.po`` file
 (``pybabel init``), translate, restart.
 
 Message ids are English. A language without a catalogue, or a message missing
@@ -12,7 +12,7 @@ from __future__ import annotations
 import gettext
 from pathlib import Path
 
-from sync.i18n import Catalogues
+from foundation.i18n import Catalogues
 
 DOMAIN = "kiosk"
 DEFAULT_LANGUAGE = "ja"

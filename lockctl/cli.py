@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from foundation.cli import add_config_argument, run_cli
+from foundation.logs import configure_logging
 from lockctl.client import LockClient
 from lockctl.errors import HardwareError, LockctlError, LockctlUnavailableError, RequestError
-from sync.cli import add_config_argument, run_cli
 from sync.config import DeviceConfig, load_config
-from sync.logs import configure_logging
 
 log = logging.getLogger("lockctl.cli")
 

@@ -6,8 +6,10 @@ door, or the kiosk developer calling the socket API.
 
 from __future__ import annotations
 
+from foundation.errors import ProductError
 
-class LockctlError(Exception):
+
+class LockctlError(ProductError):
     """Root of every error raised by the lockctl package."""
 
 

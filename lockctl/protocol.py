@@ -25,11 +25,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from foundation.privacy import check_event_data
 from lockctl.errors import RequestError
 from lockctl.machine import REQUEST_REASONS, Reason
 from lockctl.signals import PATTERNS
 from sync.errors import PersonalDataError
-from sync.privacy import check_event_data
 
 MAX_REQUEST_BYTES = 4096
 # Longer than any door is ever meant to stay unlocked: such a number is a

@@ -12,10 +12,10 @@ agent reconnects itself with capped, jittered backoff, and a new connection
 carries a new session counter in its birth and will and starts with an
 empty paho queue (nothing is resent by paho; the outbox is the queue).
 
-Events: published in ``seq`` order as :class:`~sync.protocol.EventBatch`
+Events: published in ``seq`` order as :class:`~contracts.mqtt.EventBatch`
 messages (at most ``sync.batch_size`` events and ~192 KiB each), QoS 1, with
 at most ``sync.max_inflight_batches`` batches awaiting central's ack. An
-event leaves the outbox only when an :class:`~sync.protocol.Ack` lists its
+event leaves the outbox only when an :class:`~contracts.mqtt.Ack` lists its
 id. A batch not acked within ``sync.ack_timeout_seconds``, and everything in
 flight at a disconnect, is sent again from the oldest unconfirmed event
 (central is idempotent on the event id, so this can duplicate deliveries,
@@ -45,17 +45,17 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from sync import protocol
-from sync.config import DeviceConfig
-from sync.health import HealthCollector, software_versions
-from sync.outbox import Event, Outbox
-from sync.protocol import (
+from contracts import mqtt as protocol
+from contracts.mqtt import (
     Ack,
     ProtocolError,
     ReservationDelta,
     ReservationSnapshotChunk,
     Status,
 )
+from sync.config import DeviceConfig
+from sync.health import HealthCollector, software_versions
+from sync.outbox import Event, Outbox
 from sync.reservations import ReservationCache, ReservationSync, SnapshotError
 from sync.store import Store, open_store
 
@@ -73,7 +73,7 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
 
 
 def encode_batch(device: str, events: list[Event]) -> bytes:
-    """An :class:`~sync.protocol.EventBatch` payload, built without re-validating
+    """An :class:`~contracts.mqtt.EventBatch` payload, built without re-validating
     (the outbox already guarantees the envelope)."""
     body = {
         "v": protocol.PROTOCOL_VERSION,

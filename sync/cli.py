@@ -15,47 +15,17 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from foundation.cli import add_config_argument, run_cli
+from foundation.errors import EXIT_FAILED, EXIT_OK
+from foundation.logs import configure_logging
 from sync.config import DeviceConfig, load_config
-from sync.errors import ConfigError, StoreError, SyncError
-from sync.logs import configure_logging
 from sync.outbox import Outbox
 from sync.store import SCHEMA_VERSION, open_store
 
 log = logging.getLogger("sync.cli")
-
-EXIT_FAILED, EXIT_CONFIG, EXIT_STORE = 1, 3, 4
-
-
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help="device configuration file (TOML); default: the built-in demo configuration",
-    )
-
-
-def run_cli(main: Callable[[], int]) -> int:
-    """Run a CLI body, turning our errors into one message and an exit code.
-
-    Shared by the ``python -m`` entry points of every device package.
-    """
-    try:
-        return main()
-    except ConfigError as exc:
-        log.error("configuration invalid", extra={"file": exc.path, "problems": exc.problems})
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except StoreError as exc:
-        log.error("store unusable", extra={"store": exc.path, "problem": exc.problem})
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_STORE
-    except SyncError as exc:
-        log.error("command failed", extra={"error": str(exc)})
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
 
 
 def _print(value: Any) -> None:
@@ -83,7 +53,7 @@ def cmd_store_check(config: DeviceConfig, args: argparse.Namespace) -> int:
             "oldest_unsent": outbox.oldest_created(),
         }
     _print(report)
-    return EXIT_FAILED if problems else 0
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 def cmd_outbox_list(config: DeviceConfig, args: argparse.Namespace) -> int:

@@ -12,25 +12,20 @@ back to a default. ``docs/configuration.md`` documents every key.
 from __future__ import annotations
 
 import os
-import tomllib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from sync.errors import ConfigError
+from foundation.config import Section, read_config_file, validate_toml
+from foundation.errors import ConfigError
 
 DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 BCM_PIN = Annotated[int, Field(ge=0, le=27)]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DeviceSection(_Section):
+class DeviceSection(Section):
     id: str = Field(pattern=DEVICE_ID_PATTERN)
     facility: str = Field(pattern=DEVICE_ID_PATTERN)
     role: Literal["counter", "door"] = "door"
@@ -38,16 +33,16 @@ class DeviceSection(_Section):
     timezone: str = "Asia/Tokyo"
 
 
-class LoggingSection(_Section):
+class LoggingSection(Section):
     level: LogLevel = "INFO"
 
 
-class StoreSection(_Section):
+class StoreSection(Section):
     path: Path = Path("device.db")
     busy_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
 
-class ReaderSection(_Section):
+class ReaderSection(Section):
     backend: Literal["pcsc", "sim"] = "pcsc"
     # Substring of the PC/SC reader name; empty means the first reader.
     name: str = ""
@@ -60,7 +55,7 @@ class ReaderSection(_Section):
     extended_reads: bool = False
 
 
-class LockSection(_Section):
+class LockSection(Section):
     socket: Path = Path("/run/lockctl/lockctl.sock")
     socket_group: str = ""
     pin_factory: Literal["default", "mock"] = "default"
@@ -80,7 +75,7 @@ class LockSection(_Section):
         return self
 
 
-class DoorSection(_Section):
+class DoorSection(Section):
     id: str = Field(pattern=DEVICE_ID_PATTERN)
     name: str = ""
     relay_pin: BCM_PIN
@@ -111,27 +106,27 @@ class DoorSection(_Section):
         return {k: v for k, v in named.items() if v is not None}
 
 
-class TlsSection(_Section):
+class TlsSection(Section):
     ca_file: Path
     cert_file: Path
     key_file: Path
 
 
-class BrokerSection(_Section):
+class BrokerSection(Section):
     host: str = "localhost"
     port: int = Field(default=8883, ge=1, le=65535)
     keepalive_seconds: int = Field(default=30, ge=5, le=3600)
     tls: TlsSection | None = None
 
 
-class CentralSection(_Section):
+class CentralSection(Section):
     url: str = ""
     # Client certificate for mutual TLS; None = the broker's device identity.
     tls: TlsSection | None = None
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
 
-class IssuanceSection(_Section):
+class IssuanceSection(Section):
     """Counter kiosks (``device.role = "counter"``): the issuance ports."""
 
     payment_backend: Literal["sim"] = "sim"
@@ -142,7 +137,7 @@ class IssuanceSection(_Section):
     sound: bool = True
 
 
-class SyncSection(_Section):
+class SyncSection(Section):
     batch_size: int = Field(default=100, ge=1, le=1000)
     max_inflight_batches: int = Field(default=4, ge=1, le=64)
     health_interval_seconds: float = Field(default=30.0, ge=1, le=3600)
@@ -157,7 +152,7 @@ class SyncSection(_Section):
     resync_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
 
 
-class PolicySection(_Section):
+class PolicySection(Section):
     early_entry_minutes: int = Field(default=10, ge=0, le=240)
     late_exit_minutes: int = Field(default=10, ge=0, le=240)
     # How old the reservation cache may be before on_stale_cache applies.
@@ -168,7 +163,7 @@ class PolicySection(_Section):
     code_lockout_minutes: int = Field(default=5, ge=1, le=1440)
 
 
-class DeviceConfig(_Section):
+class DeviceConfig(Section):
     """The whole device configuration (one TOML file)."""
 
     device: DeviceSection
@@ -176,7 +171,7 @@ class DeviceConfig(_Section):
     store: StoreSection = StoreSection()
     reader: ReaderSection = ReaderSection()
     lock: LockSection = LockSection()
-    doors: list[DoorSection] = []
+    doors: list[DoorSection] = Field(default_factory=list)
     broker: BrokerSection = BrokerSection()
     central: CentralSection = CentralSection()
     issuance: IssuanceSection = IssuanceSection()
@@ -238,44 +233,6 @@ def parse_config(text: str, source: str, base_dir: Path) -> DeviceConfig:
     """Parse TOML text into a validated :class:`DeviceConfig`."""
     config = validate_toml(text, source, DeviceConfig, ConfigError, "docs/configuration.md")
     return _resolve_paths(config, base_dir)
-
-
-ConfigErrorType = Callable[[str, list[str]], Exception]
-M = TypeVar("M", bound=BaseModel)
-
-
-def read_config_file(file: Path, error: ConfigErrorType) -> str:
-    """A configuration file's text, or ``error(file, [what is wrong])``.
-
-    Shared by every configuration of the product (device, central)."""
-    try:
-        return file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(str(file), ["file not found: create it or pass --config PATH"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(str(file), [f"cannot be read: {exc}"]) from None
-
-
-def validate_toml(text: str, source: str, model: type[M], error: ConfigErrorType, docs: str) -> M:
-    """TOML text validated into ``model``; every problem named by its key."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise error(source, [f"not valid TOML: {exc}"]) from None
-    try:
-        return model.model_validate({**raw, "source": source})
-    except ValidationError as exc:
-        raise error(source, [_describe(err, docs) for err in exc.errors()]) from None
-
-
-def _describe(err: Any, docs: str) -> str:
-    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        return f"{key}: unknown key (check the spelling against {docs})"
-    if err["type"] == "missing":
-        return f"{key}: required key is missing"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    return f"{key}: {message} (got {err.get('input')!r})"
 
 
 def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:

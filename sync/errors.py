@@ -1,28 +1,34 @@
-"""The one exception tree of the ``sync`` package.
+"""The one exception tree of the ``sync`` package (device store, outbox,
+reservation cache, sync agent).
 
-Each error carries a message written for the person who has to act on it
-(technician or operator): what is wrong, where, and what to do.
+Configuration errors and the personal-data guard's refusals belong to the
+foundation (:mod:`foundation.errors`); they are re-exported here because every
+device process meets them through the store and the outbox.
 """
 
 from __future__ import annotations
 
+from foundation.errors import EXIT_STORE, ConfigError, PersonalDataError, ProductError
 
-class SyncError(Exception):
+__all__ = [
+    "ConfigError",
+    "PersonalDataError",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreTooNewError",
+    "StoreUnavailableError",
+    "SyncError",
+]
+
+
+class SyncError(ProductError):
     """Root of every error raised by the sync package."""
-
-
-class ConfigError(SyncError, ValueError):
-    """The device configuration file is missing or invalid."""
-
-    def __init__(self, path: str, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid device configuration {path}:\n{lines}")
 
 
 class StoreError(SyncError):
     """The device store cannot be used."""
+
+    exit_code = EXIT_STORE
 
     def __init__(self, path: str, problem: str, action: str) -> None:
         self.path = path
@@ -41,12 +47,3 @@ class StoreCorruptError(StoreError):
 
 class StoreTooNewError(StoreError):
     """The store was created by a newer version of this software."""
-
-
-class PersonalDataError(SyncError, ValueError):
-    """Event data looks like personal data and was refused (defence in depth)."""
-
-    def __init__(self, where: str, reason: str) -> None:
-        self.where = where
-        self.reason = reason
-        super().__init__(f"event data refused at {where}: {reason}")

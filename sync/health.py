@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from sync.clock import clock_is_synchronised
+from contracts.mqtt import Health
+from foundation.clock import clock_is_synchronised
 from sync.outbox import Outbox
-from sync.protocol import Health
 from sync.reservations import ReservationSync
 
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
@@ -96,7 +96,7 @@ def software_versions() -> dict[str, str]:
 
 @dataclass
 class HealthCollector:
-    """Builds :class:`~sync.protocol.Health` messages for one agent."""
+    """Builds :class:`~contracts.mqtt.Health` messages for one agent."""
 
     store_path: Path
     outbox: Outbox

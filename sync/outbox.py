@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sync.clock import clock_is_synchronised
+from foundation.clock import clock_is_synchronised
+from foundation.privacy import check_event_data
 from sync.errors import PersonalDataError, SyncError
-from sync.privacy import check_event_data
 from sync.store import Store
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

@@ -15,7 +15,7 @@ Rules and examples: ``docs/protocol.md``.
 
 The hash devices report (``Health.reservation_hash``,
 ``ResyncRequest.active_hash``) is the active-window hash ``v1`` of
-:mod:`sync.reservations_hash` (``v1:<start>:<hours>:<sha256 hex>``, the
+:mod:`contracts.reservations_hash` (``v1:<start>:<hours>:<sha256 hex>``, the
 algorithm is documented there and in ``docs/protocol.md``): the same
 function central uses, so a mismatch at equal versions really means
 divergence. The window starts at the current hour and lasts
@@ -33,20 +33,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from sync.protocol import (
+from contracts.mqtt import (
     Reservation,
     ReservationChange,
     ReservationDelta,
     ReservationSnapshotChunk,
     ResyncRequest,
 )
-from sync.reservations_hash import DEFAULT_WINDOW_HOURS, window_hash
+from contracts.reservations_hash import DEFAULT_WINDOW_HOURS, window_hash
 from sync.store import Store
 
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "reservations.version"
-# When the cache was last confirmed current (read by kiosk.reservations).
+# When the cache was last confirmed current (read by kiosk.checkin.reservations).
 SYNCED_AT_KEY = "reservations.synced_at"
 MAX_SNAPSHOT_RESERVATIONS = 1_000_000
 MAX_BUFFERED_DELTAS = 1000

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-from central.db import Database
+from central.db.engine import Database
 from tests.harness.cups import PrivateCups
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.pcscd import Pcscd

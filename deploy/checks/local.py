@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from deploy.checks import CheckResult, DoctorContext, fail, not_checked, ok, warn
-from sync.clock import clock_is_synchronised
+from foundation.clock import clock_is_synchronised
 from sync.errors import StoreError
 from sync.outbox import Outbox
 from sync.store import open_store

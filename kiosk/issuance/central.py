@@ -20,8 +20,7 @@ from typing import Protocol, TypeVar
 import requests
 from pydantic import BaseModel, ValidationError
 
-from kiosk.errors import CentralRefused, CentralUnreachable
-from sync.issuance_protocol import (
+from contracts.issuance import (
     BASE_PATH,
     CatalogueOut,
     ChallengeOut,
@@ -34,6 +33,7 @@ from sync.issuance_protocol import (
     SessionIn,
     SessionOut,
 )
+from kiosk.errors import CentralRefused, CentralUnreachable
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)

@@ -23,8 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from kiosk.errors import CentralError, CentralRefused
-from sync.issuance_protocol import (
+from contracts.issuance import (
     CHALLENGE_BYTES,
     CatalogueOut,
     ChallengeOut,
@@ -42,6 +41,7 @@ from sync.issuance_protocol import (
     SessionOut,
     signed_message,
 )
+from kiosk.errors import CentralError, CentralRefused
 
 
 def demo_kinds() -> list[KindOut]:

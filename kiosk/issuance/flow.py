@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
+from contracts.issuance import KindOut, SessionOut
 from kiosk.i18n import DEFAULT_LANGUAGE, available_languages, translate
 from kiosk.issuance import texts as tx
 from kiosk.issuance.model import (
@@ -42,7 +43,6 @@ from kiosk.issuance.model import (
     SessionResult,
     SessionStatus,
 )
-from sync.issuance_protocol import KindOut, SessionOut
 
 PIN_LENGTH = 4
 IDLE_SECONDS = 30.0

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sync.issuance_protocol import SessionOut
+from contracts.issuance import SessionOut
 
 
 # --- requests (flow -> orchestrator) ---------------------------------------

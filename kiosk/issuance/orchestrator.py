@@ -37,6 +37,15 @@ from cardreader.errors import (
 )
 from cardreader.identify import CardKind as ReaderCardKind
 from cardreader.service import AuthOutcome, CardInfo
+from contracts.issuance import (
+    ConfirmIn,
+    ConfirmOut,
+    OrderIn,
+    OrderItemIn,
+    OutcomeIn,
+    SessionIn,
+    signed_message,
+)
 from kiosk.errors import CentralError, CentralRefused, CentralUnreachable
 from kiosk.issuance.central import CentralPort
 from kiosk.issuance.model import (
@@ -56,17 +65,8 @@ from kiosk.issuance.model import (
     SessionResult,
     SessionStatus,
 )
-from kiosk.payment import Payment, PaymentDeclined, PaymentError, PaymentTerminal
-from kiosk.printing import JobState, Printer, PrinterError, PrinterState
-from sync.issuance_protocol import (
-    ConfirmIn,
-    ConfirmOut,
-    OrderIn,
-    OrderItemIn,
-    OutcomeIn,
-    SessionIn,
-    signed_message,
-)
+from kiosk.issuance.payment import Payment, PaymentDeclined, PaymentError, PaymentTerminal
+from kiosk.issuance.printing import JobState, Printer, PrinterError, PrinterState
 
 log = logging.getLogger(__name__)
 

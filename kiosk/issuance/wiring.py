@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from kiosk.checkin.wiring import card_service_for
 from kiosk.issuance.central import CentralPort, HttpsCentral
 from kiosk.issuance.flow import IssuanceFlow
 from kiosk.issuance.orchestrator import CardPort, Orchestrator, Ports, Post, SoundPort
+from kiosk.issuance.payment import PaymentTerminal, SimulatedTerminal
+from kiosk.issuance.printing import CupsPrinter, FilePrinter, Printer
 from kiosk.issuance.sound import SimulatedSound
-from kiosk.payment import PaymentTerminal, SimulatedTerminal
-from kiosk.printing import CupsPrinter, FilePrinter, Printer
-from kiosk.wiring import card_service_for
 from sync.config import DeviceConfig
 from sync.errors import ConfigError
 from sync.outbox import Outbox

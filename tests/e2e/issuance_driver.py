@@ -38,11 +38,11 @@ from cardreader.sim.vpcd import VpcdLink
 from cardreader.testpki import load_test_pki_with
 from kiosk.errors import CentralRefused, CentralUnreachable
 from kiosk.issuance.fake_central import FakeCentral
+from kiosk.issuance.payment import SimulatedTerminal
+from kiosk.issuance.printing import FilePrinter, PrinterState
 from kiosk.issuance.sound import SimulatedSound
-from kiosk.payment import SimulatedTerminal
-from kiosk.printing import FilePrinter, PrinterState
-from kiosk.ui.issuance.app import IssuanceApp
-from kiosk.ui.issuance.run import run_issuance
+from kiosk.issuance.ui.app import IssuanceApp
+from kiosk.issuance.ui.run import run_issuance
 from sync.config import load_config
 from tests.e2e.ui_driver import Driver
 

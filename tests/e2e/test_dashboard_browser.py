@@ -16,13 +16,13 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from central.alerts import AlertEngine, AlertThresholds
-from central.api import create_app
-from central.db import Database
-from central.ingest_store import IngestStore
-from central.ops import AlertStore, evaluate_round
-from central.staff import StaffStore
-from sync.protocol import Health, Status
+from central.api.app import create_app
+from central.db.engine import Database
+from central.ingest.store import IngestStore
+from central.ops.alerts import AlertEngine, AlertThresholds
+from central.ops.service import AlertStore, evaluate_round
+from central.ops.staff import StaffStore
+from contracts.mqtt import Health, Status
 from tests.harness.services import free_port, port_open, wait_until
 
 PASSWORD = "correct horse battery"

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from central.db import Database, events
-from central.ingest import IngestWorker
-from central.reservations import ReservationStore
-from sync import protocol
+from central.db.engine import Database, events
+from central.ingest.worker import IngestWorker
+from central.reservations.store import ReservationStore
+from contracts import mqtt as protocol
+from contracts.mqtt import Health, Reservation
+from contracts.reservations_hash import same_content
 from sync.outbox import Outbox
-from sync.protocol import Health, Reservation
 from sync.reservations import ReservationCache
-from sync.reservations_hash import same_content
 from sync.store import open_store
 from tests.harness.central import worker_thread, write_config
 from tests.harness.mosquitto import Mosquitto

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kiosk.wiring import credential_key
+from contracts.reservations_hash import code_hash as reservation_code_hash
+from kiosk.checkin.wiring import credential_key
 from sync.config import load_config
 from sync.reservations import ReservationCache
-from sync.reservations_hash import code_hash as reservation_code_hash
 from sync.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]

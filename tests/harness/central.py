@@ -12,7 +12,7 @@ from pathlib import Path
 
 from central.cli import open_db
 from central.config import CentralConfig, load_config
-from central.ingest import IngestWorker
+from central.ingest.worker import IngestWorker
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.services import ServiceError, ServiceProcess, wait_until
 

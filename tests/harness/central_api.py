@@ -1,4 +1,4 @@
-"""The real central API app (``central.api.create_app``) served by uvicorn on
+"""The real central API app (``central.api.app.create_app``) served by uvicorn on
 a free loopback port, in a thread of the test process, optionally over TLS.
 
 Used by the doctor tests (central's health endpoint) and the rollout tests
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import uvicorn
 
-from central.api import create_app
-from central.db import Database
-from central.ingest_store import IngestStore
-from central.tokens import TokenStore
-from sync.protocol import Health, Status
+from central.api.app import create_app
+from central.api.tokens import TokenStore
+from central.db.engine import Database
+from central.ingest.store import IngestStore
+from contracts.mqtt import Health, Status
 from tests.harness.services import ServiceError, free_port, port_open, wait_until
 
 

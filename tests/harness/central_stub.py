@@ -2,7 +2,7 @@
 
 Subscribes as identity ``central`` through the shared subscription, commits
 each event batch to a SQLite file keyed by event id (``INSERT OR IGNORE``:
-idempotent), and only then publishes the :class:`~sync.protocol.Ack`. The
+idempotent), and only then publishes the :class:`~contracts.mqtt.Ack`. The
 real central ingest replaces it; this stub exists so the device agent can be
 tested end to end against a real broker.
 
@@ -28,8 +28,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from sync import protocol
-from sync.protocol import Ack, EventBatch, ProtocolError
+from contracts import mqtt as protocol
+from contracts.mqtt import Ack, EventBatch, ProtocolError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

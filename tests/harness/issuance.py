@@ -25,16 +25,21 @@ from cardreader.testpki import (
     write_extra_user,
     write_test_pki,
 )
-from central.db import Database
-from central.issuance import Clock, IssuanceService
-from central.issuance_config import HoursSection, IssuanceSection
-from central.issuance_demo import DemoPaths, prepare
-from central.issuance_orders import OrderDesk
-from central.jpki_verify import CardVerifier, CrlRevocationChecker, load_roots
-from central.registry_sqlite import SqliteRegistry, certificate_key, seed_demo, synthetic_ref
+from central.db.engine import Database
+from central.issuance.config import HoursSection, IssuanceSection
+from central.issuance.jpki_verify import CardVerifier, CrlRevocationChecker, load_roots
+from central.issuance.orders import OrderDesk
+from central.issuance.registry.sqlite import (
+    SqliteRegistry,
+    certificate_key,
+    seed_demo,
+    synthetic_ref,
+)
+from central.issuance.service import Clock, IssuanceService
+from contracts.issuance import ChallengeOut, SessionIn, signed_message
+from demo.central_issuance import DemoPaths, prepare
 from deploy.fleet import add_device, init_fleet
 from kiosk.issuance.central import HttpsCentral
-from sync.issuance_protocol import ChallengeOut, SessionIn, signed_message
 from tests.harness.services import ServiceProcess, free_port, port_open, wait_until
 
 JST = ZoneInfo("Asia/Tokyo")

@@ -11,9 +11,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from central.api import create_app
-from central.db import Database
-from central.tokens import TokenStore
+from central.api.app import create_app
+from central.api.tokens import TokenStore
+from central.db.engine import Database
 
 TOKEN: dict[str, str] = {}
 

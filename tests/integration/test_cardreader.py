@@ -26,7 +26,7 @@ from cardreader.sim.profiles import DEMO_FELICA_IDM, DEMO_MIFARE_UID, build_card
 from cardreader.sim.vpcd import VpcdLink
 from cardreader.testpki import TestPki, create_test_pki
 from cardreader.watch import CardEvent, CardWatcher
-from sync.logs import configure_logging
+from foundation.logs import configure_logging
 from tests.harness.cards import card_present, inserted
 from tests.harness.pcscd import READER_NAMES, Pcscd
 from tests.harness.services import wait_until

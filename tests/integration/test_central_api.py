@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from central.api import create_app
-from central.db import Database
-from central.ingest_store import IngestStore
-from central.tokens import TokenStore
-from sync.protocol import EventBatch
+from central.api.app import create_app
+from central.api.tokens import TokenStore
+from central.db.engine import Database
+from central.ingest.store import IngestStore
+from contracts.mqtt import EventBatch
 
 SLOT = {"facility": "fac-1", "door": "room-a", "starts_at": "2026-04-01T10:00:00+09:00",
         "ends_at": "2026-04-01T11:00:00+09:00"}  # fmt: skip

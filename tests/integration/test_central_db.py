@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from central.db import Database, event_quarantine, events
+from central.api.tokens import TokenStore
+from central.db.engine import Database, event_quarantine, events
 from central.errors import ConflictError, NotFoundError
-from central.ingest_store import IngestStore
-from central.reservations import ReservationStore
-from central.tokens import TokenStore
-from sync.protocol import EventBatch, Reservation, Status
+from central.ingest.store import IngestStore
+from central.reservations.store import ReservationStore
+from contracts.mqtt import EventBatch, Reservation, Status
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from central.db import Database, events
-from central.ingest import IngestWorker
-from sync.protocol import Ack, EventBatch, Status, decode, device_topic, encode
+from central.db.engine import Database, events
+from central.ingest.worker import IngestWorker
+from contracts.mqtt import Ack, EventBatch, Status, decode, device_topic, encode
 from tests.harness.central import central_process, worker_thread, write_config
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.mqtt import TestClient, connect

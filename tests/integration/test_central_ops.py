@@ -10,10 +10,10 @@ import pyotp
 import pytest
 from sqlalchemy import insert
 
-from central.alerts import AlertEngine, AlertThresholds, Transition
-from central.db import Database, devices, utc
-from central.ops import AlertStore, HealthHistory, Retention, evaluate_round
-from central.staff import AccountLocked, SignInFailed, StaffError, StaffStore
+from central.db.engine import Database, devices, utc
+from central.ops.alerts import AlertEngine, AlertThresholds, Transition
+from central.ops.service import AlertStore, HealthHistory, Retention, evaluate_round
+from central.ops.staff import AccountLocked, SignInFailed, StaffError, StaffStore
 
 T0 = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -127,7 +127,7 @@ def test_health_history_compacts_and_expires(central_db: Database) -> None:
 
 
 def test_ops_loop_runs_rounds_and_stops(central_db: Database) -> None:
-    from central.ops import OpsLoop
+    from central.ops.service import OpsLoop
     from tests.harness.services import wait_until
 
     with central_db.write() as conn:
@@ -152,8 +152,8 @@ def test_ops_loop_runs_rounds_and_stops(central_db: Database) -> None:
 
 
 def test_health_history_fed_by_ingest(central_db: Database) -> None:
-    from central.ingest_store import IngestStore
-    from sync.protocol import Health
+    from central.ingest.store import IngestStore
+    from contracts.mqtt import Health
 
     store = IngestStore(central_db, "w1")
     store.record_health("dev-h", Health(at=datetime.now(UTC), cpu_temp_c=61.0, outbox_depth=4))

@@ -19,10 +19,10 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from central.db import Database
-from central.ingest import IngestWorker
-from central.reservations import ReservationStore
-from sync.protocol import (
+from central.db.engine import Database
+from central.ingest.worker import IngestWorker
+from central.reservations.store import ReservationStore
+from contracts.mqtt import (
     Health,
     Reservation,
     ReservationDelta,
@@ -33,7 +33,7 @@ from sync.protocol import (
     encode,
     facility_reservations_topic,
 )
-from sync.reservations_hash import active_hash, code_hash, demo_code_key
+from contracts.reservations_hash import active_hash, code_hash, demo_code_key
 from tests.harness.central import ROOT, central_process, worker_thread, write_config
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.mqtt import TestClient, connect

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from central.alerts import AlertEngine, AlertThresholds
-from central.db import Database, devices, events
-from central.ops import AlertStore, evaluate_round
+from central.db.engine import Database, devices, events
+from central.ops.alerts import AlertEngine, AlertThresholds
+from central.ops.service import AlertStore, evaluate_round
 from central.simulate import FleetSimulator, make_fleet
 from tests.harness.central import worker_thread, write_config
 from tests.harness.mosquitto import Mosquitto

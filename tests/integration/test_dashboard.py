@@ -14,11 +14,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
-from central.alerts import Transition
-from central.api import create_app
-from central.db import Database, devices, utc
-from central.ops import AlertStore
-from central.staff import StaffStore
+from central.api.app import create_app
+from central.db.engine import Database, devices, utc
+from central.ops.alerts import Transition
+from central.ops.service import AlertStore
+from central.ops.staff import StaffStore
 
 NOW = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -163,8 +163,8 @@ def test_metrics_expose_fleet(setup: tuple[TestClient, Database, Clock, dict[str
 def test_ops_api_alerts_and_health(
     setup: tuple[TestClient, Database, Clock, dict[str, str]],
 ) -> None:
-    from central.ops import HealthHistory
-    from central.tokens import TokenStore
+    from central.api.tokens import TokenStore
+    from central.ops.service import HealthHistory
 
     client, db, _, _ = setup
     _, reader = TokenStore(db).create("reader", "test")

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from contracts.issuance import SessionIn
 from kiosk.errors import CentralRefused, CentralUnreachable
 from kiosk.issuance.central import HttpsCentral
-from sync.issuance_protocol import SessionIn
 
 ANSWERS: dict[str, tuple[int, object]] = {}
 

@@ -11,12 +11,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
-from central.api import create_app
-from central.db import Database
-from central.issuance_orders import OrderDesk
-from central.registry_sqlite import SqliteRegistry, certificate_key
-from central.tokens import TokenStore
-from sync.issuance_protocol import ConfirmIn, OrderIn, OrderItemIn, OutcomeIn
+from central.api.app import create_app
+from central.api.tokens import TokenStore
+from central.db.engine import Database
+from central.issuance.orders import OrderDesk
+from central.issuance.registry.sqlite import SqliteRegistry, certificate_key
+from contracts.issuance import ConfirmIn, OrderIn, OrderItemIn, OutcomeIn
 from tests.harness.issuance import (
     JST,
     MovableClock,

@@ -19,11 +19,11 @@ from pypdf import PdfReader
 from cardreader.testpki import write_test_pki
 from central.cli import open_db
 from central.config import load_config
-from central.issuance_demo import prepare
-from central.issuance_server import IssuanceListener, build_stack, make_server
+from central.issuance.server import IssuanceListener, build_stack, make_server
+from contracts.issuance import BASE_PATH, CatalogueOut, ChallengeOut, ConfirmOut, SessionOut
+from demo.central_issuance import prepare
 from deploy import pki
 from deploy.fleet import add_device, init_fleet, load_fleet
-from sync.issuance_protocol import BASE_PATH, CatalogueOut, ChallengeOut, ConfirmOut, SessionOut
 from tests.harness.issuance import issuance_pki, session_in
 from tests.harness.services import free_port, wait_until
 

@@ -15,13 +15,13 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from central.db import Database
+from central.db.engine import Database
+from central.db.issuance_tables import issuance_audit, issuance_documents
 from central.errors import IssuanceRefused
-from central.issuance import IssuanceService
-from central.issuance_db import issuance_audit, issuance_documents
-from central.issuance_orders import OrderDesk, allocate_issue_numbers, issuance_stats
-from central.registry_sqlite import SqliteRegistry
-from sync.issuance_protocol import ConfirmIn, OrderIn, OrderItemIn, OutcomeIn, SessionOut
+from central.issuance.orders import OrderDesk, allocate_issue_numbers, issuance_stats
+from central.issuance.registry.sqlite import SqliteRegistry
+from central.issuance.service import IssuanceService
+from contracts.issuance import ConfirmIn, OrderIn, OrderItemIn, OutcomeIn, SessionOut
 from tests.harness.issuance import (
     ALWAYS_OPEN,
     JST,

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import pytest
 from aiosmtpd.controller import Controller
 
-from central.alerts import Transition
-from central.notify import EmailNotifier, NotifyError, WebhookNotifier
+from central.ops.alerts import Transition
+from central.ops.notify import EmailNotifier, NotifyError, WebhookNotifier
 from tests.harness.services import free_port, wait_until
 
 OPENED = Transition("dev-a", "cpu_hot", True, "CPU at 82 °C", datetime(2026, 11, 28, 1, tzinfo=UTC))

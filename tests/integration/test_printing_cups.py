@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from central.certificate_pdf import CertificateDocument, render_certificate
-from kiosk.printing import CupsPrinter, JobState, PrinterError, PrinterState
+from central.issuance.pdf import CertificateDocument, render_certificate
+from kiosk.issuance.printing import CupsPrinter, JobState, PrinterError, PrinterState
 from tests.harness.cups import PrivateCups
 from tests.harness.services import wait_until
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from kiosk.reservations import StoreReservations
+from kiosk.checkin.reservations import StoreReservations
 from sync.reservations import ReservationCache
 from sync.store import Store, open_store
 

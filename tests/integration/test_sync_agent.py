@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import tests.harness.mqtt as harness_mqtt
-from sync import protocol
+from contracts import mqtt as protocol
+from contracts.mqtt import Health, Status
 from sync.outbox import NewEvent, Outbox
-from sync.protocol import Health, Status
 from sync.store import open_store
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.mqtt import connect

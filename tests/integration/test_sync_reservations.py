@@ -18,8 +18,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import tests.harness.mqtt as harness_mqtt
-from sync import protocol
-from sync.protocol import (
+from contracts import mqtt as protocol
+from contracts.mqtt import (
     Health,
     Reservation,
     ReservationChange,

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiosk.access import (
+from kiosk.checkin.access import (
     CodeAttempts,
     DeviceState,
     Policy,

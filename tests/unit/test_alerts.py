@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from central.alerts import RULES, AlertEngine, AlertThresholds, DeviceSnapshot
+from central.ops.alerts import RULES, AlertEngine, AlertThresholds, DeviceSnapshot
 
 T0 = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 HEALTHY: dict[str, Any] = {

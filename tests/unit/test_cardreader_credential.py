@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from cardreader import credential
 from cardreader.errors import CredentialKeyError
-from sync.logs import TWELVE_DIGITS
-from sync.privacy import check_event_data
+from foundation.logs import TWELVE_DIGITS
+from foundation.privacy import check_event_data
 
 KEY = bytes(range(32))
 

@@ -12,9 +12,9 @@ import pytest
 
 from central.config import load_config, parse_config
 from central.errors import CentralConfigError
-from central.seqtrack import SeqState, advance, missing_count
-from sync.protocol import Reservation
-from sync.reservations_hash import (
+from central.ingest.seqtrack import SeqState, advance, missing_count
+from contracts.mqtt import Reservation
+from contracts.reservations_hash import (
     active_hash,
     code_hash,
     demo_code_key,
@@ -107,7 +107,9 @@ def test_code_hash_is_keyed_per_facility_and_never_the_code() -> None:
     key = b"k" * 32
     stored = code_hash(key, "fac-1", "482913")
     digest = hmac.new(key, b"code:fac-1:482913", hashlib.sha256).hexdigest()
-    assert stored == "ch1_" + digest  # as the kiosk computes it (sync.reservations_hash.code_hash)
+    assert (
+        stored == "ch1_" + digest
+    )  # as the kiosk computes it (contracts.reservations_hash.code_hash)
     assert code_hash(key, "fac-2", "482913") != stored
     assert code_hash(b"j" * 32, "fac-1", "482913") != stored
     assert demo_code_key("fac-1") == hashlib.sha256(b"demo-credential-key:fac-1").digest()
@@ -162,9 +164,9 @@ def test_central_cli_bad_config_exits_3_with_the_key_named(
 def test_central_cli_token_create_prints_a_token_it_can_verify(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from central.api.tokens import TokenStore
     from central.cli import main
-    from central.db import Database
-    from central.tokens import TokenStore
+    from central.db.engine import Database
 
     config = tmp_path / "central.toml"
     config.write_text('[database]\nurl = "sqlite:///c.db"\n')

@@ -9,7 +9,7 @@ from io import BytesIO
 import pytest
 from pypdf import PdfReader
 
-from central.certificate_pdf import CertificateDocument, CertificateRenderError, render_certificate
+from central.issuance.pdf import CertificateDocument, CertificateRenderError, render_certificate
 
 
 def doc(*lines: str) -> CertificateDocument:

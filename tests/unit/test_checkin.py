@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kiosk.access import Policy, Reservation
-from kiosk.checkin import CheckinService, Outcome
+from contracts.reservations_hash import code_hash as reservation_code_hash
+from kiosk.checkin.access import Policy, Reservation
+from kiosk.checkin.messages import result_message
+from kiosk.checkin.service import CheckinService, Outcome
 from kiosk.errors import LockUnavailable
 from kiosk.i18n import available_languages, translate, translations
-from kiosk.messages import result_message
 from sync.outbox import Outbox
-from sync.reservations_hash import code_hash as reservation_code_hash
 from sync.store import Store, open_store
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -188,7 +188,7 @@ def test_messages_every_result_translated(store: Store, language: str) -> None:
 def test_i18n_catalogues_complete() -> None:
     import re
 
-    source = (Path(__file__).resolve().parents[2] / "kiosk" / "messages.py").read_text()
+    source = (Path(__file__).resolve().parents[2] / "kiosk" / "checkin" / "messages.py").read_text()
     ids = set(re.findall(r'N_\(\s*"((?:[^"\\]|\\.)*)"\s*\)', source))
     assert available_languages()[0] == "ja"
     for language in available_languages():

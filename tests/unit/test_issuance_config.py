@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from central.config import parse_config
 from central.errors import CentralConfigError
-from central.issuance_config import IssuanceSection, KindHoursSection, KindSection
+from central.issuance.config import IssuanceSection, KindHoursSection, KindSection
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

@@ -11,8 +11,8 @@ import pytest
 
 from cardreader.identify import CardKind
 from kiosk.errors import CentralRefused, CentralUnreachable
-from kiosk.payment import Payment, PaymentUnavailable, SimulatedTerminal
-from kiosk.printing import PrinterState
+from kiosk.issuance.payment import Payment, PaymentUnavailable, SimulatedTerminal
+from kiosk.issuance.printing import PrinterState
 from tests.unit.issuance_fakes import FakeCard, JammingPrinter, Rig, make_rig
 
 

@@ -1,4 +1,4 @@
-"""Service hours on a fixed clock (central/issuance_hours.py)."""
+"""Service hours on a fixed clock (central/issuance/hours.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from central.issuance_config import HoursSection, IssuanceSection
-from central.issuance_hours import (
+from central.issuance.config import HoursSection, IssuanceSection
+from central.issuance.hours import (
     closes_at,
     is_open,
     kind_schedule,

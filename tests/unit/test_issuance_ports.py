@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from kiosk.payment import (
+from kiosk.issuance.payment import (
     PaymentDeclined,
     PaymentError,
     PaymentState,
     PaymentUnavailable,
     SimulatedTerminal,
 )
-from kiosk.printing import CupsPrinter, FilePrinter, JobState, PrinterError, PrinterState
+from kiosk.issuance.printing import CupsPrinter, FilePrinter, JobState, PrinterError, PrinterState
 
 PDF = b"%PDF-1.7\n...\n%%EOF\n"
 

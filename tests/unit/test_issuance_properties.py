@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.errors import CentralRefused, CentralUnreachable
-from kiosk.printing import PrinterState
+from kiosk.issuance.printing import PrinterState
 from tests.unit.issuance_fakes import FakeCard, JammingPrinter, Rig, make_rig
 
 ACTIONS = st.sampled_from(

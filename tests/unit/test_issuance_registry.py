@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 
-from central.issuance_config import IssuanceSection, KindSection
-from central.registry import Resident, age_on, certificate_lines, decide
-from central.registry_sqlite import demo_household, synthetic_ref
+from central.issuance.config import IssuanceSection, KindSection
+from central.issuance.registry.adapter import Resident, age_on, certificate_lines, decide
+from central.issuance.registry.sqlite import demo_household, synthetic_ref
 
 TODAY = date(2025, 6, 11)
 SETTINGS = IssuanceSection()

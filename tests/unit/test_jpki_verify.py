@@ -1,4 +1,4 @@
-"""The card verification steps (central/jpki_verify.py) with the test JPKI."""
+"""The card verification steps (central/issuance/jpki_verify.py) with the test JPKI."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from cardreader.testpki import KeyPair
 from central.errors import CentralConfigError, IssuanceRefused
-from central.jpki_verify import CardVerifier, CrlRevocationChecker, load_roots
-from sync.issuance_protocol import signed_message
+from central.issuance.jpki_verify import CardVerifier, CrlRevocationChecker, load_roots
+from contracts.issuance import signed_message
 from tests.harness.issuance import issuance_pki, sign, write_trust
 
 CHALLENGE = bytes(range(32))

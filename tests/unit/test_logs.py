@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync.logs import configure_logging, redact_text, redact_value
+from foundation.logs import configure_logging, redact_text, redact_value
 
 pins = st.text(alphabet="0123456789", min_size=4, max_size=4)
 texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=30)

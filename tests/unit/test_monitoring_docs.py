@@ -1,5 +1,5 @@
 """The example Prometheus rules and Grafana dashboard use metrics that
-central really exports (names checked against central/metrics.py)."""
+central really exports (names checked against central/ops/metrics.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def exported() -> set[str]:
-    source = (ROOT / "central" / "metrics.py").read_text()
+    source = (ROOT / "central" / "ops" / "metrics.py").read_text()
     return set(re.findall(r'"(kiosk_[a-z_]+)"', source))
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from foundation.privacy import check_event_data
 from sync.errors import PersonalDataError
-from sync.privacy import check_event_data
 
 twelve_digits = st.text(alphabet="0123456789", min_size=12, max_size=12)
 separators = st.sampled_from(["", " ", "-"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from sync import protocol
+from contracts import mqtt as protocol
+from contracts.mqtt import EventBatch
 from sync.agent import MAX_BATCH_BYTES, backoff_delay, encode_batch, split_batches
 from sync.outbox import NewEvent, Outbox
-from sync.protocol import EventBatch
 from sync.store import open_store
 
 

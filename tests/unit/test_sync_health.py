@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sync import protocol
+from contracts import mqtt as protocol
+from contracts.mqtt import Health
 from sync.health import HealthCollector, cpu_temp_c, throttled
 from sync.outbox import Outbox
-from sync.protocol import Health
 from sync.reservations import ReservationCache, ReservationSync
 from sync.store import open_store
 

@@ -9,20 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from sync.protocol import (
+from contracts.mqtt import (
     Reservation,
     ReservationChange,
     ReservationDelta,
     ReservationSnapshotChunk,
 )
+from contracts.reservations_hash import active_hash as central_active_hash
+from contracts.reservations_hash import same_content
 from sync.reservations import (
     ReservationCache,
     ReservationSync,
     SnapshotAssembler,
     SnapshotError,
 )
-from sync.reservations_hash import active_hash as central_active_hash
-from sync.reservations_hash import same_content
 from sync.store import Store, open_store
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)

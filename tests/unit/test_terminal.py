@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from kiosk.access import Policy, Reservation
-from kiosk.checkin import CheckinService
+from kiosk.checkin.access import Policy, Reservation
+from kiosk.checkin.service import CheckinService
+from kiosk.checkin.terminal import CardSeen, DoorTerminal
 from kiosk.errors import LockUnavailable
-from kiosk.terminal import CardSeen, DoorTerminal
 from sync.outbox import Outbox
 from sync.store import open_store
 from tests.harness.services import wait_until

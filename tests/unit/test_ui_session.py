@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kiosk.access import Policy, Reservation
-from kiosk.checkin import CheckinService
-from kiosk.ui.session import COUNTDOWN_SECONDS, IDLE_SECONDS, RESULT_SECONDS, CheckinSession
+from contracts.reservations_hash import code_hash as reservation_code_hash
+from kiosk.checkin.access import Policy, Reservation
+from kiosk.checkin.service import CheckinService
+from kiosk.checkin.ui.session import COUNTDOWN_SECONDS, IDLE_SECONDS, RESULT_SECONDS, CheckinSession
 from sync.outbox import Outbox
-from sync.reservations_hash import code_hash as reservation_code_hash
 from sync.store import open_store
 from tests.unit.test_checkin import KEY, NOW, FakeLock, FakeReservations
 

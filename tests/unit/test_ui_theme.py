@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiosk.ui import theme
+from kiosk.touch import theme
 
 
 def test_ui_theme_text_contrast_at_least_4_5() -> None:

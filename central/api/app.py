@@ -1,0 +1,319 @@
+"""``python -m central serve``: the HTTP API (FastAPI; OpenAPI at ``/openapi.json``).
+
+Every ``/api`` route needs ``Authorization: Bearer <token>`` (``python -m
+central token create --role ...``). Reservation changes are committed with a
+facility version bump, then the delta publisher sends them to the facility's
+devices.
+"""
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any, Generic, Self, TypeVar
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from central.api.tokens import TokenStore, role_allows
+from central.db.engine import Database, aware
+from central.errors import ConflictError, DatabaseError, NotFoundError
+from central.ingest.store import IngestStore
+from central.issuance.api import add_issuance_stats
+from central.ops.api import add_ops_api
+from central.ops.dashboard.views import add_dashboard
+from central.ops.metrics import add_metrics
+from central.reservations.publisher import DeltaPublisher
+from central.reservations.store import Change, ReservationStore
+from contracts.mqtt import Identifier, Reservation
+from contracts.reservations_hash import active_hash, code_hash, demo_code_key
+
+Ref = Annotated[str, Field(min_length=1, max_length=128)]
+Code = Annotated[str, Field(min_length=4, max_length=64)]
+T = TypeVar("T")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReservationIn(_In):
+    """A new reservation: who by opaque credential references and/or a code
+    (the code is stored only hashed), where (door or room), when."""
+
+    id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    facility: Identifier
+    door: Identifier
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    credential_refs: Annotated[list[Ref], Field(max_length=32)] = []
+    code: Code | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class ReservationPatch(_In):
+    door: Identifier | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    credential_refs: Annotated[list[Ref], Field(max_length=32)] | None = None
+    code: Code | None = None
+
+
+class ReservationOut(BaseModel):
+    id: str
+    facility: str
+    door: str
+    starts_at: datetime
+    ends_at: datetime
+    credential_refs: list[str]
+    has_code: bool
+    status: str
+    facility_version: int | None = None
+
+
+class EventOut(BaseModel):
+    pk: int
+    event_id: str
+    device: str
+    seq: int
+    type: str
+    at: datetime
+    clock_trusted: bool
+    data: dict[str, Any]
+    received_at: datetime
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next: str | None = None
+
+
+class FacilityOut(BaseModel):
+    """Version and the active-window hash (v1, the next 24 h from this hour)."""
+
+    id: str
+    version: int
+    active_hash: str
+
+
+def _out(r: Reservation, version: int | None = None) -> ReservationOut:
+    return ReservationOut(
+        id=r.id, facility=r.facility, door=r.door, starts_at=r.starts_at, ends_at=r.ends_at,
+        credential_refs=list(r.credential_refs), has_code=r.code_hash is not None,
+        status=r.status, facility_version=version,
+    )  # fmt: skip
+
+
+def create_app(
+    db: Database,
+    publisher: DeltaPublisher | None = None,
+    page_size_max: int = 1000,
+    code_key: Callable[[str], bytes] = demo_code_key,
+    now: Callable[[], datetime] | None = None,
+    *,
+    issuance_zone: str = "Asia/Tokyo",
+) -> FastAPI:
+    """The API app with the dashboard and metrics; ``publisher`` (optional) is
+    started and closed with the app; ``now`` is the dashboard's clock (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if publisher is not None:
+            publisher.start()
+        try:
+            yield
+        finally:
+            if publisher is not None:
+                publisher.close()
+
+    app = FastAPI(title="City kiosk central API", version="1", lifespan=lifespan)
+    tokens = TokenStore(db)
+    bearer = HTTPBearer(auto_error=False)
+
+    def need(role: str) -> Any:
+        def check(
+            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        ) -> str:
+            if creds is None or creds.scheme.lower() != "bearer":
+                raise HTTPException(401, "bearer token required",
+                                    headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            have = tokens.verify(creds.credentials)
+            if have is None:
+                raise HTTPException(401, "unknown or revoked token",
+                                    headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            if not role_allows(have, role):
+                raise HTTPException(403, f"this needs the {role} role (token has {have})")
+            return have
+
+        return Depends(check)
+
+    _error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    _reservation_routes(
+        app, store=ReservationStore(db), publisher=publisher, need=need,
+        page_size_max=page_size_max, key=code_key,
+    )  # fmt: skip
+    _fleet_routes(app, IngestStore(db, "api"), need("reader"), page_size_max)
+    add_ops_api(app, db, need("reader"), need("operator"))
+    add_issuance_stats(app, db, need("reader"), ZoneInfo(issuance_zone))
+    _document_errors(app)
+    add_metrics(app, db)
+    add_dashboard(app, db, now)
+    return app
+
+
+class ErrorOut(BaseModel):
+    detail: Any
+
+
+# Answers any API operation may give besides its own (auth, missing, conflict,
+# database down), written into the OpenAPI document so clients know them.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No or unknown bearer token"},
+    403: {"model": ErrorOut, "description": "The token's role is not enough"},
+    404: {"model": ErrorOut, "description": "No such object"},
+    409: {"model": ErrorOut, "description": "Conflicts with the current state"},
+    503: {"model": ErrorOut, "description": "Database unavailable; retry"},
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path.startswith("/api/"):
+            route.responses = {**COMMON_ERRORS, **route.responses}
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_r: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(_r: Request, exc: ConflictError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(DatabaseError)
+    async def _db(_r: Request, exc: DatabaseError) -> JSONResponse:
+        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
+
+
+def _reservation_routes(
+    app: FastAPI,
+    *,
+    store: ReservationStore,
+    publisher: DeltaPublisher | None,
+    need: Callable[[str], Any],
+    page_size_max: int,
+    key: Callable[[str], bytes],
+) -> None:
+    reader, operator = need("reader"), need("operator")
+
+    def committed(change: Change) -> ReservationOut:
+        if change.delta is not None and publisher is not None:
+            publisher.notify()
+        version = change.delta.version if change.delta else None
+        return _out(change.reservations[0], version)
+
+    @app.post("/api/reservations", status_code=201, dependencies=[operator])
+    def create_reservation(body: ReservationIn) -> ReservationOut:
+        hashed = code_hash(key(body.facility), body.facility, body.code) if body.code else None
+        reservation = Reservation(
+            id=body.id or uuid.uuid4().hex, facility=body.facility, door=body.door,
+            starts_at=body.starts_at, ends_at=body.ends_at,
+            credential_refs=body.credential_refs,
+            code_hash=hashed,
+        )  # fmt: skip
+        return committed(store.create(reservation))
+
+    @app.get("/api/reservations", dependencies=[reader])
+    def list_reservations(
+        facility: str | None = None,
+        door: str | None = None,
+        status: str | None = None,
+        after: str = "",
+        limit: Annotated[int, Query(ge=1)] = 100,
+    ) -> Page[ReservationOut]:
+        limit = min(limit, page_size_max)
+        rows = store.list_reservations(
+            facility=facility, door=door, status=status, after=after, limit=limit
+        )
+        nxt = rows[-1].id if len(rows) == limit else None
+        return Page[ReservationOut](items=[_out(r) for r in rows], next=nxt)
+
+    @app.get("/api/reservations/{reservation_id}", dependencies=[reader])
+    def get_reservation(reservation_id: str) -> ReservationOut:
+        return _out(store.get(reservation_id))
+
+    @app.patch("/api/reservations/{reservation_id}", dependencies=[operator])
+    def update_reservation(reservation_id: str, body: ReservationPatch) -> ReservationOut:
+        fields = body.model_dump(exclude_unset=True, exclude={"code"})
+        current = store.get(reservation_id)
+        if body.code is not None:
+            fields["code_hash"] = code_hash(key(current.facility), current.facility, body.code)
+        starts = fields.get("starts_at", current.starts_at)
+        if fields.get("ends_at", current.ends_at) <= starts:
+            raise HTTPException(422, "ends_at must be after starts_at")
+        return committed(store.update(reservation_id, fields))
+
+    @app.delete("/api/reservations/{reservation_id}", dependencies=[operator])
+    def cancel_reservation(reservation_id: str) -> ReservationOut:
+        return committed(store.cancel(reservation_id))
+
+    @app.get("/api/facilities/{facility}", dependencies=[reader])
+    def get_facility(facility: str) -> FacilityOut:
+        version, active = store.active_state(facility)
+        digest = active_hash(active, time.time())
+        return FacilityOut(id=facility, version=version, active_hash=digest)
+
+
+def _fleet_routes(app: FastAPI, ingest: IngestStore, reader: Any, page_size_max: int) -> None:
+    @app.get("/api/events", dependencies=[reader])
+    def list_events(
+        *,
+        device: str | None = None,
+        type: Annotated[list[str] | None, Query()] = None,
+        since: AwareDatetime | None = None,
+        until: AwareDatetime | None = None,
+        after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+        limit: Annotated[int, Query(ge=1)] = 100,
+    ) -> Page[EventOut]:
+        limit = min(limit, page_size_max)
+        rows = ingest.query_events(device=device, types=type or [], since=since, until=until,
+                                   after=after, limit=limit)  # fmt: skip
+        items = [EventOut(**{**r, "at": aware(r["at"]), "received_at": aware(r["received_at"])})
+                 for r in rows]  # fmt: skip
+        nxt = str(items[-1].pk) if len(items) == limit else None
+        return Page[EventOut](items=items, next=nxt)
+
+    @app.get("/api/devices", dependencies=[reader])
+    def list_devices() -> list[dict[str, Any]]:
+        return [_device(d) for d in ingest.list_devices()]
+
+    @app.get("/api/devices/{device}", dependencies=[reader])
+    def get_device(device: str) -> dict[str, Any]:
+        for d in ingest.list_devices():
+            if d["id"] == device:
+                return _device(d)
+        raise NotFoundError(f"no device {device!r}")
+
+
+def _device(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("status_at", "last_seen", "health_at"):
+        value = out.get(key)
+        out[key] = aware(value).isoformat() if value else None
+    return out

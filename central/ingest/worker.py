@@ -1,0 +1,337 @@
+"""``python -m central ingest``: one ingest worker.
+
+Run several (processes, machines): the events subscription is shared
+(``$share/central/...``), so the broker splits batches between them. Each
+message goes through three steps:
+
+1. paho's thread (``_on_message``) only puts it on this worker's bounded queue;
+2. the worker thread validates it with :func:`contracts.mqtt.decode`, stores
+   up to ``ingest.commit_batch`` event batches in ONE transaction, and only
+   after the commit publishes :class:`~contracts.mqtt.Ack` on
+   ``devices/{d}/acks`` (the device then deletes those events);
+3. the MQTT-level PUBACK is sent last (paho ``manual_ack``).
+
+A payload that is malformed, oversized, of the wrong type, or published by
+one device in another's name is logged and counted and never stops the
+worker. Status (birth/will), health and resync requests are handled here too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.exc import SQLAlchemyError
+
+from central import mqtt as central_mqtt
+from central.config import CentralConfig
+from central.db.engine import Database
+from central.errors import DatabaseError
+from central.ingest.store import IngestStore
+from central.reservations.store import ReservationStore
+from contracts.mqtt import (
+    SHARED_EVENTS_SUBSCRIPTION,
+    TOPIC_ROOT,
+    Ack,
+    EventBatch,
+    Health,
+    ProtocolError,
+    ReservationDelta,
+    ResyncRequest,
+    Status,
+    decode,
+    device_topic,
+    encode,
+    parse_device_topic,
+)
+from contracts.reservations_hash import same_content
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS = [
+    (SHARED_EVENTS_SUBSCRIPTION, 1),
+    # Not shared: every worker keeps the registry, and gets the retained births.
+    (f"{TOPIC_ROOT}/devices/+/status", 1),
+    (f"$share/central/{TOPIC_ROOT}/devices/+/health", 0),
+    (f"$share/central/{TOPIC_ROOT}/devices/+/requests", 1),
+]
+ANTI_ENTROPY_INTERVAL = 60.0
+ACK_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    properties: Properties | None
+
+
+class IngestWorker:
+    """One worker: a paho client, a bounded queue and the thread that owns the DB work."""
+
+    def __init__(self, config: CentralConfig, db: Database) -> None:
+        self.config = config
+        self.worker_id = config.ingest.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.store = IngestStore(db, self.worker_id, config.ingest.max_gap_ranges)
+        self.reservations = ReservationStore(
+            db, config.reservations.changelog_keep_versions, config.reservations.max_delta_versions
+        )
+        self.counts: Counter[str] = Counter()
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self._queue: queue.Queue[Inbound] = queue.Queue(config.ingest.queue_size)
+        self._stop = threading.Event()
+        self._last_snapshot: dict[str, float] = {}
+        self.client = central_mqtt.make_client(
+            config.broker, central_mqtt.client_id(f"ingest-{self.worker_id}"), manual_ack=True
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+
+    # paho's thread: hand over only -------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection", extra={"reason": str(reason)})
+            return
+        self.connected.set()
+        client.subscribe(SUBSCRIPTIONS)
+        log.info("connected to the broker", extra={"worker": self.worker_id})
+
+    def _on_subscribe(
+        self, _c: Any, _u: Any, _mid: int, reasons: list[ReasonCode], _p: Any
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("subscriptions refused", extra={"reasons": refused})
+            return
+        self.subscribed.set()
+        log.info("subscribed", extra={"worker": self.worker_id})
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self.connected.clear()
+        self.subscribed.clear()
+        log.warning("disconnected from the broker", extra={"reason": str(reason)})
+
+    def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+        item = Inbound(message.topic, bytes(message.payload), message.mid, message.qos,
+                       getattr(message, "properties", None))  # fmt: skip
+        try:
+            self._queue.put(item, timeout=30)
+        except queue.Full:
+            # Not acked: the device sends the batch again later.
+            self.counts["dropped_overload"] += 1
+            log.error("ingest queue full, message dropped", extra={"topic": message.topic})
+
+    # the worker's own thread --------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Connect and process until ``stop`` (or :meth:`close`) is set."""
+        stop = stop or self._stop
+        central_mqtt.start(self.client, self.config.broker)
+        try:
+            while not stop.is_set() and not self._stop.is_set():
+                try:
+                    first = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                self._process([first, *self._drain()])
+        finally:
+            central_mqtt.stop(self.client)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _drain(self) -> list[Inbound]:
+        items: list[Inbound] = []
+        while len(items) < self.config.ingest.commit_batch - 1:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def _process(self, items: list[Inbound]) -> None:
+        batches: list[tuple[Inbound, EventBatch]] = []
+        for item in items:
+            self.counts["received"] += 1
+            try:
+                device, kind = parse_device_topic(item.topic)
+                if kind == "events":
+                    batch = self._event_batch(device, item)
+                    if batch is not None:
+                        batches.append((item, batch))
+                        continue
+                elif kind == "status" and item.payload:  # empty: retained status cleared
+                    self._status(device, decode(Status, item.payload))
+                elif kind == "health":
+                    self._health(device, decode(Health, item.payload))
+                elif kind == "requests":
+                    self._request(device, item)
+            except ProtocolError as exc:
+                self._refuse("malformed", item, str(exc))
+            except (DatabaseError, SQLAlchemyError) as exc:
+                self.counts["db_errors"] += 1
+                log.error("database error", extra={"topic": item.topic, "error": str(exc)[:300]})
+            except Exception:  # a bug must not stop the worker: log it, go on
+                self.counts["internal_errors"] += 1
+                log.exception("message handling failed", extra={"topic": item.topic})
+        if batches:
+            self._store(batches)
+        # MQTT PUBACKs last and in the order received (event batches: after
+        # the commit and the app-level ack, or after giving up on the database).
+        for item in items:
+            self._mqtt_ack(item)
+
+    def _event_batch(self, device: str, item: Inbound) -> EventBatch | None:
+        batch = decode(EventBatch, item.payload)
+        if batch.device != device:
+            self._refuse(
+                "impersonation", item, f"batch names device {batch.device!r}, topic {device!r}"
+            )
+            return None
+        return batch
+
+    def _refuse(self, what: str, item: Inbound, reason: str) -> None:
+        self.counts[what] += 1
+        log.warning(
+            "payload refused",
+            extra={"refusal": what, "topic": item.topic, "bytes": len(item.payload),
+                   "reason": reason[:300]},
+        )  # fmt: skip
+
+    def _store(self, batches: list[tuple[Inbound, EventBatch]]) -> None:
+        delay = 0.5
+        for attempt in range(1, 4):
+            try:
+                outcome = self.store.store_batches([b for _, b in batches])
+                break
+            except DatabaseError as exc:
+                self.counts["db_errors"] += 1
+                log.error("events not stored (devices will resend)",
+                          extra={"attempt": attempt, "error": str(exc)})  # fmt: skip
+                if attempt == 3 or self._stop.wait(delay):
+                    return
+                delay *= 2
+        self.counts["events_stored"] += outcome.stored
+        self.counts["events_duplicate"] += outcome.duplicates
+        self.counts["events_quarantined"] += outcome.quarantined
+        for device, (first, last) in outcome.gaps_opened:
+            self.counts["seq_gaps_opened"] += 1
+            log.info("seq gap opened", extra={"device": device, "first": first, "last": last})
+        # Committed: now the device may forget these events.
+        for device, ids in outcome.acks.items():
+            for i in range(0, len(ids), ACK_CHUNK):
+                ack = Ack(ids=ids[i : i + ACK_CHUNK])
+                self.client.publish(device_topic(device, "acks"), encode(ack), qos=1)
+                self.counts["acks_sent"] += 1
+
+    def _mqtt_ack(self, item: Inbound) -> None:
+        if item.qos > 0:
+            self.client.ack(item.mid, item.qos)
+
+    def _status(self, device: str, status: Status) -> None:
+        if self.store.record_status(device, status):
+            self.counts["status_applied"] += 1
+            log.info("device status", extra={"device": device, "state": status.state,
+                                              "session": status.session})  # fmt: skip
+        else:
+            self.counts["status_stale"] += 1
+            log.info("stale status ignored", extra={"device": device, "state": status.state,
+                                                    "session": status.session})  # fmt: skip
+
+    def _health(self, device: str, health: Health) -> None:
+        self.store.record_health(device, health)
+        self.counts["health"] += 1
+        if health.reservation_version is None or health.reservation_hash is None:
+            return
+        facility = self.store.device_facility(device)
+        if facility is None:
+            return
+        version, active = self.reservations.active_state(facility)
+        if health.reservation_version == version and not same_content(
+            health.reservation_hash, active
+        ):
+            last = self._last_snapshot.get(device, 0.0)
+            if time.monotonic() - last >= ANTI_ENTROPY_INTERVAL:
+                self._last_snapshot[device] = time.monotonic()
+                log.warning(
+                    "reservation hash mismatch: sending a snapshot",
+                    extra={"device": device, "facility": facility, "version": version},
+                )
+                self._send_snapshot(device, facility, device_topic(device, "reservations"), None)
+
+    def _request(self, device: str, item: Inbound) -> None:
+        request = decode(ResyncRequest, item.payload)
+        facility = self.store.device_facility(device)
+        if facility is None and self.config.ingest.register_unknown_devices:
+            self.store.register_device(device, request.facility)
+            facility = request.facility
+        if facility != request.facility:
+            self._refuse(
+                "wrong_facility",
+                item,
+                f"{device} is registered for {facility!r}, asked for {request.facility!r}",
+            )
+            return
+        reply_topic = device_topic(device, "reservations")
+        props = item.properties
+        asked = getattr(props, "ResponseTopic", None) if props else None
+        if asked not in (None, reply_topic):
+            log.warning("response topic ignored", extra={"device": device, "asked": asked})
+        correlation = getattr(props, "CorrelationData", None) if props else None
+        self.counts["resync_requests"] += 1
+        version, active = self.reservations.active_state(facility)
+        hash_differs = request.active_hash is not None and not same_content(
+            request.active_hash, active
+        )
+        deltas = None
+        if not (request.from_version == version and hash_differs):
+            deltas = self.reservations.deltas_since(facility, request.from_version)
+        if deltas is None or (not deltas and version == 0):
+            self._send_snapshot(device, facility, reply_topic, correlation)
+            return
+        if not deltas:  # up to date: an empty delta says so
+            deltas = self._up_to_date(facility, version)
+        self.counts["resync_deltas"] += 1
+        for delta in deltas:
+            self._publish(reply_topic, encode(delta), correlation)
+
+    def _up_to_date(self, facility: str, version: int) -> list[ReservationDelta]:
+        return [ReservationDelta(facility=facility, prev_version=version, version=version,
+                                 changes=[])]  # fmt: skip
+
+    def _send_snapshot(
+        self, device: str, facility: str, topic: str, correlation: bytes | None
+    ) -> None:
+        chunks = self.reservations.snapshot(facility, self.config.reservations.snapshot_chunk_size)
+        self.counts["snapshots_sent"] += 1
+        log.info("sending a reservation snapshot", extra={
+            "device": device, "facility": facility, "version": chunks[0].version,
+            "chunks": len(chunks)})  # fmt: skip
+        for chunk in chunks:
+            self._publish(topic, encode(chunk), correlation)
+
+    def _publish(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
+        props = None
+        if correlation is not None:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.CorrelationData = correlation
+        self.client.publish(topic, payload, qos=1, properties=props)

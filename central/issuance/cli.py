@@ -1,0 +1,150 @@
+"""``python -m central registry ...`` and ``python -m central issuance ...``.
+
+Thin adapters over :class:`central.issuance.registry.sqlite.SqliteRegistry`, the
+issuance listener and :func:`central.issuance.orders.issuance_stats`.
+``registry list`` shows references and flags only, never names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from central.config import CentralConfig
+from central.issuance.registry.adapter import Resident
+from central.issuance.registry.sqlite import SqliteRegistry, certificate_key, synthetic_ref
+
+log = logging.getLogger("central.cli")
+
+
+def _registry(config: CentralConfig, create: bool = False) -> SqliteRegistry:
+    return SqliteRegistry(config.issuance.registry_file, min_age=config.issuance.min_age,
+                          create=create)  # fmt: skip
+
+
+def cmd_registry_add(config: CentralConfig, args: argparse.Namespace) -> int:
+    resident = Resident(
+        ref=args.ref or synthetic_ref(f"{args.name}|{args.birth_date}|{args.household}"),
+        name=args.name, birth_date=date.fromisoformat(args.birth_date), sex=args.sex,
+        address=args.address, household=args.household, relationship=args.relationship,
+        moved_in=date.fromisoformat(args.moved_in), status=args.status,
+        support_measures=args.support_measures, honseki=args.honseki, hittousha=args.hittousha,
+        honseki_here=args.honseki_here, seal_number=args.seal_number,
+        income_yen=args.income_yen, tax_yen=args.tax_yen,
+    )  # fmt: skip
+    registry = _registry(config, create=True)
+    try:
+        registry.add(resident)
+    finally:
+        registry.close()
+    print(resident.ref)
+    return 0
+
+
+def cmd_registry_list(config: CentralConfig, args: argparse.Namespace) -> int:
+    registry = _registry(config)
+    try:
+        rows = [{k: v for k, v in asdict(r).items()
+                 if k in ("ref", "household", "status", "support_measures", "honseki_here")}
+                for r in registry.residents()]  # fmt: skip
+    finally:
+        registry.close()
+    print(json.dumps(rows, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_registry_link(config: CentralConfig, args: argparse.Namespace) -> int:
+    try:
+        raw = Path(args.certificate).read_bytes()
+        cert = (x509.load_pem_x509_certificate(raw) if raw.lstrip().startswith(b"-----")
+                else x509.load_der_x509_certificate(raw))  # fmt: skip
+    except (OSError, ValueError) as exc:
+        print(f"error: {args.certificate}: not a certificate ({exc})", file=sys.stderr)
+        return 2
+    registry = _registry(config)
+    try:
+        registry.link(args.ref, certificate_key(cert))
+    finally:
+        registry.close()
+    print(f"certificate serial {cert.serial_number:x} linked to {args.ref}")
+    return 0
+
+
+def cmd_issuance_serve(config: CentralConfig, args: argparse.Namespace) -> int:
+    from central.cli import open_db
+    from central.issuance.server import build_stack, make_server
+
+    with open_db(config) as db:
+        stack = build_stack(config.issuance, db)
+        try:
+            port = args.port or config.issuance.listener.port
+            log.info("issuance listener starting", extra={"port": port})
+            make_server(config, stack, args.host or "", args.port or 0).run()
+        finally:
+            stack.close()
+    return 0
+
+
+def cmd_issuance_stats(config: CentralConfig, args: argparse.Namespace) -> int:
+    from central.cli import open_db
+    from central.issuance.api import MONTH
+    from central.issuance.orders import issuance_stats
+
+    if not MONTH.match(args.month):
+        print("error: --month must be YYYY-MM", file=sys.stderr)
+        return 2
+    with open_db(config) as db:
+        kinds = issuance_stats(db, args.month, config.issuance.zone)
+    print(json.dumps({"month": args.month, "kinds": [asdict(k) for k in kinds]}, indent=2))
+    return 0
+
+
+def start_listener_if_enabled(config: CentralConfig, db: Any) -> Any:
+    """``central serve``: the issuance listener beside the API (None if disabled)."""
+    if not config.issuance.enabled:
+        return None
+    from central.issuance.server import IssuanceListener, build_stack, make_server
+
+    stack = build_stack(config.issuance, db)
+    return IssuanceListener(make_server(config, stack), stack).start()
+
+
+def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], Any]) -> None:
+    p = sub.add_parser("registry", help="the reference resident registry (synthetic, SQLite)")
+    rsub = p.add_subparsers(dest="registry_command", required=True)
+    a = with_config(rsub.add_parser("add", help="add a synthetic resident (prints its ref)"))
+    for flag, default in (("--ref", ""), ("--sex", "男"), ("--relationship", "世帯主"),
+                          ("--status", "resident"), ("--honseki", ""), ("--hittousha", ""),
+                          ("--seal-number", "")):  # fmt: skip
+        a.add_argument(flag, default=default)
+    for flag in ("--name", "--birth-date", "--address", "--household", "--moved-in"):
+        a.add_argument(flag, required=True)
+    a.add_argument("--support-measures", action="store_true", help="支援措置: counter only")
+    a.add_argument("--honseki-here", action="store_true", help="本籍 is in this municipality")
+    a.add_argument("--income-yen", type=int, default=0)
+    a.add_argument("--tax-yen", type=int, default=0)
+    a.set_defaults(func=cmd_registry_add)
+    with_config(rsub.add_parser("list", help="references and flags (no names)")).set_defaults(
+        func=cmd_registry_list)  # fmt: skip
+    link = with_config(rsub.add_parser("link-cert", help="link a user-auth certificate"))
+    link.add_argument("ref")
+    link.add_argument("certificate", help="PEM or DER file")
+    link.set_defaults(func=cmd_registry_link)
+    p = sub.add_parser("issuance", help="certificate issuance (mutual-TLS listener, statistics)")
+    isub = p.add_subparsers(dest="issuance_command", required=True)
+    serve = with_config(isub.add_parser("serve", help="run the issuance listener alone"))
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_issuance_serve)
+    stats = with_config(isub.add_parser("stats", help="certificates issued per kind in a month"))
+    stats.add_argument("--month", required=True, help="YYYY-MM (local time)")
+    stats.set_defaults(func=cmd_issuance_stats)

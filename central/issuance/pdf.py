@@ -1,0 +1,103 @@
+"""Certificate PDFs for issuance: A4, Japanese fonts embedded, an issue
+number and date, the municipality, and a copy-deterrent background.
+
+The content comes from the registry adapter (issue 8) as lines of text; this
+module only lays them out. It never receives, and so never prints, the
+12-digit individual number: ``render_certificate`` refuses any line that
+contains one (defence in depth, as for events).
+
+Font: IPAex Gothic (Debian ``fonts-ipaexfont-gothic``, TrueType, embedded
+as a subset); reportlab cannot embed the CFF-based Noto CJK files.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+
+from foundation.logs import twelve_digit_spans
+
+FONT_PATH = Path("/usr/share/fonts/truetype/fonts-japanese-gothic.ttf")
+FONT_CANDIDATES = (
+    Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"),
+    Path("/usr/share/fonts/truetype/ipaexfont-gothic/ipaexg.ttf"),
+    FONT_PATH,
+)
+FONT_NAME = "IPAexGothic"
+
+
+class CertificateRenderError(ValueError):
+    """The certificate cannot be rendered as given (no font, forbidden content)."""
+
+
+@dataclass(frozen=True)
+class CertificateDocument:
+    kind_label: str  # e.g. 住民票の写し
+    issue_number: str
+    issued_on: date
+    municipality: str
+    lines: list[str] = field(default_factory=list)
+    copies_note: str = "この写しは、住民票の原本と相違ないことを証明する。"
+
+
+def _font() -> str:
+    if FONT_NAME in pdfmetrics.getRegisteredFontNames():
+        return FONT_NAME
+    for path in FONT_CANDIDATES:
+        if path.exists():
+            pdfmetrics.registerFont(TTFont(FONT_NAME, str(path)))
+            return FONT_NAME
+    raise CertificateRenderError("no Japanese font: install fonts-ipaexfont-gothic")
+
+
+def render_certificate(doc: CertificateDocument) -> bytes:
+    """The PDF bytes of one certificate."""
+    for line in [doc.kind_label, doc.municipality, *doc.lines]:
+        if twelve_digit_spans(line):
+            raise CertificateRenderError("a 12-digit number must never be printed on a certificate")
+    font = _font()
+    out = io.BytesIO()
+    canvas = Canvas(out, pagesize=A4, invariant=True)
+    canvas.setTitle(f"{doc.kind_label} {doc.issue_number}")
+    width, height = A4
+    _background(canvas, font, width, height)
+    canvas.setFillColorRGB(0, 0, 0)
+    canvas.setFont(font, 22)
+    canvas.drawCentredString(width / 2, height - 40 * mm, doc.kind_label)
+    canvas.setFont(font, 10)
+    canvas.drawRightString(width - 20 * mm, height - 20 * mm, f"交付番号 {doc.issue_number}")
+    canvas.drawRightString(
+        width - 20 * mm, height - 26 * mm, f"交付日 {doc.issued_on:%Y年%m月%d日}"
+    )
+    canvas.setFont(font, 12)
+    y = height - 60 * mm
+    for line in doc.lines:
+        canvas.drawString(25 * mm, y, line)
+        y -= 8 * mm
+    canvas.setFont(font, 11)
+    canvas.drawString(25 * mm, 60 * mm, doc.copies_note)
+    canvas.drawString(25 * mm, 50 * mm, f"{doc.issued_on:%Y年%m月%d日}")
+    canvas.setFont(font, 14)
+    canvas.drawString(110 * mm, 40 * mm, f"{doc.municipality}長")
+    canvas.showPage()
+    canvas.save()
+    return out.getvalue()
+
+
+def _background(canvas: Canvas, font: str, width: float, height: float) -> None:
+    """A light repeated word that shows up on a photocopy (copy deterrent)."""
+    canvas.saveState()
+    canvas.setFillColorRGB(0.85, 0.85, 0.85)
+    canvas.setFont(font, 9)
+    for row in range(0, int(height), 18):
+        for col in range(0, int(width), 60):
+            canvas.drawString(col + (row // 18 % 2) * 30, row, "複製")
+    canvas.restoreState()

@@ -1,0 +1,276 @@
+"""The central issuance service (issue 8): catalogue, challenges, sessions.
+
+Orders, confirmation and statistics are in :mod:`central.issuance.orders`.
+Every state lives in the database, so several API workers agree. Every
+refusal raises :class:`central.errors.IssuanceRefused` with a contract code
+(:data:`contracts.issuance.ERROR_CODES`); the reason a resident is sent to
+the counter is logged as a coarse code and never returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection, Row
+
+from central.db.engine import Database, aware, utc
+from central.db.issuance_tables import issuance_audit, issuance_challenges, issuance_sessions
+from central.errors import IssuanceRefused
+from central.issuance.config import IssuanceSection, KindSection
+from central.issuance.hours import (
+    closes_at,
+    is_open,
+    kind_schedule,
+    next_opening,
+    service_schedule,
+)
+from central.issuance.jpki_verify import CardVerifier
+from central.issuance.registry.adapter import CertificateKey, ResidentRegistry
+from contracts.issuance import (
+    CHALLENGE_BYTES,
+    CatalogueOut,
+    ChallengeOut,
+    HoursOut,
+    KindOut,
+    OptionOut,
+    SessionIn,
+    SessionOut,
+    signed_message,
+)
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+# The options central can apply; the least data is the default.
+OPTIONS: dict[str, OptionOut] = {
+    "household": OptionOut(
+        id="household", label_ja="記載する人", label_en="Who is listed", kind="choice",
+        default="self", choices=["self", "all"],
+        choice_labels_ja={"self": "本人のみ", "all": "世帯全員"},
+        choice_labels_en={"self": "Only me", "all": "Whole household"},
+    ),
+    "relationship": OptionOut(
+        id="relationship", label_ja="世帯主・続柄を記載する",
+        label_en="Show the head of household and relationship", kind="toggle", default="false",
+    ),
+    "honseki": OptionOut(
+        id="honseki", label_ja="本籍・筆頭者を記載する",
+        label_en="Show the registered domicile (honseki) and its head", kind="toggle",
+        default="false",
+    ),
+}  # fmt: skip
+
+
+def new_id() -> str:
+    return secrets.token_hex(16)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def refuse_closed(opens_at: datetime | None, what: str = "the service") -> IssuanceRefused:
+    return IssuanceRefused("outside_hours", f"{what} is closed now", opens_at)
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: str
+    device: str
+    resident_ref: str
+    kinds: list[str]
+    expires_at: datetime
+
+
+class IssuanceService:
+    """Catalogue, challenges and sessions over the central database."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: IssuanceSection,
+        verifier: CardVerifier,
+        registry: ResidentRegistry,
+        now: Clock = utc_now,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.verifier = verifier
+        self.registry = registry
+        self.now = now
+        self.zone = settings.zone
+
+    # Hours and catalogue
+
+    def kind_open(self, kind: KindSection, moment: datetime) -> bool:
+        return is_open(kind_schedule(self.settings.hours, kind), moment, self.zone)
+
+    def kind_opens_at(self, kind: KindSection, moment: datetime) -> datetime | None:
+        return next_opening(kind_schedule(self.settings.hours, kind), moment, self.zone)
+
+    def hours(self, moment: datetime) -> HoursOut:
+        schedule = service_schedule(self.settings.hours)
+        if is_open(schedule, moment, self.zone):
+            return HoursOut(open_now=True, closes_at=closes_at(schedule, moment, self.zone))
+        return HoursOut(open_now=False, opens_at=next_opening(schedule, moment, self.zone))
+
+    def kind_out(self, kind: KindSection, moment: datetime) -> KindOut:
+        return KindOut(
+            id=kind.id, label_ja=kind.label_ja, label_en=kind.label_en, fee_yen=kind.fee_yen,
+            max_copies=kind.max_copies, options=[OPTIONS[o] for o in kind.options],
+            open_now=self.kind_open(kind, moment),
+        )  # fmt: skip
+
+    def catalogue(self) -> CatalogueOut:
+        moment = self.now()
+        return CatalogueOut(
+            municipality_ja=self.settings.municipality_ja,
+            municipality_en=self.settings.municipality_en,
+            hours=self.hours(moment),
+            kinds=[self.kind_out(k, moment) for k in self.settings.kinds],
+        )
+
+    # Devices
+
+    def check_device(self, device: str | None) -> str:
+        """The verified client certificate's CN, if this device may issue."""
+        allowed = self.settings.allowed_devices
+        if not device or (allowed and device not in allowed):
+            log.warning("issuance device refused", extra={"device": device or ""})
+            raise IssuanceRefused("device_unknown", "this device may not issue certificates")
+        return device
+
+    # Challenges
+
+    def new_challenge(self, device: str) -> ChallengeOut:
+        moment = self.now()
+        hours = self.hours(moment)
+        if not hours.open_now:
+            raise refuse_closed(hours.opens_at)
+        challenge_id, challenge = new_id(), secrets.token_bytes(CHALLENGE_BYTES)
+        expires = moment + timedelta(seconds=self.settings.challenge_seconds)
+        with self.db.write() as conn:
+            conn.execute(issuance_challenges.delete().where(
+                issuance_challenges.c.expires_at < utc(moment - timedelta(hours=1))))  # fmt: skip
+            conn.execute(issuance_challenges.insert().values(
+                id=challenge_id, device=device, challenge=challenge.hex(),
+                created_at=utc(moment), expires_at=utc(expires)))  # fmt: skip
+        return ChallengeOut(
+            challenge_id=challenge_id, challenge=challenge.hex(), expires_at=expires
+        )
+
+    def _consume_challenge(self, device: str, challenge_id: str, moment: datetime) -> bytes:
+        """Single use: the first attempt consumes it, whatever its outcome."""
+        with self.db.write() as conn:
+            used = conn.execute(update(issuance_challenges).where(
+                issuance_challenges.c.id == challenge_id,
+                issuance_challenges.c.device == device,
+                issuance_challenges.c.used_at.is_(None),
+                issuance_challenges.c.expires_at > utc(moment),
+            ).values(used_at=utc(moment)))  # fmt: skip
+            if used.rowcount != 1:
+                raise IssuanceRefused("challenge_invalid", "unknown, used or expired challenge")
+            value = conn.execute(select(issuance_challenges.c.challenge).where(
+                issuance_challenges.c.id == challenge_id)).scalar_one()  # fmt: skip
+        return bytes.fromhex(value)
+
+    # Sessions
+
+    def open_session(self, device: str, body: SessionIn) -> SessionOut:
+        moment = self.now()
+        hours = self.hours(moment)
+        if not hours.open_now:
+            raise refuse_closed(hours.opens_at)
+        challenge = self._consume_challenge(device, body.challenge_id, moment)
+        try:
+            der, signature = bytes.fromhex(body.certificate), bytes.fromhex(body.signature)
+            message = signed_message(challenge, device)
+            cert = self.verifier.verify(der, message, signature, moment)
+        except ValueError:
+            self._refused(device, None, "certificate_untrusted")
+            raise IssuanceRefused(
+                "certificate_untrusted", "malformed certificate or signature"
+            ) from None
+        except IssuanceRefused as exc:
+            self._refused(device, None, exc.code)
+            raise
+        key = CertificateKey(cert.issuer, cert.serial, cert.fingerprint)
+        resident = self.registry.resident_for(key)
+        if resident is None:
+            self._refused(device, None, "resident_unknown")
+            raise IssuanceRefused("resident_unknown", "no resident is linked to this certificate")
+        kinds = self._offered_kinds(device, resident, moment)
+        session_id = new_id()
+        expires = moment + timedelta(seconds=self.settings.session_seconds)
+        with self.db.write() as conn:
+            conn.execute(issuance_sessions.insert().values(
+                id=session_id, device=device, resident_ref=resident,
+                cert_fingerprint=cert.fingerprint, kinds=[k.id for k in kinds],
+                created_at=utc(moment), expires_at=utc(expires)))  # fmt: skip
+            self.audit(conn, device, resident, "session_opened")
+        return SessionOut(session_id=session_id, expires_at=expires,
+                          kinds=[self.kind_out(k, moment) for k in kinds])  # fmt: skip
+
+    def _offered_kinds(self, device: str, resident: str, moment: datetime) -> list[KindSection]:
+        """The kinds this resident may order now; use_counter / outside_hours if none."""
+        today = moment.astimezone(self.zone).date()
+        eligible: list[KindSection] = []
+        for kind in self.settings.kinds:
+            answer = self.registry.eligibility(resident, kind, today)
+            if answer.eligible:
+                eligible.append(kind)
+            else:  # the coarse reason stays here, for staff
+                extra = {"device": device, "kind": kind.id, "reason": answer.reason}
+                log.info("issuance kind withheld", extra=extra)
+        if not eligible:
+            self._refused(device, resident, "use_counter")
+            raise IssuanceRefused("use_counter", "please use the counter")
+        offered = [k for k in eligible if self.kind_open(k, moment)]
+        if not offered:
+            openings = [t for k in eligible if (t := self.kind_opens_at(k, moment)) is not None]
+            self._refused(device, resident, "outside_hours")
+            raise refuse_closed(min(openings) if openings else None, "what you may order")
+        return offered
+
+    def session(
+        self, conn: Connection, device: str, session_id: str, moment: datetime
+    ) -> SessionRow:
+        row = conn.execute(select(issuance_sessions).where(
+            issuance_sessions.c.id == session_id, issuance_sessions.c.device == device,
+        )).first()  # fmt: skip
+        if row is None or row.closed_at is not None or aware(row.expires_at) <= moment:
+            raise IssuanceRefused("session_invalid", "unknown, closed or expired session")
+        return _session_row(row)
+
+    def close_session(self, device: str, session_id: str) -> None:
+        """Idempotent: closing a closed or unknown session of this device is fine."""
+        moment = self.now()
+        with self.db.write() as conn:
+            conn.execute(update(issuance_sessions).where(
+                issuance_sessions.c.id == session_id, issuance_sessions.c.device == device,
+                issuance_sessions.c.closed_at.is_(None),
+            ).values(closed_at=utc(moment)))  # fmt: skip
+
+    # Audit
+
+    def audit(
+        self, conn: Connection, device: str, resident: str | None, action: str, **fields: Any
+    ) -> None:
+        """One audit row: who (device, opaque resident ref), when, what; never content."""
+        row = {"at": utc(self.now()), "device": device, "resident_ref": resident, **fields}
+        conn.execute(issuance_audit.insert().values(action=action, **row))
+
+    def _refused(self, device: str, resident: str | None, code: str) -> None:
+        log.info("issuance session refused", extra={"device": device, "code": code})
+        with self.db.write() as conn:
+            self.audit(conn, device, resident, "session_refused", outcome=code)
+
+
+def _session_row(row: Row[Any]) -> SessionRow:
+    return SessionRow(row.id, row.device, row.resident_ref, list(row.kinds), aware(row.expires_at))

@@ -1,0 +1,3 @@
+"""Fleet operations: alert rules, notifications, health history, metrics, staff
+sign-in and the dashboard.
+"""

@@ -1,0 +1,234 @@
+"""Dashboard routes: sign-in, fleet, device, alerts, events.
+
+Sessions are a cookie holding a random token (HttpOnly, SameSite=Strict);
+every POST carries the session's CSRF token, and the sign-in form a
+double-submit token. Sign-in attempts are limited per client address on
+top of the per-account lockout. Language: ``?lang=`` (remembered in a
+cookie), else the browser's Accept-Language, else Japanese.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from central.db.engine import Database
+from central.ops.dashboard import fleet as fleet_model
+from central.ops.dashboard.charts import sparkline
+from central.ops.service import AlertStore, HealthHistory
+from central.ops.staff import AccountLocked, SignInFailed, StaffSession, StaffStore
+from foundation.i18n import Catalogues
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+CATALOGUES = Catalogues(HERE / "locale", "dashboard", "ja")
+SESSION_COOKIE, CSRF_COOKIE, LANG_COOKIE = "kiosk_session", "kiosk_login_csrf", "kiosk_lang"
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+FLEET_PAGE = 100  # rows per page of the fleet table (sorting and filters span all)
+
+
+class AttemptLimiter:
+    """At most ``limit`` sign-in attempts per client address per ``window`` s."""
+
+    def __init__(self, limit: int = 20, window: float = 300.0) -> None:
+        self.limit, self.window = limit, window
+        self._seen: dict[str, deque[float]] = {}
+
+    def allow(self, client: str, now: float) -> bool:
+        recent = self._seen.setdefault(client, deque())
+        while recent and now - recent[0] > self.window:
+            recent.popleft()
+        if len(recent) >= self.limit:
+            return False
+        recent.append(now)
+        return True
+
+
+def language(request: Request) -> str:
+    known = CATALOGUES.languages()
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE, "")
+    if chosen in known:
+        return chosen
+    accept = request.headers.get("accept-language", "")
+    for part in accept.split(","):
+        code = part.split(";")[0].strip().split("-")[0]
+        if code in known:
+            return code
+    return CATALOGUES.default
+
+
+class Dashboard:
+    def __init__(self, db: Database, now: Callable[[], datetime] | None = None) -> None:
+        self.db = db
+        self.staff = StaffStore(db)
+        self.alerts = AlertStore(db)
+        self.history = HealthHistory(db)
+        self.limiter = AttemptLimiter()
+        self.now = now or (lambda: datetime.now(UTC))
+
+    def page(self, request: Request, template: str, session: StaffSession | None,
+             code: int = 200, **context: Any) -> HTMLResponse:  # fmt: skip
+        lang = language(request)
+        response = TEMPLATES.TemplateResponse(
+            request, template,
+            {"_": CATALOGUES.get(lang).gettext, "lang": lang, "languages": CATALOGUES.languages(),
+             "session": session, **context},
+            status_code=code,
+        )  # fmt: skip
+        if request.query_params.get("lang") == lang:
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
+        return response
+
+    def session(self, request: Request) -> StaffSession | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        return self.staff.session(token, self.now()) if token else None
+
+    def require(self, request: Request, role: str = "viewer") -> StaffSession:
+        session = self.session(request)
+        if session is None:
+            raise HTTPException(303, headers={"Location": "/login"})
+        if not session.may(role):
+            raise HTTPException(403, f"this needs the {role} role")
+        return session
+
+    @staticmethod
+    def check_csrf(session: StaffSession, token: str) -> None:
+        if not secrets.compare_digest(session.csrf, token):
+            log.warning("csrf token mismatch", extra={"user": session.username})
+            raise HTTPException(403, "form expired or forged: reload the page and try again")
+
+
+def add_dashboard(
+    app: FastAPI, db: Database, now: Callable[[], datetime] | None = None
+) -> Dashboard:
+    """Mount the dashboard's pages on ``app``."""
+    dash = Dashboard(db, now)
+    _auth_routes(app, dash)
+    _fleet_routes(app, dash)
+    _alert_routes(app, dash)
+    return dash
+
+
+def _auth_routes(app: FastAPI, dash: Dashboard) -> None:
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request) -> Response:
+        token = secrets.token_urlsafe(24)
+        response = dash.page(request, "login.html", None, csrf=token, error="")
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=900)
+        return response
+
+    @app.post("/login", include_in_schema=False)
+    def login(
+        request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
+        code: Annotated[str, Form()], csrf: Annotated[str, Form()],
+    ) -> Response:  # fmt: skip
+        _ = CATALOGUES.get(language(request)).gettext
+        client = request.client.host if request.client else "?"
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not cookie or not secrets.compare_digest(cookie, csrf):
+            log.warning("login csrf mismatch", extra={"client": client})
+            return dash.page(request, "login.html", None, 403, csrf=cookie,
+                             error=_("The form expired. Please try again."))  # fmt: skip
+        if not dash.limiter.allow(client, time.monotonic()):
+            log.warning("login rate limited", extra={"client": client})
+            return dash.page(request, "login.html", None, 429, csrf=cookie,
+                             error=_("Too many attempts. Wait a few minutes."))  # fmt: skip
+        try:
+            token, session = dash.staff.sign_in(username, password, code.strip(), dash.now())
+        except AccountLocked:
+            log.warning("login on locked account", extra={"user": username, "client": client})
+            locked = _("This account is locked for a while. Ask an administrator.")
+            return dash.page(request, "login.html", None, 403, csrf=cookie, error=locked)
+        except SignInFailed:
+            log.warning("login failed", extra={"user": username, "client": client})
+            return dash.page(request, "login.html", None, 401, csrf=cookie,
+                             error=_("User name, password or code is wrong."))  # fmt: skip
+        log.info("login", extra={"user": session.username, "role": session.role})
+        response = RedirectResponse("/", status_code=303)
+        max_age = int((session.expires_at - dash.now()).total_seconds())
+        secure = request.url.scheme == "https"
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                            secure=secure, max_age=max_age)  # fmt: skip
+        response.delete_cookie(CSRF_COOKIE)
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, csrf: Annotated[str, Form()]) -> Response:
+        session = dash.require(request)
+        dash.check_csrf(session, csrf)
+        dash.staff.sign_out(request.cookies.get(SESSION_COOKIE, ""))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+
+def _fleet_routes(app: FastAPI, dash: Dashboard) -> None:
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def fleet_page(request: Request, *, sort: str = "id", desc: bool = False, status: str = "",
+                   facility: str = "", q: str = "", page: int = 0) -> Response:  # fmt: skip
+        session = dash.require(request)
+        rows = fleet_model.fleet(dash.db, dash.alerts.open_counts(), sort=sort, descending=desc,
+                                 status=status, facility=facility, query=q)  # fmt: skip
+        counts = {s: sum(1 for r in rows if r.status == s) for s in ("online", "offline")}
+        pages = max(1, -(-len(rows) // FLEET_PAGE))
+        page = min(max(page, 0), pages - 1)
+        shown = rows[page * FLEET_PAGE : (page + 1) * FLEET_PAGE]
+        filters: dict[str, Any] = {"sort": sort, "desc": desc, "status": status,
+                                   "facility": facility, "q": q}  # fmt: skip
+        return dash.page(request, "fleet.html", session, rows=shown, counts=counts,
+                         total=len(rows), page=page, pages=pages, **filters)  # fmt: skip
+
+    @app.get("/devices/{device_id}", response_class=HTMLResponse, include_in_schema=False)
+    def device_page(request: Request, device_id: str, hours: int = 24) -> Response:
+        session = dash.require(request)
+        found = fleet_model.device(dash.db, device_id)
+        if found is None:
+            raise HTTPException(404, f"no device {device_id}")
+        hours = max(1, min(hours, 24 * 90))
+        series = dash.history.series(device_id, dash.now() - timedelta(hours=hours))
+        charts = {
+            key: sparkline([(t, f[key]) for t, f in series if key in f])
+            for key in ("cpu_temp_c", "outbox_depth", "disk_free_mb", "reservation_age_s")
+        }
+        return dash.page(
+            request, "device.html", session, device=found, charts=charts, hours=hours,
+            alerts=dash.alerts.listing(device=device_id, limit=20),
+            events=fleet_model.recent_events(dash.db, device=device_id, limit=20),
+        )  # fmt: skip
+
+    @app.get("/events", response_class=HTMLResponse, include_in_schema=False)
+    def events_page(request: Request, device: str = "", type: str = "", page: int = 0) -> Response:
+        session = dash.require(request)
+        page = max(0, page)
+        rows = fleet_model.recent_events(dash.db, device=device, type_prefix=type, limit=100,
+                                         offset=page * 100)  # fmt: skip
+        return dash.page(request, "events.html", session, events=rows, device=device, type=type,
+                         page=page)  # fmt: skip
+
+
+def _alert_routes(app: FastAPI, dash: Dashboard) -> None:
+    @app.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
+    def alerts_page(request: Request, state: str = "") -> Response:
+        session = dash.require(request)
+        state = state if state in ("open", "acknowledged", "resolved") else ""
+        rows = dash.alerts.listing(state=state or None, limit=200)
+        return dash.page(request, "alerts.html", session, alerts=rows, state=state)
+
+    @app.post("/alerts/{alert_id}/ack", include_in_schema=False)
+    def acknowledge(request: Request, alert_id: int, csrf: Annotated[str, Form()]) -> Response:
+        session = dash.require(request, "operator")
+        dash.check_csrf(session, csrf)
+        dash.alerts.acknowledge(alert_id, session.username, dash.now())
+        log.info("alert acknowledged", extra={"alert": alert_id, "user": session.username})
+        return RedirectResponse("/alerts", status_code=303)

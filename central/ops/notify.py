@@ -1,0 +1,93 @@
+"""Alert notifications: a JSON webhook and e-mail over SMTP.
+
+Each notifier takes an alert transition and delivers it once, with a
+timeout; a failure raises :class:`NotifyError` (the caller logs it, counts
+it and retries on the next evaluation). Messages carry device ids, rule
+names and figures only, never personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Protocol
+
+import requests
+
+from central.ops.alerts import Transition
+
+
+class NotifyError(RuntimeError):
+    """A notification could not be delivered."""
+
+
+class Notifier(Protocol):
+    def send(self, transition: Transition) -> None: ...
+
+
+def payload(transition: Transition) -> dict[str, object]:
+    return {
+        "kind": "alert.opened" if transition.opened else "alert.resolved",
+        "device": transition.device,
+        "rule": transition.rule,
+        "detail": transition.detail,
+        "at": transition.at.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class WebhookNotifier:
+    url: str
+    timeout_s: float = 5.0
+    bearer_token: str = ""
+
+    def send(self, transition: Transition) -> None:
+        headers = {"Content-Type": "application/json"}
+        if self.bearer_token:
+            headers["Authorization"] = f"Bearer {self.bearer_token}"
+        try:
+            response = requests.post(
+                self.url,
+                data=json.dumps(payload(transition)),
+                headers=headers,
+                timeout=self.timeout_s,
+            )
+        except requests.RequestException as exc:
+            raise NotifyError(f"webhook {self.url}: {exc}") from exc
+        if response.status_code >= 300:
+            raise NotifyError(f"webhook {self.url}: HTTP {response.status_code}")
+
+
+@dataclass(frozen=True)
+class EmailNotifier:
+    host: str
+    port: int
+    sender: str
+    recipients: tuple[str, ...]
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+    timeout_s: float = 10.0
+
+    def send(self, transition: Transition) -> None:
+        message = EmailMessage()
+        state = "OPEN" if transition.opened else "resolved"
+        message["Subject"] = f"[kiosk alert {state}] {transition.device}: {transition.rule}"
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.recipients)
+        message.set_content(
+            f"Device: {transition.device}\nRule: {transition.rule}\n"
+            f"Detail: {transition.detail}\nAt: {transition.at.isoformat()}\n"
+        )
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.username:
+                    smtp.login(self.username, self.password)
+                smtp.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise NotifyError(f"e-mail via {self.host}:{self.port}: {exc}") from exc

@@ -1,0 +1,3 @@
+"""Reservations at central: versions and change log (:mod:`.store`) and the
+MQTT publisher (:mod:`.publisher`).
+"""

@@ -1,0 +1,247 @@
+"""The MQTT wire contract shared by devices and central (DESIGN.md).
+
+Topic root ``kiosk/v1``; JSON payloads in UTF-8, each with ``"v": 1`` (the
+payload schema version). Every payload is validated on receipt with the
+models below; anything else raises :class:`ProtocolError` with a reason that
+is logged and counted, never a crash. ``docs/protocol.md`` documents the
+topics, payloads, ack and resync rules with examples.
+
+=========================================  ================  =============
+topic                                      direction         QoS / retain
+=========================================  ================  =============
+kiosk/v1/devices/{d}/events                device -> central 1
+kiosk/v1/devices/{d}/acks                  central -> device 1
+kiosk/v1/devices/{d}/status                device -> central 1, retained
+kiosk/v1/devices/{d}/health                device -> central 0
+kiosk/v1/devices/{d}/requests              device -> central 1
+kiosk/v1/devices/{d}/reservations          central -> device 1
+kiosk/v1/facilities/{f}/reservations       central -> devices 1
+kiosk/v1/devices/{d}/commands              central -> device 1, never retained
+=========================================  ================  =============
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from contracts.errors import ContractError
+
+PROTOCOL_VERSION = 1
+TOPIC_ROOT = "kiosk/v1"
+MAX_PAYLOAD_BYTES = 256 * 1024
+# Central's ingest workers share the event load (MQTT v5 shared subscription).
+SHARED_EVENTS_SUBSCRIPTION = f"$share/central/{TOPIC_ROOT}/devices/+/events"
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+EventType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")]
+_DEVICE_TOPIC = re.compile(rf"^{TOPIC_ROOT}/devices/([a-z0-9][a-z0-9-]{{0,62}})/([a-z]+)$")
+DEVICE_TOPIC_KINDS = frozenset(
+    {"events", "acks", "status", "health", "requests", "reservations", "commands"}
+)
+
+
+class ProtocolError(ContractError, ValueError):
+    """A payload or topic that does not follow the wire contract."""
+
+
+def device_topic(device_id: str, kind: str) -> str:
+    if kind not in DEVICE_TOPIC_KINDS:
+        raise ValueError(f"unknown device topic kind {kind!r}")
+    return f"{TOPIC_ROOT}/devices/{device_id}/{kind}"
+
+
+def facility_reservations_topic(facility_id: str) -> str:
+    return f"{TOPIC_ROOT}/facilities/{facility_id}/reservations"
+
+
+def parse_device_topic(topic: str) -> tuple[str, str]:
+    """``kiosk/v1/devices/d1/events`` -> ``("d1", "events")``."""
+    match = _DEVICE_TOPIC.match(topic)
+    if not match or match.group(2) not in DEVICE_TOPIC_KINDS:
+        raise ProtocolError(f"not a device topic: {topic!r}")
+    return match.group(1), match.group(2)
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: Literal[1] = 1
+
+
+class EventEnvelope(BaseModel):
+    """One event as recorded by a device (a device's ``sync.outbox.Event``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Annotated[
+        str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    ]
+    seq: Annotated[int, Field(ge=1)]
+    type: EventType
+    at: AwareDatetime
+    clock_trusted: bool
+    data: dict[str, Any]
+
+
+class EventBatch(Message):
+    """``devices/{d}/events``: events in seq order, at most a batch's worth."""
+
+    device: Identifier
+    events: Annotated[list[EventEnvelope], Field(min_length=1, max_length=1000)]
+
+
+class Ack(Message):
+    """``devices/{d}/acks``: these event ids are committed centrally.
+
+    A device deletes exactly the listed ids from its outbox. Central acks
+    duplicates again (idempotent), and also acks events it stored in
+    quarantine (valid envelope, refused content), so nothing loops forever.
+    """
+
+    ids: Annotated[list[str], Field(max_length=1000)]
+
+
+class Status(Message):
+    """``devices/{d}/status`` (retained): birth ``online`` and the will ``offline``.
+
+    ``session`` increases at every connect of the device agent, so central
+    can ignore a late will of an older session.
+    """
+
+    state: Literal["online", "offline"]
+    session: Annotated[int, Field(ge=0)]
+    at: AwareDatetime | None = None
+    versions: dict[str, str] = {}
+
+
+class Health(Message):
+    """``devices/{d}/health`` (QoS 0, latest value only, never queued)."""
+
+    at: AwareDatetime
+    session: Annotated[int, Field(ge=0)] = 0
+    uptime_s: Annotated[float, Field(ge=0)] | None = None
+    cpu_temp_c: Annotated[float, Field(ge=-50, le=150)] | None = None
+    throttled: int | None = None
+    load1: Annotated[float, Field(ge=0)] | None = None
+    mem_available_mb: Annotated[float, Field(ge=0)] | None = None
+    disk_free_mb: Annotated[float, Field(ge=0)] | None = None
+    disk_read_only: bool | None = None
+    store_bytes: Annotated[int, Field(ge=0)] | None = None
+    outbox_depth: Annotated[int, Field(ge=0)] | None = None
+    outbox_oldest_age_s: Annotated[float, Field(ge=0)] | None = None
+    reservation_version: Annotated[int, Field(ge=0)] | None = None
+    reservation_age_s: Annotated[float, Field(ge=0)] | None = None
+    reservation_hash: str | None = None
+    clock_synchronised: bool | None = None
+    reader_present: bool | None = None
+    lock_ok: bool | None = None
+    printer: str | None = None
+    versions: dict[str, str] = {}
+    # Added in issue 5 (additive, optional): messages the device rejected as
+    # malformed, oversized or wrongly typed since its agent started.
+    rejected_messages: Annotated[int, Field(ge=0)] | None = None
+
+
+class Reservation(BaseModel):
+    """A reservation as a device needs it: who (opaque references or a hashed
+    code), where (door or room), when. No names or contact data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    facility: Identifier
+    door: Identifier
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    credential_refs: Annotated[list[str], Field(max_length=32)] = []
+    code_hash: str | None = None
+    status: Literal["active", "cancelled"] = "active"
+
+
+class ReservationChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    op: Literal["upsert", "cancel"]
+    reservation: Reservation
+
+
+class ReservationDelta(Message):
+    """``facilities/{f}/reservations`` (live) or ``devices/{d}/reservations``
+    (catch-up): the changes that take the facility from ``prev_version`` to
+    ``version``. A device whose version is not ``prev_version`` has a gap and
+    asks for a resync instead of applying it."""
+
+    kind: Literal["delta"] = "delta"
+    facility: Identifier
+    prev_version: Annotated[int, Field(ge=0)]
+    version: Annotated[int, Field(ge=1)]
+    changes: Annotated[list[ReservationChange], Field(max_length=5000)]
+
+
+class ReservationSnapshotChunk(Message):
+    """``devices/{d}/reservations``: one chunk of a full snapshot at
+    ``version``; the device applies the snapshot atomically once it has all
+    ``chunks`` chunks of one ``snapshot_id``."""
+
+    kind: Literal["snapshot"] = "snapshot"
+    facility: Identifier
+    version: Annotated[int, Field(ge=0)]
+    snapshot_id: Annotated[str, Field(min_length=1, max_length=64)]
+    chunk: Annotated[int, Field(ge=0)]
+    chunks: Annotated[int, Field(ge=1, le=100000)]
+    reservations: Annotated[list[Reservation], Field(max_length=5000)]
+
+
+class ResyncRequest(Message):
+    """``devices/{d}/requests``: deltas since ``from_version`` (or a snapshot
+    when central no longer has them, or when ``active_hash`` disagrees).
+    Answered on ``devices/{d}/reservations`` with the request's MQTT v5
+    correlation data."""
+
+    kind: Literal["reservations.resync"] = "reservations.resync"
+    facility: Identifier
+    from_version: Annotated[int, Field(ge=0)]
+    active_hash: str | None = None
+
+
+class Command(Message):
+    """``devices/{d}/commands``: a remote operation; ignored after
+    ``expires_at`` and when its ``nonce`` was seen before."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]{0,63}$")]
+    nonce: Annotated[str, Field(min_length=16, max_length=64)]
+    expires_at: AwareDatetime
+    args: dict[str, Any] = {}
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def encode(message: BaseModel) -> bytes:
+    """Serialise a payload (compact JSON, UTF-8)."""
+    return message.model_dump_json(exclude_none=False).encode()
+
+
+def decode(model: type[M], payload: bytes) -> M:
+    """Parse and validate a payload, or raise :class:`ProtocolError`."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        # pydantic-core parses the JSON itself: about twice as fast as
+        # json.loads + model_validate on large snapshot chunks.
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise ProtocolError(f"payload is not JSON: {first['msg']}") from None
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ProtocolError(
+            f"{model.__name__} invalid at {where}: {first['msg']} ({exc.error_count()} problem(s))"
+        ) from None
+
+
+def rfc3339(moment: datetime) -> str:
+    """An aware datetime as RFC 3339 with offset (milliseconds)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: RFC 3339 needs an offset")
+    return moment.isoformat(timespec="milliseconds")

@@ -1,0 +1,3 @@
+"""The demo: every landed part on one machine with simulated hardware. Product
+code never imports it.
+"""

@@ -1,0 +1,314 @@
+"""The demo: every landed part on simulated hardware, embedded configuration.
+
+It starts, each as its own process with its log under ``<state>/logs``:
+
+* a local MQTT broker (mosquitto, plain listener on a free loopback port);
+* central: the ingest worker and the API with the staff dashboard (SQLite in
+  the state folder), a dashboard account, and a simulated fleet publishing
+  health and events;
+* the device: the lock controller on gpiozero's mock pins, the sync agent
+  connected to the local broker (the demo reservations are created in
+  central and reach the device through it), a private pcscd with the
+  virtual card reader, and the check-in touchscreen with its developer panel
+  (F5 member card, F6 My Number Card, F7 unknown card, F8 remove) -- or,
+  without a display, the headless door terminal.
+
+It prints where to look (dashboard URL and sign-in), then runs until Ctrl-C,
+showing the events the device records. ``--once`` starts everything, checks
+it is up, reports and stops (CI runs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyotp
+
+from cardreader.certs import describe
+from cardreader.credential import DEMO_KEY, certificate_reference, member_reference
+from cardreader.sim.pcscd import PcscdError, PrivatePcscd
+from cardreader.sim.profiles import DEMO_FELICA_IDM
+from cardreader.testpki import TestPki, load_test_pki, write_test_pki
+from contracts.mqtt import Reservation
+from foundation.supervisor import DemoError, Supervisor, free_port, port_open
+from sync.config import DeviceConfig, default_state_dir, demo_config_text, load_config
+from sync.outbox import Outbox
+from sync.reservations import ReservationCache
+from sync.store import SCHEMA_VERSION, open_store
+
+STAFF_USER, STAFF_PASSWORD = "demo", "demo-password-123"
+COUNTER_ID, COUNTER_FACILITY = "demo-counter-01", "demo-city-hall"
+
+
+def run_demo(
+    config_path: str | None = None, state_dir: str | None = None, once: bool = False
+) -> int:
+    state = Path(state_dir).resolve() if state_dir else default_state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    os.environ["KIOSK_STATE_DIR"] = str(state)
+    sup = Supervisor(state / "logs")
+    # SIGTERM (systemd, timeout, a closed terminal) must stop the children too:
+    # turn it into SystemExit so the finally below runs.
+    signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(0))
+    try:
+        ports = start_services(sup, state, config_path)
+        synced = wait_synced(state, timeout=40 if once else 5)
+        print(status_report(state, ports))
+        if once:
+            failed = sup.failed()
+            for name in failed:
+                print(f"  ! {name} stopped:\n{sup.tail(name)}")
+            return 0 if synced and not failed else 1
+        follow(sup, state)
+        return 0
+    except DemoError as exc:
+        print(f"error: the demo could not start: {exc}")
+        return 1
+    finally:
+        sup.stop_all()
+
+
+def device_config_path(state: Path, broker_port: int, config_path: str | None) -> Path:
+    """The device configuration: the embedded demo one (or ``--config``),
+    with the broker port of this run."""
+    text = Path(config_path).read_text() if config_path else demo_config_text()
+    text = text.replace("port = 8883", f"port = {broker_port}")
+    if not config_path:  # the first virtual reader slot; the counter kiosk has the second
+        text = text.replace(
+            '[reader]\nbackend = "sim"\n', '[reader]\nbackend = "sim"\nname = "Virtual PCD 00 00"\n'
+        )
+    path = state / "device.toml"
+    path.write_text(text)
+    load_config(path)  # validate now, with the file named in the message
+    return path
+
+
+def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dict[str, int]:
+    ports = {"broker": free_port(), "api": free_port(), "issuance": free_port()}
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(mosquitto).exists():
+        raise DemoError("mosquitto is not installed (run ./scripts/bootstrap)")
+    conf = state / "mosquitto.conf"
+    conf.write_text(
+        f"listener {ports['broker']} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "log_dest stdout\nuser root\n"
+    )
+    sup.start("mosquitto", [mosquitto, "-c", str(conf)])
+    sup.wait_for("mosquitto", lambda: port_open(ports["broker"]))
+
+    pki = state / "test-pki"
+    if not pki.exists():
+        write_test_pki(pki)
+    issuance = prepare_issuance(state, pki, ports)
+    central = state / "central.toml"
+    central.write_text(
+        f'[database]\nurl = "sqlite:///{state / "central.db"}"\n'
+        f'[broker]\nhost = "127.0.0.1"\nport = {ports["broker"]}\nreconnect_max_seconds = 2\n'
+        f'[api]\nhost = "127.0.0.1"\nport = {ports["api"]}\n'
+        "[ops]\nevaluate_every_seconds = 5\n"
+        "[ops.thresholds]\nfire_after_s = 10\nclear_after_s = 20\noffline_after_s = 10\n\n"
+        + issuance
+    )
+    ensure_staff(central, state)
+    sup.python("central-ingest", ["-m", "central", "ingest", "--config", str(central)])
+    sup.python("central-api", ["-m", "central", "serve", "--config", str(central)])
+    sup.wait_for("central-api", lambda: _http_ok(f"http://127.0.0.1:{ports['api']}/healthz"), 30)
+    sup.python("fleet-simulator", ["-m", "central", "simulate", "--config", str(central),
+                                   "--devices", "30", "--interval", "5"])  # fmt: skip
+
+    device = device_config_path(state, ports["broker"], config_path)
+    config = load_config(device)
+    with open_store(config.store.path) as store:
+        Outbox(store).append("device.started", {"component": "demo"})
+    sup.python("lockctl", ["-m", "lockctl", "serve", "--config", str(device)])
+    sup.wait_for("lockctl", config.lock.socket.exists, 20)
+    seed_reservations(central, config, load_test_pki(pki))
+    sup.python("sync-agent", ["-m", "sync", "run", "--config", str(device)])
+    pcscd = PrivatePcscd(state / "pcscd", apdu_log=False)
+    try:
+        pcscd.start()
+    except PcscdError as exc:
+        raise DemoError(f"virtual card reader: {exc}") from None
+    sup.adopt("pcscd", pcscd.proc)
+    ports["vpcd"] = pcscd.port
+    kiosk_args = ["-m", "kiosk", "--config", str(device)]
+    counter = counter_config_path(state, ports)
+    sup.python("counter-sync-agent", ["-m", "sync", "run", "--config", str(counter)])
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        kiosk_args += ["--dev-panel", str(pcscd.port), "--pki-dir", str(pki)]
+        sup.python("touchscreen", kiosk_args, env={**pcscd.env, "KIVY_NO_ARGS": "1"})
+        # The counter kiosk reads the second virtual reader slot.
+        counter_args = ["-m", "kiosk", "--config", str(counter),
+                        "--dev-panel", str(pcscd.port + 1), "--pki-dir", str(pki)]  # fmt: skip
+        sup.python("counter-touchscreen", counter_args, env={**pcscd.env, "KIVY_NO_ARGS": "1"})
+    else:
+        sup.python("door-terminal", [*kiosk_args, "--headless"], env=pcscd.env)
+    sup.wait_for("central-api", lambda: port_open(ports["issuance"]), 30)
+    return ports
+
+
+def prepare_issuance(state: Path, pki: Path, ports: dict[str, int]) -> str:
+    """The fleet (CA and the counter's device certificate), the issuance
+    listener's certificate, the reference registry seeded with the demo
+    resident; returns the ``[issuance]`` part of central's configuration.
+    Open around the clock, so the demo works at any hour."""
+    from demo.central_issuance import issuance_config_text, prepare
+    from deploy.fleet import add_device, init_fleet, load_fleet
+
+    fleet = state / "fleet"
+    if not (fleet / "fleet.json").exists():
+        init_fleet(fleet, broker_host="127.0.0.1")
+    if COUNTER_ID not in load_fleet(fleet).devices:
+        add_device(fleet, COUNTER_ID, COUNTER_FACILITY)
+    paths = prepare(state / "issuance-setup", fleet, pki, port=ports["issuance"])
+    return issuance_config_text(paths.issuance_dir, ports["issuance"], None, always_open=True)
+
+
+def counter_config_path(state: Path, ports: dict[str, int]) -> Path:
+    """The counter kiosk's configuration: certificates at the city hall."""
+    identity = state / "fleet" / "devices" / COUNTER_ID
+    path = state / "counter.toml"
+    path.write_text(
+        f'[device]\nid = "{COUNTER_ID}"\nfacility = "{COUNTER_FACILITY}"\nrole = "counter"\n'
+        'name = "Demo city hall, counter 1"\ntimezone = "Asia/Tokyo"\n'
+        '[store]\npath = "counter.db"\n'
+        '[reader]\nbackend = "sim"\nname = "Virtual PCD 00 01"\n'
+        f'[broker]\nhost = "127.0.0.1"\nport = {ports["broker"]}\n'
+        f'[central]\nurl = "https://127.0.0.1:{ports["issuance"]}"\n'
+        f'[central.tls]\nca_file = "{state / "issuance-setup" / "issuance" / "fleet-ca.pem"}"\n'
+        f'cert_file = "{identity / "device.pem"}"\nkey_file = "{identity / "device.key"}"\n'
+        '[issuance]\nprinter_backend = "file"\nspool = "issuance-spool"\nsound = true\n'
+    )
+    load_config(path)  # validate now, with the file named in the message
+    return path
+
+
+def seed_reservations(central: Path, config: DeviceConfig, pki: TestPki) -> None:
+    """Reservations now (and one later) for the demo cards, created in central
+    so that they reach the device through the sync agent."""
+    from central.config import load_config as load_central
+    from central.db.engine import Database
+    from central.errors import ConflictError
+    from central.ingest.store import IngestStore
+    from central.reservations.store import ReservationStore
+
+    facility, door = config.device.facility, config.doors[0].id
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    refs = {
+        "demo-member-now": member_reference(DEMO_KEY, DEMO_FELICA_IDM),
+        "demo-mynumber-now": certificate_reference(
+            DEMO_KEY, describe(pki.users["valid"].der).fingerprint
+        ),
+    }
+    db = Database(load_central(central).database.url)
+    try:
+        IngestStore(db, "demo").register_device(config.device.id, facility)
+        IngestStore(db, "demo").register_device(COUNTER_ID, COUNTER_FACILITY)
+        store = ReservationStore(db)
+        for rid, ref in refs.items():
+            with contextlib.suppress(ConflictError):
+                store.create(Reservation(
+                    id=rid, facility=facility, door=door, starts_at=now - timedelta(minutes=30),
+                    ends_at=now + timedelta(hours=8), credential_refs=[ref],
+                ))  # fmt: skip
+    finally:
+        db.close()
+
+
+def ensure_staff(central: Path, state: Path) -> None:
+    """A dashboard account for the demo; its TOTP secret is kept in the state folder."""
+    secret_file = state / "dashboard-totp-secret"
+    if secret_file.exists():
+        return
+    from central.config import load_config as load_central
+    from central.db.engine import Database
+    from central.ops.staff import StaffStore
+
+    db = Database(load_central(central).database.url)
+    try:
+        secret_file.write_text(StaffStore(db).create(STAFF_USER, STAFF_PASSWORD, "operator"))
+    finally:
+        db.close()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own loopback URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def wait_synced(state: Path, timeout: float) -> bool:
+    """Until the demo reservations reached the device through central and the
+    sync agent, and central confirmed the device's events (outbox empty)."""
+    config = load_config(state / "device.toml")
+    deadline = time.monotonic() + timeout
+    with open_store(config.store.path) as store:
+        cache, outbox = ReservationCache(store, config.device.facility), Outbox(store)
+        while time.monotonic() < deadline:
+            if cache.count() >= 2 and outbox.depth() == 0:
+                return True
+            time.sleep(0.2)
+    return False
+
+
+def status_report(state: Path, ports: dict[str, int]) -> str:
+    config = load_config(state / "device.toml")
+    secret = (state / "dashboard-totp-secret").read_text().strip()
+    with open_store(config.store.path) as store:
+        depth = Outbox(store).depth()
+        cache = ReservationCache(store, config.device.facility)
+        reservations, version = cache.count(), cache.version()
+        problems = store.integrity_problems()
+    lines = [
+        f"City kiosk demo — device {config.device.id} at facility {config.device.facility}",
+        f"  state folder   : {state} (logs in {state / 'logs'})",
+        f"  broker         : mosquitto on 127.0.0.1:{ports['broker']}",
+        f"  door           : {', '.join(d.id for d in config.doors)} on mock GPIO pins (lockctl)",
+        f"  card reader    : virtual (pcscd + vpcd on port {ports['vpcd']});"
+        " on the touchscreen F5 member card, F6 My Number Card, F7 unknown, F8 remove",
+        f"  device store   : schema {SCHEMA_VERSION}, {depth} event(s) not yet confirmed"
+        f" by central, integrity {problems or 'ok'}",
+        f"  reservations   : {reservations} on the device (version {version}, synced from central);"
+        " the demo member card and My Number Card have one now",
+        f"  counter kiosk  : {COUNTER_ID}, certificates over HTTPS (mutual TLS) from central's"
+        f" issuance listener on 127.0.0.1:{ports['issuance']}; on its touchscreen F6 puts the"
+        " demo resident's My Number Card on the second reader (PIN 1234), F7 an expired card,"
+        " F9 a resident who must use the counter, F8 takes it away; printed certificates are"
+        f" PDFs in {state / 'issuance-spool'}",
+        f"  dashboard      : http://127.0.0.1:{ports['api']}/  (30 simulated devices)",
+        f"    sign in as   : {STAFF_USER} / {STAFF_PASSWORD}, code now {pyotp.TOTP(secret).now()}",
+        "    codes later  : .venv/bin/python -c"
+        f" \"import pyotp; print(pyotp.TOTP('{secret}').now())\"",
+    ]
+    return "\n".join(lines)
+
+
+def follow(sup: Supervisor, state: Path, interval: float = 1.0) -> None:
+    """Show the device's events as they are recorded, until Ctrl-C."""
+    config = load_config(state / "device.toml")
+    print("\nRunning (Ctrl-C to stop). Device events as they are recorded:")
+    with open_store(config.store.path) as store:
+        outbox = Outbox(store)
+        seen = max((e.seq for e in outbox.pending(limit=100000)), default=0)
+        try:
+            while True:
+                for event in outbox.pending(limit=100, after_seq=seen):
+                    print(f"  + {json.dumps(event.to_wire(), ensure_ascii=False)}", flush=True)
+                    seen = event.seq
+                for name in sup.failed():
+                    print(f"  ! {name} stopped:\n{sup.tail(name)}")
+                    sup.procs.pop(name)
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            print("\nDemo stopped.")

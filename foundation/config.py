@@ -1,0 +1,58 @@
+"""Configuration loading and validation shared by every configuration of the
+product (device, central, deploy): a TOML file, validated into a typed
+pydantic model whose unknown keys are errors, every problem named by its key
+and what was expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class Section(BaseModel):
+    """Base of every configuration section: unknown keys are errors, values frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ConfigErrorType = Callable[[str, list[str]], Exception]
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_config_file(file: Path, error: ConfigErrorType) -> str:
+    """A configuration file's text, or ``error(file, [what is wrong])``.
+
+    Shared by every configuration of the product (device, central)."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(str(file), ["file not found: create it or pass --config PATH"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(str(file), [f"cannot be read: {exc}"]) from None
+
+
+def validate_toml(text: str, source: str, model: type[M], error: ConfigErrorType, docs: str) -> M:
+    """TOML text validated into ``model``; every problem named by its key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(source, [f"not valid TOML: {exc}"]) from None
+    try:
+        return model.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise error(source, [_describe(err, docs) for err in exc.errors()]) from None
+
+
+def _describe(err: Any, docs: str) -> str:
+    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key (check the spelling against {docs})"
+    if err["type"] == "missing":
+        return f"{key}: required key is missing"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{key}: {message} (got {err.get('input')!r})"

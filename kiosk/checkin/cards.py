@@ -1,0 +1,84 @@
+"""Card events for check-in: insertion -> identification -> opaque reference.
+
+:class:`CardFeed` owns the card service and its watcher. Insertions arrive
+on the watcher's thread and are queued; the feed's own thread identifies the
+card (2-3 APDUs for a member card, the certificate read for a My Number
+Card: never a PIN, never the 12-digit number) and hands a
+:class:`~kiosk.checkin.terminal.CardSeen` to ``sink``, which must only pass it on to
+its owning loop (``KioskApp.post_card``, ``DoorTerminal.post``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from cardreader.errors import CardReaderError, CertificateError
+from cardreader.identify import CardKind
+from cardreader.service import CardService
+from cardreader.watch import CardEvent, CardWatcher
+from kiosk.checkin.terminal import CardSeen
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[CardSeen], None]
+
+
+class CardFeed:
+    def __init__(self, service: CardService, sink: Sink) -> None:
+        self.service = service
+        self.sink = sink
+        self._events: queue.Queue[CardEvent | None] = queue.Queue(maxsize=64)
+        self._watcher: CardWatcher | None = None
+        self._thread = threading.Thread(target=self._run, name="card-feed", daemon=True)
+        # Insertion seen by the watcher -> reference handed on (seconds), last card.
+        self.last_latency: float | None = None
+
+    def start(self) -> CardFeed:
+        self._thread.start()
+        self._watcher = self.service.watch(self._hand_off)
+        return self
+
+    def _hand_off(self, event: CardEvent) -> None:
+        """On the watcher's thread: queue and return (nothing else runs here)."""
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:
+            log.warning("card event dropped: identification is behind", extra={"kind": event.kind})
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+        self._events.put(None)
+        self._thread.join(5)
+        self.service.close()
+
+    def _run(self) -> None:
+        while True:
+            event = self._events.get()
+            if event is None:
+                return
+            if event.kind != "inserted":
+                continue
+            seen = self.identify(event.reader)
+            self.last_latency = time.monotonic() - event.at
+            self.sink(seen)
+
+    def identify(self, reader: str) -> CardSeen:
+        """What the check-in needs of the card in ``reader``."""
+        try:
+            info = self.service.info(reader)
+        except CertificateError as exc:
+            # An expired My Number certificate still identifies nobody here.
+            log.info("card certificate not usable", extra={"reader": reader, "error": str(exc)})
+            return CardSeen(None, "unknown")
+        except CardReaderError as exc:
+            log.warning("card not readable", extra={"reader": reader, "error": type(exc).__name__})
+            return CardSeen(None, "unreadable", readable=False)
+        if info.kind is CardKind.UNKNOWN or info.reference is None:
+            return CardSeen(None, "unknown")
+        kind = "mynumber" if info.kind is CardKind.MYNUMBER else "member"
+        return CardSeen(info.reference, kind)

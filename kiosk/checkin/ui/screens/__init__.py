@@ -1,0 +1,23 @@
+"""The screens of the check-in touchscreen: one module and one ``.kv`` each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kivy.uix.screenmanager import Screen
+
+from kiosk.checkin.ui.screens.attract import AttractScreen
+from kiosk.checkin.ui.screens.keypad import KeypadScreen
+from kiosk.checkin.ui.screens.language import LanguageScreen
+from kiosk.checkin.ui.screens.result import ResultScreen
+from kiosk.checkin.ui.screens.staff import StaffScreen
+
+HERE = Path(__file__).resolve().parent
+
+SCREENS: dict[str, tuple[type[Screen], Path]] = {
+    "attract": (AttractScreen, HERE / "attract.kv"),
+    "language": (LanguageScreen, HERE / "language.kv"),
+    "keypad": (KeypadScreen, HERE / "keypad.kv"),
+    "result": (ResultScreen, HERE / "result.kv"),
+    "staff": (StaffScreen, HERE / "staff.kv"),
+}

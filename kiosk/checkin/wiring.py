@@ -1,0 +1,144 @@
+"""Builds the check-in objects from a device configuration: the one place
+that knows which real (or simulated) implementation serves each port."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cardreader.credential import load_key
+from cardreader.errors import CredentialKeyError
+from cardreader.service import CardService
+from contracts.reservations_hash import demo_code_key
+from foundation.clock import clock_is_synchronised
+from kiosk.checkin.access import policy_for_door
+from kiosk.checkin.reservations import StoreReservations
+from kiosk.checkin.service import CheckinService, LockPort
+from kiosk.checkin.ui.session import CheckinSession
+from kiosk.errors import LockUnavailable
+from lockctl.client import LockClient
+from lockctl.errors import LockctlError
+from sync.config import DeviceConfig
+from sync.errors import ConfigError
+from sync.outbox import Outbox
+from sync.store import open_store
+
+SessionFactory = Callable[[Callable[[CheckinSession], None]], CheckinSession]
+
+
+def credential_key(config: DeviceConfig) -> bytes:
+    """The fleet's key for reservation-code hashes (the same file as the card
+    references' key). Without ``reader.credential_key_file`` (the demo) the
+    demo key of the facility is used, as central does by default."""
+    if config.reader.credential_key_file is None:
+        return demo_code_key(config.device.facility)
+    return _reference_key(config)
+
+
+def _reference_key(config: DeviceConfig) -> bytes:
+    """``reader.credential_key_file`` read (demo key when unset), as a config error."""
+    try:
+        return load_key(config.reader.credential_key_file)
+    except CredentialKeyError as exc:
+        raise ConfigError(config.source, [f"reader.credential_key_file: {exc}"]) from None
+
+
+def build_checkin_service(
+    config: DeviceConfig, lock: LockPort, door: str | None = None
+) -> tuple[CheckinService, Callable[[], None]]:
+    """The check-in service for one door, and a function that closes what it opened."""
+    door_id = door or (config.doors[0].id if config.doors else "")
+    if not door_id:
+        raise ConfigError(config.source, ["doors: check-in needs at least one door"])
+    try:
+        config.door(door_id)
+    except KeyError:
+        raise ConfigError(config.source, [f"--door {door_id}: no such door in [[doors]]"]) from None
+    zone = ZoneInfo(config.device.timezone)
+    store = open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds)
+    service = CheckinService(
+        door=door_id,
+        facility=config.device.facility,
+        policy=policy_for_door(config, door_id),
+        reservations=StoreReservations(store, zone),
+        lock=lock,
+        outbox=Outbox(store, timezone=zone),
+        code_key=credential_key(config),
+        now=lambda: datetime.now(zone),
+        clock_trusted=clock_is_synchronised,
+    )
+    return service, store.close
+
+
+def build_checkin_session(
+    config: DeviceConfig, lock: LockPort, door: str | None = None
+) -> tuple[SessionFactory, Callable[[], None]]:
+    """A factory for the touchscreen's session, and a function that closes
+    what it opened."""
+    service, close = build_checkin_service(config, lock, door)
+    zone = ZoneInfo(config.device.timezone)
+    names = {d.id: d.name or d.id for d in config.doors}
+
+    def factory(on_change: Callable[[CheckinSession], None]) -> CheckinSession:
+        session = CheckinSession(service, names, zone, on_change=on_change)
+        session.activity(time.monotonic())
+        return session
+
+    return factory, close
+
+
+class LockctlPort:
+    """:class:`~kiosk.checkin.service.LockPort` (and the terminal's signals) over
+    :class:`lockctl.client.LockClient`.
+
+    A short timeout: a missing or hung daemon becomes :class:`LockUnavailable`
+    in well under a second, and the person is told to call staff. The
+    connection is reopened after any failure.
+    """
+
+    def __init__(self, socket_path: Path, timeout: float = 0.5) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self._client: LockClient | None = None
+
+    def unlock(self, door: str, seconds: float, reason: str, ref: str) -> float:
+        reply = self._call(lambda c: c.unlock(door, seconds=seconds, reason=reason, ref=ref))
+        granted = reply.get("seconds", seconds)
+        return float(granted) if isinstance(granted, int | float) else seconds
+
+    def signal(self, door: str, pattern: str) -> None:
+        """Buzzer/LED pattern on the door terminal (lockctl owns those pins)."""
+        self._call(lambda c: c.request("signal", door=door, pattern=pattern))
+
+    def _call(self, action: Callable[[LockClient], dict[str, Any]]) -> dict[str, Any]:
+        if self._client is None:
+            self._client = LockClient(self.socket_path, timeout=self.timeout)
+        try:
+            return action(self._client)
+        except LockctlError as exc:
+            self.close()
+            raise LockUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def lock_for(config: DeviceConfig) -> LockPort:
+    return LockctlPort(config.lock.socket)
+
+
+def card_service_for(config: DeviceConfig) -> CardService:
+    """The card reader as configured (``reader.backend`` ``sim`` is the same
+    PC/SC path, with virtual cards played into pcscd)."""
+    return CardService(
+        credential_key=_reference_key(config),
+        reader_filter=config.reader.name,
+        apdu_timeout=config.reader.apdu_timeout_seconds,
+        extended_reads=config.reader.extended_reads,
+    )

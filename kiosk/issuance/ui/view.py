@@ -1,0 +1,118 @@
+"""Kivy properties mirroring :class:`~kiosk.issuance.flow.IssuanceFlow` for
+the ``.kv`` bindings: every text already translated, nothing secret (the
+PIN only as dots)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.event import EventDispatcher
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    StringProperty,
+)
+
+from kiosk.checkin import messages as m
+from kiosk.issuance import texts as tx
+from kiosk.issuance.flow import IssuanceFlow
+from kiosk.touch import theme
+
+# Flow steps that wait for background work share the "wait" screen.
+WAIT_STEPS = {
+    "checking": tx.READING_CARD,
+    "verifying": tx.VERIFYING,
+    "ordering": tx.ORDERING,
+    "paying": tx.PAYING,
+    "issuing": tx.ISSUING,
+}
+FIXED = {
+    "t_service": tx.SERVICE_TITLE, "t_start": tx.START, "t_place_card": tx.PLACE_CARD,
+    "t_place_hint": tx.PLACE_CARD_HINT, "t_enter_pin": tx.ENTER_PIN, "t_pin_hint": tx.PIN_HINT,
+    "t_last_try": tx.LAST_TRY, "t_wrong_pin": tx.WRONG_PIN, "t_choose_kind": tx.CHOOSE_KIND,
+    "t_options": tx.OPTIONS, "t_options_hint": tx.OPTIONS_HINT, "t_copies": tx.COPIES,
+    "t_confirm": tx.CONFIRM, "t_pay_and_print": tx.PAY_AND_PRINT, "t_printing": tx.PRINTING,
+    "t_printing_hint": tx.PRINTING_HINT, "t_take_card": tx.TAKE_CARD,
+    "t_take_card_hint": tx.TAKE_CARD_HINT, "t_take_certs": tx.TAKE_CERTIFICATES,
+    "t_thanks": tx.THANK_YOU, "t_thanks_body": tx.THANK_YOU_BODY, "t_cancel": tx.CANCEL,
+    "t_next": tx.NEXT, "t_plus": tx.PLUS, "t_minus": tx.MINUS, "t_yes": tx.ON, "t_no": tx.OFF,
+    "t_ok": m.OK, "t_clear": m.CLEAR, "t_back": m.BACK, "t_continue": m.CONTINUE,
+    "t_still_there": m.STILL_THERE, "t_language": m.LANGUAGE,
+}  # fmt: skip
+
+
+class IssuanceView(EventDispatcher):  # type: ignore[misc]
+    screen = StringProperty("attract")
+    step = StringProperty("attract")
+    notice = StringProperty("")
+    title = StringProperty("")
+    body = StringProperty("")
+    next_step = StringProperty("")
+    countdown = StringProperty("")
+    scale = NumericProperty(1.0)
+    clock = StringProperty("")
+    pin_dots = StringProperty("")
+    tries_text = StringProperty("")
+    last_try = BooleanProperty(False)
+    pin_error = BooleanProperty(False)
+    wait_text = StringProperty("")
+    progress = NumericProperty(0.0)
+    kind_label = StringProperty("")
+    copies_text = StringProperty("")
+    confirm_line = StringProperty("")
+    total_text = StringProperty("")
+    kinds = ListProperty([])  # (id, label, fee text)
+    options = ListProperty([])  # (id, label, [(value, label, selected)])
+    t_larger = StringProperty("")
+
+    def __init__(self, **kwargs: Any) -> None:
+        for name in FIXED:
+            self.apply_property(**{name: StringProperty("")})
+        super().__init__(**kwargs)
+
+    def update(self, flow: IssuanceFlow) -> None:
+        t = flow.t
+        s = flow.screen
+        self.step = s.name
+        self.notice, self.title, self.body, self.next_step = s.notice, s.title, s.body, s.next_step
+        self.scale = theme.LARGE_TEXT_SCALE if flow.large_text else 1.0
+        self.countdown = (
+            t(m.RETURNING_IN, seconds=round(flow.countdown)) if flow.countdown is not None else ""
+        )
+        for name, message in FIXED.items():
+            setattr(self, name, t(message))
+        self.t_larger = t(m.NORMAL_TEXT) if flow.large_text else t(m.LARGER_TEXT)
+        self.pin_dots = flow.pin_dots
+        self.tries_text = t(tx.TRIES_LEFT, tries=flow.tries_left) if flow.tries_left else ""
+        self.last_try, self.pin_error = flow.last_try, flow.pin_error
+        self.wait_text = t(WAIT_STEPS.get(s.name, tx.ORDERING), total=flow.total_yen)
+        self.progress = flow.progress
+        self._choices(flow)
+        self.screen = "wait" if s.name in WAIT_STEPS else s.name
+
+    def _choices(self, flow: IssuanceFlow) -> None:
+        t = flow.t
+        self.kinds = [(k.id, flow.label(k), t(tx.FEE_EACH, fee=k.fee_yen)) for k in flow.kinds]
+        kind = flow.kind
+        self.kind_label = flow.label(kind) if kind else ""
+        self.copies_text = str(flow.copies)
+        fee = kind.fee_yen if kind else 0
+        self.confirm_line = t(tx.CONFIRM_LINE, kind=self.kind_label, copies=flow.copies, fee=fee)
+        self.total_text = t(tx.TOTAL, total=flow.total_yen)
+        options = []
+        for option in kind.options if kind else []:
+            values = option.choices if option.kind == "choice" else ["true", "false"]
+            labels = {"true": t(tx.ON), "false": t(tx.OFF)}
+            chosen = flow.options.get(option.id, option.default)
+            options.append(
+                (
+                    option.id,
+                    flow.label(option),
+                    [
+                        (v, labels.get(v) or flow.choice_label(option, v), v == chosen)
+                        for v in values
+                    ],
+                )
+            )
+        self.options = options

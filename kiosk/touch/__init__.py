@@ -1,0 +1,1 @@
+"""What both touchscreens share: the app base, the theme, the session base."""
