@@ -28,7 +28,6 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-PACKAGES = ("cardreader", "central", "deploy", "kiosk", "lockctl", "sync")
 DATA_SUFFIXES = (
     ".py",
     ".kv",
@@ -76,13 +75,21 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest.decode()}"
 
 
+def wheel_packages(source: Path) -> list[str]:
+    """The top-level packages the real build puts in the wheel (pyproject's
+    ``tool.setuptools.packages.find.include``), so this stand-in never drifts."""
+    pyproject = tomllib.loads((source / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    return [pattern.rstrip("*") for pattern in patterns]
+
+
 def project_wheel(source: Path, wheelhouse: Path) -> Path:
     """``city_kiosk-<version>-py3-none-any.whl`` from the source tree."""
     project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
     version = project["version"]
     info = f"city_kiosk-{version}.dist-info"
     files: dict[str, bytes] = {}
-    for package in PACKAGES:
+    for package in wheel_packages(source):
         for path in sorted((source / package).rglob("*")):
             if (
                 path.is_file()
