@@ -240,3 +240,8 @@ def test_import_every_row_is_either_good_or_reported(rows: list[tuple[str, ...]]
     assert len({r.external_id for r in good}) == len(good)
     for row in good:
         assert row.ends_at > row.starts_at and row.status in ("booked", "cancelled")
+
+
+def test_import_every_error_code_is_documented() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "booking.md").read_text("utf-8")
+    assert [c for c in get_args(ImportErrorCode) if f"| `{c}` |" not in docs] == []

@@ -6,6 +6,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
@@ -622,3 +623,8 @@ def test_runs_of_free_slots_within_the_duration_limits_are_bookable(
 
 def test_rules_refusal_codes_are_snake_case_words() -> None:
     assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", c) for c in get_args(RefusalCode))
+
+
+def test_rules_every_refusal_code_is_documented() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "booking.md").read_text("utf-8")
+    assert [c for c in get_args(RefusalCode) if f"| `{c}` |" not in docs] == []
