@@ -18,7 +18,7 @@ from foundation.clock import clock_is_synchronised
 from kiosk.checkin.access import policy_for_door
 from kiosk.checkin.reservations import StoreReservations
 from kiosk.checkin.service import CheckinService, LockPort
-from kiosk.checkin.ui.session import CheckinSession
+from kiosk.checkin.session import CheckinSession
 from kiosk.errors import LockUnavailable
 from lockctl.client import LockClient
 from lockctl.errors import LockctlError

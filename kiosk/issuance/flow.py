@@ -24,7 +24,6 @@ from datetime import tzinfo
 from typing import Any
 
 from contracts.issuance import KindOut, SessionOut
-from kiosk.i18n import DEFAULT_LANGUAGE, available_languages, translate
 from kiosk.issuance import texts as tx
 from kiosk.issuance.model import (
     Alert,
@@ -43,13 +42,11 @@ from kiosk.issuance.model import (
     SessionResult,
     SessionStatus,
 )
+from kiosk.touch.session import TouchSession, dots, edit_digits
 
 PIN_LENGTH = 4
-IDLE_SECONDS = 30.0
-COUNTDOWN_SECONDS = 20.0
 RESULT_SECONDS = 10.0  # notices and thank-you, then the attract screen
 ALERT_EVERY_SECONDS = 4.0  # the "take your card" sound repeats
-DOUBLE_TAP_SECONDS = 0.15
 
 # Steps before the purchase: removing the card here aborts the session.
 BEFORE_PURCHASE = frozenset(
@@ -85,14 +82,10 @@ class Screen:
 
 
 @dataclass
-class IssuanceFlow:
+class IssuanceFlow(TouchSession):
     submit: Callable[[Request], None]
     timezone: tzinfo
-    on_change: Callable[[IssuanceFlow], None] = lambda _f: None
-    language: str = DEFAULT_LANGUAGE
-    large_text: bool = False
     screen: Screen = field(default_factory=lambda: Screen("attract"))
-    countdown: float | None = None
     card_present: bool = False
     tries_left: int | None = None
     pin_error: bool = False
@@ -103,18 +96,13 @@ class IssuanceFlow:
     progress: float = 0.0
     generation: int = 0
     _pin: str = ""
-    _last_activity: float = 0.0
     _last_alert: float = 0.0
-    _last_key: tuple[str, float] = ("", -1.0)
     _paid_total: int = 0
 
     # --- what the screens read -------------------------------------------
-    def t(self, message: str, **values: object) -> str:
-        return translate(self.language, message, **values)
-
     @property
     def pin_dots(self) -> str:
-        return "●" * len(self._pin) + "○" * (PIN_LENGTH - len(self._pin))
+        return dots(self._pin, PIN_LENGTH)
 
     @property
     def last_try(self) -> bool:
@@ -124,10 +112,6 @@ class IssuanceFlow:
     @property
     def has_pin(self) -> bool:
         return bool(self._pin)
-
-    @property
-    def languages(self) -> list[str]:
-        return available_languages()
 
     @property
     def kinds(self) -> list[KindOut]:
@@ -147,31 +131,20 @@ class IssuanceFlow:
         return str(labels.get(choice, choice))
 
     # --- touches and the clock ---------------------------------------------
-    def activity(self, now: float) -> None:
-        self._last_activity = now
-        if self.countdown is not None:
-            self.countdown = None
-            self._changed()
-
     def tick(self, now: float) -> None:
-        idle = now - self._last_activity
         name = self.screen.name
         if name == "take_card":
             if now - self._last_alert >= ALERT_EVERY_SECONDS:
                 self._last_alert = now
                 self.submit(Alert(self.generation))
         elif name in ("notice", "thanks"):
-            if idle >= RESULT_SECONDS:
+            if self._idle_seconds(now) >= RESULT_SECONDS:
                 self._after_result()
-        elif name in INTERACTIVE:
-            if idle >= IDLE_SECONDS + COUNTDOWN_SECONDS:
-                self._abort("idle")
-                self.reset()
-                if self.card_present:  # nobody walks away leaving a card behind
-                    self._go("take_card")
-            elif idle >= IDLE_SECONDS:
-                self.countdown = max(0.0, IDLE_SECONDS + COUNTDOWN_SECONDS - idle)
-                self._changed()
+        elif name in INTERACTIVE and self._idle_expired(now):
+            self._abort("idle")
+            self.reset()
+            if self.card_present:  # nobody walks away leaving a card behind
+                self._go("take_card")
 
     def start(self, now: float) -> None:
         self.activity(now)
@@ -187,11 +160,6 @@ class IssuanceFlow:
         self._go("place_card")
         if self.card_present:
             self._read_card()
-
-    def toggle_large_text(self, now: float) -> None:
-        self.activity(now)
-        self.large_text = not self.large_text
-        self._changed()
 
     # --- the card ------------------------------------------------------------
     def card_placed(self, now: float) -> None:
@@ -235,22 +203,17 @@ class IssuanceFlow:
     # --- the PIN -----------------------------------------------------------
     def key(self, key: str, now: float) -> None:
         """A keypad key: a digit, "clear" or "ok"."""
-        if self._last_key[0] == key and now - self._last_key[1] < DOUBLE_TAP_SECONDS:
+        if self._repeated_tap(key, now):
             return
-        self._last_key = (key, now)
         self.activity(now)
         if self.screen.name != "pin":
             return
-        if key == "clear":
-            self._pin = self._pin[:-1]
-        elif key == "ok":
-            if len(self._pin) == PIN_LENGTH:
-                pin, self._pin = self._pin, ""
-                self._go("verifying")
-                self.submit(OpenSession(self.generation, pin))
-                return
-        elif key.isdigit() and len(key) == 1 and len(self._pin) < PIN_LENGTH:
-            self._pin += key
+        if key == "ok" and len(self._pin) == PIN_LENGTH:
+            pin, self._pin = self._pin, ""
+            self._go("verifying")
+            self.submit(OpenSession(self.generation, pin))
+            return
+        self._pin = edit_digits(self._pin, key, PIN_LENGTH)
         self._changed()
 
     def session_result(self, generation: int, result: SessionResult) -> None:
@@ -405,11 +368,9 @@ class IssuanceFlow:
         self._end_session()
         self._wipe_choices()
         self.generation += 1
-        self.countdown = None
         self.tries_left = None
         self.pin_error = False
-        self.large_text = False
-        self.language = DEFAULT_LANGUAGE
+        self._forget_person()
         self._go("attract")
 
     # --- internals -----------------------------------------------------------
@@ -490,6 +451,3 @@ class IssuanceFlow:
         self.screen = Screen(name)
         self.countdown = None
         self._changed()
-
-    def _changed(self) -> None:
-        self.on_change(self)

@@ -13,7 +13,8 @@ import pytest
 from contracts.reservations_hash import code_hash as reservation_code_hash
 from kiosk.checkin.access import Policy, Reservation
 from kiosk.checkin.service import CheckinService
-from kiosk.checkin.ui.session import COUNTDOWN_SECONDS, IDLE_SECONDS, RESULT_SECONDS, CheckinSession
+from kiosk.checkin.session import RESULT_SECONDS, CheckinSession
+from kiosk.touch.session import COUNTDOWN_SECONDS, IDLE_SECONDS
 from sync.outbox import Outbox
 from sync.store import open_store
 from tests.unit.test_checkin import KEY, NOW, FakeLock, FakeReservations

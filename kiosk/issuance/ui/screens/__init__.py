@@ -1,5 +1,5 @@
 """The issuance screens: one module and one ``.kv`` each (the language
-screen is check-in's)."""
+screen is the shared one of :mod:`kiosk.touch.language`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 from kivy.uix.screenmanager import Screen
 
-from kiosk.checkin.ui.screens.language import LanguageScreen
 from kiosk.issuance.ui.screens.attract import IssuanceAttractScreen
 from kiosk.issuance.ui.screens.confirm import ConfirmScreen
 from kiosk.issuance.ui.screens.copies import CopiesScreen
@@ -20,13 +19,13 @@ from kiosk.issuance.ui.screens.printing import PrintingScreen
 from kiosk.issuance.ui.screens.take_card import TakeCardScreen
 from kiosk.issuance.ui.screens.thanks import ThanksScreen
 from kiosk.issuance.ui.screens.wait import WaitScreen
+from kiosk.touch.language import LANGUAGE_KV, LanguageScreen
 
 HERE = Path(__file__).resolve().parent
-CHECKIN = HERE.parents[1] / "screens"
 
 SCREENS: dict[str, tuple[type[Screen], Path]] = {
     "attract": (IssuanceAttractScreen, HERE / "attract.kv"),
-    "language": (LanguageScreen, CHECKIN / "language.kv"),
+    "language": (LanguageScreen, LANGUAGE_KV),
     "place_card": (PlaceCardScreen, HERE / "place_card.kv"),
     "wait": (WaitScreen, HERE / "wait.kv"),
     "pin": (PinScreen, HERE / "pin.kv"),

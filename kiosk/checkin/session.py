@@ -11,22 +11,16 @@ wiped on submit, on the idle timeout and whenever the session resets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
 from kiosk.checkin import messages as m
 from kiosk.checkin.service import CheckinResult, CheckinService
-from kiosk.i18n import DEFAULT_LANGUAGE, available_languages, translate
+from kiosk.touch.session import TouchSession, dots, edit_digits
 
 CODE_LENGTH = 6
-# Seconds without a touch before the countdown appears, and its length.
-IDLE_SECONDS = 30.0
-COUNTDOWN_SECONDS = 20.0
 # A result stays this long, then the next person gets the attract screen.
 RESULT_SECONDS = 8.0
-# A second tap on a key within this time is a touch-panel double event.
-DOUBLE_TAP_SECONDS = 0.15
 
 
 @dataclass
@@ -41,54 +35,30 @@ class Screen:
 
 
 @dataclass
-class CheckinSession:
+class CheckinSession(TouchSession):
     service: CheckinService
     door_names: dict[str, str]
     timezone: tzinfo
-    on_change: Callable[[CheckinSession], None] = lambda _s: None
-    language: str = DEFAULT_LANGUAGE
-    large_text: bool = False
     screen: Screen = field(default_factory=lambda: Screen("attract"))
-    countdown: float | None = None  # seconds left before reset, when shown
     last_result: CheckinResult | None = None
     _code: str = ""
-    _last_activity: float = 0.0
-    _last_key: tuple[str, float] = ("", -1.0)
 
     # --- what the screens read -------------------------------------------
-    def t(self, message: str, **values: object) -> str:
-        return translate(self.language, message, **values)
-
     @property
     def code_dots(self) -> str:
-        return "●" * len(self._code) + "○" * (CODE_LENGTH - len(self._code))
-
-    @property
-    def languages(self) -> list[str]:
-        return available_languages()
+        return dots(self._code, CODE_LENGTH)
 
     # --- inputs ------------------------------------------------------------
-    def activity(self, now: float) -> None:
-        """Any touch: restarts the idle timer and hides the countdown."""
-        self._last_activity = now
-        if self.countdown is not None:
-            self.countdown = None
-            self._changed()
-
     def tick(self, now: float) -> None:
         """Called about once a second from the UI clock."""
-        idle = now - self._last_activity
         if self.screen.name == "attract":
             return
         if self.screen.name == "result":
-            if idle >= RESULT_SECONDS:
+            if self._idle_seconds(now) >= RESULT_SECONDS:
                 self.reset()
             return
-        if idle >= IDLE_SECONDS + COUNTDOWN_SECONDS:
+        if self._idle_expired(now):
             self.reset()
-        elif idle >= IDLE_SECONDS:
-            self.countdown = max(0.0, IDLE_SECONDS + COUNTDOWN_SECONDS - idle)
-            self._changed()
 
     def card_presented(self, ref: str, now: float) -> None:
         """A member card or My Number Card was identified (opaque reference)."""
@@ -109,11 +79,6 @@ class CheckinSession:
             self.language = language
         self._go(Screen("attract"))
 
-    def toggle_large_text(self, now: float) -> None:
-        self.activity(now)
-        self.large_text = not self.large_text
-        self._changed()
-
     def open_keypad(self, now: float) -> None:
         self.activity(now)
         self._code = ""
@@ -121,19 +86,14 @@ class CheckinSession:
 
     def key(self, key: str, now: float) -> None:
         """A keypad key: a digit, "clear" or "ok"."""
-        if self._last_key[0] == key and now - self._last_key[1] < DOUBLE_TAP_SECONDS:
+        if self._repeated_tap(key, now):
             return
-        self._last_key = (key, now)
         self.activity(now)
-        if key == "clear":
-            self._code = self._code[:-1]
-        elif key == "ok":
-            if len(self._code) == CODE_LENGTH:
-                code, self._code = self._code, ""
-                self._show_result(self.service.enter_code(code), now)
-                return
-        elif key.isdigit() and len(key) == 1 and len(self._code) < CODE_LENGTH:
-            self._code += key
+        if key == "ok" and len(self._code) == CODE_LENGTH:
+            code, self._code = self._code, ""
+            self._show_result(self.service.enter_code(code), now)
+            return
+        self._code = edit_digits(self._code, key, CODE_LENGTH)
         self._changed()
 
     def call_staff(self, now: float) -> None:
@@ -150,10 +110,8 @@ class CheckinSession:
     def reset(self) -> None:
         """Back to the attract screen with nothing of the last person kept."""
         self._code = ""
-        self.countdown = None
         self.last_result = None
-        self.large_text = False
-        self.language = DEFAULT_LANGUAGE
+        self._forget_person()
         self._go(Screen("attract"))
 
     # --- internals ---------------------------------------------------------
@@ -175,6 +133,3 @@ class CheckinSession:
     def _go(self, screen: Screen) -> None:
         self.screen = screen
         self._changed()
-
-    def _changed(self) -> None:
-        self.on_change(self)
