@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from enum import StrEnum
 
 from kiosk.checkin import messages as m
 from kiosk.checkin.service import CheckinResult, CheckinService
@@ -23,11 +24,21 @@ CODE_LENGTH = 6
 RESULT_SECONDS = 8.0
 
 
+class CheckinScreen(StrEnum):
+    """The check-in touchscreen's screens (one module and ``.kv`` each)."""
+
+    ATTRACT = "attract"
+    LANGUAGE = "language"
+    KEYPAD = "keypad"
+    RESULT = "result"
+    STAFF = "staff"
+
+
 @dataclass
 class Screen:
     """What a screen shows, already translated."""
 
-    name: str  # attract | language | keypad | result | staff
+    name: CheckinScreen
     title: str = ""
     body: str = ""
     next_step: str = ""
@@ -39,7 +50,7 @@ class CheckinSession(TouchSession):
     service: CheckinService
     door_names: dict[str, str]
     timezone: tzinfo
-    screen: Screen = field(default_factory=lambda: Screen("attract"))
+    screen: Screen = field(default_factory=lambda: Screen(CheckinScreen.ATTRACT))
     last_result: CheckinResult | None = None
     _code: str = ""
 
@@ -51,9 +62,9 @@ class CheckinSession(TouchSession):
     # --- inputs ------------------------------------------------------------
     def tick(self, now: float) -> None:
         """Called about once a second from the UI clock."""
-        if self.screen.name == "attract":
+        if self.screen.name == CheckinScreen.ATTRACT:
             return
-        if self.screen.name == "result":
+        if self.screen.name == CheckinScreen.RESULT:
             if self._idle_seconds(now) >= RESULT_SECONDS:
                 self.reset()
             return
@@ -71,18 +82,18 @@ class CheckinSession(TouchSession):
 
     def open_language(self, now: float) -> None:
         self.activity(now)
-        self._go(Screen("language"))
+        self._go(Screen(CheckinScreen.LANGUAGE))
 
     def choose_language(self, language: str, now: float) -> None:
         self.activity(now)
         if language in self.languages:
             self.language = language
-        self._go(Screen("attract"))
+        self._go(Screen(CheckinScreen.ATTRACT))
 
     def open_keypad(self, now: float) -> None:
         self.activity(now)
         self._code = ""
-        self._go(Screen("keypad"))
+        self._go(Screen(CheckinScreen.KEYPAD))
 
     def key(self, key: str, now: float) -> None:
         """A keypad key: a digit, "clear" or "ok"."""
@@ -100,19 +111,19 @@ class CheckinSession(TouchSession):
         self.activity(now)
         self._code = ""
         self.service.call_staff()
-        self._go(Screen("staff", body=self.t(m.STAFF_CALLED)))
+        self._go(Screen(CheckinScreen.STAFF, body=self.t(m.STAFF_CALLED)))
 
     def back(self, now: float) -> None:
         self.activity(now)
         self._code = ""
-        self._go(Screen("attract"))
+        self._go(Screen(CheckinScreen.ATTRACT))
 
     def reset(self) -> None:
         """Back to the attract screen with nothing of the last person kept."""
         self._code = ""
         self.last_result = None
         self._forget_person()
-        self._go(Screen("attract"))
+        self._go(Screen(CheckinScreen.ATTRACT))
 
     # --- internals ---------------------------------------------------------
     def _show_result(self, result: CheckinResult, now: float) -> None:
@@ -122,7 +133,7 @@ class CheckinSession(TouchSession):
         words = m.result_message(result, self.door_names, self.timezone)
         self._go(
             Screen(
-                "result",
+                CheckinScreen.RESULT,
                 title=self.t(words.title, **words.values),
                 body=self.t(words.body, **words.values),
                 next_step=self.t(words.next_step, **words.values),

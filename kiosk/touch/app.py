@@ -57,7 +57,8 @@ class PublicApp(App):  # type: ignore[misc]
 
     use_kivy_settings = False
     kv_files: ClassVar[tuple[Path, ...]] = ()
-    screens: ClassVar[Mapping[str, tuple[type, Path]]] = {}
+    # Keyed by the flow's screen enum (a StrEnum: the names the .kv files use).
+    screens: ClassVar[Mapping[Any, tuple[type, Path]]] = {}
     view: TouchView
     session: TouchSession
 

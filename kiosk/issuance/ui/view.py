@@ -14,16 +14,16 @@ from kivy.properties import (
 )
 
 from kiosk.issuance import texts as tx
-from kiosk.issuance.flow import IssuanceFlow
+from kiosk.issuance.flow import IssuanceFlow, IssuanceStep
 from kiosk.touch.view import TouchView
 
-# Flow steps that wait for background work share the "wait" screen.
-WAIT_STEPS = {
-    "checking": tx.READING_CARD,
-    "verifying": tx.VERIFYING,
-    "ordering": tx.ORDERING,
-    "paying": tx.PAYING,
-    "issuing": tx.ISSUING,
+# What the wait screen says for each step that waits for background work.
+WAIT_TEXTS = {
+    IssuanceStep.CHECKING: tx.READING_CARD,
+    IssuanceStep.VERIFYING: tx.VERIFYING,
+    IssuanceStep.ORDERING: tx.ORDERING,
+    IssuanceStep.PAYING: tx.PAYING,
+    IssuanceStep.ISSUING: tx.ISSUING,
 }
 FIXED = {
     "t_service": tx.SERVICE_TITLE, "t_start": tx.START, "t_place_card": tx.PLACE_CARD,
@@ -39,7 +39,7 @@ FIXED = {
 
 
 class IssuanceView(TouchView):
-    step = StringProperty("attract")
+    step = StringProperty(IssuanceStep.ATTRACT)
     notice = StringProperty("")
     pin_dots = StringProperty("")
     tries_text = StringProperty("")
@@ -70,10 +70,10 @@ class IssuanceView(TouchView):
         self.pin_dots = flow.pin_dots
         self.tries_text = t(tx.TRIES_LEFT, tries=flow.tries_left) if flow.tries_left else ""
         self.last_try, self.pin_error = flow.last_try, flow.pin_error
-        self.wait_text = t(WAIT_STEPS.get(s.name, tx.ORDERING), total=flow.total_yen)
+        self.wait_text = t(WAIT_TEXTS.get(s.name, tx.ORDERING), total=flow.total_yen)
         self.progress = flow.progress
         self._choices(flow)
-        self.screen = "wait" if s.name in WAIT_STEPS else s.name
+        self.screen = s.name.screen
 
     def _choices(self, flow: IssuanceFlow) -> None:
         t = flow.t

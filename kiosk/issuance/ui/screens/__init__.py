@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kivy.uix.screenmanager import Screen
 
+from kiosk.issuance.flow import IssuanceScreen
 from kiosk.issuance.ui.screens.attract import IssuanceAttractScreen
 from kiosk.issuance.ui.screens.confirm import ConfirmScreen
 from kiosk.issuance.ui.screens.copies import CopiesScreen
@@ -23,18 +24,18 @@ from kiosk.touch.language import LANGUAGE_KV, LanguageScreen
 
 HERE = Path(__file__).resolve().parent
 
-SCREENS: dict[str, tuple[type[Screen], Path]] = {
-    "attract": (IssuanceAttractScreen, HERE / "attract.kv"),
-    "language": (LanguageScreen, LANGUAGE_KV),
-    "place_card": (PlaceCardScreen, HERE / "place_card.kv"),
-    "wait": (WaitScreen, HERE / "wait.kv"),
-    "pin": (PinScreen, HERE / "pin.kv"),
-    "kinds": (KindsScreen, HERE / "kinds.kv"),
-    "options": (OptionsScreen, HERE / "options.kv"),
-    "copies": (CopiesScreen, HERE / "copies.kv"),
-    "confirm": (ConfirmScreen, HERE / "confirm.kv"),
-    "printing": (PrintingScreen, HERE / "printing.kv"),
-    "take_card": (TakeCardScreen, HERE / "take_card.kv"),
-    "thanks": (ThanksScreen, HERE / "thanks.kv"),
-    "notice": (NoticeScreen, HERE / "notice.kv"),
+SCREENS: dict[IssuanceScreen, tuple[type[Screen], Path]] = {
+    IssuanceScreen.ATTRACT: (IssuanceAttractScreen, HERE / "attract.kv"),
+    IssuanceScreen.LANGUAGE: (LanguageScreen, LANGUAGE_KV),
+    IssuanceScreen.PLACE_CARD: (PlaceCardScreen, HERE / "place_card.kv"),
+    IssuanceScreen.WAIT: (WaitScreen, HERE / "wait.kv"),
+    IssuanceScreen.PIN: (PinScreen, HERE / "pin.kv"),
+    IssuanceScreen.KINDS: (KindsScreen, HERE / "kinds.kv"),
+    IssuanceScreen.OPTIONS: (OptionsScreen, HERE / "options.kv"),
+    IssuanceScreen.COPIES: (CopiesScreen, HERE / "copies.kv"),
+    IssuanceScreen.CONFIRM: (ConfirmScreen, HERE / "confirm.kv"),
+    IssuanceScreen.PRINTING: (PrintingScreen, HERE / "printing.kv"),
+    IssuanceScreen.TAKE_CARD: (TakeCardScreen, HERE / "take_card.kv"),
+    IssuanceScreen.THANKS: (ThanksScreen, HERE / "thanks.kv"),
+    IssuanceScreen.NOTICE: (NoticeScreen, HERE / "notice.kv"),
 }
