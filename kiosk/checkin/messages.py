@@ -3,7 +3,7 @@ and what to do next. Pure: a result in, message ids and values out; the
 screen translates them (``kiosk.i18n``).
 
 Message ids are marked with :func:`N_` so ``pybabel extract -k N_`` finds
-them; ``tests/unit/test_messages.py`` checks every catalogue has them all.
+them; ``tests/unit/test_checkin.py`` checks every catalogue has them all.
 """
 
 from __future__ import annotations
@@ -13,26 +13,14 @@ from datetime import tzinfo
 
 from kiosk.checkin.access import Reason
 from kiosk.checkin.service import CheckinResult, Outcome
+from kiosk.touch.texts import N_
 
-
-def N_(message: str) -> str:  # the gettext convention for "mark for extraction only"
-    return message
-
-
-# Screen texts outside the result screens.
+# Check-in's screen texts outside the result screens (the words both
+# touchscreens show are in kiosk.touch.texts).
 TAP_YOUR_CARD = N_("Tap your card")
 OR_ENTER_CODE = N_("or enter your reservation code")
 ENTER_CODE = N_("Enter reservation code")
 CALL_STAFF = N_("Call staff")
-LARGER_TEXT = N_("Larger text")
-NORMAL_TEXT = N_("Normal text")
-LANGUAGE = N_("Language")
-OK = N_("OK")
-CLEAR = N_("Clear")
-BACK = N_("Back")
-CONTINUE = N_("Continue")
-RETURNING_IN = N_("Returning to the start in {seconds} s")
-STILL_THERE = N_("Are you still there?")
 STAFF_CALLED = N_("Staff has been called. Please wait here.")
 CACHE_STALE_NOTICE = N_("Reservation data may be out of date.")
 

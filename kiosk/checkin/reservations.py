@@ -23,7 +23,7 @@ LOOK_AHEAD = timedelta(days=7)
 
 
 class StoreReservations:
-    """:class:`kiosk.checkin.service.ReservationSource` over the device store."""
+    """:class:`kiosk.checkin.ports.ReservationSource` over the device store."""
 
     def __init__(self, store: Store, timezone: tzinfo) -> None:
         self.store = store

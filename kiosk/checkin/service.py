@@ -2,8 +2,9 @@
 out, with the door unlocked and an event recorded on the way.
 
 The same service serves the headless door terminal and the touchscreen.
-Hardware and data sit behind small ports (:class:`LockPort`,
-:class:`ReservationSource`), so the service is tested with fakes and run
+Hardware and data sit behind small ports
+(:class:`~kiosk.checkin.ports.LockPort`,
+:class:`~kiosk.checkin.ports.ReservationSource`), so the service is tested with fakes and run
 with the real lock controller client and the device store. Nothing here
 waits on the network: decisions use the local reservation cache only.
 """
@@ -13,9 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
 
 from contracts.reservations_hash import code_hash as reservation_code_hash
 from kiosk.checkin.access import (
@@ -28,24 +28,12 @@ from kiosk.checkin.access import (
     decide,
     decide_code,
 )
+from kiosk.checkin.ports import LockPort, ReservationSource
 from kiosk.errors import LockUnavailable
 from sync.errors import SyncError
 from sync.outbox import Outbox
 
 log = logging.getLogger(__name__)
-
-
-class LockPort(Protocol):
-    def unlock(self, door: str, seconds: float, reason: str, ref: str) -> float:
-        """Unlock ``door``; returns the seconds it will stay unlocked."""
-
-
-class ReservationSource(Protocol):
-    def for_credential(self, ref: str, now: datetime) -> list[Reservation]: ...
-
-    def for_code(self, code_hash: str, now: datetime) -> list[Reservation]: ...
-
-    def cache_age(self, now: datetime) -> timedelta | None: ...
 
 
 class Outcome(StrEnum):

@@ -15,8 +15,8 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Protocol
 
+from kiosk.checkin.ports import SignalPort
 from kiosk.checkin.service import CheckinResult, CheckinService, Outcome
 from kiosk.errors import KioskError
 
@@ -30,11 +30,6 @@ class CardSeen:
     ref: str | None
     kind: str  # member | mynumber | unknown | unreadable
     readable: bool = True
-
-
-class SignalPort(Protocol):
-    def signal(self, door: str, pattern: str) -> None:
-        """Play a buzzer/LED pattern: granted, denied or error."""
 
 
 PATTERNS = {

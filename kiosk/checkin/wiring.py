@@ -16,9 +16,10 @@ from cardreader.service import CardService
 from contracts.reservations_hash import demo_code_key
 from foundation.clock import clock_is_synchronised
 from kiosk.checkin.access import policy_for_door
+from kiosk.checkin.ports import LockPort
 from kiosk.checkin.reservations import StoreReservations
-from kiosk.checkin.service import CheckinService, LockPort
-from kiosk.checkin.ui.session import CheckinSession
+from kiosk.checkin.service import CheckinService
+from kiosk.checkin.session import CheckinSession
 from kiosk.errors import LockUnavailable
 from lockctl.client import LockClient
 from lockctl.errors import LockctlError
@@ -92,7 +93,7 @@ def build_checkin_session(
 
 
 class LockctlPort:
-    """:class:`~kiosk.checkin.service.LockPort` (and the terminal's signals) over
+    """:class:`~kiosk.checkin.ports.LockPort` (and the terminal's signals) over
     :class:`lockctl.client.LockClient`.
 
     A short timeout: a missing or hung daemon becomes :class:`LockUnavailable`

@@ -1,7 +1,7 @@
 """The kiosk's port to central's issuance service (``sync/issuance_protocol``).
 
-:class:`CentralPort` is what the orchestrator calls. :class:`HttpsCentral`
-is the real side: ``requests`` over HTTPS with the device certificate
+:class:`HttpsCentral` is the real side of
+:class:`~kiosk.issuance.ports.CentralPort`: ``requests`` over HTTPS with the device certificate
 (mutual TLS; central takes the device id from it), a timeout on every call.
 A refusal (4xx with :class:`IssuanceErrorOut`) becomes
 :class:`~kiosk.errors.CentralRefused` with the contract's code; anything
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import requests
 from pydantic import BaseModel, ValidationError
@@ -37,24 +37,6 @@ from kiosk.errors import CentralRefused, CentralUnreachable
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
-
-
-class CentralPort(Protocol):
-    def catalogue(self) -> CatalogueOut: ...
-
-    def challenge(self) -> ChallengeOut: ...
-
-    def open_session(self, body: SessionIn) -> SessionOut: ...
-
-    def close_session(self, session_id: str) -> None: ...
-
-    def create_order(self, body: OrderIn) -> OrderOut: ...
-
-    def confirm(self, order_id: str, body: ConfirmIn) -> ConfirmOut: ...
-
-    def report_outcome(self, order_id: str, body: OutcomeIn) -> OrderOut: ...
-
-    def close(self) -> None: ...
 
 
 class HttpsCentral:

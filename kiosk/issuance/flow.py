@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from enum import StrEnum
 from typing import Any
 
 from contracts.issuance import KindOut, SessionOut
-from kiosk.i18n import DEFAULT_LANGUAGE, available_languages, translate
 from kiosk.issuance import texts as tx
 from kiosk.issuance.model import (
     Alert,
@@ -35,7 +35,6 @@ from kiosk.issuance.model import (
     Purchase,
     PurchaseProgress,
     PurchaseResult,
-    PurchaseStage,
     PurchaseStatus,
     ReadCard,
     Record,
@@ -43,20 +42,93 @@ from kiosk.issuance.model import (
     SessionResult,
     SessionStatus,
 )
+from kiosk.touch.session import TouchSession, dots, edit_digits
+
+
+class IssuanceStep(StrEnum):
+    """Where the person is in the flow (``IssuanceFlow.screen.name``)."""
+
+    ATTRACT = "attract"
+    LANGUAGE = "language"
+    PLACE_CARD = "place_card"
+    CHECKING = "checking"  # the card's kind, validity and PIN tries are read
+    PIN = "pin"
+    VERIFYING = "verifying"  # challenge, card signature, session at central
+    KINDS = "kinds"
+    OPTIONS = "options"
+    COPIES = "copies"
+    CONFIRM = "confirm"
+    ORDERING = "ordering"
+    PAYING = "paying"
+    ISSUING = "issuing"
+    PRINTING = "printing"
+    TAKE_CARD = "take_card"
+    THANKS = "thanks"
+    NOTICE = "notice"
+
+    @property
+    def screen(self) -> IssuanceScreen:
+        """The screen that shows this step: the steps waiting for background
+        work share the wait screen."""
+        return IssuanceScreen.WAIT if self in WAITING else IssuanceScreen(self.value)
+
+
+class IssuanceScreen(StrEnum):
+    """The issuance touchscreen's screens (one module and ``.kv`` each)."""
+
+    ATTRACT = "attract"
+    LANGUAGE = "language"
+    PLACE_CARD = "place_card"
+    WAIT = "wait"
+    PIN = "pin"
+    KINDS = "kinds"
+    OPTIONS = "options"
+    COPIES = "copies"
+    CONFIRM = "confirm"
+    PRINTING = "printing"
+    TAKE_CARD = "take_card"
+    THANKS = "thanks"
+    NOTICE = "notice"
+
 
 PIN_LENGTH = 4
-IDLE_SECONDS = 30.0
-COUNTDOWN_SECONDS = 20.0
 RESULT_SECONDS = 10.0  # notices and thank-you, then the attract screen
 ALERT_EVERY_SECONDS = 4.0  # the "take your card" sound repeats
-DOUBLE_TAP_SECONDS = 0.15
 
 # Steps before the purchase: removing the card here aborts the session.
 BEFORE_PURCHASE = frozenset(
-    {"checking", "pin", "verifying", "kinds", "options", "copies", "confirm"}
+    {
+        IssuanceStep.CHECKING,
+        IssuanceStep.PIN,
+        IssuanceStep.VERIFYING,
+        IssuanceStep.KINDS,
+        IssuanceStep.OPTIONS,
+        IssuanceStep.COPIES,
+        IssuanceStep.CONFIRM,
+    }
 )
 # Steps where nobody waits for background work: the idle timeout applies.
-INTERACTIVE = frozenset({"language", "place_card", "pin", "kinds", "options", "copies", "confirm"})
+INTERACTIVE = frozenset(
+    {
+        IssuanceStep.LANGUAGE,
+        IssuanceStep.PLACE_CARD,
+        IssuanceStep.PIN,
+        IssuanceStep.KINDS,
+        IssuanceStep.OPTIONS,
+        IssuanceStep.COPIES,
+        IssuanceStep.CONFIRM,
+    }
+)
+# Steps that wait for background work (shown on the wait screen).
+WAITING = frozenset(
+    {
+        IssuanceStep.CHECKING,
+        IssuanceStep.VERIFYING,
+        IssuanceStep.ORDERING,
+        IssuanceStep.PAYING,
+        IssuanceStep.ISSUING,
+    }
+)
 # Central's refusal codes -> the notice shown (and the event's reason).
 REFUSAL_NOTICES = {
     "certificate_expired": "card_expired",
@@ -77,7 +149,7 @@ PRINTER_NOTICES = {
 class Screen:
     """What a screen shows, already translated; ``notice`` names the failure."""
 
-    name: str
+    name: IssuanceStep
     notice: str = ""
     title: str = ""
     body: str = ""
@@ -85,14 +157,10 @@ class Screen:
 
 
 @dataclass
-class IssuanceFlow:
+class IssuanceFlow(TouchSession):
     submit: Callable[[Request], None]
     timezone: tzinfo
-    on_change: Callable[[IssuanceFlow], None] = lambda _f: None
-    language: str = DEFAULT_LANGUAGE
-    large_text: bool = False
-    screen: Screen = field(default_factory=lambda: Screen("attract"))
-    countdown: float | None = None
+    screen: Screen = field(default_factory=lambda: Screen(IssuanceStep.ATTRACT))
     card_present: bool = False
     tries_left: int | None = None
     pin_error: bool = False
@@ -103,18 +171,13 @@ class IssuanceFlow:
     progress: float = 0.0
     generation: int = 0
     _pin: str = ""
-    _last_activity: float = 0.0
     _last_alert: float = 0.0
-    _last_key: tuple[str, float] = ("", -1.0)
     _paid_total: int = 0
 
     # --- what the screens read -------------------------------------------
-    def t(self, message: str, **values: object) -> str:
-        return translate(self.language, message, **values)
-
     @property
     def pin_dots(self) -> str:
-        return "●" * len(self._pin) + "○" * (PIN_LENGTH - len(self._pin))
+        return dots(self._pin, PIN_LENGTH)
 
     @property
     def last_try(self) -> bool:
@@ -124,10 +187,6 @@ class IssuanceFlow:
     @property
     def has_pin(self) -> bool:
         return bool(self._pin)
-
-    @property
-    def languages(self) -> list[str]:
-        return available_languages()
 
     @property
     def kinds(self) -> list[KindOut]:
@@ -147,35 +206,24 @@ class IssuanceFlow:
         return str(labels.get(choice, choice))
 
     # --- touches and the clock ---------------------------------------------
-    def activity(self, now: float) -> None:
-        self._last_activity = now
-        if self.countdown is not None:
-            self.countdown = None
-            self._changed()
-
     def tick(self, now: float) -> None:
-        idle = now - self._last_activity
         name = self.screen.name
-        if name == "take_card":
+        if name == IssuanceStep.TAKE_CARD:
             if now - self._last_alert >= ALERT_EVERY_SECONDS:
                 self._last_alert = now
                 self.submit(Alert(self.generation))
-        elif name in ("notice", "thanks"):
-            if idle >= RESULT_SECONDS:
+        elif name in (IssuanceStep.NOTICE, IssuanceStep.THANKS):
+            if self._idle_seconds(now) >= RESULT_SECONDS:
                 self._after_result()
-        elif name in INTERACTIVE:
-            if idle >= IDLE_SECONDS + COUNTDOWN_SECONDS:
-                self._abort("idle")
-                self.reset()
-                if self.card_present:  # nobody walks away leaving a card behind
-                    self._go("take_card")
-            elif idle >= IDLE_SECONDS:
-                self.countdown = max(0.0, IDLE_SECONDS + COUNTDOWN_SECONDS - idle)
-                self._changed()
+        elif name in INTERACTIVE and self._idle_expired(now):
+            self._abort("idle")
+            self.reset()
+            if self.card_present:  # nobody walks away leaving a card behind
+                self._go(IssuanceStep.TAKE_CARD)
 
     def start(self, now: float) -> None:
         self.activity(now)
-        self._go("language")
+        self._go(IssuanceStep.LANGUAGE)
 
     def open_language(self, now: float) -> None:
         self.start(now)
@@ -184,40 +232,35 @@ class IssuanceFlow:
         self.activity(now)
         if language in self.languages:
             self.language = language
-        self._go("place_card")
+        self._go(IssuanceStep.PLACE_CARD)
         if self.card_present:
             self._read_card()
-
-    def toggle_large_text(self, now: float) -> None:
-        self.activity(now)
-        self.large_text = not self.large_text
-        self._changed()
 
     # --- the card ------------------------------------------------------------
     def card_placed(self, now: float) -> None:
         self.card_present = True
         self.activity(now)
-        if self.screen.name == "attract":
-            self._go("place_card")
-        if self.screen.name == "place_card":
+        if self.screen.name == IssuanceStep.ATTRACT:
+            self._go(IssuanceStep.PLACE_CARD)
+        if self.screen.name == IssuanceStep.PLACE_CARD:
             self._read_card()
 
     def card_removed(self, now: float) -> None:
         self.card_present = False
         self.activity(now)
         name = self.screen.name
-        if name == "take_card":
-            self._go("thanks")
+        if name == IssuanceStep.TAKE_CARD:
+            self._go(IssuanceStep.THANKS)
         elif name in BEFORE_PURCHASE:
             self._abort("card_removed")
             self._notice("card_removed")
 
     def card_checked(self, generation: int, check: CardCheck) -> None:
-        if generation != self.generation or self.screen.name != "checking":
+        if generation != self.generation or self.screen.name != IssuanceStep.CHECKING:
             return
         if check.kind is CardKind.REMOVED:
             self.card_present = False
-            self._go("place_card")
+            self._go(IssuanceStep.PLACE_CARD)
         elif check.kind is CardKind.UNREADABLE:
             self._refuse("card_unreadable")
         elif check.kind is CardKind.OTHER:
@@ -230,31 +273,26 @@ class IssuanceFlow:
             self.tries_left = check.tries_left
             self.pin_error = False
             self._pin = ""
-            self._go("pin")
+            self._go(IssuanceStep.PIN)
 
     # --- the PIN -----------------------------------------------------------
     def key(self, key: str, now: float) -> None:
         """A keypad key: a digit, "clear" or "ok"."""
-        if self._last_key[0] == key and now - self._last_key[1] < DOUBLE_TAP_SECONDS:
+        if self._repeated_tap(key, now):
             return
-        self._last_key = (key, now)
         self.activity(now)
-        if self.screen.name != "pin":
+        if self.screen.name != IssuanceStep.PIN:
             return
-        if key == "clear":
-            self._pin = self._pin[:-1]
-        elif key == "ok":
-            if len(self._pin) == PIN_LENGTH:
-                pin, self._pin = self._pin, ""
-                self._go("verifying")
-                self.submit(OpenSession(self.generation, pin))
-                return
-        elif key.isdigit() and len(key) == 1 and len(self._pin) < PIN_LENGTH:
-            self._pin += key
+        if key == "ok" and len(self._pin) == PIN_LENGTH:
+            pin, self._pin = self._pin, ""
+            self._go(IssuanceStep.VERIFYING)
+            self.submit(OpenSession(self.generation, pin))
+            return
+        self._pin = edit_digits(self._pin, key, PIN_LENGTH)
         self._changed()
 
     def session_result(self, generation: int, result: SessionResult) -> None:
-        if generation != self.generation or self.screen.name != "verifying":
+        if generation != self.generation or self.screen.name != IssuanceStep.VERIFYING:
             if result.session is not None:  # opened for someone who left
                 self.submit(CloseSession(generation, result.session.session_id))
             return
@@ -264,11 +302,11 @@ class IssuanceFlow:
             if not self.kinds:
                 self._refuse("use_counter")
             else:
-                self._go("kinds")
+                self._go(IssuanceStep.KINDS)
         elif status is SessionStatus.WRONG_PIN and result.tries_left:
             self.tries_left, self.pin_error = result.tries_left, True
             self._record("issuance.pin_wrong", tries_left=result.tries_left)
-            self._go("pin")  # waits for the person: never an automatic retry
+            self._go(IssuanceStep.PIN)  # waits for the person: never an automatic retry
         elif status in (SessionStatus.WRONG_PIN, SessionStatus.BLOCKED):
             self._refuse("pin_blocked")
         elif status is SessionStatus.EXPIRED:
@@ -289,19 +327,19 @@ class IssuanceFlow:
     def choose_kind(self, kind_id: str, now: float) -> None:
         self.activity(now)
         kind = next((k for k in self.kinds if k.id == kind_id), None)
-        if self.screen.name != "kinds" or kind is None:
+        if self.screen.name != IssuanceStep.KINDS or kind is None:
             return
         self.kind = kind
         self.options = {o.id: o.default for o in kind.options}  # the least data
         self.copies = 1
-        self._go("options" if kind.options else "copies")
+        self._go(IssuanceStep.OPTIONS if kind.options else IssuanceStep.COPIES)
 
     def set_option(self, option_id: str, value: str, now: float) -> None:
         self.activity(now)
         option = (
             next((o for o in self.kind.options if o.id == option_id), None) if self.kind else None
         )
-        if self.screen.name != "options" or option is None:
+        if self.screen.name != IssuanceStep.OPTIONS or option is None:
             return
         allowed = option.choices if option.kind == "choice" else ["true", "false"]
         if value in allowed:
@@ -310,7 +348,7 @@ class IssuanceFlow:
 
     def change_copies(self, delta: int, now: float) -> None:
         self.activity(now)
-        if self.screen.name == "copies" and self.kind is not None:
+        if self.screen.name == IssuanceStep.COPIES and self.kind is not None:
             self.copies = min(max(1, self.copies + delta), self.kind.max_copies)
             self._changed()
 
@@ -318,14 +356,14 @@ class IssuanceFlow:
         """ "Next" on options and copies; "pay and print" on the confirmation."""
         self.activity(now)
         name = self.screen.name
-        if name == "options":
-            self._go("copies")
-        elif name == "copies":
-            self._go("confirm")
-        elif name == "confirm" and self.kind and self.session and self.card_present:
+        if name == IssuanceStep.OPTIONS:
+            self._go(IssuanceStep.COPIES)
+        elif name == IssuanceStep.COPIES:
+            self._go(IssuanceStep.CONFIRM)
+        elif name == IssuanceStep.CONFIRM and self.kind and self.session and self.card_present:
             self._paid_total = self.total_yen
             self.progress = 0.0
-            self._go("ordering")
+            self._go(IssuanceStep.ORDERING)
             self.submit(
                 Purchase(
                     self.generation,
@@ -341,15 +379,17 @@ class IssuanceFlow:
         """One step back; on the first steps it cancels."""
         self.activity(now)
         previous = {
-            "copies": "options" if self.kind and self.kind.options else "kinds",
-            "options": "kinds",
-            "confirm": "copies",
+            IssuanceStep.COPIES: IssuanceStep.OPTIONS
+            if self.kind and self.kind.options
+            else IssuanceStep.KINDS,
+            IssuanceStep.OPTIONS: IssuanceStep.KINDS,
+            IssuanceStep.CONFIRM: IssuanceStep.COPIES,
         }.get(self.screen.name)
         if previous is not None:
             self._go(previous)
-        elif self.screen.name in ("language", "place_card"):
+        elif self.screen.name in (IssuanceStep.LANGUAGE, IssuanceStep.PLACE_CARD):
             self.reset()
-        elif self.screen.name in ("notice", "thanks"):
+        elif self.screen.name in (IssuanceStep.NOTICE, IssuanceStep.THANKS):
             self._after_result()
         else:
             self.cancel(now)
@@ -371,7 +411,7 @@ class IssuanceFlow:
             return
         self.progress = progress.fraction
         stage = progress.stage
-        self._go("printing" if stage is PurchaseStage.PRINTING else stage.value)
+        self._go(IssuanceStep(stage.value))
 
     def purchase_done(self, generation: int, result: PurchaseResult) -> None:
         if generation != self.generation:
@@ -381,7 +421,7 @@ class IssuanceFlow:
         if status is PurchaseStatus.PRINTED:
             self.progress = 1.0
             self._wipe_choices()
-            self._go("take_card" if self.card_present else "thanks")
+            self._go(IssuanceStep.TAKE_CARD if self.card_present else IssuanceStep.THANKS)
             return
         notice = {
             PurchaseStatus.DECLINED: "payment_declined",
@@ -405,16 +445,14 @@ class IssuanceFlow:
         self._end_session()
         self._wipe_choices()
         self.generation += 1
-        self.countdown = None
         self.tries_left = None
         self.pin_error = False
-        self.large_text = False
-        self.language = DEFAULT_LANGUAGE
-        self._go("attract")
+        self._forget_person()
+        self._go(IssuanceStep.ATTRACT)
 
     # --- internals -----------------------------------------------------------
     def _read_card(self) -> None:
-        self._go("checking")
+        self._go(IssuanceStep.CHECKING)
         self.submit(ReadCard(self.generation))
 
     def _wipe_choices(self) -> None:
@@ -433,7 +471,7 @@ class IssuanceFlow:
         """Give up before the purchase: wipe, close the session, record it."""
         if self.screen.name not in BEFORE_PURCHASE and not self.has_pin and self.session is None:
             return  # nothing started: no event for an empty screen timing out
-        self._record("issuance.aborted", step=self.screen.name, reason=reason)
+        self._record("issuance.aborted", step=self.screen.name.value, reason=reason)
         self._end_session()
         self._wipe_choices()
 
@@ -464,7 +502,7 @@ class IssuanceFlow:
             "total": self._paid_total,
         }
         self.screen = Screen(
-            "notice",
+            IssuanceStep.NOTICE,
             notice=notice,
             title=self.t(words.title, **shown),
             body=self.t(words.body, **shown),
@@ -476,20 +514,17 @@ class IssuanceFlow:
     def _after_result(self) -> None:
         """A notice or the thank-you is done: a card still on the reader must go."""
         if self.card_present:
-            self._go("take_card")
+            self._go(IssuanceStep.TAKE_CARD)
         else:
             self.reset()
 
     def _record(self, type_: str, **data: Any) -> None:
         self.submit(Record(self.generation, type_, data))
 
-    def _go(self, name: str) -> None:
-        if name == "take_card" and self.screen.name != "take_card":
+    def _go(self, name: IssuanceStep) -> None:
+        if name == IssuanceStep.TAKE_CARD and self.screen.name != IssuanceStep.TAKE_CARD:
             self._last_alert = self._last_activity
             self.submit(Alert(self.generation))
         self.screen = Screen(name)
         self.countdown = None
         self._changed()
-
-    def _changed(self) -> None:
-        self.on_change(self)

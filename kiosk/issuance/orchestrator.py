@@ -36,7 +36,6 @@ from cardreader.errors import (
     WrongPinError,
 )
 from cardreader.identify import CardKind as ReaderCardKind
-from cardreader.service import AuthOutcome, CardInfo
 from contracts.issuance import (
     ConfirmIn,
     ConfirmOut,
@@ -47,7 +46,6 @@ from contracts.issuance import (
     signed_message,
 )
 from kiosk.errors import CentralError, CentralRefused, CentralUnreachable
-from kiosk.issuance.central import CentralPort
 from kiosk.issuance.model import (
     Alert,
     CardCheck,
@@ -65,29 +63,18 @@ from kiosk.issuance.model import (
     SessionResult,
     SessionStatus,
 )
-from kiosk.issuance.payment import Payment, PaymentDeclined, PaymentError, PaymentTerminal
-from kiosk.issuance.printing import JobState, Printer, PrinterError, PrinterState
+from kiosk.issuance.payment import Payment, PaymentDeclined, PaymentError
+from kiosk.issuance.ports import (
+    CardPort,
+    CentralPort,
+    EventSink,
+    PaymentTerminal,
+    Printer,
+    SoundPort,
+)
+from kiosk.issuance.printing import JobState, PrinterError, PrinterState
 
 log = logging.getLogger(__name__)
-
-
-class CardPort(Protocol):
-    """The part of :class:`cardreader.service.CardService` issuance uses."""
-
-    def info(self, reader: str | None = None) -> CardInfo: ...
-
-    def authenticate(
-        self, pin: str, challenge: bytes, reader: str | None = None
-    ) -> AuthOutcome: ...
-
-
-class SoundPort(Protocol):
-    def alert(self) -> None:
-        """The "take your card" sound (must not block)."""
-
-
-class EventSink(Protocol):
-    def append(self, type: str, data: Any = None) -> Any: ...
 
 
 class FlowPort(Protocol):

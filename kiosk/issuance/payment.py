@@ -1,4 +1,5 @@
-"""The payment port of certificate issuance, with a simulator.
+"""Payments for certificate issuance: the values and errors of the payment
+port (:class:`~kiosk.issuance.ports.PaymentTerminal`), with a simulator.
 
 A payment terminal charges an amount and can void (before printing) or
 refund (after) a charge. The issuance flow charges only once the order is
@@ -7,7 +8,7 @@ so nobody pays for a certificate they did not get; the ledger records every
 step (amounts and opaque ids only).
 
 Real terminals (the city's cashless provider) implement
-:class:`PaymentTerminal`; :class:`SimulatedTerminal` is for tests and the
+:class:`~kiosk.issuance.ports.PaymentTerminal`; :class:`SimulatedTerminal` is for tests and the
 demo, with scripted outcomes.
 """
 
@@ -17,7 +18,6 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
 
 from kiosk.errors import KioskError
 
@@ -46,17 +46,6 @@ class Payment:
     amount_yen: int
     order_ref: str
     state: PaymentState = PaymentState.CAPTURED
-
-
-class PaymentTerminal(Protocol):
-    def charge(self, amount_yen: int, order_ref: str) -> Payment:
-        """Charge; raises PaymentDeclined or PaymentUnavailable (nothing charged)."""
-
-    def void(self, payment: Payment) -> None:
-        """Cancel a capture before the goods were handed out."""
-
-    def refund(self, payment: Payment) -> None:
-        """Give the money back after a failure once handed over to printing."""
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""The printer port of certificate issuance: submit a PDF, follow the job,
-know the printer's state (paper out, jammed, offline) before charging.
+"""Printers for certificate issuance (the port is
+:class:`~kiosk.issuance.ports.Printer`): submit a PDF, follow the job, know
+the printer's state (paper out, jammed, offline) before charging.
 
 * :class:`CupsPrinter` drives a CUPS queue over IPP with pycups: the
   printer's state reasons (``media-empty``, ``media-jam``), job submission
@@ -18,9 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from kiosk.errors import KioskError
+
+if TYPE_CHECKING:  # the port's module imports this one's states
+    from kiosk.issuance.ports import Printer
 
 _T = TypeVar("_T")
 
@@ -44,18 +48,6 @@ class JobState(StrEnum):
     QUEUED = "queued"
     DONE = "done"
     FAILED = "failed"
-
-
-class Printer(Protocol):
-    def state(self) -> PrinterState: ...
-
-    def submit(self, pdf: bytes, title: str) -> str:
-        """Queue a PDF; returns the job id. Raises PrinterError when it cannot print."""
-
-    def job_state(self, job_id: str) -> JobState: ...
-
-    def cancel(self, job_id: str) -> None:
-        """Withdraw a job that cannot finish (the certificate is then refunded)."""
 
 
 def check_printable(printer: Printer, pdf: bytes) -> None:

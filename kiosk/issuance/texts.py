@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kiosk.checkin.messages import N_
+from kiosk.touch.texts import N_
 
 SERVICE_TITLE = N_("Certificate issuance")
 START = N_("Start")

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from kiosk.checkin.wiring import card_service_for
-from kiosk.issuance.central import CentralPort, HttpsCentral
+from kiosk.issuance.central import HttpsCentral
 from kiosk.issuance.flow import IssuanceFlow
-from kiosk.issuance.orchestrator import CardPort, Orchestrator, Ports, Post, SoundPort
-from kiosk.issuance.payment import PaymentTerminal, SimulatedTerminal
-from kiosk.issuance.printing import CupsPrinter, FilePrinter, Printer
+from kiosk.issuance.orchestrator import Orchestrator, Ports, Post
+from kiosk.issuance.payment import SimulatedTerminal
+from kiosk.issuance.ports import CardPort, CentralPort, PaymentTerminal, Printer, SoundPort
+from kiosk.issuance.printing import CupsPrinter, FilePrinter
 from kiosk.issuance.sound import SimulatedSound
 from sync.config import DeviceConfig
 from sync.errors import ConfigError

@@ -21,7 +21,7 @@ from cardreader.identify import CardKind
 from cardreader.service import AuthOutcome, CardInfo
 from foundation.privacy import check_event_data
 from kiosk.issuance.fake_central import FakeCentral
-from kiosk.issuance.flow import IssuanceFlow
+from kiosk.issuance.flow import IssuanceFlow, IssuanceStep
 from kiosk.issuance.model import Request
 from kiosk.issuance.orchestrator import Orchestrator, Ports
 from kiosk.issuance.payment import SimulatedTerminal
@@ -122,6 +122,11 @@ class Rig:
     def at(self, seconds: float = 1.0) -> float:
         self.now += seconds
         return self.now
+
+    def step(self) -> IssuanceStep:
+        """The flow's step, read through a call: mypy would otherwise keep an
+        asserted step narrowed across the actions that change it."""
+        return self.flow.screen.name
 
     def run_deferred(self) -> None:
         while self.deferred:

@@ -188,8 +188,11 @@ def test_messages_every_result_translated(store: Store, language: str) -> None:
 def test_i18n_catalogues_complete() -> None:
     import re
 
-    source = (Path(__file__).resolve().parents[2] / "kiosk" / "checkin" / "messages.py").read_text()
-    ids = set(re.findall(r'N_\(\s*"((?:[^"\\]|\\.)*)"\s*\)', source))
+    kiosk = Path(__file__).resolve().parents[2] / "kiosk"
+    ids: set[str] = set()
+    for module in (kiosk / "touch" / "texts.py", kiosk / "checkin" / "messages.py"):
+        ids |= set(re.findall(r'N_\(\s*"((?:[^"\\]|\\.)*)"\s*\)', module.read_text()))
+    assert len(ids) > 20  # both files were read
     assert available_languages()[0] == "ja"
     for language in available_languages():
         catalogue = translations(language)

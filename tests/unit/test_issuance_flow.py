@@ -11,6 +11,7 @@ import pytest
 
 from cardreader.identify import CardKind
 from kiosk.errors import CentralRefused, CentralUnreachable
+from kiosk.issuance.flow import IssuanceStep
 from kiosk.issuance.payment import Payment, PaymentUnavailable, SimulatedTerminal
 from kiosk.issuance.printing import PrinterState
 from tests.unit.issuance_fakes import FakeCard, JammingPrinter, Rig, make_rig
@@ -19,13 +20,13 @@ from tests.unit.issuance_fakes import FakeCard, JammingPrinter, Rig, make_rig
 def order_two_residence_copies(rig: Rig) -> None:
     rig.to_pin()
     rig.type_pin("1234")
-    assert rig.flow.screen.name == "kinds"
+    assert rig.step() == IssuanceStep.KINDS
     rig.flow.choose_kind("juminhyo", rig.at())
-    assert rig.flow.screen.name == "options"
+    assert rig.step() == IssuanceStep.OPTIONS
     rig.flow.next(rig.at())
     rig.flow.change_copies(+1, rig.at())
     rig.flow.next(rig.at())
-    assert rig.flow.screen.name == "confirm" and rig.flow.total_yen == 400
+    assert rig.step() == IssuanceStep.CONFIRM and rig.flow.total_yen == 400
     rig.flow.next(rig.at())
     rig.run_deferred()
 
@@ -33,7 +34,7 @@ def order_two_residence_copies(rig: Rig) -> None:
 def test_issuance_flow_prints_and_waits_for_the_card(tmp_path: Path) -> None:
     rig = make_rig(tmp_path)
     order_two_residence_copies(rig)
-    assert rig.flow.screen.name == "take_card"
+    assert rig.step() == IssuanceStep.TAKE_CARD
     assert sorted(p.name for p in rig.printer.spool.glob("*.pdf")) == [
         "job-000001.pdf", "job-000002.pdf",
     ]  # fmt: skip
@@ -45,9 +46,9 @@ def test_issuance_flow_prints_and_waits_for_the_card(tmp_path: Path) -> None:
     rig.flow.tick(rig.at(5))
     assert rig.sound.played > played  # the chime repeats until the card is taken
     rig.flow.card_removed(rig.at())
-    assert rig.flow.screen.name == "thanks"
+    assert rig.step() == IssuanceStep.THANKS
     rig.flow.tick(rig.at(30))
-    assert rig.flow.screen.name == "attract" and rig.flow.language == "ja"
+    assert rig.step() == IssuanceStep.ATTRACT and rig.flow.language == "ja"
 
 
 def test_issuance_flow_options_default_to_least_data(tmp_path: Path) -> None:
@@ -64,15 +65,15 @@ def test_issuance_flow_options_default_to_least_data(tmp_path: Path) -> None:
 def test_issuance_flow_wrong_pin_shows_new_count_and_waits(tmp_path: Path) -> None:
     rig = make_rig(tmp_path)
     rig.to_pin()
-    assert rig.flow.screen.name == "pin" and rig.flow.tries_left == 3
+    assert rig.step() == IssuanceStep.PIN and rig.flow.tries_left == 3
     rig.type_pin("9999")
-    assert rig.flow.screen.name == "pin" and rig.flow.tries_left == 2 and rig.flow.pin_error
+    assert rig.step() == IssuanceStep.PIN and rig.flow.tries_left == 2 and rig.flow.pin_error
     assert rig.card.auth_calls == 1  # never an automatic retry
     assert not rig.flow.has_pin and rig.flow.pin_dots == "○○○○"
     rig.type_pin("9999")
     assert rig.flow.tries_left == 1 and rig.flow.last_try
     rig.type_pin("1234")
-    assert rig.flow.screen.name == "kinds"
+    assert rig.step() == IssuanceStep.KINDS
     assert rig.events.of("issuance.pin_wrong") == [{"tries_left": 2}, {"tries_left": 1}]
 
 
@@ -98,11 +99,11 @@ def test_issuance_flow_card_checked_before_the_pin(
 ) -> None:
     rig = make_rig(tmp_path, card=card)
     rig.to_pin()
-    assert rig.flow.screen.name == "notice" and rig.flow.screen.notice == notice
+    assert rig.step() == IssuanceStep.NOTICE and rig.flow.screen.notice == notice
     assert card.auth_calls == 0  # no PIN sent
     assert rig.events.of("issuance.refused") == [{"reason": notice}]
     rig.flow.back(rig.at())
-    assert rig.flow.screen.name == "take_card"  # the card is still on the reader
+    assert rig.step() == IssuanceStep.TAKE_CARD  # the card is still on the reader
 
 
 @pytest.mark.parametrize(
@@ -196,11 +197,19 @@ def test_issuance_flow_central_unreachable_at_order_charges_nothing(tmp_path: Pa
     assert rig.flow.screen.notice == "central_unreachable" and rig.payment.ledger == []
 
 
-STEPS = ["checking", "pin", "verifying", "kinds", "options", "copies", "confirm"]
+STEPS = [
+    IssuanceStep.CHECKING,
+    IssuanceStep.PIN,
+    IssuanceStep.VERIFYING,
+    IssuanceStep.KINDS,
+    IssuanceStep.OPTIONS,
+    IssuanceStep.COPIES,
+    IssuanceStep.CONFIRM,
+]
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_issuance_flow_card_removed_aborts_and_wipes(tmp_path: Path, step: str) -> None:
+def test_issuance_flow_card_removed_aborts_and_wipes(tmp_path: Path, step: IssuanceStep) -> None:
     rig = make_rig(tmp_path, deferred=True)
     flow = rig.flow
 
@@ -226,7 +235,7 @@ def test_issuance_flow_card_removed_aborts_and_wipes(tmp_path: Path, step: str) 
         lambda: flow.next(rig.at()),
     ]
     for action in walk:
-        if flow.screen.name == step and (step != "pin" or flow.has_pin):
+        if flow.screen.name == step and (step != IssuanceStep.PIN or flow.has_pin):
             break
         action()
     assert flow.screen.name == step
@@ -239,7 +248,7 @@ def test_issuance_flow_card_removed_aborts_and_wipes(tmp_path: Path, step: str) 
     assert rig.events.of("issuance.aborted") == [{"step": step, "reason": "card_removed"}]
     assert rig.payment.ledger == []
     flow.tick(rig.at(30))
-    assert flow.screen.name == "attract"
+    assert flow.screen.name == IssuanceStep.ATTRACT
 
 
 def test_issuance_flow_idle_timeout_wipes_pin_and_choices(tmp_path: Path) -> None:
@@ -250,10 +259,10 @@ def test_issuance_flow_idle_timeout_wipes_pin_and_choices(tmp_path: Path) -> Non
     assert rig.flow.countdown is not None and rig.flow.has_pin
     rig.flow.tick(rig.at(20))
     # Wiped; the card still on the reader is asked for back (with the sound).
-    assert rig.flow.screen.name == "take_card" and not rig.flow.has_pin
+    assert rig.step() == IssuanceStep.TAKE_CARD and not rig.flow.has_pin
     assert rig.events.of("issuance.aborted") == [{"step": "pin", "reason": "idle"}]
     rig.flow.card_removed(rig.at())
-    assert rig.flow.screen.name == "thanks"
+    assert rig.step() == IssuanceStep.THANKS
 
 
 def test_issuance_flow_idle_after_session_closes_it(tmp_path: Path) -> None:
@@ -261,9 +270,9 @@ def test_issuance_flow_idle_after_session_closes_it(tmp_path: Path) -> None:
     rig.to_pin()
     rig.type_pin("1234")
     rig.flow.choose_kind("inkan", rig.at())
-    assert rig.flow.screen.name == "copies" and rig.central.sessions
+    assert rig.step() == IssuanceStep.COPIES and rig.central.sessions
     rig.flow.tick(rig.at(60))
-    assert rig.flow.screen.name == "take_card" and rig.central.sessions == {}
+    assert rig.step() == IssuanceStep.TAKE_CARD and rig.central.sessions == {}
     assert rig.flow.kind is None
 
 

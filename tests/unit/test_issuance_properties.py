@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.errors import CentralRefused, CentralUnreachable
+from kiosk.issuance.flow import IssuanceStep
 from kiosk.issuance.printing import PrinterState
 from tests.unit.issuance_fakes import FakeCard, JammingPrinter, Rig, make_rig
 
@@ -72,7 +73,7 @@ def test_issuance_flow_never_keeps_a_pin_or_money_without_a_certificate(
                        printer=JammingPrinter(spool, good_jobs=good_jobs))  # fmt: skip
         for action in actions:
             act(rig, action)
-            if rig.flow.screen.name == "attract":
+            if rig.step() == IssuanceStep.ATTRACT:
                 assert not rig.flow.has_pin and rig.flow.kind is None
         rig.run_deferred()
         rig.flow.reset()

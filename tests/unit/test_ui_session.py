@@ -13,12 +13,19 @@ import pytest
 from contracts.reservations_hash import code_hash as reservation_code_hash
 from kiosk.checkin.access import Policy, Reservation
 from kiosk.checkin.service import CheckinService
-from kiosk.checkin.ui.session import COUNTDOWN_SECONDS, IDLE_SECONDS, RESULT_SECONDS, CheckinSession
+from kiosk.checkin.session import RESULT_SECONDS, CheckinScreen, CheckinSession
+from kiosk.touch.session import COUNTDOWN_SECONDS, IDLE_SECONDS
 from sync.outbox import Outbox
 from sync.store import open_store
 from tests.unit.test_checkin import KEY, NOW, FakeLock, FakeReservations
 
 TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def shown(session: CheckinSession) -> CheckinScreen:
+    """The screen, read through a call: mypy would otherwise keep an asserted
+    screen narrowed across the actions that change it."""
+    return session.screen.name
 
 
 @pytest.fixture
@@ -40,12 +47,12 @@ def session(tmp_path: Path) -> Iterator[CheckinSession]:
 
 def test_session_card_shows_result_then_returns(session: CheckinSession) -> None:
     session.card_presented("cr1_ok", now=100.0)
-    assert session.screen.name == "result" and session.screen.success
+    assert shown(session) == CheckinScreen.RESULT and session.screen.success
     assert "Room A" in session.screen.body
     session.tick(100.0 + RESULT_SECONDS - 0.1)
-    assert session.screen.name == "result"
+    assert shown(session) == CheckinScreen.RESULT
     session.tick(100.0 + RESULT_SECONDS)
-    assert session.screen.name == "attract" and session.last_result is None
+    assert shown(session) == CheckinScreen.ATTRACT and session.last_result is None
 
 
 def test_session_keypad_masks_and_submits(session: CheckinSession) -> None:
@@ -55,7 +62,7 @@ def test_session_keypad_masks_and_submits(session: CheckinSession) -> None:
     assert session.code_dots == "●●●●●●"
     session.key("7", 10.0)  # a seventh digit is ignored
     session.key("ok", 11.0)
-    assert session.screen.name == "result" and session.screen.success
+    assert shown(session) == CheckinScreen.RESULT and session.screen.success
     assert session.code_dots == "○○○○○○"
 
 
@@ -68,7 +75,7 @@ def test_session_keypad_ignores_double_tap_and_clears(session: CheckinSession) -
     session.key("clear", 2.0)
     assert session.code_dots.count("●") == 1
     session.key("ok", 3.0)  # too short: stays on the keypad
-    assert session.screen.name == "keypad"
+    assert shown(session) == CheckinScreen.KEYPAD
 
 
 def test_session_idle_countdown_then_wipe(session: CheckinSession) -> None:
@@ -82,7 +89,7 @@ def test_session_idle_countdown_then_wipe(session: CheckinSession) -> None:
     session.activity(0.8 + IDLE_SECONDS + 2)  # "continue"
     assert session.countdown is None and session.code_dots.count("●") == 1
     session.tick(0.8 + 2 * IDLE_SECONDS + COUNTDOWN_SECONDS + 2)
-    assert session.screen.name == "attract"
+    assert shown(session) == CheckinScreen.ATTRACT
     assert session.code_dots.count("●") == 0
     assert session.language == "ja"
 
@@ -90,7 +97,7 @@ def test_session_idle_countdown_then_wipe(session: CheckinSession) -> None:
 def test_session_staff_call_and_language(session: CheckinSession) -> None:
     session.choose_language("en", 0.0)
     session.call_staff(1.0)
-    assert session.screen.name == "staff"
+    assert shown(session) == CheckinScreen.STAFF
     assert session.screen.body == "Staff has been called. Please wait here."
     session.choose_language("xx", 2.0)  # unknown language: unchanged
     assert session.language == "en"
@@ -98,5 +105,5 @@ def test_session_staff_call_and_language(session: CheckinSession) -> None:
 
 def test_session_card_unusable(session: CheckinSession) -> None:
     session.card_unusable(readable=False, now=0.0)
-    assert session.screen.name == "result" and not session.screen.success
+    assert shown(session) == CheckinScreen.RESULT and not session.screen.success
     assert session.screen.title == "カードを読めませんでした"

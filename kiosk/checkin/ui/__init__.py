@@ -1,3 +1,3 @@
-"""The check-in touchscreen. Import :mod:`.app` only where a window may open;
-:mod:`.session` (the view model) needs no Kivy.
+"""The check-in touchscreen (Kivy). Import :mod:`.app` only where a window may
+open; the view model it mirrors (:mod:`kiosk.checkin.session`) needs no Kivy.
 """

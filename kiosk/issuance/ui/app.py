@@ -4,9 +4,9 @@ Screens (``kiosk/issuance/ui/screens/``) bind to :class:`IssuanceView`, a
 mirror of the plain-Python :class:`~kiosk.issuance.flow.IssuanceFlow`;
 handlers in ``.kv`` are single calls on ``app.act``. Card events and the
 orchestrator's results arrive on other threads and are handed to Kivy's
-main thread with ``Clock.schedule_once``; nothing else touches the flow.
-
-Hardening as check-in: no exit on Escape, no settings panel.
+main thread with :func:`~kiosk.touch.app.post_to_ui`; nothing else touches
+the flow. Fonts, shared rules, idle clock and hardening (no exit on Escape,
+no settings panel) come from :class:`~kiosk.touch.app.PublicApp`.
 """
 
 from __future__ import annotations
@@ -16,28 +16,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kivy.clock import Clock
-from kivy.metrics import mm
-
-from kiosk.checkin.ui.app import PublicApp
 from kiosk.issuance.flow import IssuanceFlow
 from kiosk.issuance.ui.screens import SCREENS
 from kiosk.issuance.ui.view import IssuanceView
-from kiosk.touch import theme
+from kiosk.touch.app import PublicApp, post_to_ui
 
 HERE = Path(__file__).resolve().parent
-SHARED_KV = [HERE.parent / "widgets.kv", HERE.parent / "screens" / "keypad.kv", HERE / "widgets.kv"]
-
-
-def post_to_ui(call: Callable[[], None]) -> None:
-    """Thread-safe: run ``call`` on Kivy's main thread (the orchestrator's ``post``)."""
-    Clock.schedule_once(lambda _dt: call(), 0)
 
 
 class IssuanceApp(PublicApp):
     title = "City kiosk: certificates"
-    kv_files = tuple(SHARED_KV)
+    kv_files = (HERE / "widgets.kv",)
     screens = SCREENS
+    view: IssuanceView
+    session: IssuanceFlow
 
     def __init__(
         self,
@@ -46,18 +38,14 @@ class IssuanceApp(PublicApp):
         on_started: Callable[[IssuanceApp], None] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(facility_name, on_started, **kwargs)
         self.view = IssuanceView()
-        self.facility_name = facility_name
-        self.session = self.flow = flow_factory(self._flow_changed)
-        self._on_started = on_started
-        self.theme = theme
-        self.mm = mm
+        self.session = self.flow = flow_factory(self._session_changed)
 
     # --- from other threads --------------------------------------------------
     def post_card(self, present: bool) -> None:
         """Thread-safe: a card was placed on (or removed from) the reader."""
-        Clock.schedule_once(lambda _dt: self._card(present), 0)
+        post_to_ui(lambda: self._card(present))
 
     # --- main thread -------------------------------------------------------
     def _card(self, present: bool) -> None:
@@ -66,9 +54,6 @@ class IssuanceApp(PublicApp):
             self.flow.card_placed(now)
         else:
             self.flow.card_removed(now)
-
-    def _flow_changed(self, flow: IssuanceFlow) -> None:
-        self.view.update(flow)
 
     # --- called from .kv -----------------------------------------------------
     def act(self, action: str, arg: str = "", value: str = "") -> None:

@@ -26,8 +26,9 @@ def run_issuance(
 
     from kiosk.checkin.wiring import card_service_for
     from kiosk.issuance.sound import KivySound
-    from kiosk.issuance.ui.app import IssuanceApp, post_to_ui
+    from kiosk.issuance.ui.app import IssuanceApp
     from kiosk.issuance.wiring import build_issuance
+    from kiosk.touch.app import post_to_ui
 
     if "sound" not in ports and config.issuance.sound:
         ports["sound"] = KivySound(config.issuance.spool.parent / "sounds")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.event import EventDispatcher
 from kivy.properties import (
     BooleanProperty,
     ListProperty,
@@ -14,18 +13,17 @@ from kivy.properties import (
     StringProperty,
 )
 
-from kiosk.checkin import messages as m
 from kiosk.issuance import texts as tx
-from kiosk.issuance.flow import IssuanceFlow
-from kiosk.touch import theme
+from kiosk.issuance.flow import IssuanceFlow, IssuanceStep
+from kiosk.touch.view import TouchView
 
-# Flow steps that wait for background work share the "wait" screen.
-WAIT_STEPS = {
-    "checking": tx.READING_CARD,
-    "verifying": tx.VERIFYING,
-    "ordering": tx.ORDERING,
-    "paying": tx.PAYING,
-    "issuing": tx.ISSUING,
+# What the wait screen says for each step that waits for background work.
+WAIT_TEXTS = {
+    IssuanceStep.CHECKING: tx.READING_CARD,
+    IssuanceStep.VERIFYING: tx.VERIFYING,
+    IssuanceStep.ORDERING: tx.ORDERING,
+    IssuanceStep.PAYING: tx.PAYING,
+    IssuanceStep.ISSUING: tx.ISSUING,
 }
 FIXED = {
     "t_service": tx.SERVICE_TITLE, "t_start": tx.START, "t_place_card": tx.PLACE_CARD,
@@ -37,21 +35,12 @@ FIXED = {
     "t_take_card_hint": tx.TAKE_CARD_HINT, "t_take_certs": tx.TAKE_CERTIFICATES,
     "t_thanks": tx.THANK_YOU, "t_thanks_body": tx.THANK_YOU_BODY, "t_cancel": tx.CANCEL,
     "t_next": tx.NEXT, "t_plus": tx.PLUS, "t_minus": tx.MINUS, "t_yes": tx.ON, "t_no": tx.OFF,
-    "t_ok": m.OK, "t_clear": m.CLEAR, "t_back": m.BACK, "t_continue": m.CONTINUE,
-    "t_still_there": m.STILL_THERE, "t_language": m.LANGUAGE,
 }  # fmt: skip
 
 
-class IssuanceView(EventDispatcher):  # type: ignore[misc]
-    screen = StringProperty("attract")
-    step = StringProperty("attract")
+class IssuanceView(TouchView):
+    step = StringProperty(IssuanceStep.ATTRACT)
     notice = StringProperty("")
-    title = StringProperty("")
-    body = StringProperty("")
-    next_step = StringProperty("")
-    countdown = StringProperty("")
-    scale = NumericProperty(1.0)
-    clock = StringProperty("")
     pin_dots = StringProperty("")
     tries_text = StringProperty("")
     last_try = BooleanProperty(False)
@@ -64,7 +53,6 @@ class IssuanceView(EventDispatcher):  # type: ignore[misc]
     total_text = StringProperty("")
     kinds = ListProperty([])  # (id, label, fee text)
     options = ListProperty([])  # (id, label, [(value, label, selected)])
-    t_larger = StringProperty("")
 
     def __init__(self, **kwargs: Any) -> None:
         for name in FIXED:
@@ -76,20 +64,16 @@ class IssuanceView(EventDispatcher):  # type: ignore[misc]
         s = flow.screen
         self.step = s.name
         self.notice, self.title, self.body, self.next_step = s.notice, s.title, s.body, s.next_step
-        self.scale = theme.LARGE_TEXT_SCALE if flow.large_text else 1.0
-        self.countdown = (
-            t(m.RETURNING_IN, seconds=round(flow.countdown)) if flow.countdown is not None else ""
-        )
+        self.update_shared(flow)
         for name, message in FIXED.items():
             setattr(self, name, t(message))
-        self.t_larger = t(m.NORMAL_TEXT) if flow.large_text else t(m.LARGER_TEXT)
         self.pin_dots = flow.pin_dots
         self.tries_text = t(tx.TRIES_LEFT, tries=flow.tries_left) if flow.tries_left else ""
         self.last_try, self.pin_error = flow.last_try, flow.pin_error
-        self.wait_text = t(WAIT_STEPS.get(s.name, tx.ORDERING), total=flow.total_yen)
+        self.wait_text = t(WAIT_TEXTS.get(s.name, tx.ORDERING), total=flow.total_yen)
         self.progress = flow.progress
         self._choices(flow)
-        self.screen = "wait" if s.name in WAIT_STEPS else s.name
+        self.screen = s.name.screen
 
     def _choices(self, flow: IssuanceFlow) -> None:
         t = flow.t

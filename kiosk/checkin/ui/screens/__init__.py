@@ -6,18 +6,19 @@ from pathlib import Path
 
 from kivy.uix.screenmanager import Screen
 
+from kiosk.checkin.session import CheckinScreen
 from kiosk.checkin.ui.screens.attract import AttractScreen
 from kiosk.checkin.ui.screens.keypad import KeypadScreen
-from kiosk.checkin.ui.screens.language import LanguageScreen
 from kiosk.checkin.ui.screens.result import ResultScreen
 from kiosk.checkin.ui.screens.staff import StaffScreen
+from kiosk.touch.language import LANGUAGE_KV, LanguageScreen
 
 HERE = Path(__file__).resolve().parent
 
-SCREENS: dict[str, tuple[type[Screen], Path]] = {
-    "attract": (AttractScreen, HERE / "attract.kv"),
-    "language": (LanguageScreen, HERE / "language.kv"),
-    "keypad": (KeypadScreen, HERE / "keypad.kv"),
-    "result": (ResultScreen, HERE / "result.kv"),
-    "staff": (StaffScreen, HERE / "staff.kv"),
+SCREENS: dict[CheckinScreen, tuple[type[Screen], Path]] = {
+    CheckinScreen.ATTRACT: (AttractScreen, HERE / "attract.kv"),
+    CheckinScreen.LANGUAGE: (LanguageScreen, LANGUAGE_KV),
+    CheckinScreen.KEYPAD: (KeypadScreen, HERE / "keypad.kv"),
+    CheckinScreen.RESULT: (ResultScreen, HERE / "result.kv"),
+    CheckinScreen.STAFF: (StaffScreen, HERE / "staff.kv"),
 }

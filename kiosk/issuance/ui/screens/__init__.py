@@ -1,5 +1,5 @@
 """The issuance screens: one module and one ``.kv`` each (the language
-screen is check-in's)."""
+screen is the shared one of :mod:`kiosk.touch.language`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kivy.uix.screenmanager import Screen
 
-from kiosk.checkin.ui.screens.language import LanguageScreen
+from kiosk.issuance.flow import IssuanceScreen
 from kiosk.issuance.ui.screens.attract import IssuanceAttractScreen
 from kiosk.issuance.ui.screens.confirm import ConfirmScreen
 from kiosk.issuance.ui.screens.copies import CopiesScreen
@@ -20,22 +20,22 @@ from kiosk.issuance.ui.screens.printing import PrintingScreen
 from kiosk.issuance.ui.screens.take_card import TakeCardScreen
 from kiosk.issuance.ui.screens.thanks import ThanksScreen
 from kiosk.issuance.ui.screens.wait import WaitScreen
+from kiosk.touch.language import LANGUAGE_KV, LanguageScreen
 
 HERE = Path(__file__).resolve().parent
-CHECKIN = HERE.parents[1] / "screens"
 
-SCREENS: dict[str, tuple[type[Screen], Path]] = {
-    "attract": (IssuanceAttractScreen, HERE / "attract.kv"),
-    "language": (LanguageScreen, CHECKIN / "language.kv"),
-    "place_card": (PlaceCardScreen, HERE / "place_card.kv"),
-    "wait": (WaitScreen, HERE / "wait.kv"),
-    "pin": (PinScreen, HERE / "pin.kv"),
-    "kinds": (KindsScreen, HERE / "kinds.kv"),
-    "options": (OptionsScreen, HERE / "options.kv"),
-    "copies": (CopiesScreen, HERE / "copies.kv"),
-    "confirm": (ConfirmScreen, HERE / "confirm.kv"),
-    "printing": (PrintingScreen, HERE / "printing.kv"),
-    "take_card": (TakeCardScreen, HERE / "take_card.kv"),
-    "thanks": (ThanksScreen, HERE / "thanks.kv"),
-    "notice": (NoticeScreen, HERE / "notice.kv"),
+SCREENS: dict[IssuanceScreen, tuple[type[Screen], Path]] = {
+    IssuanceScreen.ATTRACT: (IssuanceAttractScreen, HERE / "attract.kv"),
+    IssuanceScreen.LANGUAGE: (LanguageScreen, LANGUAGE_KV),
+    IssuanceScreen.PLACE_CARD: (PlaceCardScreen, HERE / "place_card.kv"),
+    IssuanceScreen.WAIT: (WaitScreen, HERE / "wait.kv"),
+    IssuanceScreen.PIN: (PinScreen, HERE / "pin.kv"),
+    IssuanceScreen.KINDS: (KindsScreen, HERE / "kinds.kv"),
+    IssuanceScreen.OPTIONS: (OptionsScreen, HERE / "options.kv"),
+    IssuanceScreen.COPIES: (CopiesScreen, HERE / "copies.kv"),
+    IssuanceScreen.CONFIRM: (ConfirmScreen, HERE / "confirm.kv"),
+    IssuanceScreen.PRINTING: (PrintingScreen, HERE / "printing.kv"),
+    IssuanceScreen.TAKE_CARD: (TakeCardScreen, HERE / "take_card.kv"),
+    IssuanceScreen.THANKS: (ThanksScreen, HERE / "thanks.kv"),
+    IssuanceScreen.NOTICE: (NoticeScreen, HERE / "notice.kv"),
 }

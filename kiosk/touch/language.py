@@ -1,13 +1,17 @@
 """Choose the language (each shown in its own language). The choices come
-from the catalogues present, so a new language is a new ``.po`` file."""
+from the catalogues present, so a new language is a new ``.po`` file. Both
+touchscreens show this screen."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from kivy.app import App
 from kivy.factory import Factory
 from kivy.uix.screenmanager import Screen
+
+LANGUAGE_KV = Path(__file__).resolve().parent / "language.kv"
 
 
 class LanguageScreen(Screen):  # type: ignore[misc]

@@ -1,0 +1,31 @@
+"""Kivy properties mirroring :class:`~kiosk.checkin.session.CheckinSession`
+for the check-in ``.kv`` bindings: every text already translated, the typed
+code only as dots."""
+
+from __future__ import annotations
+
+from kivy.properties import BooleanProperty, StringProperty
+
+from kiosk.checkin import messages as m
+from kiosk.checkin.session import CheckinSession
+from kiosk.touch.view import TouchView
+
+
+class CheckinView(TouchView):
+    success = BooleanProperty(False)
+    code_dots = StringProperty("")
+    # Check-in's own words in the current language.
+    t_tap = StringProperty("")
+    t_or_code = StringProperty("")
+    t_enter_code = StringProperty("")
+    t_call_staff = StringProperty("")
+
+    def update(self, session: CheckinSession) -> None:
+        s = session.screen
+        self.screen, self.title, self.body, self.next_step = s.name, s.title, s.body, s.next_step
+        self.success = s.success
+        self.code_dots = session.code_dots
+        self.update_shared(session)
+        t = session.t
+        self.t_tap, self.t_or_code = t(m.TAP_YOUR_CARD), t(m.OR_ENTER_CODE)
+        self.t_enter_code, self.t_call_staff = t(m.ENTER_CODE), t(m.CALL_STAFF)

@@ -1,0 +1,117 @@
+"""The Kivy app base of both public touchscreens (check-in and issuance).
+
+:class:`PublicApp` loads the fonts, the shared widget rules
+(``widgets.kv``, ``keypad.kv`` here) and each screen's ``.kv``, runs a
+one-second clock for the idle timer, and hardens the window: no exit on
+Escape, no settings panel (F1). Screens bind to ``app.view`` (Kivy
+properties, a :class:`~kiosk.touch.view.TouchView`) which mirrors
+``app.session`` (the plain-Python :class:`~kiosk.touch.session.TouchSession`).
+
+Threads: events from readers and workers are handed to Kivy's main thread
+with :func:`post_to_ui` (``Clock.schedule_once`` is thread-safe); nothing
+else touches widgets or the session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.text import DEFAULT_FONT, LabelBase
+from kivy.core.window import Window
+from kivy.lang import Builder
+from kivy.metrics import mm
+from kivy.uix.screenmanager import FadeTransition, ScreenManager
+
+from kiosk.touch import theme
+from kiosk.touch.session import TouchSession
+from kiosk.touch.view import TouchView
+
+HERE = Path(__file__).resolve().parent
+# Rules every screen may use: labels, buttons, the countdown bar, the keypad key.
+SHARED_KV = (HERE / "widgets.kv", HERE / "keypad.kv")
+# Escape (27) and F1 (282) must not close the app or open the settings panel.
+BLOCKED_KEYS = (27, 282)
+
+
+def post_to_ui(call: Callable[[], None]) -> None:
+    """Thread-safe: run ``call`` on Kivy's main thread."""
+    Clock.schedule_once(lambda _dt: call(), 0)
+
+
+def register_fonts() -> None:
+    """Noto Sans CJK as the default font (its first face is Japanese)."""
+    if theme.FONT_REGULAR.exists():
+        bold = theme.FONT_BOLD if theme.FONT_BOLD.exists() else theme.FONT_REGULAR
+        LabelBase.register(DEFAULT_FONT, str(theme.FONT_REGULAR), fn_bold=str(bold))
+
+
+class PublicApp(App):  # type: ignore[misc]
+    """What every public touchscreen shares. Subclasses set ``kv_files``
+    (their own rules, loaded after the shared ones), ``screens`` (name ->
+    screen class and its ``.kv``), ``view`` and ``session``."""
+
+    use_kivy_settings = False
+    kv_files: ClassVar[tuple[Path, ...]] = ()
+    # Keyed by the flow's screen enum (a StrEnum: the names the .kv files use).
+    screens: ClassVar[Mapping[Any, tuple[type, Path]]] = {}
+    view: TouchView
+    session: TouchSession
+
+    def __init__(
+        self,
+        facility_name: str,
+        on_started: Callable[[Any], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.facility_name = facility_name
+        self._on_started = on_started
+        # The .kv rules read these through ``app``.
+        self.theme = theme
+        self.mm = mm
+
+    def build(self) -> ScreenManager:
+        register_fonts()
+        Window.clearcolor = theme.rgba(theme.PAGE)
+        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
+        for kv in (*SHARED_KV, *self.kv_files):
+            Builder.load_file(str(kv))
+        manager = ScreenManager(transition=FadeTransition(duration=0.12))
+        for name, (screen_class, kv) in self.screens.items():
+            Builder.load_file(str(kv))
+            manager.add_widget(screen_class(name=name))
+        self._session_changed(self.session)
+        self.view.bind(screen=lambda _v, name: setattr(manager, "current", name))
+        Clock.schedule_interval(self._tick, 1.0)
+        self._tick(0)
+        return manager
+
+    def on_start(self) -> None:
+        if self._on_started is not None:
+            self._on_started(self)
+
+    def open_settings(self, *_args: Any) -> bool:
+        return False  # no settings panel on a public kiosk
+
+    def language_name(self, code: str) -> str:
+        """A language's name in that language, for the language screen."""
+        return {"ja": "日本語", "en": "English"}.get(code, code)
+
+    def _session_changed(self, session: Any) -> None:
+        self.view.update(session)
+
+    def _touched(self, *_args: Any) -> bool:
+        self.session.activity(time.monotonic())
+        return False
+
+    def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
+        return key in BLOCKED_KEYS
+
+    def _tick(self, _dt: float) -> None:
+        self.view.clock = time.strftime("%H:%M")
+        self.session.tick(time.monotonic())
