@@ -24,6 +24,7 @@ from central.api.app import create_app
 from central.api.tokens import ROLES, TokenStore
 from central.cli_common import EXIT_CONFIG, EXIT_DATABASE, EXIT_FAILED, open_db
 from central.config import CentralConfig, code_key, load_config
+from central.db.commands import add_commands as add_db_commands
 from central.db.engine import Database
 from central.errors import CentralConfigError, CentralError, DatabaseError
 from central.ingest.store import IngestStore
@@ -228,7 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=7)
     add_issuance_commands(sub, with_config)
-    command("db-init", "create the tables (the services also do it at start)", cmd_db_init)
+    add_db_commands(sub, with_config)
+    command("db-init", "create a brand-new database (the services also do it at start)",
+            cmd_db_init)  # fmt: skip
     p = command("config", "validate the central configuration (and print it)", cmd_config)
     p.add_argument("--show", action="store_true")
     return parser

@@ -22,12 +22,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from central.db.tables import metadata
+from central.db import migrate
 from central.errors import DatabaseError
 
 log = logging.getLogger(__name__)
-
-SCHEMA_LOCK = 0x6B696F736B  # advisory lock key while creating tables
 
 
 def utc(moment: datetime) -> datetime:
@@ -49,17 +47,40 @@ def now_utc() -> datetime:
 class Database:
     """Owns the engine; ``close()`` disposes of it."""
 
-    def __init__(self, url: str, *, pool_size: int = 5, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 5, busy_timeout: float = 30.0, check_schema: bool = True
+    ) -> None:
+        """``check_schema``: create a brand-new database at the newest revision,
+        refuse one at another revision (:class:`~central.errors.SchemaVersionError`,
+        see :mod:`central.db.migrate`); False only for the ``db`` commands."""
         self.url = url
+        self.engine = _make_engine(url, pool_size, busy_timeout)
         try:
-            self.engine = _make_engine(url, pool_size, busy_timeout)
-            with self.engine.begin() as conn:
-                if self.dialect == "postgresql":  # several workers may start at once
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
-                metadata.create_all(conn)
+            if check_schema:
+                with self._errors(), self.engine.begin() as conn:
+                    migrate.prepare(conn)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def schema_state(self) -> migrate.SchemaState:
+        """The database's revision against this version's (``db current``)."""
+        with self._errors(), self.engine.connect() as conn:
+            return migrate.state(conn)
+
+    def upgrade_schema(self) -> migrate.SchemaState:
+        """Run the migrations (``db upgrade``); returns the state before."""
+        with self._errors():
+            return migrate.upgrade(self.engine)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """A driver error as the one :class:`DatabaseError` the CLI reports."""
+        try:
+            yield
         except SQLAlchemyError as exc:
             raise DatabaseError(
-                f"database {_safe(url)} unusable: {exc.__class__.__name__}: {_first_line(exc)}"
+                f"database {_safe(self.url)} unusable: {exc.__class__.__name__}: {_first_line(exc)}"
             ) from None
 
     @property

@@ -12,7 +12,6 @@ import pytest
 pytestmark = pytest.mark.unit
 
 
-
 @pytest.fixture(scope="module")
 def graph() -> grimp.ImportGraph:
     return grimp.build_graph("central", cache_dir=None)
@@ -69,4 +68,3 @@ def test_cycle_finder_reports_a_cycle() -> None:
     toy.add_import(importer="a.y", imported="a.x")
     toy.add_import(importer="a.z", imported="a.x")
     assert _cycles(toy, {"a.x", "a.y", "a.z"}) == [["a.x", "a.y"]]
-
