@@ -34,7 +34,8 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from central.db.engine import Database, events  # noqa: E402
+from central.db.engine import Database  # noqa: E402
+from central.db.tables import events  # noqa: E402
 from contracts.mqtt import SHARED_EVENTS_SUBSCRIPTION, EventBatch, device_topic, encode  # noqa: E402
 from tests.harness.central import central_process, write_config  # noqa: E402
 from tests.harness.mosquitto import ClientIdentity, Mosquitto  # noqa: E402

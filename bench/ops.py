@@ -32,8 +32,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from central.api.app import create_app  # noqa: E402
-from central.db.engine import Database, devices, utc  # noqa: E402
-from central.db.ops_tables import health_samples  # noqa: E402
+from central.db.engine import Database, utc  # noqa: E402
+from central.db.tables import devices, health_samples  # noqa: E402
 from central.ingest.store import IngestStore  # noqa: E402
 from central.ops.alerts import AlertEngine  # noqa: E402
 from central.ops.service import fleet_snapshots  # noqa: E402

@@ -10,15 +10,23 @@ import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cardreader.errors import (
     CertificateError,
     CertificateExpiredError,
     CertificateRevokedError,
 )
+from contracts.jpki import verify_signature
+
+__all__ = [
+    "CertificateInfo",
+    "check_not_revoked",
+    "check_valid",
+    "describe",
+    "load_der",
+    "verify_signature",  # the shared check, re-exported for the card layer's callers
+]
 
 
 @dataclass(frozen=True)
@@ -83,16 +91,3 @@ def check_not_revoked(der: bytes, crl_pem_or_der: bytes) -> None:
         raise CertificateError("the revocation list is from another issuer")
     if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
         raise CertificateRevokedError()
-
-
-def verify_signature(der: bytes, message: bytes, signature: bytes) -> bool:
-    """True if ``signature`` is the certificate key's RSA PKCS#1 v1.5 SHA-256
-    signature over ``message`` (what the card makes from a challenge)."""
-    key = load_der(der).public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        return False
-    try:
-        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True

@@ -17,11 +17,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyotp
+import uvicorn
 
+from central import mqtt as central_mqtt
+from central.api.app import create_app
 from central.api.tokens import ROLES, TokenStore
+from central.cli_common import EXIT_CONFIG, EXIT_DATABASE, EXIT_FAILED, open_db
 from central.config import CentralConfig, code_key, load_config
+from central.db.commands import add_commands as add_db_commands
 from central.db.engine import Database
 from central.errors import CentralConfigError, CentralError, DatabaseError
+from central.ingest.store import IngestStore
+from central.ingest.worker import IngestWorker
 from central.issuance.cli import add_commands as add_issuance_commands
 from central.issuance.cli import start_listener_if_enabled
 from central.ops.alerts import AlertEngine
@@ -29,27 +36,19 @@ from central.ops.notify import EmailNotifier, Notifier, WebhookNotifier
 from central.ops.service import OpsLoop
 from central.ops.staff import ROLES as STAFF_ROLES
 from central.ops.staff import StaffError, StaffStore
+from central.reservations.publisher import DeltaPublisher
+from central.reservations.store import ReservationStore
 from central.simulate import FleetSimulator, make_fleet
 from foundation.logs import configure_logging
 
+# open_db is part of this module's interface: the test harness opens central's
+# database through it.
+__all__ = ["build_parser", "main", "open_db"]
+
 log = logging.getLogger("central.cli")
-EXIT_FAILED, EXIT_CONFIG, EXIT_DATABASE = 1, 3, 5
-
-
-def open_db(config: CentralConfig) -> Database:
-    if config.database.url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        Path(config.database.url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
-    return Database(config.database.url, pool_size=config.database.pool_size,
-                    busy_timeout=config.database.busy_timeout_seconds)  # fmt: skip
 
 
 def cmd_ingest(config: CentralConfig, args: argparse.Namespace) -> int:
-    from central.ingest.worker import IngestWorker
-
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -63,13 +62,6 @@ def cmd_ingest(config: CentralConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from central import mqtt as central_mqtt
-    from central.api.app import create_app
-    from central.reservations.publisher import DeltaPublisher
-    from central.reservations.store import ReservationStore
-
     with open_db(config) as db:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
         publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
@@ -154,8 +146,6 @@ def cmd_token_revoke(config: CentralConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_device_add(config: CentralConfig, args: argparse.Namespace) -> int:
-    from central.ingest.store import IngestStore
-
     with open_db(config) as db:
         IngestStore(db, "cli").register_device(args.id, args.facility)
     print(f"device {args.id} registered for facility {args.facility}")
@@ -239,7 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=7)
     add_issuance_commands(sub, with_config)
-    command("db-init", "create the tables (the services also do it at start)", cmd_db_init)
+    add_db_commands(sub, with_config)
+    command("db-init", "create a brand-new database (the services also do it at start)",
+            cmd_db_init)  # fmt: skip
     p = command("config", "validate the central configuration (and print it)", cmd_config)
     p.add_argument("--show", action="store_true")
     return parser

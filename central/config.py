@@ -20,7 +20,6 @@ from central.issuance.config import IssuanceSection
 from central.ops.alerts import AlertThresholds
 from contracts.reservations_hash import demo_code_key
 from foundation.config import read_config_file, validate_toml
-from sync.config import BrokerSection as DeviceBrokerSection
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -44,11 +43,22 @@ class DatabaseSection(_Section):
         return url
 
 
-class BrokerSection(DeviceBrokerSection):
-    """The device's broker settings (host, port, keepalive, ``tls``), plus
-    the reconnect cap. With TLS the certificate's CN must be "central" (the
-    broker ACL allows it kiosk/v1/#)."""
+class TlsSection(_Section):
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
 
+
+class BrokerSection(_Section):
+    """The broker and central's client certificate; with TLS its CN must be
+    "central" (the broker ACL allows it kiosk/v1/#). The same keys as the
+    devices' ``[broker]`` (docs/configuration.md) plus the reconnect cap:
+    central keeps its own model so a device setting never changes central."""
+
+    host: str = "localhost"
+    port: int = Field(default=8883, ge=1, le=65535)
+    keepalive_seconds: int = Field(default=30, ge=5, le=3600)
+    tls: TlsSection | None = None
     reconnect_max_seconds: float = Field(default=30.0, ge=1, le=600)
 
 

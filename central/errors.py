@@ -41,3 +41,13 @@ class IssuanceRefused(CentralError):
 
 class RegistryError(CentralError):
     """The resident registry cannot be used (missing file, bad record)."""
+
+
+class SchemaVersionError(DatabaseError):
+    """The database's schema revision is not the one this version of central
+    needs (older, newer, or none on an existing database)."""
+
+    def __init__(self, message: str, revision: str | None, head: str) -> None:
+        self.revision = revision
+        self.head = head
+        super().__init__(message)

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from sqlalchemy import select, update
 
-from central.db.engine import Database, api_tokens, now_utc
+from central.db.engine import Database, now_utc
+from central.db.tables import api_tokens
 from central.errors import NotFoundError
 
 Role = Literal["reader", "operator", "admin"]

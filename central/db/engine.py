@@ -4,7 +4,8 @@ embedded file, WAL), PostgreSQL (psycopg 3) for scale -- the same code.
 All times are stored as naive UTC (``timestamp without time zone`` on
 PostgreSQL); :func:`utc` converts on the way in and :func:`aware` on the way
 out. :class:`Database` owns the engine; the stores in :mod:`central.ingest.store`,
-:mod:`central.reservations.store` and :mod:`central.api.tokens` take it.
+:mod:`central.reservations.store` and :mod:`central.api.tokens` take it. The
+tables are in :mod:`central.db.tables`.
 """
 
 from __future__ import annotations
@@ -15,141 +16,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Column,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-)
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from central.db import migrate
 from central.errors import DatabaseError
 
 log = logging.getLogger(__name__)
-
-metadata = MetaData()
-SCHEMA_LOCK = 0x6B696F736B  # advisory lock key while creating tables
-Json = JSON().with_variant(postgresql.JSONB(), "postgresql")
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-events = Table(
-    "events",
-    metadata,
-    Column("pk", BigId, primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False, unique=True),
-    Column("device", String(64), nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("type", String(128), nullable=False),
-    Column("at", DateTime, nullable=False),
-    Column("clock_trusted", Boolean, nullable=False),
-    Column("data", Json, nullable=False),
-    Column("received_at", DateTime, nullable=False),
-    Column("worker", String(64), nullable=False),
-    Index("ix_events_device_seq", "device", "seq"),
-    Index("ix_events_type_at", "type", "at"),
-    Index("ix_events_at", "at"),
-)
-
-# A valid envelope whose content central refused (kept for people, still acked).
-event_quarantine = Table(
-    "event_quarantine",
-    metadata,
-    Column("pk", BigId, primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False, unique=True),
-    Column("device", String(64), nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("type", String(128), nullable=False),
-    Column("envelope", Json, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("received_at", DateTime, nullable=False),
-)
-
-devices = Table(
-    "devices",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("facility", String(64), nullable=True),
-    Column("status", String(16), nullable=False, default="unknown"),
-    Column("session", BigInteger, nullable=False, default=-1),
-    Column("status_at", DateTime, nullable=True),
-    Column("last_seen", DateTime, nullable=True),
-    Column("versions", Json, nullable=False, default=dict),
-    Column("health", Json, nullable=True),
-    Column("health_at", DateTime, nullable=True),
-)
-
-device_seq = Table(
-    "device_seq",
-    metadata,
-    Column("device", String(64), primary_key=True),
-    Column("contiguous_seq", BigInteger, nullable=False),
-    Column("max_seq", BigInteger, nullable=False),
-    Column("gaps", Json, nullable=False),
-    Column("events_total", BigInteger, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-)
-
-reservations = Table(
-    "reservations",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("facility", String(64), nullable=False),
-    Column("door", String(64), nullable=False),
-    Column("starts_at", DateTime, nullable=False),
-    Column("ends_at", DateTime, nullable=False),
-    Column("credential_refs", Json, nullable=False),
-    Column("code_hash", String(200), nullable=True),
-    Column("status", String(16), nullable=False),
-    Column("version", BigInteger, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-    Index("ix_reservations_facility_status", "facility", "status"),
-)
-
-facilities = Table(
-    "facilities",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("version", BigInteger, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-)
-
-reservation_changes = Table(
-    "reservation_changes",
-    metadata,
-    Column("facility", String(64), nullable=False),
-    Column("version", BigInteger, nullable=False),
-    Column("changes", Json, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("published_at", DateTime, nullable=True),
-    PrimaryKeyConstraint("facility", "version"),
-    Index("ix_reservation_changes_unpublished", "published_at"),
-)
-
-api_tokens = Table(
-    "api_tokens",
-    metadata,
-    Column("id", String(16), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("role", String(32), nullable=False),
-    Column("token_hash", String(64), nullable=False, unique=True),
-    Column("created_at", DateTime, nullable=False),
-    Column("revoked_at", DateTime, nullable=True),
-)
 
 
 def utc(moment: datetime) -> datetime:
@@ -171,17 +47,40 @@ def now_utc() -> datetime:
 class Database:
     """Owns the engine; ``close()`` disposes of it."""
 
-    def __init__(self, url: str, *, pool_size: int = 5, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 5, busy_timeout: float = 30.0, check_schema: bool = True
+    ) -> None:
+        """``check_schema``: create a brand-new database at the newest revision,
+        refuse one at another revision (:class:`~central.errors.SchemaVersionError`,
+        see :mod:`central.db.migrate`); False only for the ``db`` commands."""
         self.url = url
+        self.engine = _make_engine(url, pool_size, busy_timeout)
         try:
-            self.engine = _make_engine(url, pool_size, busy_timeout)
-            with self.engine.begin() as conn:
-                if self.dialect == "postgresql":  # several workers may start at once
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
-                metadata.create_all(conn)
+            if check_schema:
+                with self._errors(), self.engine.begin() as conn:
+                    migrate.prepare(conn)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def schema_state(self) -> migrate.SchemaState:
+        """The database's revision against this version's (``db current``)."""
+        with self._errors(), self.engine.connect() as conn:
+            return migrate.state(conn)
+
+    def upgrade_schema(self) -> migrate.SchemaState:
+        """Run the migrations (``db upgrade``); returns the state before."""
+        with self._errors():
+            return migrate.upgrade(self.engine)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """A driver error as the one :class:`DatabaseError` the CLI reports."""
+        try:
+            yield
         except SQLAlchemyError as exc:
             raise DatabaseError(
-                f"database {_safe(url)} unusable: {exc.__class__.__name__}: {_first_line(exc)}"
+                f"database {_safe(self.url)} unusable: {exc.__class__.__name__}: {_first_line(exc)}"
             ) from None
 
     @property
@@ -264,8 +163,3 @@ def _safe(url: str) -> str:
 
 def _first_line(exc: BaseException) -> str:
     return str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else ""
-
-
-# Ops tables (health history, alerts, staff) register on the same metadata.
-from central.db import issuance_tables as _issuance_tables  # noqa: E402, F401
-from central.db import ops_tables as _ops_tables  # noqa: E402, F401

@@ -18,23 +18,14 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from central.db.engine import (
-    Database,
-    device_seq,
-    devices,
-    event_quarantine,
-    events,
-    is_retryable,
-    now_utc,
-    utc,
-)
-from central.db.ops_tables import health_samples
+from central.db.engine import Database, is_retryable, now_utc, utc
+from central.db.tables import device_seq, devices, event_quarantine, events, health_samples
 from central.errors import DatabaseError
 from central.ingest.seqtrack import Range, SeqState, advance
 from central.ops.service import health_figures
 from contracts.mqtt import EventBatch, EventEnvelope, Health, Status
+from foundation.errors import PersonalDataError
 from foundation.privacy import check_event_data
-from sync.errors import PersonalDataError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -19,9 +19,14 @@ from typing import Any
 
 from cryptography import x509
 
+from central.cli_common import EXIT_USAGE, open_db
 from central.config import CentralConfig
+from central.db.engine import Database
+from central.issuance.api import MONTH
+from central.issuance.orders import issuance_stats
 from central.issuance.registry.adapter import Resident
 from central.issuance.registry.sqlite import SqliteRegistry, certificate_key, synthetic_ref
+from central.issuance.server import IssuanceListener, build_stack, make_server
 
 log = logging.getLogger("central.cli")
 
@@ -69,7 +74,7 @@ def cmd_registry_link(config: CentralConfig, args: argparse.Namespace) -> int:
                 else x509.load_der_x509_certificate(raw))  # fmt: skip
     except (OSError, ValueError) as exc:
         print(f"error: {args.certificate}: not a certificate ({exc})", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     registry = _registry(config)
     try:
         registry.link(args.ref, certificate_key(cert))
@@ -80,9 +85,6 @@ def cmd_registry_link(config: CentralConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_issuance_serve(config: CentralConfig, args: argparse.Namespace) -> int:
-    from central.cli import open_db
-    from central.issuance.server import build_stack, make_server
-
     with open_db(config) as db:
         stack = build_stack(config.issuance, db)
         try:
@@ -95,25 +97,19 @@ def cmd_issuance_serve(config: CentralConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_issuance_stats(config: CentralConfig, args: argparse.Namespace) -> int:
-    from central.cli import open_db
-    from central.issuance.api import MONTH
-    from central.issuance.orders import issuance_stats
-
     if not MONTH.match(args.month):
         print("error: --month must be YYYY-MM", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     with open_db(config) as db:
         kinds = issuance_stats(db, args.month, config.issuance.zone)
     print(json.dumps({"month": args.month, "kinds": [asdict(k) for k in kinds]}, indent=2))
     return 0
 
 
-def start_listener_if_enabled(config: CentralConfig, db: Any) -> Any:
+def start_listener_if_enabled(config: CentralConfig, db: Database) -> IssuanceListener | None:
     """``central serve``: the issuance listener beside the API (None if disabled)."""
     if not config.issuance.enabled:
         return None
-    from central.issuance.server import IssuanceListener, build_stack, make_server
-
     stack = build_stack(config.issuance, db)
     return IssuanceListener(make_server(config, stack), stack).start()
 

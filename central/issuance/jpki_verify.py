@@ -31,8 +31,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cardreader.certs import verify_signature
 from central.errors import CentralConfigError, IssuanceRefused
+from contracts.jpki import verify_signature
 
 log = logging.getLogger(__name__)
 

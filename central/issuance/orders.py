@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from central.db.engine import Database, aware, utc
-from central.db.issuance_tables import issuance_counters, issuance_documents, issuance_orders
+from central.db.tables import issuance_counters, issuance_documents, issuance_orders
 from central.errors import IssuanceRefused
 from central.issuance.config import KindSection
 from central.issuance.pdf import CertificateDocument, render_certificate

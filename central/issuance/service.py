@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
 from central.db.engine import Database, aware, utc
-from central.db.issuance_tables import issuance_audit, issuance_challenges, issuance_sessions
+from central.db.tables import issuance_audit, issuance_challenges, issuance_sessions
 from central.errors import IssuanceRefused
 from central.issuance.config import IssuanceSection, KindSection
 from central.issuance.hours import (

@@ -16,8 +16,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from central.db.engine import Database, devices
-from central.db.ops_tables import alerts
+from central.db.engine import Database
+from central.db.tables import alerts, devices
 
 DEVICE_GAUGES = {
     "cpu_temp_c": ("kiosk_device_cpu_temperature_celsius", "CPU temperature"),

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
 
-from central.db.engine import Database, aware, devices, utc
-from central.db.ops_tables import alerts, health_samples
+from central.db.engine import Database, aware, utc
+from central.db.tables import alerts, devices, health_samples
 from central.ops.alerts import AlertEngine, DeviceSnapshot, Transition
 from central.ops.notify import Notifier, NotifyError
 

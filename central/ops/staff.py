@@ -24,7 +24,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from central.db.engine import Database, aware, now_utc, utc
-from central.db.ops_tables import staff_sessions, staff_users
+from central.db.tables import staff_sessions, staff_users
 
 ROLES = ("viewer", "operator", "admin")
 MAX_FAILURES = 5

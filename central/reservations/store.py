@@ -21,16 +21,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import SQLAlchemyError
 
-from central.db.engine import (
-    Database,
-    aware,
-    facilities,
-    is_retryable,
-    now_utc,
-    reservation_changes,
-    reservations,
-    utc,
-)
+from central.db.engine import Database, aware, is_retryable, now_utc, utc
+from central.db.tables import facilities, reservation_changes, reservations
 from central.errors import ConflictError, DatabaseError, NotFoundError
 from contracts.mqtt import (
     Reservation,

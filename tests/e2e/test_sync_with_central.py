@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from central.db.engine import Database, events
+from central.db.engine import Database
+from central.db.tables import events
 from central.ingest.worker import IngestWorker
 from central.reservations.store import ReservationStore
 from contracts import mqtt as protocol

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from central.api.tokens import TokenStore
-from central.db.engine import Database, event_quarantine, events
+from central.db.engine import Database
+from central.db.tables import event_quarantine, events
 from central.errors import ConflictError, NotFoundError
 from central.ingest.store import IngestStore
 from central.reservations.store import ReservationStore

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from central.db.engine import Database, events
+from central.db.engine import Database
+from central.db.tables import events
 from central.ingest.worker import IngestWorker
 from contracts.mqtt import Ack, EventBatch, Status, decode, device_topic, encode
 from tests.harness.central import central_process, worker_thread, write_config

@@ -10,7 +10,8 @@ import pyotp
 import pytest
 from sqlalchemy import insert
 
-from central.db.engine import Database, devices, utc
+from central.db.engine import Database, utc
+from central.db.tables import devices
 from central.ops.alerts import AlertEngine, AlertThresholds, Transition
 from central.ops.service import AlertStore, HealthHistory, Retention, evaluate_round
 from central.ops.staff import AccountLocked, SignInFailed, StaffError, StaffStore

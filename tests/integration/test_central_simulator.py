@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from central.db.engine import Database, devices, events
+from central.db.engine import Database
+from central.db.tables import devices, events
 from central.ops.alerts import AlertEngine, AlertThresholds
 from central.ops.service import AlertStore, evaluate_round
 from central.simulate import FleetSimulator, make_fleet

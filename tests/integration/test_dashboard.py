@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
 from central.api.app import create_app
-from central.db.engine import Database, devices, utc
+from central.db.engine import Database, utc
+from central.db.tables import devices
 from central.ops.alerts import Transition
 from central.ops.service import AlertStore
 from central.ops.staff import StaffStore

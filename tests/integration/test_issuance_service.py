@@ -16,7 +16,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from central.db.engine import Database
-from central.db.issuance_tables import issuance_audit, issuance_documents
+from central.db.tables import issuance_audit, issuance_documents
 from central.errors import IssuanceRefused
 from central.issuance.orders import OrderDesk, allocate_issue_numbers, issuance_stats
 from central.issuance.registry.sqlite import SqliteRegistry

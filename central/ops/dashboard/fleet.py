@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from central.db.engine import Database, aware, devices, events
+from central.db.engine import Database, aware
+from central.db.tables import devices, events
 
 SORT_KEYS = (
     "id",

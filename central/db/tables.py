@@ -1,0 +1,283 @@
+"""Every table of central's database, on one :data:`metadata` (SQLAlchemy Core).
+
+The schema's history is in :mod:`central.db.migrations`: a change here needs a
+new revision there (``tests/unit/test_central_schema.py`` fails otherwise).
+:class:`central.db.engine.Database` creates a brand-new database from this
+metadata and stamps it with the newest revision.
+
+No table holds a name, address, birth date or My Number: residents appear
+only by the issuance registry's opaque reference. Certificate PDFs are kept
+only while an order is ``confirmed`` (so a retried confirm gets the same
+documents) and dropped when its outcome is recorded.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import postgresql
+
+metadata = MetaData()
+Json = JSON().with_variant(postgresql.JSONB(), "postgresql")
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+events = Table(
+    "events",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("device", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("clock_trusted", Boolean, nullable=False),
+    Column("data", Json, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("worker", String(64), nullable=False),
+    Index("ix_events_device_seq", "device", "seq"),
+    Index("ix_events_type_at", "type", "at"),
+    Index("ix_events_at", "at"),
+)
+
+# A valid envelope whose content central refused (kept for people, still acked).
+event_quarantine = Table(
+    "event_quarantine",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("device", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("envelope", Json, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("facility", String(64), nullable=True),
+    Column("status", String(16), nullable=False, default="unknown"),
+    Column("session", BigInteger, nullable=False, default=-1),
+    Column("status_at", DateTime, nullable=True),
+    Column("last_seen", DateTime, nullable=True),
+    Column("versions", Json, nullable=False, default=dict),
+    Column("health", Json, nullable=True),
+    Column("health_at", DateTime, nullable=True),
+)
+
+device_seq = Table(
+    "device_seq",
+    metadata,
+    Column("device", String(64), primary_key=True),
+    Column("contiguous_seq", BigInteger, nullable=False),
+    Column("max_seq", BigInteger, nullable=False),
+    Column("gaps", Json, nullable=False),
+    Column("events_total", BigInteger, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("facility", String(64), nullable=False),
+    Column("door", String(64), nullable=False),
+    Column("starts_at", DateTime, nullable=False),
+    Column("ends_at", DateTime, nullable=False),
+    Column("credential_refs", Json, nullable=False),
+    Column("code_hash", String(200), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_reservations_facility_status", "facility", "status"),
+)
+
+facilities = Table(
+    "facilities",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+reservation_changes = Table(
+    "reservation_changes",
+    metadata,
+    Column("facility", String(64), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("changes", Json, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("published_at", DateTime, nullable=True),
+    PrimaryKeyConstraint("facility", "version"),
+    Index("ix_reservation_changes_unpublished", "published_at"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+# Certificate issuance (docs/issuance.md).
+
+issuance_challenges = Table(
+    "issuance_challenges",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("device", String(64), nullable=False),
+    Column("challenge", String(64), nullable=False),  # hex
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_at", DateTime, nullable=True),
+    Index("ix_issuance_challenges_expires_at", "expires_at"),
+)
+
+issuance_sessions = Table(
+    "issuance_sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("device", String(64), nullable=False),
+    Column("resident_ref", String(64), nullable=False),
+    Column("cert_fingerprint", String(64), nullable=False),
+    Column("kinds", Json, nullable=False),  # kind ids offered at opening
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("closed_at", DateTime, nullable=True),
+)
+
+issuance_orders = Table(
+    "issuance_orders",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("device", String(64), nullable=False),
+    Column("session_id", String(32), nullable=False),
+    Column("idempotency_key", String(32), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("resident_ref", String(64), nullable=False),
+    Column("items", Json, nullable=False),  # [{kind, copies, fee_yen, options}]
+    Column("total_fee_yen", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("payment_ref", String(64), nullable=True),
+    Column("outcome_reason", String(64), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("issued_at", DateTime, nullable=True),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("device", "idempotency_key", name="uq_issuance_orders_device_key"),
+    Index("ix_issuance_orders_issued_at", "issued_at"),
+)
+
+issuance_documents = Table(
+    "issuance_documents",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("order_id", String(32), nullable=False, index=True),
+    Column("item_index", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("copy_index", Integer, nullable=False),
+    Column("issue_number", String(32), nullable=False, unique=True),
+    Column("sha256", String(64), nullable=False),
+    Column("pdf", LargeBinary, nullable=True),  # dropped once the outcome is known
+)
+
+# The last issue number handed out per (local) year.
+issuance_counters = Table(
+    "issuance_counters",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("last", BigInteger, nullable=False),
+)
+
+# Who (device, opaque resident ref), when, what kind, copies, fee, outcome.
+issuance_audit = Table(
+    "issuance_audit",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("resident_ref", String(64), nullable=True),
+    Column("action", String(32), nullable=False),  # session_opened, session_refused, issued, ...
+    Column("order_id", String(32), nullable=True),
+    Column("kind", String(32), nullable=True),
+    Column("copies", Integer, nullable=False, default=0),
+    Column("fee_yen", Integer, nullable=False, default=0),
+    Column("outcome", String(32), nullable=True),  # refusal code or order status
+    Index("ix_issuance_audit_at", "at"),
+)
+
+# Central ops: health history, alerts, staff accounts and sessions (docs/ops.md).
+
+# Health history: raw samples for ``raw_days``, then one averaged sample per
+# device and hour (``resolution = 3600``) for ``hourly_days``; older rows go.
+health_samples = Table(
+    "health_samples",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("device", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("resolution", Integer, nullable=False),  # 0 = raw, 3600 = hourly mean
+    Column("figures", Json, nullable=False),
+    Index("ix_health_samples_device_at", "device", "at"),
+    Index("ix_health_samples_resolution_at", "resolution", "at"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("device", String(64), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # open | acknowledged | resolved
+    Column("opened_at", DateTime, nullable=False),
+    Column("acknowledged_by", String(64), nullable=True),
+    Column("acknowledged_at", DateTime, nullable=True),
+    Column("resolved_at", DateTime, nullable=True),
+    Column("notified", Integer, nullable=False, default=0),
+    Index("ix_alerts_state", "state"),
+    Index("ix_alerts_device_rule", "device", "rule"),
+)
+
+staff_users = Table(
+    "staff_users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", String(256), nullable=False),
+    Column("totp_secret", String(64), nullable=False),
+    Column("role", String(16), nullable=False),  # viewer | operator | admin
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime, nullable=True),
+    Column("last_totp_step", BigInteger, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+)
+
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
