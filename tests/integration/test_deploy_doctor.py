@@ -25,6 +25,7 @@ from lockctl.client import LockClient
 from lockctl.errors import LockctlError
 from sync.outbox import Outbox
 from sync.store import open_store
+from tests.harness import clockrun
 from tests.harness.central_api import CentralApi
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.pcscd import Pcscd
@@ -63,6 +64,9 @@ cert_file = "{cert}"
 key_file = "{key}"
 [central]
 url = "{central}"
+[issuance]
+payment_backend = "sim"
+printer_backend = "file"
 """
 
 
@@ -118,19 +122,20 @@ def device(
             return False
 
     wait_until(answers, 20, "lockctl to answer")
-    env = {**os.environ, **pcscd.env, "PYTHONPATH": str(ROOT), "KIOSK_CLOCK_TRUSTED": "1"}
+    env = {**os.environ, **pcscd.env, "PYTHONPATH": str(ROOT)}
     yield Device(folder, config, text, env, lockctl, central)
     lockctl.stop()
     central.stop()
 
 
 def doctor(
-    config: Path, env: dict[str, str], *extra: str, stdin: str = ""
+    config: Path, env: dict[str, str], *extra: str, stdin: str = "", clock_trusted: bool = True
 ) -> tuple[int, dict[str, Any], str]:
-    """Run the real CLI with --json; returns (exit code, report, stderr)."""
+    """Run the real CLI with --json (the clock's trust injected); returns
+    (exit code, report, stderr)."""
     done = subprocess.run(
-        [sys.executable, "-m", "deploy", "doctor", "--config", str(config), "--json",
-         "--timeout", "5", *extra],
+        clockrun.argv(clock_trusted, "deploy", "doctor", "--config", str(config), "--json",
+                      "--timeout", "5", *extra),
         capture_output=True, text=True, env=env, input=stdin, timeout=120, check=False,
     )  # fmt: skip
     try:
@@ -353,7 +358,7 @@ def test_doctor_central_unreachable(device: Device, tmp_path: Path) -> None:
 
 
 def test_doctor_clock_untrusted(device: Device) -> None:
-    code, report, _ = doctor(device.config, {**device.env, "KIOSK_CLOCK_TRUSTED": "0"})
+    code, report, _ = doctor(device.config, device.env, clock_trusted=False)
     check = by_name(report)["clock"]
     assert code == 1 and failed(report) == {"clock"}
     assert "not synchronised" in check["finding"] and "timedatectl" in check["action"]
