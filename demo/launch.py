@@ -41,7 +41,7 @@ from cardreader.testpki import TestPki, load_test_pki, write_test_pki
 from contracts.mqtt import Reservation
 from demo.config import default_state_dir, demo_config_text, ensure_key, write_demo_config
 from foundation.errors import MissingKeyError
-from foundation.supervisor import DemoError, Supervisor, free_port, port_open
+from foundation.supervisor import ProcessError, Supervisor, free_port, port_open
 from kiosk.checkin.wiring import credential_key
 from sync.config import DeviceConfig, load_config
 from sync.outbox import Outbox
@@ -72,7 +72,7 @@ def run_demo(
             return 0 if synced and not failed else 1
         follow(sup, state)
         return 0
-    except DemoError as exc:
+    except ProcessError as exc:
         print(f"error: the demo could not start: {exc}")
         return 1
     finally:
@@ -100,7 +100,7 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
     ports = {"broker": free_port(), "api": free_port(), "issuance": free_port()}
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(mosquitto).exists():
-        raise DemoError("mosquitto is not installed (run ./scripts/bootstrap)")
+        raise ProcessError("mosquitto is not installed (run ./scripts/bootstrap)")
     conf = state / "mosquitto.conf"
     conf.write_text(
         f"listener {ports['broker']} 127.0.0.1\nallow_anonymous true\npersistence false\n"
@@ -142,8 +142,9 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
     try:
         pcscd.start()
     except PcscdError as exc:
-        raise DemoError(f"virtual card reader: {exc}") from None
-    sup.adopt("pcscd", pcscd.proc)
+        raise ProcessError(f"virtual card reader: {exc}") from None
+    if pcscd.process is not None:
+        sup.adopt(pcscd.process)
     ports["vpcd"] = pcscd.port
     counter = counter_config_path(state, ports)
     sup.python("counter-sync-agent", ["-m", "sync", "run", "--config", str(counter)])

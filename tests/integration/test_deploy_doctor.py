@@ -173,7 +173,7 @@ def test_doctor_all_green_against_running_services(device: Device) -> None:
 
 def test_doctor_table_for_people_is_aligned(device: Device) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "deploy", "doctor", "--config", str(device.config)],
+        clockrun.argv(True, "deploy", "doctor", "--config", str(device.config)),
         capture_output=True, text=True, env=device.env, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout
@@ -392,7 +392,8 @@ def test_doctor_store_on_read_only_disk(device: Device, tmp_path: Path) -> None:
     config = device.variant(tmp_path, f"{device.folder}/device.db", str(data / "device.db"))
     script = (
         f"mount --bind {data} {data} && mount -o remount,bind,ro {data} && "
-        f"exec {sys.executable} -m deploy doctor --config {config} --json"
+        f"exec {sys.executable} -m tests.harness.clockrun trusted deploy doctor"
+        f" --config {config} --json"
     )
     namespace = "-m" if os.geteuid() == 0 else "-Urm"
     done = subprocess.run(
