@@ -2,9 +2,10 @@
 
     python bench/checkin.py [--runs 5] [--json]
 
-* UI start to interactive: from spawning ``python -m kiosk --measure-startup``
-  to its first drawn frame of the attract screen (target at most 3 s here),
-  against a minimal Kivy app with one label started the same way.
+* UI start to interactive: from spawning ``python -m bench.ui_startup`` (the
+  check-in app on the demo's configuration) to its first drawn frame of the
+  attract screen (target at most 3 s here), against a minimal Kivy app with
+  one label started the same way.
 * Decision with 100,000 reservations cached: the store lookup plus the pure
   decision for one card, against a bare indexed SQLite query for the same
   rows.
@@ -40,10 +41,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cardreader.sim.pcscd import READER_NAMES  # noqa: E402
+from demo.config import write_demo_config  # noqa: E402
 from kiosk.checkin.access import DeviceState, Policy, decide  # noqa: E402
 from kiosk.checkin.reservations import StoreReservations  # noqa: E402
 from sync.store import open_store  # noqa: E402
 from tests.harness.cards import card_present  # noqa: E402
+from tests.harness.keys import TEST_KEY, write_test_key  # noqa: E402
 from tests.harness.services import wait_until  # noqa: E402
 from tests.harness.xvfb import Xvfb  # noqa: E402
 
@@ -89,12 +92,15 @@ def ui_startup(runs: int, workdir: Path) -> dict[str, float]:
         env = {
             **os.environ, **xvfb.env, "KIVY_NO_ARGS": "1", "KIVY_NO_FILELOG": "1",
             "KIVY_NO_CONSOLELOG": "1", "KIVY_HOME": str(workdir / "kivy"),
-            "KIOSK_STATE_DIR": str(workdir / "state"), "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(ROOT),
         }  # fmt: skip
+        config = write_demo_config(workdir / "state")
         ours, raw = [], []
         for _ in range(runs):
             raw.append(time_to_ready([sys.executable, str(raw_script)], env))
-            ours.append(time_to_ready([sys.executable, "-m", "kiosk", "--measure-startup"], env))
+            ours.append(time_to_ready(
+                [sys.executable, "-m", "bench.ui_startup", "--config", str(config)], env
+            ))  # fmt: skip
     finally:
         xvfb.stop()
     return {"ours_median_s": statistics.median(ours), "ours_max_s": max(ours),
@@ -155,7 +161,7 @@ UID = bytes.fromhex("012E4CD2A1B2C3D4")
 
 def _tap_device(workdir: Path, count: int) -> Path:
     """A device config and store: 100,000 reservations plus one for the card."""
-    from cardreader.credential import DEMO_KEY, member_reference
+    from cardreader.credential import member_reference
 
     store_path = workdir / "tap.db"
     seed(store_path, count)
@@ -166,7 +172,7 @@ def _tap_device(workdir: Path, count: int) -> Path:
             " VALUES ('bench', 'gym', 'room-a', ?, ?, 1)",
             (now - 60, now + 3600),
         )
-        ref = member_reference(DEMO_KEY, UID)
+        ref = member_reference(TEST_KEY, UID)
         conn.execute("INSERT INTO reservation_credentials VALUES ('bench', ?)", (ref,))
         conn.execute(
             "INSERT INTO sync_state (key, value) VALUES ('reservations.synced_at', ?)",
@@ -175,6 +181,7 @@ def _tap_device(workdir: Path, count: int) -> Path:
     config_path = workdir / "device.toml"
     config_path.write_text(
         f'[device]\nid = "bench"\nfacility = "gym"\n[store]\npath = "{store_path}"\n'
+        f'[reader]\ncredential_key_file = "{write_test_key(workdir / "credential.key")}"\n'
         f'[lock]\nsocket = "{workdir / "lockctl.sock"}"\npin_factory = "mock"\n'
         'default_unlock_seconds = 0.2\n[[doors]]\nid = "room-a"\nrelay_pin = 17\n'
     )
@@ -192,7 +199,8 @@ def _measure_taps(config_path: Path, port: int, taps: int) -> tuple[list[float],
     from sync.config import load_config
 
     config = load_config(config_path)
-    service, close = build_checkin_service(config, LockctlPort(config.lock.socket, timeout=2))
+    lock = LockctlPort(config.lock.socket, timeout=2)
+    service, close = build_checkin_service(config, lock, clock_trusted=lambda: True)
     ours: list[float] = []
     seen_at = [0.0]
     done = threading.Event()
@@ -203,7 +211,7 @@ def _measure_taps(config_path: Path, port: int, taps: int) -> tuple[list[float],
         ours.append(time.monotonic() - seen_at[0])
         done.set()
 
-    feed = CardFeed(CardService(), sink)
+    feed = CardFeed(CardService(credential_key=TEST_KEY), sink)
     hand_off = feed._hand_off
 
     def stamp(event: Any) -> None:  # the watcher's own time of seeing the card
@@ -235,7 +243,7 @@ def card_to_relay(workdir: Path, count: int, taps: int) -> dict[str, float]:
     config_path = _tap_device(workdir, count)
     sock = workdir / "lockctl.sock"
     pcscd = PrivatePcscd(workdir / "pcscd", apdu_log=False).start()
-    os.environ.update({**pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"})
+    os.environ.update(pcscd.env)
     lockctl = subprocess.Popen(
         [sys.executable, "-m", "lockctl", "serve", "--config", str(config_path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -39,6 +39,7 @@ from central.ops.alerts import AlertEngine  # noqa: E402
 from central.ops.service import fleet_snapshots  # noqa: E402
 from central.ops.staff import StaffStore  # noqa: E402
 from central.simulate import make_fleet  # noqa: E402
+from tests.harness.keys import fixed_code_key  # noqa: E402
 
 PASSWORD = "benchmark password"
 
@@ -62,7 +63,7 @@ def seed(db: Database, count: int) -> None:
 
 def fleet_page(db: Database, renders: int) -> dict[str, float]:
     secret = StaffStore(db).create("bench", PASSWORD, "operator")
-    with TestClient(create_app(db)) as client:
+    with TestClient(create_app(db, code_key=fixed_code_key)) as client:
         page = client.get("/login").text
         csrf = page.split('name="csrf" value="')[1].split('"')[0]
         client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf": csrf,

@@ -25,7 +25,6 @@ sizes (100,000-event drain, 1,000,000 events queued for the memory figure).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sqlite3
 import ssl
@@ -265,7 +264,6 @@ def main() -> int:
     args = parser.parse_args()
     drain_n = 100_000 if args.full else 20_000
     queued_n = 1_000_000 if args.full else 100_000
-    os.environ.setdefault("KIOSK_CLOCK_TRUSTED", "1")
 
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         root = Path(tmp)

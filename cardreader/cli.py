@@ -36,6 +36,7 @@ from cardreader import credential, errors, testpki
 from cardreader.identify import CardKind
 from cardreader.service import CardService
 from cardreader.watch import CardEvent
+from foundation.errors import ConfigError, MissingKeyError
 
 log = logging.getLogger("cardreader.cli")
 
@@ -69,11 +70,18 @@ def _out(args: argparse.Namespace, value: dict[str, Any], text: str) -> None:
     print(json.dumps(value, ensure_ascii=False) if args.json else text, flush=True)
 
 
+KEY_HOW = "the fleet's credential key (python -m cardreader keygen PATH)"
+
+
 def _service(args: argparse.Namespace) -> CardService:
     from sync.config import load_config
 
+    if args.config is None:
+        raise ConfigError("--config", ["the device configuration file is required (TOML)"])
     config = load_config(args.config)
     reader = config.reader
+    if reader.credential_key_file is None:
+        raise MissingKeyError(config.source, "reader.credential_key_file", how=KEY_HOW)
     return CardService(
         credential_key=credential.load_key(reader.credential_key_file),
         reader_filter=args.reader if args.reader is not None else reader.name,

@@ -58,11 +58,8 @@ def certificate_reference(key: bytes, fingerprint: bytes) -> str:
     return _reference(key, "j", fingerprint)
 
 
-def load_key(path: Path | None) -> bytes:
-    """Read the reference key; ``None`` gives the public demo key (with a warning)."""
-    if path is None:
-        log.warning("using the public DEMO credential key: set reader.credential_key_file")
-        return DEMO_KEY
+def load_key(path: Path) -> bytes:
+    """Read the reference key (64 hex characters or 32 raw bytes)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:

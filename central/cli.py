@@ -65,9 +65,7 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
     with open_db(config) as db:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
         publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
-        if config.reservations.code_key_file is None:
-            log.warning("reservations.code_key_file not set: demo code key in use")
-        app = create_app(db, publisher, config.api.page_size_max, code_key(config),
+        app = create_app(db, publisher, config.api.page_size_max, code_key=code_key(config),
                          issuance_zone=config.issuance.timezone)  # fmt: skip
         ops = ops_loop(config, db).start()
         issuance = start_listener_if_enabled(config, db)

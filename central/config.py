@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from central.errors import CentralConfigError
 from central.issuance.config import IssuanceSection
 from central.ops.alerts import AlertThresholds
-from contracts.reservations_hash import demo_code_key
 from foundation.config import read_config_file, validate_toml
+from foundation.errors import MissingKeyError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -82,7 +82,7 @@ class ReservationsSection(_Section):
     max_delta_versions: int = Field(default=1000, ge=1)
     # The fleet's credential key (hex or raw, >= 16 bytes), the same file as
     # the devices' reader.credential_key_file: reservation codes are stored as
-    # HMACs under it. None = the demo key derived from the facility id.
+    # HMACs under it. Required by `central serve` (no fallback key).
     code_key_file: Path | None = None
 
 
@@ -199,14 +199,17 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
 
 
 CodeKey = Callable[[str], bytes]
+CODE_KEY_HOW = "the fleet's credential key, the devices' reader.credential_key_file"
 
 
 def code_key(config: CentralConfig) -> CodeKey:
     """The key for reservation-code hashes, per facility (see
-    :mod:`contracts.reservations_hash`); the demo key when no file is configured."""
+    :mod:`contracts.reservations_hash`); unset is a configuration error."""
     path = config.reservations.code_key_file
     if path is None:
-        return demo_code_key
+        raise MissingKeyError(
+            config.source, "reservations.code_key_file", kind="central", how=CODE_KEY_HOW
+        )
     try:
         raw = path.read_bytes().strip()
     except OSError as exc:

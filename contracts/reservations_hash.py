@@ -108,9 +108,3 @@ def code_hash(key: bytes, facility: str, code: str) -> str:
         raise ValueError("empty reservation code")
     digest = hmac.new(key, f"code:{facility}:{code}".encode(), hashlib.sha256).hexdigest()
     return f"ch1_{digest}"
-
-
-def demo_code_key(facility: str) -> bytes:
-    """The demo's key (derived from the facility id, as the kiosk demo does);
-    never use it in production: configure the fleet's credential key."""
-    return hashlib.sha256(f"demo-credential-key:{facility}".encode()).digest()

@@ -34,13 +34,16 @@ from pathlib import Path
 import pyotp
 
 from cardreader.certs import describe
-from cardreader.credential import DEMO_KEY, certificate_reference, member_reference
+from cardreader.credential import certificate_reference, member_reference
 from cardreader.sim.pcscd import PcscdError, PrivatePcscd
 from cardreader.sim.profiles import DEMO_FELICA_IDM
 from cardreader.testpki import TestPki, load_test_pki, write_test_pki
 from contracts.mqtt import Reservation
-from foundation.supervisor import DemoError, Supervisor, free_port, port_open
-from sync.config import DeviceConfig, default_state_dir, demo_config_text, load_config
+from demo.config import default_state_dir, demo_config_text, ensure_key, write_demo_config
+from foundation.errors import MissingKeyError
+from foundation.supervisor import ProcessError, Supervisor, free_port, port_open
+from kiosk.checkin.wiring import credential_key
+from sync.config import DeviceConfig, load_config
 from sync.outbox import Outbox
 from sync.reservations import ReservationCache
 from sync.store import SCHEMA_VERSION, open_store
@@ -54,7 +57,6 @@ def run_demo(
 ) -> int:
     state = Path(state_dir).resolve() if state_dir else default_state_dir()
     state.mkdir(parents=True, exist_ok=True)
-    os.environ["KIOSK_STATE_DIR"] = str(state)
     sup = Supervisor(state / "logs")
     # SIGTERM (systemd, timeout, a closed terminal) must stop the children too:
     # turn it into SystemExit so the finally below runs.
@@ -70,7 +72,7 @@ def run_demo(
             return 0 if synced and not failed else 1
         follow(sup, state)
         return 0
-    except DemoError as exc:
+    except ProcessError as exc:
         print(f"error: the demo could not start: {exc}")
         return 1
     finally:
@@ -78,17 +80,19 @@ def run_demo(
 
 
 def device_config_path(state: Path, broker_port: int, config_path: str | None) -> Path:
-    """The device configuration: the embedded demo one (or ``--config``),
-    with the broker port of this run."""
+    """The device configuration: ``demo/device.toml`` (or ``--config``) with
+    the broker port of this run, written into the state folder beside the
+    demo's credential key."""
     text = Path(config_path).read_text() if config_path else demo_config_text()
     text = text.replace("port = 8883", f"port = {broker_port}")
     if not config_path:  # the first virtual reader slot; the counter kiosk has the second
         text = text.replace(
             '[reader]\nbackend = "sim"\n', '[reader]\nbackend = "sim"\nname = "Virtual PCD 00 00"\n'
         )
-    path = state / "device.toml"
-    path.write_text(text)
-    load_config(path)  # validate now, with the file named in the message
+    path = write_demo_config(state, text)
+    config = load_config(path)  # validate now, with the file named in the message
+    if config.reader.credential_key_file is None:
+        raise MissingKeyError(str(path), "reader.credential_key_file", how="the demo needs one")
     return path
 
 
@@ -96,7 +100,7 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
     ports = {"broker": free_port(), "api": free_port(), "issuance": free_port()}
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(mosquitto).exists():
-        raise DemoError("mosquitto is not installed (run ./scripts/bootstrap)")
+        raise ProcessError("mosquitto is not installed (run ./scripts/bootstrap)")
     conf = state / "mosquitto.conf"
     conf.write_text(
         f"listener {ports['broker']} 127.0.0.1\nallow_anonymous true\npersistence false\n"
@@ -108,12 +112,15 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
     pki = state / "test-pki"
     if not pki.exists():
         write_test_pki(pki)
+    device = device_config_path(state, ports["broker"], config_path)
+    config = load_config(device)
     issuance = prepare_issuance(state, pki, ports)
     central = state / "central.toml"
     central.write_text(
         f'[database]\nurl = "sqlite:///{state / "central.db"}"\n'
         f'[broker]\nhost = "127.0.0.1"\nport = {ports["broker"]}\nreconnect_max_seconds = 2\n'
         f'[api]\nhost = "127.0.0.1"\nport = {ports["api"]}\n'
+        f'[reservations]\ncode_key_file = "{config.reader.credential_key_file}"\n'
         "[ops]\nevaluate_every_seconds = 5\n"
         "[ops.thresholds]\nfire_after_s = 10\nclear_after_s = 20\noffline_after_s = 10\n\n"
         + issuance
@@ -125,8 +132,6 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
     sup.python("fleet-simulator", ["-m", "central", "simulate", "--config", str(central),
                                    "--devices", "30", "--interval", "5"])  # fmt: skip
 
-    device = device_config_path(state, ports["broker"], config_path)
-    config = load_config(device)
     with open_store(config.store.path) as store:
         Outbox(store).append("device.started", {"component": "demo"})
     sup.python("lockctl", ["-m", "lockctl", "serve", "--config", str(device)])
@@ -137,21 +142,23 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
     try:
         pcscd.start()
     except PcscdError as exc:
-        raise DemoError(f"virtual card reader: {exc}") from None
-    sup.adopt("pcscd", pcscd.proc)
+        raise ProcessError(f"virtual card reader: {exc}") from None
+    if pcscd.process is not None:
+        sup.adopt(pcscd.process)
     ports["vpcd"] = pcscd.port
-    kiosk_args = ["-m", "kiosk", "--config", str(device)]
     counter = counter_config_path(state, ports)
     sup.python("counter-sync-agent", ["-m", "sync", "run", "--config", str(counter)])
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        kiosk_args += ["--dev-panel", str(pcscd.port), "--pki-dir", str(pki)]
-        sup.python("touchscreen", kiosk_args, env={**pcscd.env, "KIVY_NO_ARGS": "1"})
-        # The counter kiosk reads the second virtual reader slot.
-        counter_args = ["-m", "kiosk", "--config", str(counter),
-                        "--dev-panel", str(pcscd.port + 1), "--pki-dir", str(pki)]  # fmt: skip
-        sup.python("counter-touchscreen", counter_args, env={**pcscd.env, "KIVY_NO_ARGS": "1"})
+        # The product's touchscreens with the developer panel (demo/touch.py);
+        # the counter kiosk reads the second virtual reader slot.
+        touch = ["-m", "demo.touch", "--pki-dir", str(pki), "--config"]
+        kivy_env = {**pcscd.env, "KIVY_NO_ARGS": "1"}
+        sup.python("touchscreen", [*touch, str(device), "--vpcd-port", str(pcscd.port)], kivy_env)
+        counter_args = [*touch, str(counter), "--vpcd-port", str(pcscd.port + 1)]
+        sup.python("counter-touchscreen", counter_args, kivy_env)
     else:
-        sup.python("door-terminal", [*kiosk_args, "--headless"], env=pcscd.env)
+        kiosk_args = ["-m", "kiosk", "--config", str(device), "--headless"]
+        sup.python("door-terminal", kiosk_args, env=pcscd.env)
     sup.wait_for("central-api", lambda: port_open(ports["issuance"]), 30)
     return ports
 
@@ -182,11 +189,13 @@ def counter_config_path(state: Path, ports: dict[str, int]) -> Path:
         'name = "Demo city hall, counter 1"\ntimezone = "Asia/Tokyo"\n'
         '[store]\npath = "counter.db"\n'
         '[reader]\nbackend = "sim"\nname = "Virtual PCD 00 01"\n'
+        f'credential_key_file = "{ensure_key(state)}"\n'
         f'[broker]\nhost = "127.0.0.1"\nport = {ports["broker"]}\n'
         f'[central]\nurl = "https://127.0.0.1:{ports["issuance"]}"\n'
         f'[central.tls]\nca_file = "{state / "issuance-setup" / "issuance" / "fleet-ca.pem"}"\n'
         f'cert_file = "{identity / "device.pem"}"\nkey_file = "{identity / "device.key"}"\n'
-        '[issuance]\nprinter_backend = "file"\nspool = "issuance-spool"\nsound = true\n'
+        '[issuance]\npayment_backend = "sim"\nprinter_backend = "file"\n'
+        'spool = "issuance-spool"\nsound = true\n'
     )
     load_config(path)  # validate now, with the file named in the message
     return path
@@ -203,10 +212,11 @@ def seed_reservations(central: Path, config: DeviceConfig, pki: TestPki) -> None
 
     facility, door = config.device.facility, config.doors[0].id
     now = datetime.now(UTC).replace(second=0, microsecond=0)
+    key = credential_key(config)
     refs = {
-        "demo-member-now": member_reference(DEMO_KEY, DEMO_FELICA_IDM),
+        "demo-member-now": member_reference(key, DEMO_FELICA_IDM),
         "demo-mynumber-now": certificate_reference(
-            DEMO_KEY, describe(pki.users["valid"].der).fingerprint
+            key, describe(pki.users["valid"].der).fingerprint
         ),
     }
     db = Database(load_central(central).database.url)

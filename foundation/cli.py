@@ -21,7 +21,8 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="PATH",
-        help="device configuration file (TOML); default: the built-in demo configuration",
+        required=True,
+        help="device configuration file (TOML), e.g. /etc/city-kiosk/device.toml",
     )
 
 

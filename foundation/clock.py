@@ -5,8 +5,9 @@ trusted when NTP (chrony, systemd-timesyncd) has cleared ``STA_UNSYNC`` and
 the kernel reports no clock error state. No network, no subprocess: about a
 microsecond, so it can be asked for every event.
 
-``KIOSK_CLOCK_TRUSTED=1``/``0`` overrides the answer (demo machines and
-containers, where the kernel's NTP state belongs to the host).
+There is no override: code that needs another answer (tests) is given a
+clock-trust function instead (``Outbox(clock_trusted=...)``,
+``build_checkin_service(..., clock_trusted=...)``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import os
 
 STA_UNSYNC = 0x0040
 TIME_ERROR = 5
@@ -69,9 +69,6 @@ def _adjtimex() -> tuple[int, int] | None:
 
 def clock_is_synchronised() -> bool:
     """True when the kernel says the clock is NTP-synchronised."""
-    override = os.environ.get("KIOSK_CLOCK_TRUSTED")
-    if override in {"0", "1"}:
-        return override == "1"
     result = _adjtimex()
     if result is None:
         return False

@@ -43,3 +43,14 @@ class PersonalDataError(ProductError, ValueError):
         self.where = where
         self.reason = reason
         super().__init__(f"event data refused at {where}: {reason}")
+
+
+class MissingKeyError(ConfigError):
+    """A secret key file the configuration must name is not set. There is no
+    fallback to a public demo key outside the demo, which names its own."""
+
+    def __init__(self, path: str, key: str, kind: str = "device", how: str = "") -> None:
+        self.kind = kind
+        self.key = key
+        detail = f": {how}" if how else ""
+        super().__init__(path, [f"{key}: required, not set{detail}"])

@@ -5,8 +5,8 @@ The schema is typed and validated at load; a bad file raises
 expected. Unknown keys are errors too, so a misspelt key cannot silently fall
 back to a default. ``docs/configuration.md`` documents every key.
 
-``load_config(None)`` returns the embedded demo configuration
-(``sync/demo.toml``), with relative paths placed under a state folder.
+There is no built-in configuration: every device command is given its file
+(the demo writes its own, see ``demo/config.py``).
 """
 
 from __future__ import annotations
@@ -127,14 +127,21 @@ class CentralSection(Section):
 
 
 class IssuanceSection(Section):
-    """Counter kiosks (``device.role = "counter"``): the issuance ports."""
+    """Counter kiosks (``device.role = "counter"``): the issuance ports. A
+    counter kiosk names its payment terminal and printer; there is no default."""
 
-    payment_backend: Literal["sim"] = "sim"
-    printer_backend: Literal["file", "cups"] = "file"
+    payment_backend: Literal["sim"] | None = None
+    printer_backend: Literal["file", "cups"] | None = None
     cups_queue: str = ""
     cups_server: str = ""  # host:port; empty = the local scheduler
     spool: Path = Path("issuance-spool")  # the file printer's folder
     sound: bool = True
+
+    @model_validator(mode="after")
+    def _cups_needs_queue(self) -> IssuanceSection:
+        if self.printer_backend == "cups" and not self.cups_queue:
+            raise ValueError('cups_queue is required with printer_backend = "cups"')
+        return self
 
 
 class SyncSection(Section):
@@ -178,7 +185,15 @@ class DeviceConfig(Section):
     sync: SyncSection = SyncSection()
     policy: PolicySection = PolicySection()
     # Where the config came from, for messages; not a TOML key.
-    source: str = Field(default="<built-in demo>", exclude=True)
+    source: str = Field(default="<unnamed>", exclude=True)
+
+    @model_validator(mode="after")
+    def _counter_names_its_backends(self) -> DeviceConfig:
+        if self.device.role == "counter":
+            for key in ("payment_backend", "printer_backend"):
+                if getattr(self.issuance, key) is None:
+                    raise ValueError(f"issuance.{key} is required on a counter kiosk")
+        return self
 
     @model_validator(mode="after")
     def _doors_consistent(self) -> DeviceConfig:
@@ -202,29 +217,9 @@ class DeviceConfig(Section):
         raise KeyError(door_id)
 
 
-def demo_config_text() -> str:
-    """The embedded demo configuration, as TOML text."""
-    return (Path(__file__).resolve().parent / "demo.toml").read_text(encoding="utf-8")
-
-
-def default_state_dir() -> Path:
-    """Where the demo keeps its store and sockets unless KIOSK_STATE_DIR says."""
-    env = os.environ.get("KIOSK_STATE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "city-kiosk" / "demo"
-
-
-def load_config(path: str | os.PathLike[str] | None = None) -> DeviceConfig:
-    """Load and validate a device configuration file.
-
-    ``None`` loads the embedded demo configuration, with relative paths under
-    :func:`default_state_dir`. In a file, relative paths are relative to the
-    file's folder.
-    """
-    if path is None:
-        return parse_config(demo_config_text(), "<built-in demo>", default_state_dir())
+def load_config(path: str | os.PathLike[str]) -> DeviceConfig:
+    """Load and validate a device configuration file; relative paths in it
+    are relative to the file's folder."""
     file = Path(path)
     return parse_config(read_config_file(file, ConfigError), str(file), file.resolve().parent)
 

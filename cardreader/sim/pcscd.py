@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from foundation.supervisor import ManagedProcess, ProcessError
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 READER_NAMES = ("Virtual PCD 00 00", "Virtual PCD 00 01")
 
 
-class PcscdError(RuntimeError):
+class PcscdError(ProcessError):
     """The private pcscd could not be started; the message says why."""
 
 
@@ -65,7 +64,7 @@ class PrivatePcscd:
     port: int = 0
     apdu_log: bool = True
     env: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
+    process: ManagedProcess | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -100,26 +99,18 @@ class PrivatePcscd:
             f"mkdir -p /run/pcscd && mount --bind {run_dir} /run/pcscd"
             f" && exec {pcscd} {flags} -c {conf_dir}"
         )
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [unshare, namespace, "sh", "-c", script], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-        self._wait_ready(timeout)
+        self.process = ManagedProcess(
+            "pcscd", [unshare, namespace, "sh", "-c", script], self.log_path, error=PcscdError
+        ).start()
+        try:  # not by connecting to the vpcd ports: a connection is a card insertion
+            self.process.wait_ready(
+                lambda: self.socket_path.exists() and "daemon ready" in self.log_text(), timeout
+            )
+        except PcscdError:
+            self.process.stop()
+            raise
         self.env = {"PCSCLITE_CSOCK_NAME": str(self.socket_path)}
         return self
-
-    def _wait_ready(self, timeout: float) -> None:
-        # Not by connecting to the vpcd ports: a connection is a card insertion.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise PcscdError(f"pcscd exited at start:\n{self.log_text()[-2000:]}")
-            if self.socket_path.exists() and "daemon ready" in self.log_text():
-                return
-            time.sleep(0.05)
-        raise PcscdError(f"pcscd not ready after {timeout:.0f} s:\n{self.log_text()[-2000:]}")
 
     def log_text(self) -> str:
         try:
@@ -128,17 +119,11 @@ class PrivatePcscd:
             return ""
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.process is not None and self.process.alive()
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout)
+        if self.process is not None:
+            self.process.stop(timeout)
 
     def restart(self) -> None:
         self.stop()

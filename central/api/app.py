@@ -31,7 +31,7 @@ from central.ops.metrics import add_metrics
 from central.reservations.publisher import DeltaPublisher
 from central.reservations.store import Change, ReservationStore
 from contracts.mqtt import Identifier, Reservation
-from contracts.reservations_hash import active_hash, code_hash, demo_code_key
+from contracts.reservations_hash import active_hash, code_hash
 
 Ref = Annotated[str, Field(min_length=1, max_length=128)]
 Code = Annotated[str, Field(min_length=4, max_length=64)]
@@ -118,13 +118,14 @@ def create_app(
     db: Database,
     publisher: DeltaPublisher | None = None,
     page_size_max: int = 1000,
-    code_key: Callable[[str], bytes] = demo_code_key,
     now: Callable[[], datetime] | None = None,
     *,
+    code_key: Callable[[str], bytes],
     issuance_zone: str = "Asia/Tokyo",
 ) -> FastAPI:
     """The API app with the dashboard and metrics; ``publisher`` (optional) is
-    started and closed with the app; ``now`` is the dashboard's clock (tests)."""
+    started and closed with the app; ``now`` is the dashboard's clock (tests);
+    ``code_key(facility)`` the fleet's key for reservation-code hashes."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

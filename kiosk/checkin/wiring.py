@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from cardreader.credential import load_key
 from cardreader.errors import CredentialKeyError
 from cardreader.service import CardService
-from contracts.reservations_hash import demo_code_key
 from foundation.clock import clock_is_synchronised
+from foundation.errors import MissingKeyError
 from kiosk.checkin.access import policy_for_door
 from kiosk.checkin.ports import LockPort
 from kiosk.checkin.reservations import StoreReservations
@@ -28,30 +28,31 @@ from sync.errors import ConfigError
 from sync.outbox import Outbox
 from sync.store import open_store
 
+KEY_HOW = "the fleet's credential key (python -m cardreader keygen PATH; docs/configuration.md)"
 SessionFactory = Callable[[Callable[[CheckinSession], None]], CheckinSession]
 
 
 def credential_key(config: DeviceConfig) -> bytes:
-    """The fleet's key for reservation-code hashes (the same file as the card
-    references' key). Without ``reader.credential_key_file`` (the demo) the
-    demo key of the facility is used, as central does by default."""
-    if config.reader.credential_key_file is None:
-        return demo_code_key(config.device.facility)
-    return _reference_key(config)
-
-
-def _reference_key(config: DeviceConfig) -> bytes:
-    """``reader.credential_key_file`` read (demo key when unset), as a config error."""
+    """The fleet's key (``reader.credential_key_file``) for card references
+    and reservation-code hashes; unset or unreadable is a configuration error."""
+    path = config.reader.credential_key_file
+    if path is None:
+        raise MissingKeyError(config.source, "reader.credential_key_file", how=KEY_HOW)
     try:
-        return load_key(config.reader.credential_key_file)
+        return load_key(path)
     except CredentialKeyError as exc:
         raise ConfigError(config.source, [f"reader.credential_key_file: {exc}"]) from None
 
 
 def build_checkin_service(
-    config: DeviceConfig, lock: LockPort, door: str | None = None
+    config: DeviceConfig,
+    lock: LockPort,
+    door: str | None = None,
+    clock_trusted: Callable[[], bool] = clock_is_synchronised,
 ) -> tuple[CheckinService, Callable[[], None]]:
-    """The check-in service for one door, and a function that closes what it opened."""
+    """The check-in service for one door, and a function that closes what it
+    opened. ``clock_trusted`` is the kernel's NTP state unless a test or the
+    demo injects another answer."""
     door_id = door or (config.doors[0].id if config.doors else "")
     if not door_id:
         raise ConfigError(config.source, ["doors: check-in needs at least one door"])
@@ -67,20 +68,23 @@ def build_checkin_service(
         policy=policy_for_door(config, door_id),
         reservations=StoreReservations(store, zone),
         lock=lock,
-        outbox=Outbox(store, timezone=zone),
+        outbox=Outbox(store, timezone=zone, clock_trusted=clock_trusted),
         code_key=credential_key(config),
         now=lambda: datetime.now(zone),
-        clock_trusted=clock_is_synchronised,
+        clock_trusted=clock_trusted,
     )
     return service, store.close
 
 
 def build_checkin_session(
-    config: DeviceConfig, lock: LockPort, door: str | None = None
+    config: DeviceConfig,
+    lock: LockPort,
+    door: str | None = None,
+    clock_trusted: Callable[[], bool] = clock_is_synchronised,
 ) -> tuple[SessionFactory, Callable[[], None]]:
     """A factory for the touchscreen's session, and a function that closes
     what it opened."""
-    service, close = build_checkin_service(config, lock, door)
+    service, close = build_checkin_service(config, lock, door, clock_trusted)
     zone = ZoneInfo(config.device.timezone)
     names = {d.id: d.name or d.id for d in config.doors}
 
@@ -138,7 +142,7 @@ def card_service_for(config: DeviceConfig) -> CardService:
     """The card reader as configured (``reader.backend`` ``sim`` is the same
     PC/SC path, with virtual cards played into pcscd)."""
     return CardService(
-        credential_key=_reference_key(config),
+        credential_key=credential_key(config),
         reader_filter=config.reader.name,
         apdu_timeout=config.reader.apdu_timeout_seconds,
         extended_reads=config.reader.extended_reads,

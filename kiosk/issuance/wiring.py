@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from foundation.clock import clock_is_synchronised
 from kiosk.checkin.wiring import card_service_for
 from kiosk.issuance.central import HttpsCentral
 from kiosk.issuance.flow import IssuanceFlow
@@ -45,16 +46,28 @@ def central_for(config: DeviceConfig) -> HttpsCentral:
 
 
 def printer_for(config: DeviceConfig) -> Printer:
+    """The printer ``issuance.printer_backend`` names (validated at load)."""
     section = config.issuance
     if section.printer_backend == "cups":
-        if not section.cups_queue:
-            raise ConfigError(config.source, ["issuance.cups_queue: required with cups"])
         return CupsPrinter(section.cups_queue, section.cups_server)
-    return FilePrinter(section.spool)
+    if section.printer_backend == "file":
+        return FilePrinter(section.spool)
+    raise ConfigError(config.source, [_unsupported("printer_backend", section.printer_backend)])
 
 
 def payment_for(config: DeviceConfig) -> PaymentTerminal:
-    return SimulatedTerminal()  # the only backend until a real terminal lands
+    """The payment terminal ``issuance.payment_backend`` names; ``sim`` (a
+    simulated terminal that approves) is the only one implemented."""
+    backend = config.issuance.payment_backend
+    if backend == "sim":
+        return SimulatedTerminal()
+    raise ConfigError(config.source, [_unsupported("payment_backend", backend)])
+
+
+def _unsupported(key: str, value: str | None) -> str:
+    if value is None:
+        return f"issuance.{key}: required on a counter kiosk (docs/configuration.md)"
+    return f"issuance.{key}: {value!r} is not supported by this build"
 
 
 @dataclass
@@ -86,6 +99,7 @@ def build_issuance(
     printer: Printer | None = None,
     cards: CardPort | None = None,
     sound: SoundPort | None = None,
+    clock_trusted: Callable[[], bool] = clock_is_synchronised,
 ) -> IssuanceKit:
     """The started orchestrator over the configured (or injected) ports.
     ``post`` runs a result on the UI loop (``Clock.schedule_once`` in the app)."""
@@ -100,7 +114,7 @@ def build_issuance(
         payment=payment if payment is not None else payment_for(config),
         printer=printer if printer is not None else printer_for(config),
         sound=sound if sound is not None else SimulatedSound(),
-        events=Outbox(store, timezone=zone),
+        events=Outbox(store, timezone=zone, clock_trusted=clock_trusted),
     )
     orchestrator = Orchestrator(ports, config.device.id, post).start()
     return IssuanceKit(config, orchestrator, closers)

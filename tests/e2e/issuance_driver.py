@@ -105,11 +105,12 @@ class IssuanceDriver(Driver):
 
 def main() -> int:
     scenario = json.loads(Path(sys.argv[1]).read_text())
-    config = load_config(scenario.get("config"))
+    config = load_config(scenario["config"])
     artifacts = Path(scenario["artifacts"])
     artifacts.mkdir(parents=True, exist_ok=True)
     payment, sound = SimulatedTerminal(), SimulatedSound()
-    ports: dict[str, Any] = {"payment": payment, "sound": sound}
+    trusted = bool(scenario.get("clock_trusted", True))
+    ports: dict[str, Any] = {"payment": payment, "sound": sound, "clock_trusted": lambda: trusted}
     central = printer = None
     if not scenario.get("real_central"):  # else central and printer from the config
         central = ports["central"] = FakeCentral(config.device.id)

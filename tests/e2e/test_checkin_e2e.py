@@ -14,12 +14,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cardreader.credential import DEMO_KEY, member_reference
+from cardreader.credential import member_reference
 from cardreader.sim.profiles import DEMO_FELICA_IDM
 from lockctl.client import LockClient
 from sync.reservations import ReservationCache
 from sync.store import open_store
 from tests.e2e.test_touchscreen import assert_not_blank, run_driver
+from tests.harness import clockrun
+from tests.harness.keys import TEST_KEY, write_test_key
 from tests.harness.pcscd import Pcscd
 from tests.harness.services import ServiceProcess, wait_until
 
@@ -35,6 +37,7 @@ def device(tmp_path: Path) -> Iterator[Path]:
     config.write_text(
         '[device]\nid = "e2e-door"\nfacility = "gym"\nname = "Gym"\n'
         f'[store]\npath = "{tmp_path / "device.db"}"\n'
+        f'[reader]\ncredential_key_file = "{write_test_key(tmp_path / "credential.key")}"\n'
         f'[lock]\nsocket = "{tmp_path / "lockctl.sock"}"\npin_factory = "mock"\n'
         '[[doors]]\nid = "room-a"\nname = "Room A"\nrelay_pin = 17\ncontact_pin = 27\n'
     )
@@ -50,7 +53,7 @@ def device(tmp_path: Path) -> Iterator[Path]:
         )
         conn.execute(
             "INSERT INTO reservation_credentials (reservation_id, credential_ref) VALUES (?, ?)",
-            ("res-felica", member_reference(DEMO_KEY, DEMO_FELICA_IDM)),
+            ("res-felica", member_reference(TEST_KEY, DEMO_FELICA_IDM)),
         )
     with open_store(tmp_path / "device.db") as store:
         ReservationCache(store, "gym").mark_synced()  # as the sync agent does
@@ -79,7 +82,7 @@ def test_checkin_card_tap_unlocks_door(
     ]  # fmt: skip
     scenario = {"config": str(device), "artifacts": str(artifacts_dir / "touchscreen"),
                 "cards": {"port": pcscd.ports[0]}, "steps": steps}  # fmt: skip
-    env = {**kivy_env, **pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"}
+    env = {**kivy_env, **pcscd.env}
     lines = run_driver(scenario, tmp_path, env)
     states = [line for line in lines if "dots" in line]
     granted, unknown, unregistered = states
@@ -115,7 +118,7 @@ def test_checkin_demo_developer_panel_puts_cards_on_the_reader(
     pki_dir = tmp_path / "pki"
     write_test_pki(pki_dir)
     ref = certificate_reference(
-        DEMO_KEY, describe(load_test_pki(pki_dir).users["valid"].der).fingerprint
+        TEST_KEY, describe(load_test_pki(pki_dir).users["valid"].der).fingerprint
     )
     with open_store(tmp_path / "device.db") as store, store.write() as conn:
         conn.execute(
@@ -133,7 +136,7 @@ def test_checkin_demo_developer_panel_puts_cards_on_the_reader(
         "dev_panel": str(pki_dir),
         "steps": steps,
     }
-    lines = run_driver(scenario, tmp_path, {**kivy_env, **pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"})
+    lines = run_driver(scenario, tmp_path, {**kivy_env, **pcscd.env})
     state = next(line for line in lines if "dots" in line)
     assert "Room A" in state["body"], state
     panels = [line["panel"] for line in lines if "panel" in line]
@@ -165,7 +168,7 @@ def test_checkin_every_deny_reason_by_card_and_code_lockout_and_idle(
                 (rid, door, now + start * 60, now + (start + length) * 60,
                  "cancelled" if cancelled else "active"),
             )  # fmt: skip
-            ref = member_reference(DEMO_KEY, bytes.fromhex(uid))
+            ref = member_reference(TEST_KEY, bytes.fromhex(uid))
             conn.execute("INSERT INTO reservation_credentials VALUES (?, ?)", (rid, ref))
     steps: list[dict[str, object]] = []
     for uid in DENY_CASES:
@@ -188,7 +191,7 @@ def test_checkin_every_deny_reason_by_card_and_code_lockout_and_idle(
         "cards": {"port": pcscd.ports[0]},
         "steps": steps,
     }
-    lines = run_driver(scenario, tmp_path, {**kivy_env, **pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"})
+    lines = run_driver(scenario, tmp_path, {**kivy_env, **pcscd.env})
     states = [line for line in lines if "dots" in line]
     bodies = [s["body"] for s in states[:4]]
     assert bodies[0] == DENY_CASES["0102030405060701"][4]
@@ -213,9 +216,9 @@ def test_checkin_headless_door_terminal(device: Path, pcscd: Pcscd, tmp_path: Pa
 
     terminal = ServiceProcess(
         "door-terminal",
-        [sys.executable, "-m", "kiosk", "--config", str(device), "--headless"],
+        clockrun.argv(True, "kiosk", "--config", str(device), "--headless"),
         tmp_path / "terminal.log",
-        env={**pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"},
+        env=pcscd.env,
     )
     terminal.start()
     try:

@@ -23,6 +23,7 @@ from central.ops.alerts import AlertEngine, AlertThresholds
 from central.ops.service import AlertStore, evaluate_round
 from central.ops.staff import StaffStore
 from contracts.mqtt import Health, Status
+from tests.harness.keys import fixed_code_key
 from tests.harness.services import free_port, port_open, wait_until
 
 PASSWORD = "correct horse battery"
@@ -32,7 +33,8 @@ PASSWORD = "correct horse battery"
 def server(tmp_path: Path) -> Iterator[tuple[str, Database]]:
     db = Database(f"sqlite:///{tmp_path / 'central.db'}")
     port = free_port()
-    config = uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(db, code_key=fixed_code_key)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     http = uvicorn.Server(config)
     thread = threading.Thread(target=http.run, daemon=True)
     thread.start()

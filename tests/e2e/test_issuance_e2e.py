@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_touchscreen import assert_not_blank, run_driver
+from tests.harness.keys import write_test_key
 from tests.harness.pcscd import Pcscd
 
 
@@ -22,7 +23,9 @@ def counter(tmp_path: Path) -> Path:
         '[device]\nid = "e2e-counter"\nfacility = "city-hall"\nrole = "counter"\n'
         'name = "City hall"\n'
         f'[store]\npath = "{tmp_path / "device.db"}"\n'
-        f'[issuance]\nspool = "{tmp_path / "spool"}"\nsound = false\n'
+        f'[reader]\ncredential_key_file = "{write_test_key(tmp_path / "credential.key")}"\n'
+        '[issuance]\npayment_backend = "sim"\nprinter_backend = "file"\n'
+        f'spool = "{tmp_path / "spool"}"\nsound = false\n'
     )
     return config
 
@@ -32,7 +35,7 @@ def run(counter: Path, pcscd: Pcscd, kivy_env: dict[str, str], artifacts: Path,
     scenario = {"config": str(counter), "artifacts": str(artifacts / "issuance"),
                 "spool": str(tmp_path / "spool"), "cards": {"port": pcscd.ports[0]},
                 "steps": steps}  # fmt: skip
-    env = {**kivy_env, **pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"}
+    env = {**kivy_env, **pcscd.env}
     return run_driver(scenario, tmp_path, env, module="tests.e2e.issuance_driver")
 
 

@@ -24,6 +24,7 @@ from tests.e2e.test_issuance_e2e import events, pin
 from tests.e2e.test_touchscreen import run_driver
 from tests.harness.cups import PrivateCups
 from tests.harness.issuance import RunningIssuance, start_issuance_listener
+from tests.harness.keys import write_test_key
 from tests.harness.pcscd import Pcscd
 
 DEVICE = "e2e-counter"
@@ -52,7 +53,9 @@ def _start(tmp_path: Path, cups: PrivateCups, always_open: bool) -> Iterator[Set
         f'[central]\nurl = "{listener.url}"\ntimeout_seconds = 3\n'
         f'[central.tls]\nca_file = "{listener.paths.fleet_ca}"\n'
         f'cert_file = "{identity / "device.pem"}"\nkey_file = "{identity / "device.key"}"\n'
-        f'[issuance]\nprinter_backend = "cups"\ncups_queue = "{cups.queue}"\n'
+        f'[reader]\ncredential_key_file = "{write_test_key(tmp_path / "credential.key")}"\n'
+        '[issuance]\npayment_backend = "sim"\nprinter_backend = "cups"\n'
+        f'cups_queue = "{cups.queue}"\n'
         f'cups_server = "{cups.server}"\nsound = false\n'
     )
     try:
@@ -80,7 +83,7 @@ def drive(setup: Setup, cups: PrivateCups, pcscd: Pcscd, kivy_env: dict[str, str
         "central_pid": setup.listener.process.pid, "cards": {"port": pcscd.ports[0]},
         "steps": steps,
     }  # fmt: skip
-    env = {**kivy_env, **pcscd.env, "KIOSK_CLOCK_TRUSTED": "1"}
+    env = {**kivy_env, **pcscd.env}
     return run_driver(scenario, setup.root, env, module="tests.e2e.issuance_driver")
 
 

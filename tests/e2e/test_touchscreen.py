@@ -19,6 +19,7 @@ from kiosk.checkin.wiring import credential_key
 from sync.config import load_config
 from sync.reservations import ReservationCache
 from sync.store import open_store
+from tests.harness.keys import write_test_key
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -29,6 +30,7 @@ def device_config(tmp_path: Path, lock_socket: Path) -> Path:
     path.write_text(
         '[device]\nid = "e2e-door"\nfacility = "gym"\nname = "Gym"\n'
         f'[store]\npath = "{tmp_path / "device.db"}"\n'
+        f'[reader]\ncredential_key_file = "{write_test_key(tmp_path / "credential.key")}"\n'
         f'[lock]\nsocket = "{lock_socket}"\npin_factory = "mock"\n'
         '[[doors]]\nid = "room-a"\nname = "Room A"\nrelay_pin = 17\n'
     )
@@ -126,7 +128,7 @@ def test_touchscreen_every_screen_by_taps(
         "artifacts": str(artifacts_dir / "touchscreen"),
         "steps": screens_scenario(to_english if language == "en" else [], language),
     }
-    lines = run_driver(scenario, tmp_path, {**kivy_env, "KIOSK_CLOCK_TRUSTED": "1"})
+    lines = run_driver(scenario, tmp_path, kivy_env)
     shots = [line["shot"] for line in lines if "shot" in line]
     assert len(shots) == 8
     for shot in shots:
@@ -180,8 +182,9 @@ def test_touchscreen_untrusted_clock_pauses_checkin(
         "config": str(config),
         "artifacts": str(artifacts_dir / "touchscreen"),
         "steps": steps,
+        "clock_trusted": False,
     }
-    lines = run_driver(scenario, tmp_path, {**kivy_env, "KIOSK_CLOCK_TRUSTED": "0"})
+    lines = run_driver(scenario, tmp_path, kivy_env)
     state = next(line for line in lines if "dots" in line)
     assert state["body"] == "時計が合っていないため受付を止めています。"
     assert_not_blank(next(line["shot"] for line in lines if "shot" in line))

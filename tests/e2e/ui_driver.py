@@ -183,7 +183,7 @@ class Driver:
 
 def main() -> int:
     scenario = json.loads(Path(sys.argv[1]).read_text())
-    config = load_config(scenario.get("config"))
+    config = load_config(scenario["config"])
     artifacts = Path(scenario["artifacts"])
     artifacts.mkdir(parents=True, exist_ok=True)
     holder: dict[str, Driver] = {}
@@ -202,7 +202,10 @@ def main() -> int:
         holder["driver"] = Driver(app, scenario["steps"], artifacts, card_port)
         holder["driver"].start()
 
-    factory, closer = build_checkin_session(config, lock=lock_for(config))
+    trusted = bool(scenario.get("clock_trusted", True))  # injected, as the demo could
+    factory, closer = build_checkin_session(
+        config, lock=lock_for(config), clock_trusted=lambda: trusted
+    )
     try:
         KioskApp(factory, config.device.name or config.device.facility, on_started=started).run()
     finally:

@@ -19,6 +19,7 @@ from central.api.tokens import TokenStore
 from central.db.engine import Database
 from central.ingest.store import IngestStore
 from contracts.mqtt import Health, Status
+from tests.harness.keys import fixed_code_key
 from tests.harness.services import ServiceError, free_port, port_open, wait_until
 
 
@@ -47,7 +48,8 @@ class CentralApi:
         _, self.token = TokenStore(self.db).create("reader", "tests")
         cert, key = self.tls if self.tls else (None, None)
         config = uvicorn.Config(
-            create_app(self.db), host="127.0.0.1", port=self.port, log_level="warning",
+            create_app(self.db, code_key=fixed_code_key), host="127.0.0.1", port=self.port,
+            log_level="warning",
             ssl_certfile=cert, ssl_keyfile=key,
         )  # fmt: skip
         self._server = uvicorn.Server(config)

@@ -102,6 +102,6 @@ class Postgres:
         if self.process is not None:
             # SIGTERM = smart shutdown would wait for clients; SIGINT = fast.
             self.process.signal(2)
-            self.process.stop(timeout=15)
+            self.process.stop(grace=15)
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -1,51 +1,41 @@
 """Starting and stopping real services for tests: free ports, readiness
-waits with deadlines, and stop-by-pid.
+waits with deadlines, and stop-by-pid, through the product's one process
+supervisor (:mod:`foundation.supervisor`).
 
 Every service is started by the test run itself on free loopback ports (never
 the machine's standard ports), with its output in a log file that failures
-print, and stopped by its own process id.
+print, and stopped by its own process id. A service that cannot start raises
+:class:`ServiceError`: the tests that need it fail, they are never skipped.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from foundation.supervisor import ManagedProcess, ProcessError, free_port, port_open
+from foundation.supervisor import wait_until as _wait_until
 
-class ServiceError(RuntimeError):
+__all__ = [
+    "ServiceError",
+    "ServiceProcess",
+    "free_port",
+    "port_open",
+    "require_binary",
+    "wait_until",
+]
+
+
+class ServiceError(ProcessError):
     """A test service could not be started; the message says why."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(
     condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02
 ) -> None:
     """Poll ``condition`` until true; raise ServiceError after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise ServiceError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+    _wait_until(condition, timeout, what, interval, error=ServiceError)
 
 
 def require_binary(name: str) -> str:
@@ -57,67 +47,14 @@ def require_binary(name: str) -> str:
     return path
 
 
-class ServiceProcess:
-    """One background process with its log file; stopped by pid."""
+class ServiceProcess(ManagedProcess):
+    """A :class:`~foundation.supervisor.ManagedProcess` whose failures are
+    :class:`ServiceError`."""
 
     def __init__(
         self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
-    ):
-        self.name = name
-        self.argv = list(argv)
-        self.log_path = log_path
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.pass_fds: tuple[int, ...] = ()
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **(self.env or {})},
-                start_new_session=True,
-                pass_fds=self.pass_fds,
-            )
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    ) -> None:
+        super().__init__(name, argv, log_path, env, error=ServiceError)
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def check_alive(self) -> bool:
-        if not self.alive():
-            raise ServiceError(f"{self.name} exited at start:\n{self.log_tail()}")
-        return True
-
-    def signal(self, sig: int) -> None:
-        if self.alive():
-            os.kill(self.pid, sig)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGCONT)
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        if self.alive():
-            assert self.proc is not None
-            self.proc.kill()
-            self.proc.wait(5)
+        return self.tail(lines)

@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.harness import clockrun
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.services import ServiceProcess, wait_until
 
@@ -58,11 +59,9 @@ def write_device_config(
 
 
 def agent_process(config: Path, log: Path) -> ServiceProcess:
+    """The real agent (``python -m sync run``) with a trusted clock injected."""
     return ServiceProcess(
-        "sync agent",
-        [sys.executable, "-m", "sync", "run", "--config", str(config)],
-        log,
-        env={"KIOSK_CLOCK_TRUSTED": "1"},
+        "sync agent", clockrun.argv(True, "sync", "run", "--config", str(config)), log
     )
 
 

@@ -14,6 +14,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from central.api.app import create_app
 from central.api.tokens import TokenStore
 from central.db.engine import Database
+from tests.harness.keys import fixed_code_key
 
 TOKEN: dict[str, str] = {}
 
@@ -22,7 +23,7 @@ TOKEN: dict[str, str] = {}
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'central.db'}")
     TOKEN["admin"] = TokenStore(db).create("admin", "schemathesis")[1]
-    yield schemathesis.openapi.from_asgi("/openapi.json", create_app(db))
+    yield schemathesis.openapi.from_asgi("/openapi.json", create_app(db, code_key=fixed_code_key))
     db.close()
 
 

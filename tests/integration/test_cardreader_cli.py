@@ -15,6 +15,7 @@ from cardreader.sim.cards import UidCard, UnknownCard
 from cardreader.sim.profiles import DEMO_FELICA_IDM, mynumber_card
 from cardreader.testpki import TestPki, create_test_pki
 from tests.harness.cards import card_present, inserted
+from tests.harness.keys import write_test_key
 from tests.harness.pcscd import READER_NAMES, Pcscd
 from tests.harness.services import wait_until
 
@@ -27,11 +28,33 @@ def pki() -> TestPki:
     return create_test_pki()
 
 
+@pytest.fixture(scope="module")
+def device_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A device configuration naming the test fleet key (the CLI has no default)."""
+    folder = tmp_path_factory.mktemp("cardreader-cli")
+    key = write_test_key(folder / "credential.key")
+    path = folder / "device.toml"
+    path.write_text(
+        f'[device]\nid = "cli"\nfacility = "fac"\n[reader]\ncredential_key_file = "{key}"\n'
+    )
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _config(device_config: Path) -> None:
+    CONFIG[:] = ["--config", str(device_config)]
+
+
+CONFIG: list[str] = []
+NEEDS_CONFIG = {"readers", "watch", "info", "auth"}
+
+
 def run(
     *args: str, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    config = CONFIG if args[0] in NEEDS_CONFIG and "--help" not in args else []
     return subprocess.run(
-        [sys.executable, "-m", "cardreader", *args],
+        [sys.executable, "-m", "cardreader", *args, *config],
         input=stdin,
         capture_output=True,
         text=True,
@@ -152,7 +175,7 @@ def test_cli_sim_without_vpcd_reports_clearly(tmp_path: Path) -> None:
 def test_cli_watch_prints_identified_events(pcscd: Pcscd) -> None:
     watch = subprocess.Popen(
         [sys.executable, "-m", "cardreader", "watch", "--json", "--identify", "--count", "4",
-         "--reader", READER_NAMES[0]],
+         "--reader", READER_NAMES[0], *CONFIG],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     assert watch.stdout is not None

@@ -16,6 +16,7 @@ from central.api.tokens import TokenStore
 from central.db.engine import Database
 from central.ingest.store import IngestStore
 from contracts.mqtt import EventBatch
+from tests.harness.keys import fixed_code_key
 
 SLOT = {"facility": "fac-1", "door": "room-a", "starts_at": "2026-04-01T10:00:00+09:00",
         "ends_at": "2026-04-01T11:00:00+09:00"}  # fmt: skip
@@ -30,7 +31,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db, page_size_max=50)) as test_client:
+    with TestClient(create_app(db, page_size_max=50, code_key=fixed_code_key)) as test_client:
         yield test_client
 
 

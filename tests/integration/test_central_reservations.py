@@ -33,8 +33,9 @@ from contracts.mqtt import (
     encode,
     facility_reservations_topic,
 )
-from contracts.reservations_hash import active_hash, code_hash, demo_code_key
+from contracts.reservations_hash import active_hash, code_hash
 from tests.harness.central import ROOT, central_process, worker_thread, write_config
+from tests.harness.keys import TEST_KEY, write_test_key
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.mqtt import TestClient, connect
 from tests.harness.services import free_port, wait_until
@@ -61,8 +62,9 @@ def test_api_changes_reach_the_facility_topic_in_order(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
     port = free_port()
-    config = write_config(tmp_path, mosquitto, f"sqlite:///{tmp_path / 'central.db'}",
-                          extra=f"[api]\nport = {port}\n")  # fmt: skip
+    key = write_test_key(tmp_path / "credential.key")
+    extra = f'[api]\nport = {port}\n[reservations]\ncode_key_file = "{key}"\n'
+    config = write_config(tmp_path, mosquitto, f"sqlite:///{tmp_path / 'central.db'}", extra=extra)
     created = subprocess.run(
         [sys.executable, "-m", "central", "token", "create", "--role", "operator",
          "--config", str(config)],
@@ -91,7 +93,7 @@ def test_api_changes_reach_the_facility_topic_in_order(
         assert deltas[1].changes[0].reservation.door == "room-b"
         assert deltas[2].changes[0].reservation.status == "cancelled"
         stored = deltas[0].changes[0].reservation.code_hash
-        assert stored == code_hash(demo_code_key("fac-1"), "fac-1", "4829")
+        assert stored == code_hash(TEST_KEY, "fac-1", "4829")
     finally:
         device.close()
         api.stop()

@@ -14,7 +14,7 @@ import pytest
 from sync.store import MIGRATION_SET, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["kiosk", "lockctl", "cardreader", "sync", "central", "deploy"]
+PACKAGES = ["kiosk", "lockctl", "cardreader", "sync", "central", "deploy", "demo"]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -93,11 +93,33 @@ def test_cli_append_refuses_personal_data(tmp_path: Path) -> None:
     assert json.loads(ok.stdout)["seq"] == 1
 
 
-def test_cli_demo_runs_with_embedded_config(tmp_path: Path) -> None:
-    result = run("kiosk", "demo", "--once", "--state-dir", str(tmp_path))
+def test_cli_kiosk_without_credential_key_is_a_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "device.toml"
+    config.write_text('[device]\nid = "x"\nfacility = "y"\n[[doors]]\nid = "a"\nrelay_pin = 17\n')
+    result = run("kiosk", "--config", str(config), "--headless")
+    assert result.returncode == 3, result.stderr
+    message = result.stderr.split("error: ", 1)[1]
+    assert f"{config}:\n  - reader.credential_key_file: required" in message
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_device_commands_need_a_config_and_kiosk_has_no_demo() -> None:
+    for args in (["kiosk"], ["sync", "run"], ["lockctl", "serve"], ["kiosk", "demo"]):
+        result = run(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "--config" in result.stderr
+    for flag in ("--dev-panel", "--pki-dir", "--measure-startup", " demo"):
+        assert flag not in run("kiosk", "--help").stdout
+
+
+def test_cli_demo_runs_with_its_own_config(tmp_path: Path) -> None:
+    result = run("demo", "--once", "--state-dir", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dashboard      : http://127.0.0.1:" in result.stdout
     assert "integrity ok" in result.stdout
     assert (tmp_path / "device.db").exists()
+    key = (tmp_path / "credential.key").read_text().strip()
+    assert len(bytes.fromhex(key)) == 32  # the demo's own key, named by its configs
+    assert str(tmp_path / "credential.key") in (tmp_path / "central.toml").read_text()
     logs = {p.name for p in (tmp_path / "logs").iterdir()}
     assert {"mosquitto.log", "central-api.log", "lockctl.log", "sync-agent.log"} <= logs

@@ -20,6 +20,7 @@ from central.db.tables import devices
 from central.ops.alerts import Transition
 from central.ops.service import AlertStore
 from central.ops.staff import StaffStore
+from tests.harness.keys import fixed_code_key
 
 NOW = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -37,7 +38,7 @@ class Clock:
 def setup(tmp_path: Path) -> Iterator[tuple[TestClient, Database, Clock, dict[str, str]]]:
     db = Database(f"sqlite:///{tmp_path / 'central.db'}")
     clock = Clock()
-    app: FastAPI = create_app(db, now=clock)
+    app: FastAPI = create_app(db, now=clock, code_key=fixed_code_key)
     staff = StaffStore(db)
     secrets = {
         "op": staff.create("op", PASSWORD, "operator"),

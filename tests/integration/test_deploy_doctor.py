@@ -25,6 +25,7 @@ from lockctl.client import LockClient
 from lockctl.errors import LockctlError
 from sync.outbox import Outbox
 from sync.store import open_store
+from tests.harness import clockrun
 from tests.harness.central_api import CentralApi
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.pcscd import Pcscd
@@ -63,6 +64,9 @@ cert_file = "{cert}"
 key_file = "{key}"
 [central]
 url = "{central}"
+[issuance]
+payment_backend = "sim"
+printer_backend = "file"
 """
 
 
@@ -118,19 +122,20 @@ def device(
             return False
 
     wait_until(answers, 20, "lockctl to answer")
-    env = {**os.environ, **pcscd.env, "PYTHONPATH": str(ROOT), "KIOSK_CLOCK_TRUSTED": "1"}
+    env = {**os.environ, **pcscd.env, "PYTHONPATH": str(ROOT)}
     yield Device(folder, config, text, env, lockctl, central)
     lockctl.stop()
     central.stop()
 
 
 def doctor(
-    config: Path, env: dict[str, str], *extra: str, stdin: str = ""
+    config: Path, env: dict[str, str], *extra: str, stdin: str = "", clock_trusted: bool = True
 ) -> tuple[int, dict[str, Any], str]:
-    """Run the real CLI with --json; returns (exit code, report, stderr)."""
+    """Run the real CLI with --json (the clock's trust injected); returns
+    (exit code, report, stderr)."""
     done = subprocess.run(
-        [sys.executable, "-m", "deploy", "doctor", "--config", str(config), "--json",
-         "--timeout", "5", *extra],
+        clockrun.argv(clock_trusted, "deploy", "doctor", "--config", str(config), "--json",
+                      "--timeout", "5", *extra),
         capture_output=True, text=True, env=env, input=stdin, timeout=120, check=False,
     )  # fmt: skip
     try:
@@ -168,7 +173,7 @@ def test_doctor_all_green_against_running_services(device: Device) -> None:
 
 def test_doctor_table_for_people_is_aligned(device: Device) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "deploy", "doctor", "--config", str(device.config)],
+        clockrun.argv(True, "deploy", "doctor", "--config", str(device.config)),
         capture_output=True, text=True, env=device.env, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout
@@ -353,7 +358,7 @@ def test_doctor_central_unreachable(device: Device, tmp_path: Path) -> None:
 
 
 def test_doctor_clock_untrusted(device: Device) -> None:
-    code, report, _ = doctor(device.config, {**device.env, "KIOSK_CLOCK_TRUSTED": "0"})
+    code, report, _ = doctor(device.config, device.env, clock_trusted=False)
     check = by_name(report)["clock"]
     assert code == 1 and failed(report) == {"clock"}
     assert "not synchronised" in check["finding"] and "timedatectl" in check["action"]
@@ -387,7 +392,8 @@ def test_doctor_store_on_read_only_disk(device: Device, tmp_path: Path) -> None:
     config = device.variant(tmp_path, f"{device.folder}/device.db", str(data / "device.db"))
     script = (
         f"mount --bind {data} {data} && mount -o remount,bind,ro {data} && "
-        f"exec {sys.executable} -m deploy doctor --config {config} --json"
+        f"exec {sys.executable} -m tests.harness.clockrun trusted deploy doctor"
+        f" --config {config} --json"
     )
     namespace = "-m" if os.geteuid() == 0 else "-Urm"
     done = subprocess.run(

@@ -27,6 +27,7 @@ from tests.harness.issuance import (
     settings_for,
     weekday_at,
 )
+from tests.harness.keys import fixed_code_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,7 +128,7 @@ def test_cli_and_staff_api_issuance_stats(config: Path, tmp_path: Path) -> None:
     with Database(f"sqlite:///{tmp_path / 'c.db'}") as db:
         month = _issue_two(db, tmp_path)
         _, token = TokenStore(db).create("reader")
-        with TestClient(create_app(db)) as client:
+        with TestClient(create_app(db, code_key=fixed_code_key)) as client:
             answer = client.get(
                 f"/api/issuance/stats?month={month}", headers={"Authorization": f"Bearer {token}"}
             )

@@ -195,7 +195,8 @@ def test_lockctl_cli_bad_input_clear_errors(daemon: LockDaemon) -> None:
     assert status.returncode == 0
     assert '"room-b"' in status.stdout
     absent = subprocess.run(
-        [sys.executable, "-m", "lockctl", "status", "--socket", str(daemon.folder / "none.sock")],
+        [sys.executable, "-m", "lockctl", "status", "--config", str(daemon.config),
+         "--socket", str(daemon.folder / "none.sock")],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert absent.returncode == 6

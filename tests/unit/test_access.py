@@ -4,11 +4,13 @@ code lockout; examples plus hypothesis properties."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from demo.config import write_demo_config
 from kiosk.checkin.access import (
     CodeAttempts,
     DeviceState,
@@ -130,8 +132,8 @@ def test_access_right_code_wrong_time_is_not_a_guess() -> None:
     assert d.reason is Reason.TOO_EARLY and attempts.failures == 0
 
 
-def test_access_policy_from_demo_config() -> None:
-    policy = policy_for_door(load_config(None), "room-a")
+def test_access_policy_from_demo_config(tmp_path: Path) -> None:
+    policy = policy_for_door(load_config(write_demo_config(tmp_path)), "room-a")
     assert policy.early_entry == timedelta(minutes=10)
     assert policy.unlock_seconds == 5 and policy.max_unlock_seconds == 30
     assert policy.deny_on_untrusted_clock

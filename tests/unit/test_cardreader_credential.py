@@ -52,4 +52,3 @@ def test_credential_key_file_forms_and_errors(tmp_path: Path) -> None:
         credential.load_key(tmp_path / "short")
     with pytest.raises(CredentialKeyError, match="keygen"):
         credential.load_key(tmp_path / "missing")
-    assert credential.load_key(None) == credential.DEMO_KEY

@@ -17,7 +17,6 @@ from contracts.mqtt import Reservation
 from contracts.reservations_hash import (
     active_hash,
     code_hash,
-    demo_code_key,
     parse_window,
     same_content,
     window_hash,
@@ -112,7 +111,6 @@ def test_code_hash_is_keyed_per_facility_and_never_the_code() -> None:
     )  # as the kiosk computes it (contracts.reservations_hash.code_hash)
     assert code_hash(key, "fac-2", "482913") != stored
     assert code_hash(b"j" * 32, "fac-1", "482913") != stored
-    assert demo_code_key("fac-1") == hashlib.sha256(b"demo-credential-key:fac-1").digest()
 
 
 def test_central_config_demo_loads_with_sqlite_under_state_dir(
@@ -178,6 +176,7 @@ def test_central_cli_token_create_prints_a_token_it_can_verify(
 
 def test_central_config_code_key_file_is_read_and_checked(tmp_path: Path) -> None:
     from central.config import code_key
+    from foundation.errors import MissingKeyError
 
     (tmp_path / "key").write_text("ab" * 32)
     (tmp_path / "short").write_text("abcd")
@@ -186,4 +185,7 @@ def test_central_config_code_key_file_is_read_and_checked(tmp_path: Path) -> Non
     short = parse_config('[reservations]\ncode_key_file = "short"\n', "c.toml", tmp_path)
     with pytest.raises(CentralConfigError, match="shorter than 16 bytes"):
         code_key(short)
-    assert code_key(parse_config("", "c.toml", tmp_path))("fac-1") == demo_code_key("fac-1")
+    with pytest.raises(
+        MissingKeyError, match=r"c\.toml:\n  - reservations\.code_key_file: required"
+    ):
+        code_key(parse_config("", "c.toml", tmp_path))

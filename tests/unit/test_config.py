@@ -1,4 +1,4 @@
-"""Device configuration: typed, validated, clear errors, embedded demo."""
+"""Device configuration: typed, validated, clear errors; the demo's file."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.config import demo_config_text, load_config, parse_config
+from demo.config import demo_config_text, write_demo_config
+from sync.config import load_config, parse_config
 from sync.errors import ConfigError
 
 MINIMAL = '[device]\nid = "gym-door-01"\nfacility = "gym"\n'
@@ -18,15 +19,46 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_config_demo_default_loads_without_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("KIOSK_STATE_DIR", str(tmp_path))
-    config = load_config(None)
+def test_config_demo_file_names_the_key_it_writes(tmp_path: Path) -> None:
+    config = load_config(write_demo_config(tmp_path))
     assert config.device.id == "demo-door-01"
     assert config.lock.pin_factory == "mock"
     assert config.store.path == tmp_path / "device.db"
     assert [d.id for d in config.doors] == ["room-a"]
+    assert config.reader.credential_key_file == tmp_path / "credential.key"
+    assert len(bytes.fromhex(config.reader.credential_key_file.read_text())) == 32
+
+
+COUNTER = MINIMAL.replace("\n", '\nrole = "counter"\n', 1)
+
+
+def test_config_counter_names_payment_and_printer(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, COUNTER))
+    assert "issuance.payment_backend is required on a counter kiosk" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, COUNTER + '[issuance]\npayment_backend = "sim"\n'))
+    assert "issuance.printer_backend is required on a counter kiosk" in str(err.value)
+    ok = COUNTER + '[issuance]\npayment_backend = "sim"\nprinter_backend = "file"\n'
+    assert load_config(write(tmp_path, ok)).issuance.payment_backend == "sim"
+    assert load_config(write(tmp_path, MINIMAL)).issuance.payment_backend is None  # a door
+
+
+@pytest.mark.parametrize(
+    ("issuance", "expected"),
+    [
+        ('payment_backend = "acme-pay"\nprinter_backend = "file"', "issuance.payment_backend"),
+        ('payment_backend = "sim"\nprinter_backend = "laser"', "issuance.printer_backend"),
+        ('payment_backend = "sim"\nprinter_backend = "cups"', "cups_queue is required"),
+    ],
+)
+def test_config_unknown_backend_is_a_config_error(
+    tmp_path: Path, issuance: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, f"{COUNTER}[issuance]\n{issuance}\n"))
+    assert expected in str(err.value)
+    assert str(tmp_path / "device.toml") in str(err.value)
 
 
 def test_config_minimal_file_gets_defaults(tmp_path: Path) -> None:

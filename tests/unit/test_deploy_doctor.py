@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from demo.config import write_demo_config
 from deploy.checks import CheckResult, DoctorContext, Status
 from deploy.checks.local import check_disk, pin_problems
 from deploy.checks.systemd import check_services, check_watchdog
@@ -49,7 +50,7 @@ def test_pin_problems_across_doors() -> None:
 
 
 def context(tmp_path: Path) -> DoctorContext:
-    return DoctorContext(config_path=Path("demo"), config=load_config(None))
+    return DoctorContext(config_path=Path("demo"), config=load_config(write_demo_config(tmp_path)))
 
 
 @pytest.mark.parametrize(

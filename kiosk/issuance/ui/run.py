@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from cardreader.watch import CardEvent, CardWatcher
@@ -12,18 +11,14 @@ from sync.config import DeviceConfig
 
 def run_issuance(
     config: DeviceConfig,
-    measure_startup: bool = False,
-    dev_panel: tuple[int, Path] | None = None,
     on_started: Callable[[Any], None] | None = None,
     **ports: Any,
 ) -> int:
     """Run until the app stops. ``ports`` are injected into
     :func:`kiosk.issuance.wiring.build_issuance` (``central=``, ``payment=``,
-    ``printer=``, ``cards=``, ``sound=``); the rest come from the config.
+    ``printer=``, ``cards=``, ``sound=``, ``clock_trusted=``); the rest come
+    from the config.
     ``on_started(app)`` runs once the app and its card watcher are up."""
-    from kivy.clock import Clock
-    from kivy.core.window import Window
-
     from kiosk.checkin.wiring import card_service_for
     from kiosk.issuance.sound import KivySound
     from kiosk.issuance.ui.app import IssuanceApp
@@ -37,26 +32,11 @@ def run_issuance(
     watch_service = card_service_for(config)
 
     def started(app: IssuanceApp) -> None:
-        if measure_startup:
-
-            def first_frame(*_args: Any) -> None:
-                Window.unbind(on_flip=first_frame)
-                print("READY", flush=True)
-                Clock.schedule_once(lambda _dt: app.stop(), 0)
-
-            Window.bind(on_flip=first_frame)
-            return
-
         def card_event(event: CardEvent) -> None:  # on the watcher's thread
             if event.kind in ("inserted", "removed"):
                 app.post_card(event.kind == "inserted")
 
         watchers.append(watch_service.watch(card_event))
-        if dev_panel is not None:  # the demo's virtual cards (never on a kiosk)
-            from demo.devpanel import COUNTER_HELP, COUNTER_KEYS, DevPanel
-
-            port, pki_dir = dev_panel
-            DevPanel(port, pki_dir, None, keys=COUNTER_KEYS, help_text=COUNTER_HELP).attach()
         if on_started is not None:
             on_started(app)
 
