@@ -42,7 +42,7 @@ from contracts.mqtt import Reservation
 from demo.config import default_state_dir, demo_config_text, ensure_key, write_demo_config
 from foundation.errors import MissingKeyError
 from foundation.supervisor import ProcessError, Supervisor, free_port, port_open
-from kiosk.checkin.wiring import credential_key
+from kiosk.reader import credential_key
 from sync.config import DeviceConfig, load_config
 from sync.outbox import Outbox
 from sync.reservations import ReservationCache

@@ -9,7 +9,8 @@ from types import FrameType
 
 from kiosk.checkin.cards import CardFeed
 from kiosk.checkin.terminal import DoorTerminal
-from kiosk.checkin.wiring import LockctlPort, build_checkin_service, card_service_for
+from kiosk.checkin.wiring import LockctlPort, build_checkin_service
+from kiosk.reader import card_service_for
 from sync.config import DeviceConfig
 
 log = logging.getLogger(__name__)

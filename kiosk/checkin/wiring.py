@@ -10,17 +10,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cardreader.credential import load_key
-from cardreader.errors import CredentialKeyError
-from cardreader.service import CardService
 from foundation.clock import clock_is_synchronised
-from foundation.errors import MissingKeyError
 from kiosk.checkin.access import policy_for_door
 from kiosk.checkin.ports import LockPort
 from kiosk.checkin.reservations import StoreReservations
 from kiosk.checkin.service import CheckinService
 from kiosk.checkin.session import CheckinSession
 from kiosk.errors import LockUnavailable
+from kiosk.reader import credential_key
 from lockctl.client import LockClient
 from lockctl.errors import LockctlError
 from sync.config import DeviceConfig
@@ -28,20 +25,7 @@ from sync.errors import ConfigError
 from sync.outbox import Outbox
 from sync.store import open_store
 
-KEY_HOW = "the fleet's credential key (python -m cardreader keygen PATH; docs/configuration.md)"
 SessionFactory = Callable[[Callable[[CheckinSession], None]], CheckinSession]
-
-
-def credential_key(config: DeviceConfig) -> bytes:
-    """The fleet's key (``reader.credential_key_file``) for card references
-    and reservation-code hashes; unset or unreadable is a configuration error."""
-    path = config.reader.credential_key_file
-    if path is None:
-        raise MissingKeyError(config.source, "reader.credential_key_file", how=KEY_HOW)
-    try:
-        return load_key(path)
-    except CredentialKeyError as exc:
-        raise ConfigError(config.source, [f"reader.credential_key_file: {exc}"]) from None
 
 
 def build_checkin_service(
@@ -136,14 +120,3 @@ class LockctlPort:
 
 def lock_for(config: DeviceConfig) -> LockPort:
     return LockctlPort(config.lock.socket)
-
-
-def card_service_for(config: DeviceConfig) -> CardService:
-    """The card reader as configured (``reader.backend`` ``sim`` is the same
-    PC/SC path, with virtual cards played into pcscd)."""
-    return CardService(
-        credential_key=credential_key(config),
-        reader_filter=config.reader.name,
-        apdu_timeout=config.reader.apdu_timeout_seconds,
-        extended_reads=config.reader.extended_reads,
-    )

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from foundation.clock import clock_is_synchronised
-from kiosk.checkin.wiring import card_service_for
 from kiosk.issuance.central import HttpsCentral
 from kiosk.issuance.flow import IssuanceFlow
 from kiosk.issuance.orchestrator import Orchestrator, Ports, Post
@@ -22,6 +21,7 @@ from kiosk.issuance.payment import SimulatedTerminal
 from kiosk.issuance.ports import CardPort, CentralPort, PaymentTerminal, Printer, SoundPort
 from kiosk.issuance.printing import CupsPrinter, FilePrinter
 from kiosk.issuance.sound import SimulatedSound
+from kiosk.reader import card_service_for
 from sync.config import DeviceConfig
 from sync.errors import ConfigError
 from sync.outbox import Outbox

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts.reservations_hash import code_hash as reservation_code_hash
-from kiosk.checkin.wiring import credential_key
+from kiosk.reader import credential_key
 from sync.config import load_config
 from sync.reservations import ReservationCache
 from sync.store import open_store

@@ -53,7 +53,8 @@ from cardreader.testpki import create_test_pki  # noqa: E402
 from demo.devpanel import DevPanel  # noqa: E402
 from kiosk.checkin.cards import CardFeed  # noqa: E402
 from kiosk.checkin.ui.app import KioskApp  # noqa: E402
-from kiosk.checkin.wiring import build_checkin_session, card_service_for, lock_for  # noqa: E402
+from kiosk.checkin.wiring import build_checkin_session, lock_for  # noqa: E402
+from kiosk.reader import card_service_for  # noqa: E402
 from sync.config import load_config  # noqa: E402
 
 KEYCODES = {"F5": 286, "F6": 287, "F7": 288, "F8": 289}

@@ -19,7 +19,8 @@ def run_touchscreen(
     card feed are up (the demo attaches its developer panel there)."""
     from kiosk.checkin.cards import CardFeed
     from kiosk.checkin.ui.app import KioskApp
-    from kiosk.checkin.wiring import build_checkin_session, card_service_for, lock_for
+    from kiosk.checkin.wiring import build_checkin_session, lock_for
+    from kiosk.reader import card_service_for
 
     factory, close = build_checkin_session(
         config, lock=lock_for(config), door=door, clock_trusted=clock_trusted

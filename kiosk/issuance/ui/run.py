@@ -19,10 +19,10 @@ def run_issuance(
     ``printer=``, ``cards=``, ``sound=``, ``clock_trusted=``); the rest come
     from the config.
     ``on_started(app)`` runs once the app and its card watcher are up."""
-    from kiosk.checkin.wiring import card_service_for
     from kiosk.issuance.sound import KivySound
     from kiosk.issuance.ui.app import IssuanceApp
     from kiosk.issuance.wiring import build_issuance
+    from kiosk.reader import card_service_for
     from kiosk.touch.app import post_to_ui
 
     if "sound" not in ports and config.issuance.sound:
