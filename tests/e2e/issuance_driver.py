@@ -37,7 +37,6 @@ from cardreader.sim.profiles import mynumber_card
 from cardreader.sim.vpcd import VpcdLink
 from cardreader.testpki import load_test_pki_with
 from kiosk.errors import CentralRefused, CentralUnreachable
-from kiosk.issuance.fake_central import FakeCentral
 from kiosk.issuance.payment import SimulatedTerminal
 from kiosk.issuance.printing import FilePrinter, PrinterState
 from kiosk.issuance.sound import SimulatedSound
@@ -45,6 +44,7 @@ from kiosk.issuance.ui.app import IssuanceApp
 from kiosk.issuance.ui.run import run_issuance
 from sync.config import load_config
 from tests.e2e.ui_driver import Driver
+from tests.harness.fake_issuance_central import FakeCentral
 
 
 class IssuanceDriver(Driver):

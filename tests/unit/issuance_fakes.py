@@ -20,13 +20,13 @@ from cardreader.errors import CardRemovedError, PinBlockedError, WrongPinError
 from cardreader.identify import CardKind
 from cardreader.service import AuthOutcome, CardInfo
 from foundation.privacy import check_event_data
-from kiosk.issuance.fake_central import FakeCentral
 from kiosk.issuance.flow import IssuanceFlow, IssuanceStep
 from kiosk.issuance.model import Request
 from kiosk.issuance.orchestrator import Orchestrator, Ports
 from kiosk.issuance.payment import SimulatedTerminal
 from kiosk.issuance.printing import FilePrinter, JobState
 from kiosk.issuance.sound import SimulatedSound
+from tests.harness.fake_issuance_central import FakeCentral
 
 DEVICE = "counter-01"
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -1,6 +1,6 @@
-"""An in-process central for unit tests, the kiosk e2e test and the demo.
+"""An in-process central for the issuance unit tests and the kiosk e2e test.
 
-It keeps the contract of ``sync/issuance_protocol``: single-use challenges,
+It keeps the contract of :mod:`contracts.issuance`: single-use challenges,
 the card's signature over :func:`signed_message` verified with the
 certificate's key, sessions, idempotent orders, confirmation with small PDF
 documents, outcomes. ``fail_next(operation, error)`` scripts a refusal or an
