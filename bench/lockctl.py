@@ -14,7 +14,7 @@ the same clock in every process), not by our code:
   (request -> reply), and a raw gpiozero ``OutputDevice.on()`` on a
   MockFactory in this process (call -> edge).
 
-Targets (issue 4): request -> relay energised p99 <= 10 ms; relock within
+Targets: request -> relay energised p99 <= 10 ms; relock within
 50 ms of the deadline at p99. ``--full`` = 3000 requests and 200 relocks.
 """
 

@@ -139,7 +139,7 @@ class Health(Message):
     lock_ok: bool | None = None
     printer: str | None = None
     versions: dict[str, str] = {}
-    # Added in issue 5 (additive, optional): messages the device rejected as
+    # Additive and optional (older devices omit it): messages the device rejected as
     # malformed, oversized or wrongly typed since its agent started.
     rejected_messages: Annotated[int, Field(ge=0)] | None = None
 

@@ -149,7 +149,7 @@ class SyncSection(Section):
     max_inflight_batches: int = Field(default=4, ge=1, le=64)
     health_interval_seconds: float = Field(default=30.0, ge=1, le=3600)
     reconnect_max_seconds: float = Field(default=30.0, ge=1, le=600)
-    # Added by the sync agent (issue 5); see docs/sync.md.
+    # Added by the sync agent; see docs/sync.md.
     reconnect_min_seconds: float = Field(default=0.5, gt=0, le=60)
     # A batch central has not acknowledged within this time is sent again.
     ack_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)

@@ -92,7 +92,7 @@ def m001_initial(db: Database) -> None:
 def m002_reservation_credentials_by_reservation(db: Database) -> None:
     # Deltas replace a reservation's credentials (DELETE ... WHERE
     # reservation_id = ?), and deleting a reservation cascades to them: both
-    # need this index, or each is a scan of every credential (issue 5).
+    # need this index, or each is a scan of every credential.
     db.execute(
         "CREATE INDEX reservation_credentials_reservation"
         " ON reservation_credentials (reservation_id)"

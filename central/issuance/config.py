@@ -1,4 +1,4 @@
-"""The ``[issuance]`` section of the central configuration (issue 8).
+"""The ``[issuance]`` section of the central configuration.
 
 The catalogue (kinds, labels, fees, copies, options, hours), the trust
 anchors (JPKI user-authentication roots and CRLs), the reference registry

@@ -1,4 +1,4 @@
-"""Verifying a My Number Card's proof of possession (issue 8).
+"""Verifying a My Number Card's proof of possession.
 
 Steps, each refused with a contract code (:class:`IssuanceRefused`):
 

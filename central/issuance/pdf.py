@@ -1,7 +1,7 @@
 """Certificate PDFs for issuance: A4, Japanese fonts embedded, an issue
 number and date, the municipality, and a copy-deterrent background.
 
-The content comes from the registry adapter (issue 8) as lines of text; this
+The content comes from the registry adapter as lines of text; this
 module only lays them out. It never receives, and so never prints, the
 12-digit individual number: ``render_certificate`` refuses any line that
 contains one (defence in depth, as for events).

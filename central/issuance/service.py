@@ -1,4 +1,4 @@
-"""The central issuance service (issue 8): catalogue, challenges, sessions.
+"""The central issuance service: catalogue, challenges, sessions.
 
 Orders, confirmation and statistics are in :mod:`central.issuance.orders`.
 Every state lives in the database, so several API workers agree. Every

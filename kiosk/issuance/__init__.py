@@ -1,1 +1,1 @@
-"""Certificate issuance at a counter kiosk (issue 8): flow, orchestrator, ports."""
+"""Certificate issuance at a counter kiosk: flow, orchestrator, ports."""

@@ -1,4 +1,4 @@
-"""The resident registry adapter (issue 8): certificate -> resident ->
+"""The resident registry adapter: certificate -> resident ->
 eligibility -> the lines of a certificate.
 
 :class:`ResidentRegistry` is what central asks; a city connects its
