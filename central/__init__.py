@@ -1,2 +1,4 @@
-"""Central: ingest workers, HTTP API, ops dashboard and issuance service.
-(Built in the sync, ops and issuance issues.)"""
+"""Central, the city's side: event ingest, reservations and bookings, the HTTP
+API and ops dashboard, and the certificate issuance service. Sub-packages by
+subsystem (db, ingest, reservations, api, ops, issuance); docs/central.md has
+the map."""

@@ -1,2 +1,2 @@
-"""Deployment: fleet PKI, device provisioning, systemd units, broker config.
-(Built in the sync and provisioning issues.)"""
+"""Deployment: fleet PKI, device provisioning, the on-device installer, the
+doctor, systemd units, broker config and the Ansible rollout."""
