@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from cardreader import apdu, jpki  # noqa: E402
 from cardreader.identify import identify  # noqa: E402
 from cardreader.pcsc import CardSession, Pcsc  # noqa: E402
-from cardreader.testpki import write_test_pki  # noqa: E402
+from cardreader.sim.testpki import write_test_pki  # noqa: E402
 from cardreader.watch import CardEvent, CardWatcher  # noqa: E402
 from tests.harness.cards import card_present  # noqa: E402
 from tests.harness.pcscd import READER_NAMES, Pcscd  # noqa: E402

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.cardreader import MYNUMBER, PIN, _command, _wait_for, raw_flow, start_sim  # noqa: E402
 from cardreader.service import CardService  # noqa: E402
-from cardreader.testpki import load_test_pki  # noqa: E402
+from cardreader.sim.testpki import load_test_pki  # noqa: E402
 from cardreader.watch import CardEvent, CardWatcher  # noqa: E402
 from contracts.issuance import ConfirmIn, OrderIn, OrderItemIn  # noqa: E402
 from kiosk.issuance.central import HttpsCentral  # noqa: E402

@@ -6,7 +6,7 @@ Modules: ``service`` (the facade the kiosk uses), ``pcsc`` (contexts,
 connections, APDU transport with timeouts and trace), ``watch`` (insert /
 remove events handed to the caller), ``identify`` (card kind by behaviour),
 ``jpki`` (certificates, PIN, signature), ``certs``, ``credential`` (opaque
-references), ``apdu`` (pure building and parsing), ``errors``, ``testpki``,
-``sim`` (virtual cards played into pcscd through vpcd). See
+references), ``apdu`` (pure building and parsing), ``errors``, ``sim`` (virtual
+cards played into pcscd through vpcd, and their test PKI ``sim.testpki``). See
 docs/cardreader.md.
 """

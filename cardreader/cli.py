@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cardreader import credential, errors, testpki
+from cardreader import credential, errors
 from cardreader.identify import CardKind
 from cardreader.service import CardService
 from cardreader.watch import CardEvent
@@ -180,6 +180,9 @@ def cmd_auth(args: argparse.Namespace) -> int:
 
 
 def cmd_testpki(args: argparse.Namespace) -> int:
+    # Like ``sim``, imported on use: the virtual card's material is test material.
+    from cardreader.sim import testpki
+
     pki = testpki.write_test_pki(Path(args.directory))
     users = {v: p.cert.subject.rfc4514_string() for v, p in pki.users.items()}
     text = f"TEST PKI written to {args.directory}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from cardreader.testpki import load_test_pki, write_extra_user, write_test_pki
+from cardreader.sim.testpki import load_test_pki, write_extra_user, write_test_pki
 from central.issuance.registry.sqlite import SqliteRegistry, seed_demo
 from deploy import pki as fleet_pki
 from deploy.fleet import load_fleet

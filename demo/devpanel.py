@@ -23,8 +23,8 @@ from kivy.metrics import mm
 from kivy.uix.label import Label
 
 from cardreader.sim.profiles import build_card
+from cardreader.sim.testpki import load_test_pki_with
 from cardreader.sim.vpcd import VpcdLink
-from cardreader.testpki import load_test_pki_with
 from lockctl.client import LockClient
 from lockctl.errors import LockctlError
 

@@ -37,7 +37,7 @@ from cardreader.certs import describe
 from cardreader.credential import certificate_reference, member_reference
 from cardreader.sim.pcscd import PcscdError, PrivatePcscd
 from cardreader.sim.profiles import DEMO_FELICA_IDM
-from cardreader.testpki import TestPki, load_test_pki, write_test_pki
+from cardreader.sim.testpki import TestPki, load_test_pki, write_test_pki
 from contracts.mqtt import Reservation
 from demo.config import default_state_dir, demo_config_text, ensure_key, write_demo_config
 from foundation.errors import MissingKeyError

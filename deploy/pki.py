@@ -1,4 +1,4 @@
-"""X.509 building blocks for the fleet PKI (``cryptography``).
+"""The fleet PKI, built with :mod:`foundation.x509`.
 
 A fleet CA signs the broker's server certificate, one client certificate per
 device (CN = device id, used as the MQTT username by the broker) and the
@@ -9,79 +9,55 @@ supported by mosquitto's OpenSSL and Python's ssl module.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from foundation import x509 as builder
+from foundation.x509 import common_name, not_after, write_cert, write_crl, write_key
 
-@dataclass(frozen=True)
-class Issued:
-    """A key and its certificate."""
+__all__ = [
+    "Issued",
+    "build_crl",
+    "common_name",
+    "create_ca",
+    "issue",
+    "issued_by",
+    "load_issued",
+    "new_key",
+    "not_after",
+    "revoked_serials",
+    "same_key",
+    "sign",
+    "verify_signature",
+    "write_cert",
+    "write_crl",
+    "write_key",
+]
 
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
+FLEET_ORG = "City Kiosk Fleet"
 
-    def write(self, cert_path: Path, key_path: Path) -> None:
-        write_cert(self.cert, cert_path)
-        write_key(self.key, key_path)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+Issued: TypeAlias = builder.KeyPair[ec.EllipticCurvePrivateKey]
+"""A fleet key and its certificate (``.write(cert_path, key_path)``)."""
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
+    return builder.ec_key()
 
 
-def _name(common_name: str, organisation: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
+def create_ca(common_name: str, *, organisation: str = FLEET_ORG, days: int = 3650) -> Issued:
+    now = builder.now()
+    return builder.create_ca(
+        builder.ec_key(),
+        builder.name(organisation=organisation, common_name=common_name),
+        builder.Validity(now - builder.CLOCK_SKEW, now + dt.timedelta(days=days)),
+        usage=builder.key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True),
     )
-
-
-def create_ca(
-    common_name: str, *, organisation: str = "City Kiosk Fleet", days: int = 3650
-) -> Issued:
-    key = new_key()
-    name = _name(common_name, organisation)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_now() - dt.timedelta(minutes=5))
-        .not_valid_after(_now() + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return Issued(key, cert)
 
 
 def issue(
@@ -90,81 +66,26 @@ def issue(
     *,
     server_names: list[str] | None = None,
     client: bool = True,
-    organisation: str = "City Kiosk Fleet",
+    organisation: str = FLEET_ORG,
     days: int = 825,
     not_before: dt.datetime | None = None,
 ) -> Issued:
     """Issue a leaf certificate; ``server_names`` (DNS names or IPs) make it a server cert."""
-    key = new_key()
-    start = not_before or (_now() - dt.timedelta(minutes=5))
     usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name, organisation))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
-        )
-    )
     if server_names:
         usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([_general_name(n) for n in server_names]), critical=False
-        )
-    builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-    return Issued(key, builder.sign(ca.key, hashes.SHA256()))
-
-
-def _general_name(value: str) -> x509.GeneralName:
-    try:
-        return x509.IPAddress(ipaddress.ip_address(value))
-    except ValueError:
-        return x509.DNSName(value)
-
-
-def write_cert(cert: x509.Certificate, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def write_key(key: ec.EllipticCurvePrivateKey, path: Path, mode: int = 0o600) -> None:
-    """Write a private key readable by its owner only (created with that mode)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+    return builder.issue(
+        ca,
+        builder.ec_key(),
+        builder.name(organisation=organisation, common_name=common_name),
+        builder.Validity.lasting(days, start=not_before),
+        extended_usage=usages,
+        alt_names=server_names or (),
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
-    path.chmod(mode)
 
 
 def load_issued(cert_path: Path, key_path: Path) -> Issued:
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ValueError(f"{key_path}: expected an EC private key")
-    return Issued(key, cert)
-
-
-def not_after(cert: x509.Certificate) -> dt.datetime:
-    """The certificate's expiry as an aware UTC time (cryptography 38 on Debian 12 too)."""
-    aware = getattr(cert, "not_valid_after_utc", None)
-    if isinstance(aware, dt.datetime):
-        return aware
-    return cert.not_valid_after.replace(tzinfo=dt.UTC)
-
-
-def common_name(cert: x509.Certificate) -> str:
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else ""
+    return builder.KeyPair(builder.load_key(key_path, "ec"), builder.load_cert(cert_path))
 
 
 def sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
@@ -212,35 +133,11 @@ def build_crl(ca: Issued, revoked: dict[int, dt.datetime]) -> x509.CertificateRe
     OpenSSL (mosquitto) rejects *every* client once a CRL's nextUpdate has
     passed, so the CRL lives as long as the CA; it is re-signed at each change.
     """
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(ca.cert.subject)
-        .last_update(_now() - dt.timedelta(minutes=5))
-        .next_update(not_after(ca.cert))
-    )
-    for serial, when in sorted(revoked.items()):
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
-        )
-    return builder.sign(ca.key, hashes.SHA256())
-
-
-def write_crl(crl: x509.CertificateRevocationList, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
-    tmp.replace(path)
+    return builder.build_crl(ca, sorted(revoked.items()), next_update=not_after(ca.cert))
 
 
 def revoked_serials(path: Path) -> dict[int, dt.datetime]:
     """Serial -> revocation time of a CRL file (empty when the file does not exist)."""
     if not path.exists():
         return {}
-    crl = x509.load_pem_x509_crl(path.read_bytes())
-    result: dict[int, dt.datetime] = {}
-    for entry in crl:
-        when = getattr(entry, "revocation_date_utc", None)
-        if not isinstance(when, dt.datetime):
-            when = entry.revocation_date.replace(tzinfo=dt.UTC)
-        result[entry.serial_number] = when
-    return result
+    return builder.revocations(builder.load_crl(path))

@@ -25,6 +25,7 @@ from cardreader.credential import write_new_key
 from deploy import bundle, pki
 from deploy.errors import BundleError, FleetError, FleetUsageError
 from deploy.fleet import Fleet, add_device, load_fleet
+from foundation import x509
 from sync.config import parse_config
 from sync.errors import ConfigError
 
@@ -170,15 +171,7 @@ def _credential_key(fleet: Fleet) -> bytes:
 
 
 def _pem(issued: pki.Issued) -> tuple[bytes, bytes]:
-    from cryptography.hazmat.primitives import serialization
-
-    cert = issued.cert.public_bytes(serialization.Encoding.PEM)
-    key = issued.key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert, key
+    return x509.cert_pem(issued.cert), x509.key_pem(issued.key)
 
 
 def provision(request: ProvisionRequest) -> ProvisionResult:

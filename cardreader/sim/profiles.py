@@ -12,8 +12,8 @@ from pathlib import Path
 from cardreader.sim.cards import ATR_FELICA, ATR_MIFARE_1K, UidCard, UnknownCard
 from cardreader.sim.faulty import FaultyCard
 from cardreader.sim.mynumber import MyNumberCard, PinState
+from cardreader.sim.testpki import TestPki
 from cardreader.sim.vpcd import VirtualCard
-from cardreader.testpki import TestPki
 
 PROFILES = ("mynumber", "felica", "mifare", "unknown", "faulty")
 DEMO_FELICA_IDM = bytes.fromhex("012E4CD2A1B2C3D4")

@@ -16,7 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from cardreader import testpki
+from cardreader.sim import testpki
 from cardreader.sim.faulty import FAULT_MODES
 from cardreader.sim.profiles import PROFILES, build_card
 from cardreader.sim.vpcd import VpcdLink

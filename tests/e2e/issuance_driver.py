@@ -34,8 +34,8 @@ from typing import Any
 from kivy.clock import Clock
 
 from cardreader.sim.profiles import mynumber_card
+from cardreader.sim.testpki import load_test_pki_with
 from cardreader.sim.vpcd import VpcdLink
-from cardreader.testpki import load_test_pki_with
 from kiosk.errors import CentralRefused, CentralUnreachable
 from kiosk.issuance.payment import SimulatedTerminal
 from kiosk.issuance.printing import FilePrinter, PrinterState

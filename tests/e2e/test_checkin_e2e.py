@@ -113,7 +113,7 @@ def test_checkin_demo_developer_panel_puts_cards_on_the_reader(
 ) -> None:
     from cardreader.certs import describe
     from cardreader.credential import certificate_reference
-    from cardreader.testpki import load_test_pki, write_test_pki
+    from cardreader.sim.testpki import load_test_pki, write_test_pki
 
     pki_dir = tmp_path / "pki"
     write_test_pki(pki_dir)

@@ -48,8 +48,8 @@ from kivy.metrics import mm  # noqa: E402
 from kivy.tests.common import UnitTestTouch  # noqa: E402
 
 from cardreader.sim.profiles import build_card  # noqa: E402
+from cardreader.sim.testpki import create_test_pki  # noqa: E402
 from cardreader.sim.vpcd import VpcdLink  # noqa: E402
-from cardreader.testpki import create_test_pki  # noqa: E402
 from demo.devpanel import DevPanel  # noqa: E402
 from kiosk.checkin.cards import CardFeed  # noqa: E402
 from kiosk.checkin.ui.app import KioskApp  # noqa: E402

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from cardreader.testpki import (
+from cardreader.sim.testpki import (
     KeyPair,
     TestPki,
     create_root,

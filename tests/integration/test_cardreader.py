@@ -23,8 +23,8 @@ from cardreader.sim.cards import UidCard, UnknownCard
 from cardreader.sim.faulty import FaultyCard
 from cardreader.sim.mynumber import MyNumberCard
 from cardreader.sim.profiles import DEMO_FELICA_IDM, DEMO_MIFARE_UID, build_card, mynumber_card
+from cardreader.sim.testpki import TestPki, create_test_pki
 from cardreader.sim.vpcd import VpcdLink
-from cardreader.testpki import TestPki, create_test_pki
 from cardreader.watch import CardEvent, CardWatcher
 from foundation.logs import configure_logging
 from tests.harness.cards import card_present, inserted

@@ -13,7 +13,7 @@ import pytest
 from cardreader import certs
 from cardreader.sim.cards import UidCard, UnknownCard
 from cardreader.sim.profiles import DEMO_FELICA_IDM, mynumber_card
-from cardreader.testpki import TestPki, create_test_pki
+from cardreader.sim.testpki import TestPki, create_test_pki
 from tests.harness.cards import card_present, inserted
 from tests.harness.keys import write_test_key
 from tests.harness.pcscd import READER_NAMES, Pcscd

@@ -16,7 +16,7 @@ import requests
 from cryptography import x509
 from pypdf import PdfReader
 
-from cardreader.testpki import write_test_pki
+from cardreader.sim.testpki import write_test_pki
 from central.cli import open_db
 from central.config import load_config
 from central.issuance.server import IssuanceListener, build_stack, make_server

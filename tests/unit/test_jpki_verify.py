@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from cardreader.testpki import KeyPair
+from cardreader.sim.testpki import KeyPair
 from central.errors import CentralConfigError, IssuanceRefused
 from central.issuance.jpki_verify import CardVerifier, CrlRevocationChecker, load_roots
 from contracts.issuance import signed_message
