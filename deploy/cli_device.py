@@ -33,6 +33,13 @@ def add_device_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     p.add_argument("--name", default="", help="label shown on screens and the dashboard")
     p.add_argument("--central-url", default="", help="central's HTTPS URL (counter issuance)")
+    p.add_argument(
+        "--payment-backend", default="", choices=("", "sim"), help="counter: payment terminal"
+    )
+    p.add_argument(
+        "--printer-backend", default="", choices=("", "file", "cups"), help="counter: printer"
+    )
+    p.add_argument("--cups-queue", default="", help="counter: CUPS queue (--printer-backend cups)")
     p.add_argument("--rotate", action="store_true", help="new key and certificate; revoke the old")
     p.add_argument("--out", type=Path, help="output folder (default FLEET/bundles)")
 
@@ -105,6 +112,9 @@ def _provision(args: argparse.Namespace) -> int:
             out_dir=args.out,
             name=args.name,
             central_url=args.central_url,
+            payment_backend=args.payment_backend,
+            printer_backend=args.printer_backend,
+            cups_queue=args.cups_queue,
         )
     )
     for warning in result.warnings:

@@ -67,6 +67,10 @@ class ProvisionRequest:
     out_dir: Path | None = None
     name: str = ""
     central_url: str = ""
+    # Counter kiosks name their payment terminal and printer explicitly.
+    payment_backend: str = ""
+    printer_backend: str = ""
+    cups_queue: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,15 @@ def device_config_toml(request: ProvisionRequest, fleet: Fleet) -> str:
     ]
     if request.central_url:
         lines += ["[central]", f"url = {_toml_string(request.central_url)}", ""]
+    if request.role == "counter":
+        lines += [
+            "[issuance]",
+            f"payment_backend = {_toml_string(request.payment_backend)}",
+            f"printer_backend = {_toml_string(request.printer_backend)}",
+        ]
+        if request.cups_queue:
+            lines.append(f"cups_queue = {_toml_string(request.cups_queue)}")
+        lines.append("")
     for door in request.doors:
         lines += ["[[doors]]", f"id = {_toml_string(door.id)}"]
         lines += [f"{key} = {pin}" for key, pin in door.pins.items()]
@@ -133,6 +146,11 @@ def device_config_toml(request: ProvisionRequest, fleet: Fleet) -> str:
 def _check_request(request: ProvisionRequest) -> None:
     if request.role not in ROLES:
         raise FleetUsageError(f"role {request.role!r}: expected one of {', '.join(ROLES)}")
+    if request.role == "counter" and not (request.payment_backend and request.printer_backend):
+        raise FleetUsageError(
+            "a counter kiosk names its payment terminal and printer:"
+            " --payment-backend sim --printer-backend cups --cups-queue QUEUE (or file)"
+        )
     if request.role == "door" and not request.doors:
         raise FleetUsageError("a door device needs at least one --doors ID:RELAY_PIN")
 

@@ -40,7 +40,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for device, role, doors in (
         ("gym-door-1", "door", ["--doors", "room-a:17:27:22"]),
         ("gym-door-2", "door", ["--doors", "room-b:5"]),
-        ("hall-counter-1", "counter", []),
+        (
+            "hall-counter-1",
+            "counter",
+            ["--payment-backend", "sim", "--printer-backend", "cups", "--cups-queue", "kiosk"],
+        ),
     ):
         run_deploy(
             "provision",

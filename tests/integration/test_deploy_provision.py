@@ -120,6 +120,10 @@ def test_provision_refuses_bad_requests_without_touching_the_identity(fleet: Pat
         ),
         (("--id", "gym-door-1", "--facility", "gym", "--role", "door"), "at least one --doors"),
         (
+            ("--id", "hall-counter-9", "--facility", "gym", "--role", "counter"),
+            "names its payment terminal and printer",
+        ),
+        (
             ("--id", "gym-door-1", "--facility", "gym", "--role", "door", "--doors", "a:40"),
             "doors.0.relay_pin",
         ),
