@@ -193,8 +193,7 @@ def _measure_taps(config_path: Path, port: int, taps: int) -> tuple[list[float],
     from cardreader.service import CardService
     from cardreader.sim.cards import UidCard
     from cardreader.sim.vpcd import VpcdLink
-    from kiosk.checkin.cards import CardFeed
-    from kiosk.checkin.terminal import CardSeen
+    from kiosk.cards import CardFeed, CardSeen
     from kiosk.checkin.wiring import LockctlPort, build_checkin_service
     from sync.config import load_config
 

@@ -51,7 +51,7 @@ from cardreader.sim.profiles import build_card  # noqa: E402
 from cardreader.sim.vpcd import VpcdLink  # noqa: E402
 from cardreader.testpki import create_test_pki  # noqa: E402
 from demo.devpanel import DevPanel  # noqa: E402
-from kiosk.checkin.cards import CardFeed  # noqa: E402
+from kiosk.cards import CardFeed  # noqa: E402
 from kiosk.checkin.ui.app import KioskApp  # noqa: E402
 from kiosk.checkin.wiring import build_checkin_session, lock_for  # noqa: E402
 from kiosk.reader import card_service_for  # noqa: E402

@@ -17,7 +17,7 @@ def run_touchscreen(
 ) -> int:
     """Run until the app stops. ``on_started(app)`` runs once the app and its
     card feed are up (the demo attaches its developer panel there)."""
-    from kiosk.checkin.cards import CardFeed
+    from kiosk.cards import CardFeed
     from kiosk.checkin.ui.app import KioskApp
     from kiosk.checkin.wiring import build_checkin_session, lock_for
     from kiosk.reader import card_service_for
