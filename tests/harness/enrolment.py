@@ -9,6 +9,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from contracts.enrolment import CardIn, CardOut, TicketOut
 from kiosk.errors import CentralUnreachable, enrolment_refusal
