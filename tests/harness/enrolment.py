@@ -57,8 +57,9 @@ class FakeEnrolmentCentral:
             if self.refuse_enrol:
                 raise enrolment_refusal(self.refuse_enrol, "fake")
             del self.tickets[card.ticket]
-            status = (
-                "already_enrolled" if card.credential_ref in self.already_enrolled else "enrolled"
+            known = card.credential_ref in self.already_enrolled
+            status: Literal["enrolled", "already_enrolled"] = (
+                "already_enrolled" if known else "enrolled"
             )
             self.already_enrolled.add(card.credential_ref)
             return CardOut(status=status, card_id=f"card-{len(self.received)}")
