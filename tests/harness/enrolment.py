@@ -29,9 +29,13 @@ class FakeEnrolmentCentral:
     cancelled: list[str] = field(default_factory=list)
     tickets: dict[str, str] = field(default_factory=dict)  # ticket -> code
     closed: bool = False
+    # While set and not released, redeem waits (to show the wait screen).
+    gate: threading.Event | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def redeem(self, code: str) -> TicketOut:
+        if self.gate is not None:
+            self.gate.wait(30)
         with self._lock:
             self._fail_if_unreachable()
             if self.refuse_redeem:
