@@ -76,7 +76,7 @@ class Driver:
                  card_port: int = 0, central: FakeEnrolmentCentral | None = None,
                  ) -> None:  # fmt: skip
         self.app = app
-        self.central = central
+        self.fake_enrolment = central
         self.card_port = card_port
         self.link: VpcdLink | None = None
         self.steps = steps
@@ -174,14 +174,14 @@ class Driver:
 
     def enrolment_central(self, step: dict[str, Any]) -> None:
         """Release the fake central's held answer, or report what it received."""
-        assert self.central is not None, "scenario needs enrolment"
+        assert self.fake_enrolment is not None, "scenario needs enrolment"
         if "release" in step:
-            assert self.central.gate is not None, "scenario needs hold"
-            self.central.gate.set()
+            assert self.fake_enrolment.gate is not None, "scenario needs hold"
+            self.fake_enrolment.gate.set()
             self.report(released=True)
         else:
-            received = [(c.credential_ref, c.kind) for c in self.central.received]
-            self.report(received=received, cancelled=len(self.central.cancelled))
+            received = [(c.credential_ref, c.kind) for c in self.fake_enrolment.received]
+            self.report(received=received, cancelled=len(self.fake_enrolment.cancelled))
         self.advance()
 
     def tap(self, target: str) -> None:
