@@ -193,8 +193,7 @@ def _measure_taps(config_path: Path, port: int, taps: int) -> tuple[list[float],
     from cardreader.service import CardService
     from cardreader.sim.cards import UidCard
     from cardreader.sim.vpcd import VpcdLink
-    from kiosk.checkin.cards import CardFeed
-    from kiosk.checkin.terminal import CardSeen
+    from kiosk.cards import CardFeed, CardSeen
     from kiosk.checkin.wiring import LockctlPort, build_checkin_service
     from sync.config import load_config
 
@@ -212,14 +211,13 @@ def _measure_taps(config_path: Path, port: int, taps: int) -> tuple[list[float],
         done.set()
 
     feed = CardFeed(CardService(credential_key=TEST_KEY), sink)
-    hand_off = feed._hand_off
 
     def stamp(event: Any) -> None:  # the watcher's own time of seeing the card
         seen_at[0] = event.at
-        hand_off(event)
+        feed.offer(event)
 
-    feed._hand_off = stamp  # type: ignore[method-assign]
-    feed.start()
+    feed.start(watch=False)
+    watcher = feed.service.watch(stamp)
     polling = []
     try:
         for _ in range(taps):
@@ -232,6 +230,7 @@ def _measure_taps(config_path: Path, port: int, taps: int) -> tuple[list[float],
             link.remove()
             wait_until(lambda: not card_present(READER_NAMES[0]), 10, "pcscd to see the removal")
     finally:
+        watcher.close()
         feed.close()
         close()
     return ours, polling

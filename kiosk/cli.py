@@ -4,7 +4,8 @@
 
 Runs the check-in touchscreen (or, with ``--headless``, the door terminal)
 for one door of the configuration; with ``device.role = "counter"`` it runs
-the certificate issuance touchscreen instead. The demo is ``python -m demo``.
+the certificate issuance touchscreen instead. With ``[enrolment] enabled``
+either touchscreen offers card enrolment (:mod:`kiosk.enrolment`). The demo is ``python -m demo``.
 """
 
 from __future__ import annotations
@@ -42,12 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_headless(config, door=args.door)
         os.environ.setdefault("KIVY_NO_ARGS", "1")
+        # Card enrolment opens from either touchscreen; neither flow imports it.
+        from kiosk.enrolment.ui.mode import enrolment_mode_for
+
+        mode = enrolment_mode_for(config)
         if config.device.role == "counter":  # certificate issuance
             from kiosk.issuance.ui.run import run_issuance
 
-            return run_issuance(config)
+            return run_issuance(config, mode=mode)
         from kiosk.checkin.ui.run import run_touchscreen
 
-        return run_touchscreen(config, door=args.door)
+        return run_touchscreen(config, door=args.door, mode=mode)
 
     return run_cli(body)

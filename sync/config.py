@@ -144,6 +144,13 @@ class IssuanceSection(Section):
         return self
 
 
+class EnrolmentSection(Section):
+    """Card enrolment at this device's touchscreen (a button on the attract
+    screen; the device side of ``contracts.enrolment``)."""
+
+    enabled: bool = False
+
+
 class SyncSection(Section):
     batch_size: int = Field(default=100, ge=1, le=1000)
     max_inflight_batches: int = Field(default=4, ge=1, le=64)
@@ -182,6 +189,7 @@ class DeviceConfig(Section):
     broker: BrokerSection = BrokerSection()
     central: CentralSection = CentralSection()
     issuance: IssuanceSection = IssuanceSection()
+    enrolment: EnrolmentSection = EnrolmentSection()
     sync: SyncSection = SyncSection()
     policy: PolicySection = PolicySection()
     # Where the config came from, for messages; not a TOML key.
@@ -193,6 +201,12 @@ class DeviceConfig(Section):
             for key in ("payment_backend", "printer_backend"):
                 if getattr(self.issuance, key) is None:
                     raise ValueError(f"issuance.{key} is required on a counter kiosk")
+        return self
+
+    @model_validator(mode="after")
+    def _enrolment_names_central(self) -> DeviceConfig:
+        if self.enrolment.enabled and not self.central.url:
+            raise ValueError("central.url is required with enrolment.enabled = true")
         return self
 
     @model_validator(mode="after")

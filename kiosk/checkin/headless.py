@@ -7,7 +7,7 @@ import signal
 import threading
 from types import FrameType
 
-from kiosk.checkin.cards import CardFeed
+from kiosk.cards import CardFeed
 from kiosk.checkin.terminal import DoorTerminal
 from kiosk.checkin.wiring import LockctlPort, build_checkin_service
 from kiosk.reader import card_service_for

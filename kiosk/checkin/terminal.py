@@ -14,22 +14,13 @@ import contextlib
 import logging
 import queue
 import threading
-from dataclasses import dataclass
 
+from kiosk.cards import CardSeen
 from kiosk.checkin.ports import SignalPort
 from kiosk.checkin.service import CheckinResult, CheckinService, Outcome
 from kiosk.errors import KioskError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class CardSeen:
-    """A card on the reader: its opaque reference, or why there is none."""
-
-    ref: str | None
-    kind: str  # member | mynumber | unknown | unreadable
-    readable: bool = True
 
 
 PATTERNS = {

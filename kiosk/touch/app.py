@@ -7,6 +7,10 @@ Escape, no settings panel (F1). Screens bind to ``app.view`` (Kivy
 properties, a :class:`~kiosk.touch.view.TouchView`) which mirrors
 ``app.session`` (the plain-Python :class:`~kiosk.touch.session.TouchSession`).
 
+A :class:`~kiosk.touch.mode.TouchMode` (card enrolment) may be attached:
+its screens are added, ``act("mode")`` opens it, and while it is open it
+gets every action, card and tick, so the touchscreen's own flow sees none.
+
 Threads: events from readers and workers are handed to Kivy's main thread
 with :func:`post_to_ui` (``Clock.schedule_once`` is thread-safe); nothing
 else touches widgets or the session.
@@ -27,7 +31,9 @@ from kivy.lang import Builder
 from kivy.metrics import mm
 from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
+from kiosk.cards import CardSeen
 from kiosk.touch import theme
+from kiosk.touch.mode import TouchMode
 from kiosk.touch.session import TouchSession
 from kiosk.touch.view import TouchView
 
@@ -66,11 +72,14 @@ class PublicApp(App):  # type: ignore[misc]
         self,
         facility_name: str,
         on_started: Callable[[Any], None] | None = None,
+        mode: TouchMode | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.facility_name = facility_name
         self._on_started = on_started
+        self.mode = mode
+        self.mode_active = False
         # The .kv rules read these through ``app``.
         self.theme = theme
         self.mm = mm
@@ -79,12 +88,16 @@ class PublicApp(App):  # type: ignore[misc]
         register_fonts()
         Window.clearcolor = theme.rgba(theme.PAGE)
         Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
-        for kv in (*SHARED_KV, *self.kv_files):
+        mode_kv = self.mode.kv_files if self.mode else ()
+        for kv in (*SHARED_KV, *self.kv_files, *mode_kv):
             Builder.load_file(str(kv))
         manager = ScreenManager(transition=FadeTransition(duration=0.12))
-        for name, (screen_class, kv) in self.screens.items():
+        mode_screens = self.mode.screens if self.mode else {}
+        for name, (screen_class, kv) in (*self.screens.items(), *mode_screens.items()):
             Builder.load_file(str(kv))
             manager.add_widget(screen_class(name=name))
+        if self.mode is not None:
+            self.mode.bind(on_change=self._mode_changed, on_exit=self._mode_left)
         self._session_changed(self.session)
         self.view.bind(screen=lambda _v, name: setattr(manager, "current", name))
         Clock.schedule_interval(self._tick, 1.0)
@@ -95,6 +108,41 @@ class PublicApp(App):  # type: ignore[misc]
         if self._on_started is not None:
             self._on_started(self)
 
+    def on_stop(self) -> None:
+        if self.mode is not None:
+            self.mode.close()
+
+    # --- called from .kv -----------------------------------------------------
+    def act(self, action: str, arg: str = "", value: str = "") -> None:
+        """Every ``.kv`` handler: to the open mode, or to this touchscreen."""
+        now = time.monotonic()
+        if self.mode_active and self.mode is not None:
+            self.mode.act(action, arg, now)
+        elif action == "mode" and self.mode is not None:
+            self.mode_active = True
+            self.mode.open(self.session.language, self.session.large_text, now)
+        else:
+            self.host_act(action, arg, value, now)
+
+    def host_act(self, action: str, arg: str, value: str, now: float) -> None:
+        """This touchscreen's own actions."""
+        raise NotImplementedError(f"{type(self).__name__} has no action {action!r}")
+
+    # --- cards -----------------------------------------------------------------
+    def post_seen(self, seen: CardSeen) -> None:
+        """Thread-safe: a card was identified (:class:`kiosk.cards.CardFeed`'s sink)."""
+        post_to_ui(lambda: self._seen(seen))
+
+    def _seen(self, seen: CardSeen) -> None:
+        now = time.monotonic()
+        if self.mode_active and self.mode is not None:
+            self.mode.card(seen, now)
+        else:
+            self.host_card(seen, now)
+
+    def host_card(self, seen: CardSeen, now: float) -> None:
+        """An identified card for this touchscreen's own flow (none by default)."""
+
     def open_settings(self, *_args: Any) -> bool:
         return False  # no settings panel on a public kiosk
 
@@ -103,10 +151,27 @@ class PublicApp(App):  # type: ignore[misc]
         return {"ja": "日本語", "en": "English"}.get(code, code)
 
     def _session_changed(self, session: Any) -> None:
+        if self.mode_active:
+            return  # the mode owns the screen until the person leaves it
         self.view.update(session)
+        self.view.t_mode = session.t(self.mode.entry_label) if self.mode else ""
+
+    def _mode_changed(self) -> None:
+        if self.mode_active and self.mode is not None:
+            self.mode.show(self.view)
+
+    def _mode_left(self) -> None:
+        """The person left the mode: nothing of them stays on this touchscreen."""
+        self.mode_active = False
+        self.session.reset()
+        self._session_changed(self.session)
+
+    @property
+    def active_session(self) -> TouchSession:
+        return self.mode.session if self.mode_active and self.mode else self.session
 
     def _touched(self, *_args: Any) -> bool:
-        self.session.activity(time.monotonic())
+        self.active_session.activity(time.monotonic())
         return False
 
     def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
@@ -114,4 +179,4 @@ class PublicApp(App):  # type: ignore[misc]
 
     def _tick(self, _dt: float) -> None:
         self.view.clock = time.strftime("%H:%M")
-        self.session.tick(time.monotonic())
+        self.active_session.tick(time.monotonic())

@@ -41,6 +41,8 @@ class TouchView(EventDispatcher):  # type: ignore[misc]
     t_back = StringProperty("")
     t_continue = StringProperty("")
     t_still_there = StringProperty("")
+    # The entry button of an attached mode (card enrolment); empty: none.
+    t_mode = StringProperty("")
 
     def update_shared(self, session: TouchSession) -> None:
         """Text size, countdown and the shared words from ``session``."""

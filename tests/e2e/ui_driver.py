@@ -9,6 +9,9 @@ cycle, writing one JSON line per step to stdout:
   would, not by calling the handler); reports the widget's size in mm;
 * ``{"card": "cr1_..."}`` / ``{"card": null, "readable": false}``: a card
   event posted from another thread, as the card reader does;
+* ``{"release": true}``: let the fake enrolment central answer (scenarios
+  with ``"enrolment": {"codes": {...}, "hold": true}``; without ``hold`` it
+  answers at once); ``{"central": true}``: report what it received;
 * ``{"wait": "result", "timeout": 5}``: until that screen is current;
 * ``{"shot": "name"}``: a screenshot into ``artifacts``;
 * ``{"idle": 60}``: pretend no touch for that many seconds (moves the
@@ -38,8 +41,14 @@ os.environ.setdefault("KIVY_NO_ARGS", "1")
 
 from kivy.config import Config
 
-Config.set("graphics", "width", "1024")
-Config.set("graphics", "height", "600")
+# The window size a scenario asks for (panels of 800x480 up to 1280x800).
+_SIZE = (
+    json.loads(Path(sys.argv[1]).read_text()).get("size", [1024, 600])
+    if __name__ == "__main__"
+    else [1024, 600]
+)
+Config.set("graphics", "width", str(_SIZE[0]))
+Config.set("graphics", "height", str(_SIZE[1]))
 Config.set("input", "mouse", "")  # only our synthetic touches
 
 from kivy.clock import Clock  # noqa: E402
@@ -51,19 +60,23 @@ from cardreader.sim.profiles import build_card  # noqa: E402
 from cardreader.sim.testpki import create_test_pki  # noqa: E402
 from cardreader.sim.vpcd import VpcdLink  # noqa: E402
 from demo.devpanel import DevPanel  # noqa: E402
-from kiosk.checkin.cards import CardFeed  # noqa: E402
+from kiosk.cards import CardFeed, CardSeen  # noqa: E402
 from kiosk.checkin.ui.app import KioskApp  # noqa: E402
 from kiosk.checkin.wiring import build_checkin_session, lock_for  # noqa: E402
+from kiosk.enrolment.ui.mode import enrolment_mode_for  # noqa: E402
 from kiosk.reader import card_service_for  # noqa: E402
 from sync.config import load_config  # noqa: E402
+from tests.harness.enrolment import FakeEnrolmentCentral  # noqa: E402
 
 KEYCODES = {"F5": 286, "F6": 287, "F7": 288, "F8": 289}
 
 
 class Driver:
     def __init__(self, app: KioskApp, steps: list[dict[str, Any]], artifacts: Path,
-                 card_port: int = 0) -> None:  # fmt: skip
+                 card_port: int = 0, central: FakeEnrolmentCentral | None = None,
+                 ) -> None:  # fmt: skip
         self.app = app
+        self.fake_enrolment = central
         self.card_port = card_port
         self.link: VpcdLink | None = None
         self.steps = steps
@@ -104,29 +117,23 @@ class Driver:
             self.tap(step["tap"])
         elif "card" in step:
             ref, readable = step["card"], step.get("readable", True)
-            threading.Thread(target=self.app.post_card, args=(ref, readable)).start()
+            kind = step.get("kind", "member" if ref else "unknown" if readable else "unreadable")
+            seen = CardSeen(ref, kind, readable)
+            threading.Thread(target=self.app.post_seen, args=(seen,)).start()
             self.advance(0.3)
+        elif "release" in step or "central" in step:
+            self.enrolment_central(step)
         elif "wait" in step:
             self.wait(step["wait"], time.monotonic() + step.get("timeout", 5))
         elif "shot" in step:
             self.shot(step["shot"])
         elif "idle" in step:
-            self.app.session.tick(self.app.session._last_activity + step["idle"])
+            session = self.app.active_session
+            session.tick(session._last_activity + step["idle"])
             self.report(screen=self.app.view.screen, countdown=self.app.view.countdown)
             self.advance()
-        elif "insert" in step:
-            profile = step["insert"]
-            pki = create_test_pki() if profile in ("mynumber", "faulty") else None
-            uid = bytes.fromhex(step["uid"]) if "uid" in step else None
-            self.link = VpcdLink(build_card(profile, pki=pki, uid=uid), port=self.card_port)
-            self.link.insert()
-            self.report(inserted=step["insert"])
-            self.advance(0.2)
-        elif "remove" in step:
-            if self.link is not None:
-                self.link.remove()
-            self.report(removed=True)
-            self.advance(0.2)
+        elif "insert" in step or "remove" in step:
+            self.vpcd(step)
         elif "key" in step:
             # As a keyboard would: through the window's key event.
             Window.dispatch("on_key_down", KEYCODES[step["key"]], 0, "", [])
@@ -140,12 +147,42 @@ class Driver:
             self.advance()
         elif "state" in step:
             v = self.app.view
+            mode = self.app.mode.view if self.app.mode_active and self.app.mode else None
             self.report(
-                screen=v.screen, title=v.title, body=v.body, next=v.next_step, dots=v.code_dots
-            )
+                screen=v.screen, title=v.title, body=v.body, next=v.next_step, dots=v.code_dots,
+                code=mode.code_text if mode else "", notice=mode.card_notice if mode else "",
+                language=self.app.active_session.language,
+            )  # fmt: skip
             self.advance()
         else:
             raise ValueError(f"unknown step {step}")
+
+    def vpcd(self, step: dict[str, Any]) -> None:
+        """A virtual card into (or out of) the vpcd slot: seen through pcscd."""
+        if "insert" in step:
+            profile = step["insert"]
+            pki = create_test_pki() if profile in ("mynumber", "faulty") else None
+            uid = bytes.fromhex(step["uid"]) if "uid" in step else None
+            self.link = VpcdLink(build_card(profile, pki=pki, uid=uid), port=self.card_port)
+            self.link.insert()
+            self.report(inserted=profile)
+        else:
+            if self.link is not None:
+                self.link.remove()
+            self.report(removed=True)
+        self.advance(0.2)
+
+    def enrolment_central(self, step: dict[str, Any]) -> None:
+        """Release the fake central's held answer, or report what it received."""
+        assert self.fake_enrolment is not None, "scenario needs enrolment"
+        if "release" in step:
+            assert self.fake_enrolment.gate is not None, "scenario needs hold"
+            self.fake_enrolment.gate.set()
+            self.report(released=True)
+        else:
+            received = [(c.credential_ref, c.kind) for c in self.fake_enrolment.received]
+            self.report(received=received, cancelled=len(self.fake_enrolment.cancelled))
+        self.advance()
 
     def tap(self, target: str) -> None:
         screen_name, *path = target.split(".")
@@ -195,20 +232,28 @@ def main() -> int:
 
     def started(app: KioskApp) -> None:
         if card_port:
-            sink = lambda seen: app.post_card(seen.ref, seen.readable)  # noqa: E731
-            feeds.append(CardFeed(card_service_for(config), sink).start())
+            feeds.append(CardFeed(card_service_for(config), app.post_seen).start())
         if pki_dir:
             app.dev_panel = DevPanel(card_port, Path(pki_dir), config.lock.socket, "room-a")
             app.dev_panel.attach()
-        holder["driver"] = Driver(app, scenario["steps"], artifacts, card_port)
+        holder["driver"] = Driver(app, scenario["steps"], artifacts, card_port, central)
         holder["driver"].start()
 
     trusted = bool(scenario.get("clock_trusted", True))  # injected, as the demo could
     factory, closer = build_checkin_session(
         config, lock=lock_for(config), clock_trusted=lambda: trusted
     )
+    central = None
+    mode = None
+    if "enrolment" in scenario:  # card enrolment against the in-process fake central
+        setup = scenario["enrolment"]
+        central = FakeEnrolmentCentral(codes=dict(setup.get("codes", {})))
+        central.refuse_enrol = setup.get("refuse_enrol", "")
+        central.gate = threading.Event() if setup.get("hold") else None
+        mode = enrolment_mode_for(config, central=central, clock_trusted=lambda: trusted)
     try:
-        KioskApp(factory, config.device.name or config.device.facility, on_started=started).run()
+        name = config.device.name or config.device.facility
+        KioskApp(factory, name, on_started=started, mode=mode).run()
     finally:
         for feed in feeds:
             feed.close()

@@ -10,8 +10,7 @@ from cardreader.service import CardService
 from cardreader.sim.cards import UidCard, UnknownCard
 from cardreader.sim.profiles import DEMO_FELICA_IDM, mynumber_card
 from cardreader.sim.testpki import create_test_pki
-from kiosk.checkin.cards import CardFeed
-from kiosk.checkin.terminal import CardSeen
+from kiosk.cards import CardFeed, CardSeen
 from tests.harness.cards import inserted
 from tests.harness.pcscd import Pcscd
 

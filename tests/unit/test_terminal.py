@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from kiosk.cards import CardSeen
 from kiosk.checkin.access import Policy, Reservation
 from kiosk.checkin.service import CheckinService
-from kiosk.checkin.terminal import CardSeen, DoorTerminal
+from kiosk.checkin.terminal import DoorTerminal
 from kiosk.errors import LockUnavailable
 from sync.outbox import Outbox
 from sync.store import open_store

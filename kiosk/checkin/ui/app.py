@@ -7,19 +7,21 @@ on the shared touch foundation (:mod:`kiosk.touch.app`). Screens bind to
 in ``.kv`` are single calls on :meth:`KioskApp.act`.
 
 Card events arrive on the card reader's thread and are handed to Kivy's
-main thread (:func:`~kiosk.touch.app.post_to_ui`).
+main thread (:meth:`~kiosk.touch.app.PublicApp.post_seen`); while an
+attached mode (card enrolment) is open, cards go to it and open no door.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
+from kiosk.cards import CardSeen
 from kiosk.checkin.session import CheckinSession
 from kiosk.checkin.ui.screens import SCREENS
 from kiosk.checkin.ui.view import CheckinView
-from kiosk.touch.app import PublicApp, post_to_ui
+from kiosk.touch.app import PublicApp
+from kiosk.touch.mode import TouchMode
 
 
 class KioskApp(PublicApp):
@@ -35,29 +37,22 @@ class KioskApp(PublicApp):
         session_factory: Callable[[Callable[[CheckinSession], None]], CheckinSession],
         facility_name: str,
         on_started: Callable[[KioskApp], None] | None = None,
+        mode: TouchMode | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(facility_name, on_started, **kwargs)
+        super().__init__(facility_name, on_started, mode, **kwargs)
         self.view = CheckinView()
         self.session = session_factory(self._session_changed)
         self.dev_panel: Any = None  # the demo's developer panel, when attached
 
-    # --- from other threads --------------------------------------------------
-    def post_card(self, ref: str | None, readable: bool = True) -> None:
-        """Thread-safe: a card was identified (``ref``) or could not be used."""
-        post_to_ui(lambda: self._card(ref, readable))
-
     # --- main thread -------------------------------------------------------
-    def _card(self, ref: str | None, readable: bool) -> None:
-        now = time.monotonic()
-        if ref is None:
-            self.session.card_unusable(readable, now)
+    def host_card(self, seen: CardSeen, now: float) -> None:
+        if seen.ref is None:
+            self.session.card_unusable(seen.readable, now)
         else:
-            self.session.card_presented(ref, now)
+            self.session.card_presented(seen.ref, now)
 
-    # --- called from .kv -----------------------------------------------------
-    def act(self, action: str, arg: str = "") -> None:
-        now = time.monotonic()
+    def host_act(self, action: str, arg: str, value: str, now: float) -> None:
         s = self.session
         actions: dict[str, Callable[[], None]] = {
             "language": lambda: s.open_language(now),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foundation.clock import clock_is_synchronised
 from sync.config import DeviceConfig
+
+if TYPE_CHECKING:
+    from kiosk.touch.mode import TouchMode
 
 
 def run_touchscreen(
@@ -14,10 +17,12 @@ def run_touchscreen(
     door: str | None = None,
     on_started: Callable[[Any], None] | None = None,
     clock_trusted: Callable[[], bool] = clock_is_synchronised,
+    mode: TouchMode | None = None,
 ) -> int:
     """Run until the app stops. ``on_started(app)`` runs once the app and its
-    card feed are up (the demo attaches its developer panel there)."""
-    from kiosk.checkin.cards import CardFeed
+    card feed are up (the demo attaches its developer panel there). ``mode``
+    (card enrolment) is opened from the attract screen."""
+    from kiosk.cards import CardFeed
     from kiosk.checkin.ui.app import KioskApp
     from kiosk.checkin.wiring import build_checkin_session, lock_for
     from kiosk.reader import card_service_for
@@ -29,13 +34,13 @@ def run_touchscreen(
 
     def started(app: KioskApp) -> None:
         # Cards are identified on the feed's thread; the app gets them on its own.
-        sink = lambda seen: app.post_card(seen.ref, seen.readable)  # noqa: E731
-        feeds.append(CardFeed(card_service_for(config), sink).start())
+        feeds.append(CardFeed(card_service_for(config), app.post_seen).start())
         if on_started is not None:
             on_started(app)
 
     try:
-        KioskApp(factory, config.device.name or config.device.facility, on_started=started).run()
+        name = config.device.name or config.device.facility
+        KioskApp(factory, name, on_started=started, mode=mode).run()
     finally:
         for feed in feeds:
             feed.close()

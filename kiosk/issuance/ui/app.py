@@ -16,10 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cardreader.watch import CardEvent
+from kiosk.cards import CardFeed
 from kiosk.issuance.flow import IssuanceFlow
 from kiosk.issuance.ui.screens import SCREENS
 from kiosk.issuance.ui.view import IssuanceView
 from kiosk.touch.app import PublicApp, post_to_ui
+from kiosk.touch.mode import TouchMode
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,28 +39,36 @@ class IssuanceApp(PublicApp):
         flow_factory: Callable[[Callable[[IssuanceFlow], None]], IssuanceFlow],
         facility_name: str,
         on_started: Callable[[IssuanceApp], None] | None = None,
+        mode: TouchMode | None = None,
+        card_feed: CardFeed | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(facility_name, on_started, **kwargs)
+        super().__init__(facility_name, on_started, mode, **kwargs)
         self.view = IssuanceView()
         self.session = self.flow = flow_factory(self._session_changed)
+        # Identifies cards for the mode (the issuance flow reads its own).
+        self.card_feed = card_feed
 
     # --- from other threads --------------------------------------------------
-    def post_card(self, present: bool) -> None:
+    def post_card_event(self, event: CardEvent) -> None:
         """Thread-safe: a card was placed on (or removed from) the reader."""
-        post_to_ui(lambda: self._card(present))
+        post_to_ui(lambda: self._card_event(event))
 
     # --- main thread -------------------------------------------------------
-    def _card(self, present: bool) -> None:
+    def _card_event(self, event: CardEvent) -> None:
+        if self.mode_active:
+            # The open mode (card enrolment) reads the card through the
+            # shared feed; the issuance flow must not start on it.
+            if event.kind == "inserted" and self.card_feed is not None:
+                self.card_feed.offer(event)
+            return
         now = time.monotonic()
-        if present:
+        if event.kind == "inserted":
             self.flow.card_placed(now)
-        else:
+        elif event.kind == "removed":
             self.flow.card_removed(now)
 
-    # --- called from .kv -----------------------------------------------------
-    def act(self, action: str, arg: str = "", value: str = "") -> None:
-        now = time.monotonic()
+    def host_act(self, action: str, arg: str, value: str, now: float) -> None:
         f = self.flow
         actions: dict[str, Callable[[], None]] = {
             "start": lambda: f.start(now),

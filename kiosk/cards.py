@@ -1,11 +1,16 @@
-"""Card events for check-in: insertion -> identification -> opaque reference.
+"""Card events: insertion -> identification -> opaque reference.
 
-:class:`CardFeed` owns the card service and its watcher. Insertions arrive
-on the watcher's thread and are queued; the feed's own thread identifies the
-card (2-3 APDUs for a member card, the certificate read for a My Number
-Card: never a PIN, never the 12-digit number) and hands a
-:class:`~kiosk.checkin.terminal.CardSeen` to ``sink``, which must only pass it on to
-its owning loop (``KioskApp.post_card``, ``DoorTerminal.post``).
+The one place a tapped card becomes its credential reference, for check-in
+(the door opens for the reference a reservation holds) and for card
+enrolment (central links that same reference to a member), so the two can
+never compute different references for one card.
+
+:class:`CardFeed` owns the card service and, unless told otherwise, its
+watcher. Insertions arrive on the watcher's thread and are queued; the
+feed's own thread identifies the card (2-3 APDUs for a member card, the
+certificate read for a My Number Card: never a PIN, never the 12-digit
+number) and hands a :class:`CardSeen` to ``sink``, which must only pass it
+on to its owning loop (``PublicApp.post_seen``, ``DoorTerminal.post``).
 """
 
 from __future__ import annotations
@@ -15,14 +20,24 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from cardreader.errors import CardReaderError, CertificateError
 from cardreader.identify import CardKind
 from cardreader.service import CardService
 from cardreader.watch import CardEvent, CardWatcher
-from kiosk.checkin.terminal import CardSeen
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CardSeen:
+    """A card on the reader: its opaque reference, or why there is none."""
+
+    ref: str | None
+    kind: str  # member | mynumber | unknown | unreadable
+    readable: bool = True
+
 
 Sink = Callable[[CardSeen], None]
 
@@ -37,13 +52,17 @@ class CardFeed:
         # Insertion seen by the watcher -> reference handed on (seconds), last card.
         self.last_latency: float | None = None
 
-    def start(self) -> CardFeed:
+    def start(self, watch: bool = True) -> CardFeed:
+        """Start identifying; with ``watch=False`` the owner watches the
+        reader itself and passes the insertions it wants read to :meth:`offer`
+        (the counter kiosk, whose issuance flow reads the card its own way)."""
         self._thread.start()
-        self._watcher = self.service.watch(self._hand_off)
+        if watch:
+            self._watcher = self.service.watch(self.offer)
         return self
 
-    def _hand_off(self, event: CardEvent) -> None:
-        """On the watcher's thread: queue and return (nothing else runs here)."""
+    def offer(self, event: CardEvent) -> None:
+        """Any thread: queue the event and return (nothing else runs here)."""
         try:
             self._events.put_nowait(event)
         except queue.Full:
@@ -68,7 +87,7 @@ class CardFeed:
             self.sink(seen)
 
     def identify(self, reader: str) -> CardSeen:
-        """What the check-in needs of the card in ``reader``."""
+        """The card in ``reader`` as its opaque reference and kind."""
         try:
             info = self.service.info(reader)
         except CertificateError as exc:
