@@ -448,12 +448,8 @@ BOOKINGS_NO_OVERLAP_DDL = (
     f"ALTER TABLE bookings ADD CONSTRAINT {BOOKINGS_NO_OVERLAP} EXCLUDE USING gist "
     "(door WITH =, tsrange(starts_at, ends_at, '[)') WITH &&) WHERE (status = 'booked')"
 )
-event.listen(
-    bookings,
-    "after_create",
-    DDL("CREATE EXTENSION IF NOT EXISTS btree_gist").execute_if(dialect="postgresql"),
-)
-event.listen(bookings, "after_create", DDL(BOOKINGS_NO_OVERLAP_DDL).execute_if(dialect="postgresql"))
+for _ddl in ("CREATE EXTENSION IF NOT EXISTS btree_gist", BOOKINGS_NO_OVERLAP_DDL):
+    event.listen(bookings, "after_create", DDL(_ddl).execute_if(dialect="postgresql"))
 
 # Who changed what of members, cards, rooms, closures and bookings, and when.
 # ``detail`` holds ids, times and codes, never a name or an e-mail address.
