@@ -449,7 +449,11 @@ BOOKINGS_NO_OVERLAP_DDL = (
     "(door WITH =, tsrange(starts_at, ends_at, '[)') WITH &&) WHERE (status = 'booked')"
 )
 for _ddl in ("CREATE EXTENSION IF NOT EXISTS btree_gist", BOOKINGS_NO_OVERLAP_DDL):
-    event.listen(bookings, "after_create", DDL(_ddl).execute_if(dialect="postgresql"))
+    event.listen(
+        bookings,
+        "after_create",
+        DDL(_ddl).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
+    )
 
 # Who changed what of members, cards, rooms, closures and bookings, and when.
 # ``detail`` holds ids, times and codes, never a name or an e-mail address.
