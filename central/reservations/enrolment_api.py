@@ -7,6 +7,7 @@ refusal is an :class:`EnrolmentErrorOut` with its contract code."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -38,8 +39,11 @@ def _error(code: str, message: str, retry_after: int | None = None) -> JSONRespo
     )
 
 
-def create_enrolment_app(service: EnrolmentService) -> FastAPI:
-    """The app to mount at :data:`contracts.enrolment.BASE_PATH`."""
+def create_enrolment_app(
+    service: EnrolmentService, enrolled: Callable[[], None] = lambda: None
+) -> FastAPI:
+    """The app to mount at :data:`contracts.enrolment.BASE_PATH`; ``enrolled``
+    runs after a card is committed (it wakes the delta publisher)."""
     app = FastAPI(title="City kiosk card enrolment API", version="1")
 
     @app.exception_handler(EnrolmentRefused)
@@ -68,7 +72,9 @@ def create_enrolment_app(service: EnrolmentService) -> FastAPI:
 
     @app.post("/cards")
     def enrol_card(device: Device, body: CardIn) -> CardOut:
-        return service.enrol(device, body)
+        done = service.enrol(device, body)
+        enrolled()
+        return done
 
     @app.delete("/tickets/{ticket}", status_code=204)
     def close_ticket(device: Device, ticket: str) -> Response:
@@ -85,6 +91,8 @@ def create_enrolment_app(service: EnrolmentService) -> FastAPI:
     return app
 
 
-def mount_enrolment(app: FastAPI, service: EnrolmentService) -> None:
+def mount_enrolment(
+    app: FastAPI, service: EnrolmentService, enrolled: Callable[[], None] = lambda: None
+) -> None:
     """Serve enrolment on the device listener's app beside issuance."""
-    app.mount(BASE_PATH, create_enrolment_app(service))
+    app.mount(BASE_PATH, create_enrolment_app(service, enrolled))

@@ -33,6 +33,9 @@ from central.reservations.store import ReservationStore
 from contracts.enrolment import Language
 
 ENROLMENT_CODE_DIGITS = 8
+# Enrolment codes are hashed with the fleet's code key (central's
+# reservations.code_key_file) asked for this pseudo-facility.
+ENROLMENT_KEY_SCOPE = "enrolment"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Clock = Callable[[], datetime]
 MemberStatus = Literal["active", "suspended"]
