@@ -4,8 +4,6 @@
 certificate's CN (:func:`central.mtls.client_cn`), never a body field; every
 refusal is an :class:`EnrolmentErrorOut` with its contract code."""
 
-from __future__ import annotations
-
 import logging
 from collections.abc import Callable
 from typing import Annotated, Any
