@@ -183,8 +183,9 @@ def test_booking_exclusion_constraint_refuses_a_writer_that_skips_the_service(
     postgres_url: str,
 ) -> None:
     """The database itself refuses the overlap, whatever the code above it does."""
-    from central.db.tables import bookings
     from sqlalchemy.exc import IntegrityError
+
+    from central.db.tables import bookings
 
     with Database(postgres_url) as db:
         world = booking_world(db)

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import requests
 
+from cardreader.testpki import write_test_pki
 from central.cli import open_db
 from central.config import load_config
 from central.db.engine import Database
 from central.errors import ConflictError, EnrolmentRefused
 from central.issuance.server import IssuanceListener, build_stack, make_server
 from central.reservations.enrolment_api import mount_enrolment
-from cardreader.testpki import write_test_pki
 from contracts.enrolment import BASE_PATH, CardIn
 from demo.central_issuance import prepare
 from deploy.fleet import add_device, init_fleet
@@ -47,8 +47,9 @@ def test_enrolment_code_is_single_use_expires_and_is_hashed(world: Any) -> None:
     member = world.member()
     issued = world.members.issue_code(member, "staff:x", world.clock())
     assert len(issued.code) == 8 and issued.code.isdigit()
-    from central.db.tables import enrolment_codes
     from sqlalchemy import select
+
+    from central.db.tables import enrolment_codes
 
     with world.db.read() as conn:
         stored = conn.execute(select(enrolment_codes.c.code_hash)).scalars().all()
@@ -79,12 +80,14 @@ def test_enrolment_card_twice_and_bound_elsewhere(world: Any) -> None:
     alice, bob = world.member("alice"), world.member("bob")
     world.enrol(alice, CARD_A)
     ticket = world.enrolment.redeem(
-        "door-1", world.members.issue_code(alice, "staff:x", world.clock()).code).ticket
+        "door-1", world.members.issue_code(alice, "staff:x", world.clock()).code
+    ).ticket
     again = world.enrolment.enrol("door-1", CardIn(ticket=ticket, credential_ref=CARD_A,
                                                    kind="member_card"))  # fmt: skip
     assert again.status == "already_enrolled"
     bobs = world.enrolment.redeem(
-        "door-1", world.members.issue_code(bob, "staff:x", world.clock()).code).ticket
+        "door-1", world.members.issue_code(bob, "staff:x", world.clock()).code
+    ).ticket
     card = CardIn(ticket=bobs, credential_ref=CARD_A, kind="member_card")
     assert refused(lambda: world.enrolment.enrol("door-1", card)) == "card_bound_elsewhere"
     assert refused(lambda: world.enrolment.enrol("door-2", card)) == "ticket_invalid"
@@ -115,6 +118,10 @@ class Listener:
                                 verify=self.ca, timeout=10, json=json)  # fmt: skip
 
 
+def _pair(folder: Path) -> tuple[str, str]:
+    return str(folder / "device.pem"), str(folder / "device.key")
+
+
 @pytest.fixture
 def listener(tmp_path: Path) -> Iterator[Listener]:
     init_fleet(tmp_path / "fleet", broker_host="localhost")
@@ -132,9 +139,8 @@ def listener(tmp_path: Path) -> Iterator[Listener]:
     server = make_server(config, stack, mount=lambda app: mount_enrolment(app, world.enrolment))
     running = IssuanceListener(server, stack).start()
     wait_until(lambda: server.started, 10, "the device listener")
-    pair = lambda d: (str(d / "device.pem"), str(d / "device.key"))  # noqa: E731
-    yield Listener(f"https://localhost:{paths.port}", str(paths.fleet_ca), pair(door),
-                   pair(stray), world)  # fmt: skip
+    yield Listener(f"https://localhost:{paths.port}", str(paths.fleet_ca), _pair(door),
+                   _pair(stray), world)  # fmt: skip
     running.close()
     db.close()
 
