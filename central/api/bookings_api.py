@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from central.errors import BookingRefused, ConflictError
 from central.reservations.booking_rows import BookingView
@@ -69,12 +69,10 @@ class SlotOut(BaseModel):
     ends_at: datetime
 
 
-class ClosureIn(_In):
+class ClosureIn(Closure):
+    """A closure of ``facility`` (``room_id`` null: all of it)."""
+
     facility: Identifier
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    kind: str = Field(pattern="^(maintenance|holiday|other)$")
-    room_id: Identifier | None = None
 
 
 class RefusalOut(BaseModel):
@@ -96,6 +94,13 @@ def add_booking_errors(app: FastAPI) -> None:
     async def _refused(_r: Request, exc: BookingRefused) -> JSONResponse:
         body = {"code": exc.code, "message": exc.message, "values": exc.values}
         return JSONResponse({"detail": body}, status_code=409)
+
+    @app.exception_handler(ValidationError)
+    async def _invalid(_r: Request, exc: ValidationError) -> JSONResponse:
+        # A change valid on its own but not merged with the stored state
+        # (e.g. a member patch): as unprocessable as a bad body.
+        details = [{"loc": e["loc"], "msg": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"detail": details}, status_code=422)
 
 
 REFUSED: dict[int | str, dict[str, Any]] = {

@@ -161,6 +161,11 @@ class ImportIn(BaseModel):
     csv: str
 
 
+_UNREADABLE: dict[int | str, dict[str, Any]] = {
+    422: {"description": 'A JSON body that is not `{"csv": "..."}`'}
+}
+
+
 async def _csv_of(request: Request) -> bytes | str:
     """A CSV body (UTF-8 or Shift_JIS), or JSON ``{"csv": "..."}``."""
     raw = await request.body()
@@ -176,13 +181,13 @@ async def _csv_of(request: Request) -> bytes | str:
 
 
 def _import_routes(app: FastAPI, importer: Importer, caller: Any) -> None:
-    @app.post("/api/import/members", openapi_extra=_CSV_BODY)
+    @app.post("/api/import/members", openapi_extra=_CSV_BODY, responses=_UNREADABLE)
     async def import_members(request: Request, who: caller) -> ImportOut:
         """Members keyed by ``external_number``; bad rows reported, good ones applied."""
         data = await _csv_of(request)
         return import_out(await run_in_threadpool(importer.members_csv, data, who))
 
-    @app.post("/api/import/reservations", openapi_extra=_CSV_BODY)
+    @app.post("/api/import/reservations", openapi_extra=_CSV_BODY, responses=_UNREADABLE)
     async def import_reservations(request: Request, who: caller) -> ImportOut:
         """Reservations keyed by ``external_id``; see docs/booking.md for the columns."""
         data = await _csv_of(request)
