@@ -38,6 +38,17 @@ from central.reservations.rules import Room
 from central.reservations.store import ReservationStore
 
 
+@dataclass(frozen=True)
+class StoreError:
+    """A good row refused when stored: ``unknown_room``, ``unknown_member``,
+    ``email_taken``, ``slot_taken`` or ``bad_value``."""
+
+    line: int
+    code: str
+    message: str
+    column: str | None = None
+
+
 @dataclass
 class ImportReport:
     """What an import did; ``errors`` are the parser's and the store's, by line."""
@@ -45,7 +56,7 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[RowError | StoreError] = field(default_factory=list)
 
     def count(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -80,10 +91,10 @@ class Importer:
         try:
             report.count(rows.transaction(self.db, "importing a row", body))
         except BookingRefused as exc:
-            report.errors.append(RowError(line, exc.code, exc.message))  # type: ignore[arg-type]
+            report.errors.append(StoreError(line, exc.code, exc.message))
         except IntegrityError:
             # Only a concurrent change of the same member gets here.
-            report.errors.append(RowError(line, "email_taken", "conflicts with a stored member"))
+            report.errors.append(StoreError(line, "email_taken", "conflicts with a stored member"))
 
     def _member(self, conn: Connection, row: ImportedMember, actor: str) -> str:
         try:

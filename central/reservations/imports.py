@@ -49,11 +49,6 @@ ImportErrorCode = Literal[
     "unknown_status",
     "duplicate_id",
     "looks_like_my_number",  # a 12-digit number where a member is identified
-    # Found when storing (central.reservations.importer), not when parsing:
-    "unknown_room",
-    "unknown_member",
-    "email_taken",  # another member (another external number) has the address
-    "slot_taken",  # overlaps another booking of the room's door
 ]
 ReservationStatus = Literal["booked", "cancelled"]
 ImportedMemberStatus = Literal["active", "suspended"]
