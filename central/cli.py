@@ -36,6 +36,10 @@ from central.ops.notify import EmailNotifier, Notifier, WebhookNotifier
 from central.ops.service import OpsLoop
 from central.ops.staff import ROLES as STAFF_ROLES
 from central.ops.staff import StaffError, StaffStore
+from central.reservations.cli import add_commands as add_import_commands
+from central.reservations.enrolment import EnrolmentService
+from central.reservations.enrolment_api import mount_enrolment
+from central.reservations.members import ENROLMENT_KEY_SCOPE
 from central.reservations.publisher import DeltaPublisher
 from central.reservations.store import ReservationStore
 from central.simulate import FleetSimulator, make_fleet
@@ -68,7 +72,10 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
         app = create_app(db, publisher, config.api.page_size_max, code_key=code_key(config),
                          issuance_zone=config.issuance.timezone)  # fmt: skip
         ops = ops_loop(config, db).start()
-        issuance = start_listener_if_enabled(config, db)
+        enrolment = EnrolmentService(db, store, code_key(config)(ENROLMENT_KEY_SCOPE))
+        issuance = start_listener_if_enabled(
+            config, db, lambda app: mount_enrolment(app, enrolment, publisher.notify)
+        )
         try:
             uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
                         log_config=None, access_log=False)  # fmt: skip
@@ -227,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=7)
     add_issuance_commands(sub, with_config)
+    add_import_commands(sub, with_config)
     add_db_commands(sub, with_config)
     command("db-init", "create a brand-new database (the services also do it at start)",
             cmd_db_init)  # fmt: skip

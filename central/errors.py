@@ -51,3 +51,27 @@ class SchemaVersionError(DatabaseError):
         self.revision = revision
         self.head = head
         super().__init__(message)
+
+
+class BookingRefused(CentralError):
+    """A booking, cancellation, move or import row refused by a rule or by the
+    database: ``code`` is a :data:`central.reservations.rules.RefusalCode` or
+    one of the service's own (``unknown_room``, ``unknown_member``, ...),
+    ``values`` what its message needs."""
+
+    def __init__(self, code: str, message: str, values: dict[str, str | int] | None = None):
+        self.code = code
+        self.message = message
+        self.values = dict(values or {})
+        super().__init__(f"{code}: {message}")
+
+
+class EnrolmentRefused(CentralError):
+    """A card enrolment step refused with one of
+    :data:`contracts.enrolment.ERROR_CODES`."""
+
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+        super().__init__(f"{code}: {message}")

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from central.api.bookings_api import add_booking_errors, add_booking_routes
+from central.api.members_api import add_member_routes
 from central.api.tokens import TokenStore, role_allows
 from central.db.engine import Database, aware
 from central.errors import ConflictError, DatabaseError, NotFoundError
@@ -28,6 +30,10 @@ from central.issuance.api import add_issuance_stats
 from central.ops.api import add_ops_api
 from central.ops.dashboard.views import add_dashboard
 from central.ops.metrics import add_metrics
+from central.reservations.bookings import BookingService
+from central.reservations.importer import Importer
+from central.reservations.members import ENROLMENT_KEY_SCOPE, MemberService
+from central.reservations.places import Places
 from central.reservations.publisher import DeltaPublisher
 from central.reservations.store import Change, ReservationStore
 from contracts.mqtt import Identifier, Reservation
@@ -148,13 +154,14 @@ def create_app(
             if creds is None or creds.scheme.lower() != "bearer":
                 raise HTTPException(401, "bearer token required",
                                     headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-            have = tokens.verify(creds.credentials)
-            if have is None:
+            found = tokens.holder(creds.credentials)
+            if found is None:
                 raise HTTPException(401, "unknown or revoked token",
                                     headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            token_id, have = found
             if not role_allows(have, role):
                 raise HTTPException(403, f"this needs the {role} role (token has {have})")
-            return have
+            return f"token:{token_id}"  # the caller, as the audit trail names it
 
         return Depends(check)
 
@@ -164,10 +171,12 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    store = ReservationStore(db)
     _reservation_routes(
-        app, store=ReservationStore(db), publisher=publisher, need=need,
+        app, store=store, publisher=publisher, need=need,
         page_size_max=page_size_max, key=code_key,
     )  # fmt: skip
+    _booking_api(app, db, store, publisher=publisher, need=need, code_key=code_key, now=now)
     _fleet_routes(app, IngestStore(db, "api"), need("reader"), page_size_max)
     add_ops_api(app, db, need("reader"), need("operator"))
     add_issuance_stats(app, db, need("reader"), ZoneInfo(issuance_zone))
@@ -175,6 +184,36 @@ def create_app(
     add_metrics(app, db)
     add_dashboard(app, db, now)
     return app
+
+
+def _booking_api(
+    app: FastAPI,
+    db: Database,
+    store: ReservationStore,
+    *,
+    publisher: DeltaPublisher | None,
+    need: Callable[[str], Any],
+    code_key: Callable[[str], bytes],
+    now: Callable[[], datetime] | None,
+) -> None:
+    """Members, cards, rooms, closures, bookings and the import; every change
+    wakes the delta publisher so doors hear of it at once."""
+    clock = now or (lambda: datetime.now(UTC))
+    places = Places(db)
+    bookings = BookingService(db, store, code_key, clock)
+    members = MemberService(db, store, code_key(ENROLMENT_KEY_SCOPE))
+    reader, operator = need("reader"), need("operator")
+    add_booking_errors(app)
+    add_booking_routes(app, places, bookings, reader=reader, operator=operator)
+    add_member_routes(app, members, Importer(db, store), reader=reader, operator=operator,
+                      now=clock)  # fmt: skip
+
+    @app.middleware("http")
+    async def _wake_publisher(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        if publisher is not None and request.method != "GET" and response.status_code < 300:
+            publisher.notify()
+        return response
 
 
 class ErrorOut(BaseModel):

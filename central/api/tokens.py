@@ -48,16 +48,21 @@ class TokenStore:
 
     def verify(self, token: str) -> str | None:
         """The role of a valid, unrevoked token, else None."""
+        found = self.holder(token)
+        return found[1] if found else None
+
+    def holder(self, token: str) -> tuple[str, str] | None:
+        """(token id, role) of a valid, unrevoked token, else None."""
         digest = token_hash(token)
         with self.db.read() as conn:
             row = conn.execute(
-                select(api_tokens.c.role, api_tokens.c.token_hash).where(
+                select(api_tokens.c.id, api_tokens.c.role, api_tokens.c.token_hash).where(
                     api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None)
                 )
             ).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             return None
-        return str(row.role)
+        return str(row.id), str(row.role)
 
     def list_tokens(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:

@@ -5,8 +5,11 @@ new revision there (``tests/unit/test_central_schema.py`` fails otherwise).
 :class:`central.db.engine.Database` creates a brand-new database from this
 metadata and stamps it with the newest revision.
 
-No table holds a name, address, birth date or My Number: residents appear
-only by the issuance registry's opaque reference. Certificate PDFs are kept
+No table holds a resident's name, address, birth date or My Number: residents
+of certificate issuance appear only by the registry's opaque reference.
+Facility members (who book rooms) have a display name and an e-mail address
+for staff and confirmations, nothing more; cards appear only as the opaque
+references devices compute. Certificate PDFs are kept
 only while an order is ``confirmed`` (so a retried confirm gets the same
 documents) and dropped when its outcome is recorded.
 """
@@ -14,6 +17,7 @@ documents) and dropped when its outcome is recorded.
 from __future__ import annotations
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     Boolean,
@@ -28,6 +32,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -280,4 +286,186 @@ staff_sessions = Table(
     Column("csrf", String(64), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
+)
+
+# Facility reservations: members, their cards, rooms and bookings (docs/booking.md).
+# A member's name and e-mail address live here (staff need them); they are
+# never logged, and devices only ever see the cards' opaque references.
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("external_number", String(64), nullable=True, unique=True),  # the import key
+    Column("display_name", String(100), nullable=False),
+    Column("email", String(254), nullable=False, unique=True),  # lower-cased
+    Column("language", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # active | suspended
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# A card reference is unique among active cards only: a revoked card may be
+# enrolled again (by its member or, after a hand-over, by someone else).
+member_cards = Table(
+    "member_cards",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("member_id", String(32), nullable=False),
+    Column("credential_ref", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # member_card | mynumber_card
+    Column("label", String(40), nullable=False),
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("enrolled_at", DateTime, nullable=False),
+    Column("enrolled_by", String(80), nullable=False),  # device:<id> | staff:<who>
+    Column("revoked_at", DateTime, nullable=True),
+    Column("revoked_by", String(80), nullable=True),
+    Index("ix_member_cards_member", "member_id"),
+    Index(
+        "uq_member_cards_active_ref",
+        "credential_ref",
+        unique=True,
+        sqlite_where=text("status = 'active'"),
+        postgresql_where=text("status = 'active'"),
+    ),
+)
+
+# One-time enrolment codes, kept only as a keyed hash (8 digits are guessed in
+# seconds under a plain hash).
+enrolment_codes = Table(
+    "enrolment_codes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("member_id", String(32), nullable=False),
+    Column("issued_by", String(80), nullable=False),  # staff:<who> | self
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_at", DateTime, nullable=True),
+    Column("used_by", String(80), nullable=True),  # device:<id>
+    Column("attempts", Integer, nullable=False, default=0),  # redemptions tried
+    Index("ix_enrolment_codes_hash", "code_hash"),
+)
+
+# A redeemed code's short-lived ticket, bound to one device (stored hashed).
+enrolment_tickets = Table(
+    "enrolment_tickets",
+    metadata,
+    Column("ticket_hash", String(64), primary_key=True),
+    Column("member_id", String(32), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("code_id", String(32), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("closed_at", DateTime, nullable=True),
+)
+
+# Wrong codes typed per device: the attempt limit counts the recent ones.
+enrolment_failures = Table(
+    "enrolment_failures",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("device", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Index("ix_enrolment_failures_device_at", "device", "at"),
+)
+
+# What the booking rules need of a facility (the version row in `facilities`
+# stays the reservation log's).
+facility_settings = Table(
+    "facility_settings",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("address", String(300), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("opening_hours", Json, nullable=False),  # rules.OpeningHours
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+rooms = Table(
+    "rooms",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("facility", String(64), nullable=False),
+    Column("door", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("rules", Json, nullable=False),  # rules.BookingRules
+    Column("fee_per_slot_yen", Integer, nullable=False),
+    Column("opening_hours", Json, nullable=True),  # None: the facility's
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_rooms_facility", "facility"),
+)
+
+closures = Table(
+    "closures",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("facility", String(64), nullable=False),
+    Column("room", String(64), nullable=True),  # None: the whole facility
+    Column("starts_at", DateTime, nullable=False),
+    Column("ends_at", DateTime, nullable=False),
+    Column("kind", String(16), nullable=False),  # maintenance | holiday | other
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_closures_facility_ends", "facility", "ends_at"),
+)
+
+# No two booked rows of one door overlap: on PostgreSQL an exclusion
+# constraint (created with the table, see below, and by revision 0002); on
+# SQLite the booking service checks and inserts in one BEGIN IMMEDIATE
+# transaction, which SQLite runs one writer at a time.
+bookings = Table(
+    "bookings",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("external_id", String(64), nullable=True, unique=True),  # the import key
+    Column("facility", String(64), nullable=False),
+    Column("room", String(64), nullable=False),
+    Column("door", String(64), nullable=False),
+    Column("member_id", String(32), nullable=True),  # None: a walk-in
+    Column("starts_at", DateTime, nullable=False),
+    Column("ends_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # booked | cancelled
+    Column("code_hash", String(200), nullable=True),
+    Column("source", String(16), nullable=False),  # site | staff | import
+    Column("created_by", String(80), nullable=False),
+    Column("reservation_id", String(64), nullable=True),  # the devices' copy
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_bookings_door_starts", "door", "starts_at"),
+    Index("ix_bookings_member_starts", "member_id", "starts_at"),
+    Index("ix_bookings_room_starts", "room", "starts_at"),
+)
+
+BOOKINGS_NO_OVERLAP = "ex_bookings_door_no_overlap"
+# Stored times are naive UTC (timestamp without time zone), so the range is a
+# tsrange: tstzrange over them would depend on the session's time zone and is
+# not immutable, which an index refuses.
+BOOKINGS_NO_OVERLAP_DDL = (
+    f"ALTER TABLE bookings ADD CONSTRAINT {BOOKINGS_NO_OVERLAP} EXCLUDE USING gist "
+    "(door WITH =, tsrange(starts_at, ends_at, '[)') WITH &&) WHERE (status = 'booked')"
+)
+for _ddl in ("CREATE EXTENSION IF NOT EXISTS btree_gist", BOOKINGS_NO_OVERLAP_DDL):
+    event.listen(
+        bookings,
+        "after_create",
+        DDL(_ddl).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
+    )
+
+# Who changed what of members, cards, rooms, closures and bookings, and when.
+# ``detail`` holds ids, times and codes, never a name or an e-mail address.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(80), nullable=False),  # staff:<who> | token:<role> | device:<id> | ...
+    Column("action", String(48), nullable=False),  # booking.created, card.revoked, ...
+    Column("subject", String(80), nullable=False),  # booking:<id>, member:<id>, ...
+    Column("detail", Json, nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_subject", "subject"),
 )

@@ -25,6 +25,7 @@ from central.db.engine import Database
 from central.errors import IssuanceRefused, RegistryError
 from central.issuance.orders import OrderDesk, issuance_stats
 from central.issuance.service import IssuanceService
+from central.mtls import client_cn
 from contracts.issuance import (
     BASE_PATH,
     ERROR_CODES,
@@ -41,15 +42,7 @@ from contracts.issuance import (
 )
 
 log = logging.getLogger(__name__)
-TLS_EXTENSION = "tls"
 MONTH = re.compile(r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$")  # 1900-2999
-
-
-def client_cn(request: Request) -> str | None:
-    """The verified client certificate's CN, as the listener recorded it."""
-    tls = request.scope.get("extensions", {}).get(TLS_EXTENSION) or {}
-    value = tls.get("client_cn")
-    return str(value) if value else None
 
 
 def _device(request: Request) -> str:

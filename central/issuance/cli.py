@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from fastapi import FastAPI
 
 from central.cli_common import EXIT_USAGE, open_db
 from central.config import CentralConfig
@@ -106,12 +107,15 @@ def cmd_issuance_stats(config: CentralConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def start_listener_if_enabled(config: CentralConfig, db: Database) -> IssuanceListener | None:
-    """``central serve``: the issuance listener beside the API (None if disabled)."""
+def start_listener_if_enabled(
+    config: CentralConfig, db: Database, mount: Callable[[FastAPI], None] | None = None
+) -> IssuanceListener | None:
+    """``central serve``: the device listener beside the API (None if issuance
+    is disabled); ``mount`` adds the card enrolment API to it."""
     if not config.issuance.enabled:
         return None
     stack = build_stack(config.issuance, db)
-    return IssuanceListener(make_server(config, stack), stack).start()
+    return IssuanceListener(make_server(config, stack, mount=mount), stack).start()
 
 
 def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], Any]) -> None:

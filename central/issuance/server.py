@@ -19,17 +19,19 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from central.config import CentralConfig
 from central.db.engine import Database
 from central.errors import CentralConfigError
-from central.issuance.api import TLS_EXTENSION, create_issuance_app
+from central.issuance.api import create_issuance_app
 from central.issuance.config import IssuanceSection
 from central.issuance.jpki_verify import CardVerifier, CrlRevocationChecker, load_roots
 from central.issuance.orders import OrderDesk
 from central.issuance.registry.sqlite import SqliteRegistry
 from central.issuance.service import IssuanceService
+from central.mtls import TLS_EXTENSION
 
 log = logging.getLogger(__name__)
 Asgi = Callable[..., Any]
@@ -102,12 +104,21 @@ def build_stack(settings: IssuanceSection, db: Database) -> IssuanceStack:
 
 
 def make_server(
-    config: CentralConfig, stack: IssuanceStack, host: str = "", port: int = 0
+    config: CentralConfig,
+    stack: IssuanceStack,
+    host: str = "",
+    port: int = 0,
+    mount: Callable[[FastAPI], None] | None = None,
 ) -> uvicorn.Server:
+    """The listener; ``mount`` adds other device APIs (card enrolment) to its
+    app, which admit devices by their own rules."""
     settings = config.issuance
     context = tls_context(settings)
+    app = create_issuance_app(stack.service, stack.orders)
+    if mount is not None:
+        mount(app)
     server_config = uvicorn.Config(
-        create_issuance_app(stack.service, stack.orders),
+        app,
         host=host or settings.listener.host,
         port=port or settings.listener.port,
         http=ClientCertProtocol,

@@ -106,6 +106,13 @@ class ReservationStore:
 
         return self._tx("cancelling a reservation", body)
 
+    def apply(
+        self, conn: Connection, facility: str, changes: list[ReservationChange]
+    ) -> ReservationDelta:
+        """One change batch inside the caller's write transaction (the booking
+        services commit a booking and the devices' copy together)."""
+        return self._bump(conn, facility, changes)
+
     def _bump(
         self, conn: Connection, facility: str, changes: list[ReservationChange]
     ) -> ReservationDelta:
