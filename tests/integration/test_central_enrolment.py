@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from cardreader.testpki import write_test_pki
+from cardreader.sim.testpki import write_test_pki
 from central.cli import open_db
 from central.config import load_config
 from central.db.engine import Database
