@@ -2,7 +2,7 @@
 (through vpcd and pcscd, exactly as a real card arrives) and a strip that
 shows the door relay as the lock controller reports it.
 
-    F5  member card (FeliCa) that has a reservation now
+    F5  member card (FeliCa) of the demo member, who has a booking now
     F6  My Number Card (test PKI)
     F7  an unknown card
     F8  take the card away

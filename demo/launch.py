@@ -7,8 +7,10 @@ It starts, each as its own process with its log under ``<state>/logs``:
   the state folder), a dashboard account, and a simulated fleet publishing
   health and events;
 * the device: the lock controller on gpiozero's mock pins, the sync agent
-  connected to the local broker (the demo reservations are created in
-  central and reach the device through it), a private pcscd with the
+  connected to the local broker (the demo booking -- facility, room, member
+  with the demo cards enrolled, a booking covering now -- is made at central
+  with its services, ``demo/bookings.py``, and reaches the device as a
+  delta), a private pcscd with the
   virtual card reader, and the check-in touchscreen with its developer panel
   (F5 member card, F6 My Number Card, F7 unknown card, F8 remove) -- or,
   without a display, the headless door terminal.
@@ -20,7 +22,6 @@ it is up, reports and stops (CI runs it).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -28,8 +29,8 @@ import signal
 import sys
 import time
 import urllib.request
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyotp
 
@@ -38,7 +39,8 @@ from cardreader.credential import certificate_reference, member_reference
 from cardreader.sim.pcscd import PcscdError, PrivatePcscd
 from cardreader.sim.profiles import DEMO_FELICA_IDM
 from cardreader.sim.testpki import TestPki, load_test_pki, write_test_pki
-from contracts.mqtt import Reservation
+from contracts.enrolment import CardKind
+from demo.bookings import DemoBooking, seed_booking
 from demo.config import default_state_dir, demo_config_text, ensure_key, write_demo_config
 from foundation.errors import MissingKeyError
 from foundation.supervisor import ProcessError, Supervisor, free_port, port_open
@@ -46,7 +48,7 @@ from kiosk.reader import credential_key
 from sync.config import DeviceConfig, load_config
 from sync.outbox import Outbox
 from sync.reservations import ReservationCache
-from sync.store import SCHEMA_VERSION, open_store
+from sync.store import SCHEMA_VERSION, Store, open_store
 
 STAFF_USER, STAFF_PASSWORD = "demo", "demo-password-123"
 COUNTER_ID, COUNTER_FACILITY = "demo-counter-01", "demo-city-hall"
@@ -62,9 +64,9 @@ def run_demo(
     # turn it into SystemExit so the finally below runs.
     signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(0))
     try:
-        ports = start_services(sup, state, config_path)
-        synced = wait_synced(state, timeout=40 if once else 5)
-        print(status_report(state, ports))
+        ports, booking = start_services(sup, state, config_path)
+        synced = wait_synced(state, booking, timeout=40 if once else 5)
+        print(status_report(state, ports, booking))
         if once:
             failed = sup.failed()
             for name in failed:
@@ -96,7 +98,9 @@ def device_config_path(state: Path, broker_port: int, config_path: str | None) -
     return path
 
 
-def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dict[str, int]:
+def start_services(
+    sup: Supervisor, state: Path, config_path: str | None
+) -> tuple[dict[str, int], DemoBooking]:
     ports = {"broker": free_port(), "api": free_port(), "issuance": free_port()}
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(mosquitto).exists():
@@ -136,7 +140,7 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
         Outbox(store).append("device.started", {"component": "demo"})
     sup.python("lockctl", ["-m", "lockctl", "serve", "--config", str(device)])
     sup.wait_for("lockctl", config.lock.socket.exists, 20)
-    seed_reservations(central, config, load_test_pki(pki))
+    booking = seed_central(central, config, load_test_pki(pki))
     sup.python("sync-agent", ["-m", "sync", "run", "--config", str(device)])
     pcscd = PrivatePcscd(state / "pcscd", apdu_log=False)
     try:
@@ -160,7 +164,7 @@ def start_services(sup: Supervisor, state: Path, config_path: str | None) -> dic
         kiosk_args = ["-m", "kiosk", "--config", str(device), "--headless"]
         sup.python("door-terminal", kiosk_args, env=pcscd.env)
     sup.wait_for("central-api", lambda: port_open(ports["issuance"]), 30)
-    return ports
+    return ports, booking
 
 
 def prepare_issuance(state: Path, pki: Path, ports: dict[str, int]) -> str:
@@ -201,37 +205,30 @@ def counter_config_path(state: Path, ports: dict[str, int]) -> Path:
     return path
 
 
-def seed_reservations(central: Path, config: DeviceConfig, pki: TestPki) -> None:
-    """Reservations now (and one later) for the demo cards, created in central
-    so that they reach the device through the sync agent."""
+def demo_cards(config: DeviceConfig, pki: TestPki) -> dict[str, CardKind]:
+    """The references of the demo member card (F5) and the demo My Number Card
+    (F6), computed with the demo's credential key exactly as the device does."""
+    key = credential_key(config)
+    return {
+        member_reference(key, DEMO_FELICA_IDM): "member_card",
+        certificate_reference(key, describe(pki.users["valid"].der).fingerprint): "mynumber_card",
+    }
+
+
+def seed_central(central: Path, config: DeviceConfig, pki: TestPki) -> DemoBooking:
+    """The counter in central's registry; the facility, the demo member and a
+    booking covering now at the door (demo/bookings.py), made with central's
+    services so that it reaches the device through the publisher and the agent."""
     from central.config import load_config as load_central
     from central.db.engine import Database
-    from central.errors import ConflictError
     from central.ingest.store import IngestStore
-    from central.reservations.store import ReservationStore
 
-    facility, door = config.device.facility, config.doors[0].id
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    key = credential_key(config)
-    refs = {
-        "demo-member-now": member_reference(key, DEMO_FELICA_IDM),
-        "demo-mynumber-now": certificate_reference(
-            key, describe(pki.users["valid"].der).fingerprint
-        ),
-    }
     db = Database(load_central(central).database.url)
     try:
-        IngestStore(db, "demo").register_device(config.device.id, facility)
         IngestStore(db, "demo").register_device(COUNTER_ID, COUNTER_FACILITY)
-        store = ReservationStore(db)
-        for rid, ref in refs.items():
-            with contextlib.suppress(ConflictError):
-                store.create(Reservation(
-                    id=rid, facility=facility, door=door, starts_at=now - timedelta(minutes=30),
-                    ends_at=now + timedelta(hours=8), credential_refs=[ref],
-                ))  # fmt: skip
     finally:
         db.close()
+    return seed_booking(str(central), config, demo_cards(config, pki))
 
 
 def ensure_staff(central: Path, state: Path) -> None:
@@ -258,21 +255,27 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def wait_synced(state: Path, timeout: float) -> bool:
-    """Until the demo reservations reached the device through central and the
-    sync agent, and central confirmed the device's events (outbox empty)."""
+def wait_synced(state: Path, booking: DemoBooking, timeout: float) -> bool:
+    """Until the demo booking reached the device through central and the sync
+    agent, and central confirmed the device's events (outbox empty)."""
     config = load_config(state / "device.toml")
     deadline = time.monotonic() + timeout
     with open_store(config.store.path) as store:
-        cache, outbox = ReservationCache(store, config.device.facility), Outbox(store)
+        outbox = Outbox(store)
         while time.monotonic() < deadline:
-            if cache.count() >= 2 and outbox.depth() == 0:
+            if cached(store, booking.reservation_id) and outbox.depth() == 0:
                 return True
             time.sleep(0.2)
     return False
 
 
-def status_report(state: Path, ports: dict[str, int]) -> str:
+def cached(store: Store, reservation_id: str) -> bool:
+    """Whether the device's reservation cache holds this active reservation."""
+    sql = "SELECT 1 FROM reservations WHERE id = ? AND status = 'active'"
+    return bool(store.query(sql, (reservation_id,)))
+
+
+def status_report(state: Path, ports: dict[str, int], booking: DemoBooking) -> str:
     config = load_config(state / "device.toml")
     secret = (state / "dashboard-totp-secret").read_text().strip()
     with open_store(config.store.path) as store:
@@ -280,6 +283,8 @@ def status_report(state: Path, ports: dict[str, int]) -> str:
         cache = ReservationCache(store, config.device.facility)
         reservations, version = cache.count(), cache.version()
         problems = store.integrity_problems()
+        arrived = cached(store, booking.reservation_id)
+    on_device = "on the device" if arrived else "NOT yet on the device"
     lines = [
         f"City kiosk demo — device {config.device.id} at facility {config.device.facility}",
         f"  state folder   : {state} (logs in {state / 'logs'})",
@@ -290,7 +295,8 @@ def status_report(state: Path, ports: dict[str, int]) -> str:
         f"  device store   : schema {SCHEMA_VERSION}, {depth} event(s) not yet confirmed"
         f" by central, integrity {problems or 'ok'}",
         f"  reservations   : {reservations} on the device (version {version}, synced from central);"
-        " the demo member card and My Number Card have one now",
+        f" the demo booking is {on_device}",
+        *booking.summary(ZoneInfo(config.device.timezone)),
         f"  counter kiosk  : {COUNTER_ID}, certificates over HTTPS (mutual TLS) from central's"
         f" issuance listener on 127.0.0.1:{ports['issuance']}; on its touchscreen F6 puts the"
         " demo resident's My Number Card on the second reader (PIN 1234), F7 an expired card,"

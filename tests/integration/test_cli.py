@@ -7,10 +7,14 @@ import json
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from cardreader.credential import load_key, member_reference
+from cardreader.sim.profiles import DEMO_FELICA_IDM
+from demo.bookings import DEMO_EMAIL, DEMO_MEMBER
 from sync.store import MIGRATION_SET, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +127,33 @@ def test_cli_demo_runs_with_its_own_config(tmp_path: Path) -> None:
     assert str(tmp_path / "credential.key") in (tmp_path / "central.toml").read_text()
     logs = {p.name for p in (tmp_path / "logs").iterdir()}
     assert {"mosquitto.log", "central-api.log", "lockctl.log", "sync-agent.log"} <= logs
+    assert_demo_booking_on_device(tmp_path, result.stdout)
+
+
+def assert_demo_booking_on_device(state: Path, stdout: str) -> None:
+    """The booking the demo made with central's booking service (for the demo
+    member, at the door, opening it now) is in the device's cache with the
+    demo member card's reference, as the device computes it."""
+    with sqlite3.connect(state / "central.db") as central:
+        rows = central.execute(
+            "SELECT b.reservation_id, b.door, b.starts_at, b.ends_at, b.source FROM bookings b"
+            " JOIN members m ON m.id = b.member_id WHERE m.email = ? AND b.status = 'booked'",
+            (DEMO_EMAIL,),
+        ).fetchall()
+    assert len(rows) == 1, rows
+    reservation_id, door, starts, ends = rows[0][:4]
+    assert door == "room-a" and rows[0][4] == "staff"
+    now = datetime.now(UTC).replace(tzinfo=None)
+    assert (
+        datetime.fromisoformat(starts) - timedelta(minutes=10) <= now < datetime.fromisoformat(ends)
+    )
+    key = load_key(state / "credential.key")
+    with sqlite3.connect(state / "device.db") as device:
+        refs = {r[0] for r in device.execute(
+            "SELECT c.credential_ref FROM reservation_credentials c JOIN reservations r"
+            " ON r.id = c.reservation_id WHERE r.id = ? AND r.status = 'active' AND r.door = ?",
+            (reservation_id, door))}  # fmt: skip
+    assert member_reference(key, DEMO_FELICA_IDM) in refs
+    assert len(refs) == 2  # and the demo My Number Card's
+    assert "the demo booking is on the device" in stdout
+    assert f"member         : {DEMO_MEMBER}" in stdout
