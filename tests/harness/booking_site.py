@@ -80,3 +80,25 @@ def site_app(db: Database, settings: BookingSection) -> tuple[Any, BookingWorld]
     app = create_app(db, code_key=fixed_code_key, now=world.clock, booking_site=settings,
                      booking_smtp=None if settings.smtp else SmtpServer("127.0.0.1"))  # fmt: skip
     return app, world
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def form_token(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, "the page has no form token"
+    return found.group(1)
+
+
+def sign_in(client: Any, mailbox: Mailbox, email: str) -> None:
+    """Sign ``client`` in through the mailed code."""
+    page = client.get("/booking/sign-in")
+    before = len(mailbox.messages)
+    answer = client.post("/booking/sign-in", data={"email": email, "csrf": form_token(page.text)})
+    request_id = re.search(r'name="request_id" value="([^"]+)"', answer.text)
+    assert request_id, answer.text
+    _link, code = Mailbox.sign_in(mailbox.wait(before + 1))
+    fields = {"request_id": request_id.group(1), "code": code, "csrf": form_token(answer.text)}
+    done = client.post("/booking/sign-in/code", data=fields)
+    assert done.url.path == "/booking/facilities", done.text
