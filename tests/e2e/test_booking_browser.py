@@ -98,7 +98,9 @@ def test_booking_browser_sign_in_book_and_cancel(
     shots = artifacts_dir / "booking"
     shots.mkdir(exist_ok=True)
     pages = Pages(browser, shots)
-    source = lambda: browser.page_source or ""  # noqa: E731
+
+    def source() -> str:
+        return browser.page_source or ""
 
     browser.get(f"{url}/booking/sign-in")
     pages.check("sign-in")
