@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from central.booking.settings import BookingSection
 from central.errors import CentralConfigError
 from central.issuance.config import IssuanceSection
 from central.ops.alerts import AlertThresholds
@@ -136,6 +137,7 @@ class CentralConfig(_Section):
     ops: OpsSection = OpsSection()
     notify: NotifySection = NotifySection()
     issuance: IssuanceSection = IssuanceSection()
+    booking: BookingSection = BookingSection()
     source: str = Field(default="<built-in demo>", exclude=True)
 
 

@@ -23,6 +23,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from central.api.bookings_api import add_booking_errors, add_booking_routes
 from central.api.members_api import add_member_routes
 from central.api.tokens import TokenStore, role_allows
+from central.booking.app import add_booking_site
+from central.booking.settings import BookingSection
 from central.db.engine import Database, aware
 from central.errors import ConflictError, DatabaseError, NotFoundError
 from central.ingest.store import IngestStore
@@ -36,6 +38,7 @@ from central.reservations.members import ENROLMENT_KEY_SCOPE, MemberService
 from central.reservations.places import Places
 from central.reservations.publisher import DeltaPublisher
 from central.reservations.store import Change, ReservationStore
+from central.smtp import SmtpServer
 from contracts.mqtt import Identifier, Reservation
 from contracts.reservations_hash import active_hash, code_hash
 
@@ -128,10 +131,14 @@ def create_app(
     *,
     code_key: Callable[[str], bytes],
     issuance_zone: str = "Asia/Tokyo",
+    booking_site: BookingSection | None = None,
+    booking_smtp: SmtpServer | None = None,
 ) -> FastAPI:
     """The API app with the dashboard and metrics; ``publisher`` (optional) is
     started and closed with the app; ``now`` is the dashboard's clock (tests);
-    ``code_key(facility)`` the fleet's key for reservation-code hashes."""
+    ``code_key(facility)`` the fleet's key for reservation-code hashes;
+    ``booking_site`` mounts the residents' site under /booking/ (its SMTP
+    server from the section, or ``booking_smtp``)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -176,7 +183,11 @@ def create_app(
         app, store=store, publisher=publisher, need=need,
         page_size_max=page_size_max, key=code_key,
     )  # fmt: skip
-    _booking_api(app, db, store, publisher=publisher, need=need, code_key=code_key, now=now)
+    bookings, members = _booking_api(app, db, store, publisher=publisher, need=need,
+                                     code_key=code_key, now=now)  # fmt: skip
+    if booking_site is not None:
+        add_booking_site(app, booking_site, db=db, bookings=bookings, members=members,
+                         code_key=code_key, now=bookings.now, smtp=booking_smtp)  # fmt: skip
     _fleet_routes(app, IngestStore(db, "api"), need("reader"), page_size_max)
     add_ops_api(app, db, need("reader"), need("operator"))
     add_issuance_stats(app, db, need("reader"), ZoneInfo(issuance_zone))
@@ -195,7 +206,7 @@ def _booking_api(
     need: Callable[[str], Any],
     code_key: Callable[[str], bytes],
     now: Callable[[], datetime] | None,
-) -> None:
+) -> tuple[BookingService, MemberService]:
     """Members, cards, rooms, closures, bookings and the import; every change
     wakes the delta publisher so doors hear of it at once."""
     clock = now or (lambda: datetime.now(UTC))
@@ -211,9 +222,11 @@ def _booking_api(
     @app.middleware("http")
     async def _wake_publisher(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
-        if publisher is not None and request.method != "GET" and response.status_code < 300:
-            publisher.notify()
+        if publisher is not None and request.method != "GET" and response.status_code < 400:
+            publisher.notify()  # the booking site answers a change with a 303 redirect
         return response
+
+    return bookings, members
 
 
 class ErrorOut(BaseModel):

@@ -469,3 +469,33 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_subject", "subject"),
 )
+
+# The booking site's password-less sign-in (docs/booking.md): a one-time link
+# and a 6-digit code per request. The link token is stored as SHA-256 (it is
+# 256 random bits); the code as a keyed HMAC, since a plain hash of 6 digits is
+# reversed in a second. ``id`` names the request in the code form.
+member_sign_ins = Table(
+    "member_sign_ins",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("member_id", String(32), nullable=False),
+    Column("link_hash", String(64), nullable=False, unique=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_at", DateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),  # wrong codes typed
+    Index("ix_member_sign_ins_member_created", "member_id", "created_at"),
+)
+
+# Signed-in residents: the cookie's token as SHA-256, the CSRF token of forms.
+member_sessions = Table(
+    "member_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("member_id", String(32), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index("ix_member_sessions_member", "member_id"),
+)

@@ -9,8 +9,6 @@ names and figures only, never personal data.
 from __future__ import annotations
 
 import json
-import smtplib
-import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
@@ -18,6 +16,7 @@ from typing import Protocol
 import requests
 
 from central.ops.alerts import Transition
+from central.smtp import SmtpError, SmtpServer
 
 
 class NotifyError(RuntimeError):
@@ -82,12 +81,9 @@ class EmailNotifier:
             f"Device: {transition.device}\nRule: {transition.rule}\n"
             f"Detail: {transition.detail}\nAt: {transition.at.isoformat()}\n"
         )
+        server = SmtpServer(self.host, self.port, self.starttls, self.username, self.password,
+                            self.timeout_s)  # fmt: skip
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if self.username:
-                    smtp.login(self.username, self.password)
-                smtp.send_message(message)
-        except (OSError, smtplib.SMTPException) as exc:
-            raise NotifyError(f"e-mail via {self.host}:{self.port}: {exc}") from exc
+            server.send(message)
+        except SmtpError as exc:
+            raise NotifyError(str(exc)) from exc

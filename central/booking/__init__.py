@@ -1,0 +1,1 @@
+"""The residents' booking site under ``/booking/`` (docs/booking.md)."""
