@@ -71,8 +71,9 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
     with open_db(config) as db:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
         publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
+        grace = timedelta(minutes=config.reservations.checkin_grace_minutes)
         app = create_app(db, publisher, config.api.page_size_max, code_key=code_key(config),
-                         issuance_zone=config.issuance.timezone)  # fmt: skip
+                         issuance_zone=config.issuance.timezone, checkin_grace=grace)  # fmt: skip
         ops = ops_loop(config, db).start()
         hooks = hooks_loop(config, db)
         enrolment = EnrolmentService(db, store, code_key(config)(ENROLMENT_KEY_SCOPE))
