@@ -18,7 +18,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from central.db.engine import Database, is_retryable, now_utc, utc
+from central.db.engine import Database, aware, is_retryable, now_utc, utc
 from central.db.tables import device_seq, devices, event_quarantine, events, health_samples
 from central.errors import DatabaseError
 from central.ingest.seqtrack import Range, SeqState, advance
@@ -138,7 +138,8 @@ class IngestStore:
               inserted: list[tuple[str, int]], now: datetime) -> None:  # fmt: skip
         if self.on_stored is not None and inserted:
             new = set(inserted)
-            self.on_stored(conn, [r for r in rows if (r["device"], r["seq"]) in new], now)
+            stored = [r for r in rows if (r["device"], r["seq"]) in new]
+            self.on_stored(conn, stored, aware(now))
 
     def _touch_device(self, conn: Connection, device: str, now: datetime) -> None:
         stmt = self.db.insert(devices).values(id=device, last_seen=now, versions={})

@@ -49,8 +49,8 @@ def csrf_of(html: str) -> str:
 def sign_in(client: TestClient, world: BookingWorld, user: str, secret: str) -> str:
     page = client.get("/login")
     code = pyotp.TOTP(secret).at(world.clock())
-    answer = client.post("/login", follow_redirects=False, data={
-        "username": user, "password": PASSWORD, "code": code, "csrf": csrf_of(page.text)})  # fmt: skip
+    form = {"username": user, "password": PASSWORD, "code": code, "csrf": csrf_of(page.text)}
+    answer = client.post("/login", follow_redirects=False, data=form)
     assert answer.status_code == 303
     return csrf_of(client.get("/?lang=en").text)
 
