@@ -5,10 +5,11 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Query
 from pydantic import BaseModel
 
 from central.db.engine import Database
+from central.errors import ConflictError
 from central.reservations import usage
 from central.reservations.places import Places
 
@@ -49,7 +50,7 @@ def add_use_route(
         a year): a booking is attended with a granted check-in, late when the
         first one came after start + grace, a no-show with none by then."""
         if end < start or (end - start).days >= MAX_DAYS:
-            raise HTTPException(422, f"'to' must be on or after 'from', within {MAX_DAYS} days")
+            raise ConflictError(f"'to' must be on or after 'from', within {MAX_DAYS} days")
         places.facility(facility)  # 404 for an unknown facility
         rows = usage.use_figures(db, facility, start, end, grace=grace, now=now(), period=period)
         return UseReport(
