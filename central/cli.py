@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -23,7 +24,7 @@ from central import mqtt as central_mqtt
 from central.api.app import create_app
 from central.api.tokens import ROLES, TokenStore
 from central.cli_common import EXIT_CONFIG, EXIT_DATABASE, EXIT_FAILED, open_db
-from central.config import CentralConfig, code_key, load_config
+from central.config import CentralConfig, code_key, load_config, webhook_secret
 from central.db.commands import add_commands as add_db_commands
 from central.db.engine import Database
 from central.errors import CentralConfigError, CentralError, DatabaseError
@@ -39,6 +40,7 @@ from central.ops.staff import StaffError, StaffStore
 from central.reservations.cli import add_commands as add_import_commands
 from central.reservations.enrolment import EnrolmentService
 from central.reservations.enrolment_api import mount_enrolment
+from central.reservations.hooks import HooksLoop, WebhookSender
 from central.reservations.members import ENROLMENT_KEY_SCOPE
 from central.reservations.publisher import DeltaPublisher
 from central.reservations.store import ReservationStore
@@ -70,9 +72,12 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
         publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
         site = config.booking if config.booking.enabled else None
+        grace = timedelta(minutes=config.reservations.checkin_grace_minutes)
         app = create_app(db, publisher, config.api.page_size_max, code_key=code_key(config),
-                         issuance_zone=config.issuance.timezone, booking_site=site)  # fmt: skip
+                         issuance_zone=config.issuance.timezone, booking_site=site,
+                         checkin_grace=grace)  # fmt: skip
         ops = ops_loop(config, db).start()
+        hooks = hooks_loop(config, db)
         enrolment = EnrolmentService(db, store, code_key(config)(ENROLMENT_KEY_SCOPE))
         issuance = start_listener_if_enabled(
             config, db, lambda app: mount_enrolment(app, enrolment, publisher.notify)
@@ -84,7 +89,20 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
             if issuance is not None:
                 issuance.close()
             ops.close()
+            if hooks is not None:
+                hooks.close()
     return 0
+
+
+def hooks_loop(config: CentralConfig, db: Database) -> HooksLoop | None:
+    """The booking webhook's no-show sweep and delivery, when configured."""
+    secret, hook = webhook_secret(config), config.booking_webhook
+    if secret is None or hook is None:
+        return None
+    sender = WebhookSender(hook.url, secret, hook.timeout_seconds, hook.retry_first_seconds,
+                           hook.retry_max_seconds)  # fmt: skip
+    grace = timedelta(minutes=config.reservations.checkin_grace_minutes)
+    return HooksLoop(db, sender, grace, hook.every_seconds, lambda: datetime.now(UTC)).start()
 
 
 def ops_loop(config: CentralConfig, db: Database) -> OpsLoop:

@@ -85,6 +85,26 @@ class ReservationsSection(_Section):
     # the devices' reader.credential_key_file: reservation codes are stored as
     # HMACs under it. Required by `central serve` (no fallback key).
     code_key_file: Path | None = None
+    # A booking's first check-in later than its start + this is "late"; a
+    # booking with none by then is a no-show (use figures, the webhook).
+    checkin_grace_minutes: int = Field(default=15, ge=0, le=240)
+
+
+class BookingWebhookSection(_Section):
+    """Check-ins and no-shows of imported bookings, POSTed to the city's
+    existing booking system (docs/booking.md)."""
+
+    url: str = Field(pattern=r"^https?://")
+    # The HMAC-SHA256 key of the signature header (raw bytes of the file,
+    # surrounding whitespace stripped; at least 16 bytes).
+    secret_file: Path
+    timeout_seconds: float = Field(default=5, gt=0, le=60)
+    # How often `serve` sweeps for no-shows and sends what is due.
+    every_seconds: float = Field(default=30, gt=0, le=3600)
+    # Retry back-off: doubles from `retry_first_seconds` up to this cap; a
+    # message is retried until the receiver takes it.
+    retry_first_seconds: float = Field(default=30, gt=0)
+    retry_max_seconds: float = Field(default=3600, gt=0)
 
 
 class ApiSection(_Section):
@@ -136,6 +156,7 @@ class CentralConfig(_Section):
     logging: LoggingSection = LoggingSection()
     ops: OpsSection = OpsSection()
     notify: NotifySection = NotifySection()
+    booking_webhook: BookingWebhookSection | None = None
     issuance: IssuanceSection = IssuanceSection()
     booking: BookingSection = BookingSection()
     source: str = Field(default="<built-in demo>", exclude=True)
@@ -190,11 +211,15 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
         reservations = reservations.model_copy(
             update={"code_key_file": absolute(reservations.code_key_file)}
         )
+    hook = config.booking_webhook
+    if hook is not None:
+        hook = hook.model_copy(update={"secret_file": absolute(hook.secret_file)})
     return config.model_copy(
         update={
             "database": database,
             "broker": broker,
             "reservations": reservations,
+            "booking_webhook": hook,
             "issuance": config.issuance.resolved(base_dir),
         }
     )
@@ -227,3 +252,22 @@ def code_key(config: CentralConfig) -> CodeKey:
             config.source, ["reservations.code_key_file: key shorter than 16 bytes"]
         )
     return lambda _facility: key
+
+
+def webhook_secret(config: CentralConfig) -> bytes | None:
+    """The booking webhook's signing key, or None without a webhook; an
+    unreadable or short file is a configuration error (no unsigned sending)."""
+    hook = config.booking_webhook
+    if hook is None:
+        return None
+    try:
+        secret = hook.secret_file.read_bytes().strip()
+    except OSError as exc:
+        raise CentralConfigError(
+            config.source, [f"booking_webhook.secret_file: cannot be read ({exc})"]
+        ) from None
+    if len(secret) < 16:
+        raise CentralConfigError(
+            config.source, ["booking_webhook.secret_file: secret shorter than 16 bytes"]
+        )
+    return secret

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, Self, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from central.api.bookings_api import add_booking_errors, add_booking_routes
 from central.api.members_api import add_member_routes
 from central.api.tokens import TokenStore, role_allows
+from central.api.use_api import add_use_route
 from central.booking.app import add_booking_site
 from central.booking.settings import BookingSection
 from central.db.engine import Database, aware
@@ -37,6 +38,10 @@ from central.reservations.importer import Importer
 from central.reservations.members import ENROLMENT_KEY_SCOPE, MemberService
 from central.reservations.places import Places
 from central.reservations.publisher import DeltaPublisher
+from central.reservations.staff_members import add_member_pages
+from central.reservations.staff_site import TEMPLATES_DIR as STAFF_TEMPLATES
+from central.reservations.staff_site import StaffServices
+from central.reservations.staff_views import add_staff_pages
 from central.reservations.store import Change, ReservationStore
 from central.smtp import SmtpServer
 from contracts.mqtt import Identifier, Reservation
@@ -133,6 +138,7 @@ def create_app(
     issuance_zone: str = "Asia/Tokyo",
     booking_site: BookingSection | None = None,
     booking_smtp: SmtpServer | None = None,
+    checkin_grace: timedelta = timedelta(minutes=15),
 ) -> FastAPI:
     """The API app with the dashboard and metrics; ``publisher`` (optional) is
     started and closed with the app; ``now`` is the dashboard's clock (tests);
@@ -183,17 +189,20 @@ def create_app(
         app, store=store, publisher=publisher, need=need,
         page_size_max=page_size_max, key=code_key,
     )  # fmt: skip
-    bookings, members = _booking_api(app, db, store, publisher=publisher, need=need,
-                                     code_key=code_key, now=now)  # fmt: skip
+    staff = _booking_api(app, db, store, publisher=publisher, need=need, code_key=code_key,
+                         now=now, grace=checkin_grace)  # fmt: skip
     if booking_site is not None:
-        add_booking_site(app, booking_site, db=db, bookings=bookings, members=members,
-                         code_key=code_key, now=bookings.now, smtp=booking_smtp)  # fmt: skip
+        add_booking_site(app, booking_site, db=db, bookings=staff.bookings,
+                         members=staff.members, code_key=code_key, now=staff.bookings.now,
+                         smtp=booking_smtp)  # fmt: skip
     _fleet_routes(app, IngestStore(db, "api"), need("reader"), page_size_max)
     add_ops_api(app, db, need("reader"), need("operator"))
     add_issuance_stats(app, db, need("reader"), ZoneInfo(issuance_zone))
     _document_errors(app)
     add_metrics(app, db)
-    add_dashboard(app, db, now)
+    dashboard = add_dashboard(app, db, now, template_dirs=[STAFF_TEMPLATES])
+    add_staff_pages(app, dashboard, staff)
+    add_member_pages(app, dashboard, staff)
     return app
 
 
@@ -206,9 +215,11 @@ def _booking_api(
     need: Callable[[str], Any],
     code_key: Callable[[str], bytes],
     now: Callable[[], datetime] | None,
-) -> tuple[BookingService, MemberService]:
-    """Members, cards, rooms, closures, bookings and the import; every change
-    wakes the delta publisher so doors hear of it at once."""
+    grace: timedelta,
+) -> StaffServices:
+    """Members, cards, rooms, closures, bookings, use and the import; every
+    change wakes the delta publisher so doors hear of it at once. Returns the
+    services for the staff pages."""
     clock = now or (lambda: datetime.now(UTC))
     places = Places(db)
     bookings = BookingService(db, store, code_key, clock)
@@ -218,6 +229,7 @@ def _booking_api(
     add_booking_routes(app, places, bookings, reader=reader, operator=operator)
     add_member_routes(app, members, Importer(db, store), reader=reader, operator=operator,
                       now=clock)  # fmt: skip
+    add_use_route(app, places, db, reader=reader, grace=grace, now=clock)
 
     @app.middleware("http")
     async def _wake_publisher(request: Request, call_next: Any) -> Any:
@@ -226,7 +238,7 @@ def _booking_api(
             publisher.notify()  # the booking site answers a change with a 303 redirect
         return response
 
-    return bookings, members
+    return StaffServices(bookings, members, places, grace)
 
 
 class ErrorOut(BaseModel):

@@ -499,3 +499,25 @@ member_sessions = Table(
     Column("expires_at", DateTime, nullable=False),
     Index("ix_member_sessions_member", "member_id"),
 )
+
+
+# Messages to the city's existing booking system (a check-in of, or a no-show
+# at, an imported booking), kept until the receiver took them: the outbox of
+# central.reservations.hooks. ``delivery_id`` is derived from the booking and
+# the kind, so the same fact is queued (and received) once.
+booking_webhook_outbox = Table(
+    "booking_webhook_outbox",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(64), nullable=False, unique=True),
+    Column("booking_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # checked_in | no_show
+    Column("body", Json, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("delivered_at", DateTime, nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Index("ix_booking_webhook_outbox_due", "delivered_at", "next_attempt_at"),
+    Index("ix_booking_webhook_outbox_booking", "booking_id"),
+)

@@ -18,7 +18,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from central.db.engine import Database, is_retryable, now_utc, utc
+from central.db.engine import Database, aware, is_retryable, now_utc, utc
 from central.db.tables import device_seq, devices, event_quarantine, events, health_samples
 from central.errors import DatabaseError
 from central.ingest.seqtrack import Range, SeqState, advance
@@ -29,6 +29,9 @@ from foundation.privacy import check_event_data
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Called in the storing transaction with the event rows that were new (the
+# booking webhook queues its check-in messages there, so none is lost).
+StoredHook = Callable[[Connection, list[dict[str, Any]], datetime], object]
 MAX_EVENT_DATA_BYTES = 16 * 1024
 RETRIES = 5
 
@@ -57,10 +60,12 @@ def refusal(event: EventEnvelope) -> str | None:
 
 
 class IngestStore:
-    def __init__(self, db: Database, worker_id: str, max_gap_ranges: int = 100) -> None:
+    def __init__(self, db: Database, worker_id: str, max_gap_ranges: int = 100,
+                 on_stored: StoredHook | None = None) -> None:  # fmt: skip
         self.db = db
         self.worker_id = worker_id
         self.max_gap_ranges = max_gap_ranges
+        self.on_stored = on_stored
 
     def _retry(self, what: str, body: Callable[[Connection], T]) -> T:
         for attempt in range(1, RETRIES + 1):
@@ -110,6 +115,7 @@ class IngestStore:
             out.stored = len(inserted)
             for device, seq in inserted:
                 new_seqs[device].append(seq)
+            self._hook(conn, rows, inserted, now)
         if bad:
             stmt = self.db.insert(event_quarantine).on_conflict_do_nothing()
             rows = sorted(bad.values(), key=_order)
@@ -127,6 +133,13 @@ class IngestStore:
                 opened = self._track_seq(conn, device, new_seqs[device], now)
                 out.gaps_opened += [(device, gap) for gap in opened]
         return out
+
+    def _hook(self, conn: Connection, rows: list[dict[str, Any]],
+              inserted: list[tuple[str, int]], now: datetime) -> None:  # fmt: skip
+        if self.on_stored is not None and inserted:
+            new = set(inserted)
+            stored = [r for r in rows if (r["device"], r["seq"]) in new]
+            self.on_stored(conn, stored, aware(now))
 
     def _touch_device(self, conn: Connection, device: str, now: datetime) -> None:
         stmt = self.db.insert(devices).values(id=device, last_seen=now, versions={})

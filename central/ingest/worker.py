@@ -26,12 +26,14 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from central import mqtt as central_mqtt
@@ -39,6 +41,7 @@ from central.config import CentralConfig
 from central.db.engine import Database
 from central.errors import DatabaseError
 from central.ingest.store import IngestStore
+from central.reservations.hooks import queue_checkins
 from central.reservations.store import ReservationStore
 from contracts.mqtt import (
     SHARED_EVENTS_SUBSCRIPTION,
@@ -85,7 +88,13 @@ class IngestWorker:
     def __init__(self, config: CentralConfig, db: Database) -> None:
         self.config = config
         self.worker_id = config.ingest.worker_id or f"{socket.gethostname()}-{os.getpid()}"
-        self.store = IngestStore(db, self.worker_id, config.ingest.max_gap_ranges)
+        hook = None
+        if config.booking_webhook is not None:  # check-ins of imported bookings go back
+
+            def hook(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
+                return queue_checkins(conn, db.insert, rows, now)
+
+        self.store = IngestStore(db, self.worker_id, config.ingest.max_gap_ranges, hook)
         self.reservations = ReservationStore(
             db, config.reservations.changelog_keep_versions, config.reservations.max_delta_versions
         )

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
 
-import requests
-
+from central.http_post import PostFailed, post_json
 from central.ops.alerts import Transition
 from central.smtp import SmtpError, SmtpServer
 
@@ -44,20 +43,11 @@ class WebhookNotifier:
     bearer_token: str = ""
 
     def send(self, transition: Transition) -> None:
-        headers = {"Content-Type": "application/json"}
-        if self.bearer_token:
-            headers["Authorization"] = f"Bearer {self.bearer_token}"
+        headers = {"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {}
         try:
-            response = requests.post(
-                self.url,
-                data=json.dumps(payload(transition)),
-                headers=headers,
-                timeout=self.timeout_s,
-            )
-        except requests.RequestException as exc:
-            raise NotifyError(f"webhook {self.url}: {exc}") from exc
-        if response.status_code >= 300:
-            raise NotifyError(f"webhook {self.url}: HTTP {response.status_code}")
+            post_json(self.url, json.dumps(payload(transition)).encode(), headers, self.timeout_s)
+        except PostFailed as exc:
+            raise NotifyError(str(exc)) from exc
 
 
 @dataclass(frozen=True)

@@ -107,9 +107,12 @@ class BookingService:
 
         return NewBooking(rows.transaction(self.db, "booking", body), code)
 
-    def cancel(self, booking_id: str, *, actor: str, enforce_deadline: bool = True) -> BookingView:
+    def cancel(
+        self, booking_id: str, *, actor: str, enforce_deadline: bool = True, reason: str = ""
+    ) -> BookingView:
         """Cancel a booking; ``enforce_deadline`` False lets staff cancel after
-        the member's deadline (a cancelled booking stays refused)."""
+        the member's deadline (a cancelled booking stays refused); ``reason``
+        (staff's words, kept in the audit entry) says why."""
 
         def body(conn: Connection) -> BookingView:
             row = rows.get(conn, self.db, booking_id, lock=True)
@@ -120,8 +123,9 @@ class BookingService:
             ):
                 raise refused(verdict.code, **verdict.values)
             rows.update_booking(conn, self.db, booking_id, {"status": "cancelled"})
+            extra = {"reason": reason[:200]} if reason else {}
             audit.record(conn, actor, "booking.cancelled", f"booking:{booking_id}",
-                         late=isinstance(verdict, Refusal))  # fmt: skip
+                         late=isinstance(verdict, Refusal), **extra)  # fmt: skip
             return rows.publish_one(conn, self.db, self.store, booking_id)
 
         return rows.transaction(self.db, "cancelling a booking", body)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -190,6 +190,19 @@ class MemberService:
             raise NotFoundError("no member with that e-mail address or number")
         return member_of(row)
 
+    def search(self, query: str, limit: int = 50) -> list[Member]:
+        """Staff look-up: an e-mail address or external number exactly, else
+        members whose display name starts with ``query`` (case-insensitive)."""
+        query = query.strip()
+        if not query:
+            return []
+        name = func.lower(members.c.display_name).startswith(query.lower(), autoescape=True)
+        where = or_(members.c.email == query.lower(), members.c.external_number == query, name)
+        with self.db.read() as conn:
+            order = (members.c.display_name, members.c.id)
+            found = conn.execute(select(members).where(where).order_by(*order).limit(limit))
+            return [member_of(r) for r in found]
+
     def list_members(self, *, after: str = "", limit: int = 100) -> list[Member]:
         with self.db.read() as conn:
             found = conn.execute(select(members).where(members.c.id > after)
@@ -228,8 +241,11 @@ class MemberService:
                 .values(status="revoked", revoked_at=now_utc(), revoked_by=actor)
             )
             deltas = rows.republish_member(conn, self.store, member_id)
+            # The versions that carry the revocation: a device of the facility
+            # below it still lets the card in (the revocation window).
             audit.record(conn, actor, "card.revoked", f"card:{card_id}", member=member_id,
-                         republished=sum(len(d.changes) for d in deltas))  # fmt: skip
+                         republished=sum(len(d.changes) for d in deltas),
+                         versions={d.facility: d.version for d in deltas})  # fmt: skip
             return card_of(conn.execute(
                 select(member_cards).where(member_cards.c.id == card_id)).one())  # fmt: skip
 

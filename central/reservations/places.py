@@ -124,9 +124,14 @@ class Places:
 
     def remove_closure(self, closure_id: str, actor: str) -> None:
         with self.db.write() as conn:
-            if not conn.execute(delete(closures).where(closures.c.id == closure_id)).rowcount:
+            facility = conn.execute(
+                select(closures.c.facility).where(closures.c.id == closure_id)
+            ).scalar()
+            if facility is None:
                 raise NotFoundError(f"no closure {closure_id!r}")
-            audit.record(conn, actor, "closure.removed", f"closure:{closure_id}")
+            conn.execute(delete(closures).where(closures.c.id == closure_id))
+            audit.record(conn, actor, "closure.removed", f"closure:{closure_id}",
+                         facility=facility)  # fmt: skip
 
     def closures(
         self, facility_id: str, since: datetime, until: datetime | None = None,

@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 CATALOGUES = Catalogues(HERE / "locale", "dashboard", "ja")
 SESSION_COOKIE, CSRF_COOKIE, LANG_COOKIE = "kiosk_session", "kiosk_login_csrf", "kiosk_lang"
-TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 FLEET_PAGE = 100  # rows per page of the fleet table (sorting and filters span all)
 
 
@@ -69,8 +68,12 @@ def language(request: Request) -> str:
 
 
 class Dashboard:
-    def __init__(self, db: Database, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, db: Database, now: Callable[[], datetime] | None = None,
+                 template_dirs: Sequence[Path] = ()) -> None:  # fmt: skip
         self.db = db
+        # Pages mounted by other subsystems (the staff reservation pages) add
+        # their folders; they extend this folder's base.html.
+        self.templates = Jinja2Templates(directory=[HERE / "templates", *template_dirs])
         self.staff = StaffStore(db)
         self.alerts = AlertStore(db)
         self.history = HealthHistory(db)
@@ -80,7 +83,7 @@ class Dashboard:
     def page(self, request: Request, template: str, session: StaffSession | None,
              code: int = 200, **context: Any) -> HTMLResponse:  # fmt: skip
         lang = language(request)
-        response = TEMPLATES.TemplateResponse(
+        response = self.templates.TemplateResponse(
             request, template,
             {"_": CATALOGUES.get(lang).gettext, "lang": lang, "languages": CATALOGUES.languages(),
              "session": session, **context},
@@ -89,6 +92,10 @@ class Dashboard:
         if request.query_params.get("lang") == lang:
             response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
         return response
+
+    @staticmethod
+    def gettext(request: Request) -> Callable[[str], str]:
+        return CATALOGUES.get(language(request)).gettext
 
     def session(self, request: Request) -> StaffSession | None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -110,10 +117,11 @@ class Dashboard:
 
 
 def add_dashboard(
-    app: FastAPI, db: Database, now: Callable[[], datetime] | None = None
-) -> Dashboard:
+    app: FastAPI, db: Database, now: Callable[[], datetime] | None = None,
+    template_dirs: Sequence[Path] = (),
+) -> Dashboard:  # fmt: skip
     """Mount the dashboard's pages on ``app``."""
-    dash = Dashboard(db, now)
+    dash = Dashboard(db, now, template_dirs)
     _auth_routes(app, dash)
     _fleet_routes(app, dash)
     _alert_routes(app, dash)

@@ -3,7 +3,7 @@ bookings and their audit log.
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2027-01-15
+Create Date: 2026-12-06
 
 Only new tables: existing rows are untouched. On PostgreSQL the bookings of
 one door may not overlap while booked (an exclusion constraint with

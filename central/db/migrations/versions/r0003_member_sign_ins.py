@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2027-01-22
+Create Date: 2026-12-06
 
 Only new tables: existing rows are untouched.
 """
