@@ -9,13 +9,15 @@ integration, tests/e2e -> e2e. Run one tier with ``-m unit``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from selenium import webdriver
 
 from central.db.engine import Database
+from tests.harness.browser import start_chromium
 from tests.harness.cups import PrivateCups
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.pcscd import Pcscd
@@ -49,6 +51,24 @@ def artifacts_dir() -> Path:
     """Where tests keep screenshots and logs for people to look at."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[Callable[..., webdriver.Chrome]]:
+    """Starts headless Chromium (``tests/harness/browser.py``: ``start_chromium``'s
+    ``window`` and ``flags``), its profile under the test's tmp_path; every
+    one started is quit after the test."""
+    drivers: list[webdriver.Chrome] = []
+
+    def start(
+        *, window: tuple[int, int] = (1280, 800), flags: Sequence[str] = ()
+    ) -> webdriver.Chrome:
+        drivers.append(start_chromium(tmp_path / "chrome", window=window, flags=flags))
+        return drivers[-1]
+
+    yield start
+    for driver in drivers:
+        driver.quit()
 
 
 @pytest.fixture(scope="session")

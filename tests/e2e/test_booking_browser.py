@@ -7,21 +7,19 @@ under tests/artifacts/booking/."""
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from central.db.engine import Database
 from tests.harness.axe import axe_script, serious_violations
 from tests.harness.booking import ROOM, BookingWorld, today_plus
 from tests.harness.booking_site import Mailbox, site_app, site_settings, smtp_server
-from tests.harness.services import free_port, port_open, wait_until
+from tests.harness.browser import serve_app
+from tests.harness.services import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 SIZES = ((360, 740), (1280, 800))
@@ -34,32 +32,16 @@ def server(tmp_path: Path) -> Iterator[tuple[str, BookingWorld, Mailbox]]:
     url = f"http://127.0.0.1:{port}"
     with smtp_server() as (mailbox, smtp_port):
         app, world = site_app(db, site_settings(smtp_port, public_url=url))
-        http = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=http.run, daemon=True)
-        thread.start()
-        wait_until(lambda: port_open(port), 10, "the booking site to listen")
-        yield url, world, mailbox
-        http.should_exit = True
-        thread.join(10)
+        with serve_app(app, "the booking site", port):
+            yield url, world, mailbox
     db.close()
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    flags = [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--hide-scrollbars", "--window-size=1280,800",
-        f"--user-data-dir={tmp_path / 'chrome'}", "--lang=ja",
-    ]  # fmt: skip
-    for flag in flags:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+def browser(chromium: Callable[..., webdriver.Chrome]) -> webdriver.Chrome:
+    driver = chromium(window=(1280, 800), flags=("--hide-scrollbars", "--lang=ja"))
     driver.set_script_timeout(30)
-    yield driver
-    driver.quit()
+    return driver
 
 
 class Pages:

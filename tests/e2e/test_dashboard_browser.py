@@ -4,16 +4,13 @@ acknowledge its alert. Screenshots are kept as artifacts."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyotp
 import pytest
-import uvicorn
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from central.api.app import create_app
@@ -23,8 +20,9 @@ from central.ops.alerts import AlertEngine, AlertThresholds
 from central.ops.service import AlertStore, evaluate_round
 from central.ops.staff import StaffStore
 from contracts.mqtt import Health, Status
+from tests.harness.browser import serve_app
 from tests.harness.keys import fixed_code_key
-from tests.harness.services import free_port, port_open, wait_until
+from tests.harness.services import wait_until
 
 PASSWORD = "correct horse battery"
 
@@ -32,33 +30,14 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Database]]:
     db = Database(f"sqlite:///{tmp_path / 'central.db'}")
-    port = free_port()
-    app = create_app(db, code_key=fixed_code_key)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    http = uvicorn.Server(config)
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
-    wait_until(lambda: port_open(port), 10, "the dashboard to listen")
-    yield f"http://127.0.0.1:{port}", db
-    http.should_exit = True
-    thread.join(10)
+    with serve_app(create_app(db, code_key=fixed_code_key), "the dashboard") as url:
+        yield url, db
     db.close()
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    flags = [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--window-size=1280,900", f"--user-data-dir={tmp_path / 'chrome'}",
-    ]  # fmt: skip
-    for flag in flags:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    yield driver
-    driver.quit()
+def browser(chromium: Callable[..., webdriver.Chrome]) -> webdriver.Chrome:
+    return chromium(window=(1280, 900))
 
 
 def test_dashboard_browser_sign_in_offline_and_acknowledge(

@@ -4,15 +4,12 @@ from the member page. Screenshots are kept as artifacts."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyotp
 import pytest
-import uvicorn
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from central.api.app import create_app
@@ -20,8 +17,9 @@ from central.db.engine import Database
 from central.ops.staff import StaffStore
 from central.reservations.rules import BookingRules, Closure, Room
 from tests.harness.booking import CARD_A, FACILITY, ROOM, BookingWorld, booking_world, today_plus
+from tests.harness.browser import serve_app
 from tests.harness.keys import fixed_code_key
-from tests.harness.services import free_port, port_open, wait_until
+from tests.harness.services import wait_until
 
 PASSWORD = "correct horse battery"
 
@@ -30,33 +28,17 @@ PASSWORD = "correct horse battery"
 def server(tmp_path: Path) -> Iterator[tuple[str, BookingWorld]]:
     db = Database(f"sqlite:///{tmp_path / 'central.db'}")
     world = booking_world(db)
-    port = free_port()
-    app = create_app(db, now=world.clock, code_key=fixed_code_key)
-    http = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
-    wait_until(lambda: port_open(port), 10, "the dashboard to listen")
-    yield f"http://127.0.0.1:{port}", world
-    http.should_exit = True
-    thread.join(10)
+    with serve_app(create_app(db, now=world.clock, code_key=fixed_code_key),
+                   "the dashboard") as url:  # fmt: skip
+        yield url, world
     db.close()
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    flags = [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--window-size=1280,800", f"--user-data-dir={tmp_path / 'chrome'}",
-    ]  # fmt: skip
-    for flag in flags:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+def browser(chromium: Callable[..., webdriver.Chrome]) -> webdriver.Chrome:
+    driver = chromium(window=(1280, 800))
     driver.set_window_size(1280, 800)
-    yield driver
-    driver.quit()
+    return driver
 
 
 def furnish(world: BookingWorld) -> tuple[str, str]:
