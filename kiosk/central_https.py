@@ -4,18 +4,19 @@
 :class:`HttpsJsonClient` sends pydantic models as JSON over one
 ``requests.Session`` with the device certificate (central takes the device
 id from it) and a timeout on every call. Each subclass names its contract's
-base path and turns central's error body into its own refusal
-(:meth:`HttpsJsonClient._refusal`); everything else that is not an answer of
-the contract (connection, TLS, timeout, 5xx without a refusal, a body that
-does not validate) becomes :class:`~kiosk.errors.CentralUnreachable`, which
-the touchscreens show as "not available now, try later".
+base path (:attr:`HttpsJsonClient.base_path`) and turns central's error body
+into its own refusal (:meth:`HttpsJsonClient._refusal`); everything else
+that is not an answer of the contract (connection, TLS, timeout, 5xx without
+a refusal, a body that does not validate) becomes
+:class:`~kiosk.errors.CentralUnreachable`, which the touchscreens show as
+"not available now, try later".
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import requests
 from pydantic import BaseModel, ValidationError
@@ -29,17 +30,18 @@ M = TypeVar("M", bound=BaseModel)
 class HttpsJsonClient:
     """One contract's endpoints on central, over HTTPS with mutual TLS."""
 
+    base_path: ClassVar[str] = ""  # the contract's BASE_PATH, set by each subclass
+
     def __init__(
         self,
         url: str,
-        base_path: str,
         *,
         ca_file: Path | None = None,
         cert_file: Path | None = None,
         key_file: Path | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.base = url.rstrip("/") + base_path
+        self.base = url.rstrip("/") + self.base_path
         self.timeout = timeout
         self._http = requests.Session()
         # Passed with every request: a Session's own ``verify`` loses to

@@ -6,8 +6,6 @@ the contract, raises :class:`~kiosk.errors.CentralUnreachable`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import ValidationError
 
 from contracts.enrolment import (
@@ -25,18 +23,7 @@ from kiosk.errors import CentralError, enrolment_refusal
 class HttpsEnrolmentCentral(HttpsJsonClient):
     """:class:`~kiosk.enrolment.ports.EnrolmentCentral` over HTTPS."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        ca_file: Path | None = None,
-        cert_file: Path | None = None,
-        key_file: Path | None = None,
-        timeout: float = 10.0,
-    ) -> None:
-        super().__init__(
-            url, BASE_PATH, ca_file=ca_file, cert_file=cert_file, key_file=key_file, timeout=timeout
-        )
+    base_path = BASE_PATH
 
     def redeem(self, code: str) -> TicketOut:
         return self._call("POST", "/tickets", TicketOut, TicketIn(code=code))

@@ -13,8 +13,6 @@ sees "service temporarily unavailable". The simulated side is
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import ValidationError
 
 from contracts.issuance import (
@@ -37,18 +35,7 @@ from kiosk.errors import CentralError, CentralRefused
 class HttpsCentral(HttpsJsonClient):
     """Central's issuance endpoints over HTTPS with mutual TLS."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        ca_file: Path | None = None,
-        cert_file: Path | None = None,
-        key_file: Path | None = None,
-        timeout: float = 10.0,
-    ) -> None:
-        super().__init__(
-            url, BASE_PATH, ca_file=ca_file, cert_file=cert_file, key_file=key_file, timeout=timeout
-        )
+    base_path = BASE_PATH
 
     def catalogue(self) -> CatalogueOut:
         return self._call("GET", "/catalogue", CatalogueOut)
