@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import requests
 from pydantic import BaseModel, ValidationError
 
 from kiosk.errors import CentralError, CentralUnreachable
+from sync.config import DeviceConfig
+from sync.errors import ConfigError
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -50,6 +52,22 @@ class HttpsJsonClient:
         self._verify: str | bool = str(ca_file) if ca_file is not None else True
         if cert_file is not None and key_file is not None:
             self._http.cert = (str(cert_file), str(key_file))
+
+    @classmethod
+    def for_device(cls, config: DeviceConfig, needed_by: str) -> Self:
+        """The client of the device's ``[central]``; the client certificate is
+        ``[central.tls]`` or, unset, the device identity of ``[broker.tls]``.
+        ``needed_by`` names what needs central when ``central.url`` is unset."""
+        if not config.central.url:
+            raise ConfigError(config.source, [f"central.url: {needed_by} needs central's URL"])
+        tls = config.central.tls or config.broker.tls
+        return cls(
+            config.central.url,
+            ca_file=tls.ca_file if tls else None,
+            cert_file=tls.cert_file if tls else None,
+            key_file=tls.key_file if tls else None,
+            timeout=config.central.timeout_seconds,
+        )
 
     def close(self) -> None:
         self._http.close()

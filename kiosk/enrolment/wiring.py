@@ -15,7 +15,6 @@ from kiosk.enrolment.ports import EnrolmentCentral, EventSink
 from kiosk.enrolment.session import EnrolmentSession
 from kiosk.enrolment.worker import EnrolmentWorker, Post
 from sync.config import DeviceConfig
-from sync.errors import ConfigError
 from sync.outbox import Outbox
 from sync.store import open_store
 
@@ -23,16 +22,7 @@ from sync.store import open_store
 def central_for(config: DeviceConfig) -> HttpsEnrolmentCentral:
     """Central over HTTPS; the client certificate is ``[central.tls]`` or,
     unset, the device identity of ``[broker.tls]`` (as for issuance)."""
-    if not config.central.url:
-        raise ConfigError(config.source, ["central.url: card enrolment needs central's URL"])
-    tls = config.central.tls or config.broker.tls
-    return HttpsEnrolmentCentral(
-        config.central.url,
-        ca_file=tls.ca_file if tls else None,
-        cert_file=tls.cert_file if tls else None,
-        key_file=tls.key_file if tls else None,
-        timeout=config.central.timeout_seconds,
-    )
+    return HttpsEnrolmentCentral.for_device(config, "card enrolment")
 
 
 @dataclass

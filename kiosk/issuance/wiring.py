@@ -33,16 +33,7 @@ log = logging.getLogger(__name__)
 def central_for(config: DeviceConfig) -> HttpsCentral:
     """Central over HTTPS; the client certificate is ``[central.tls]`` or,
     unset, the device identity of ``[broker.tls]``."""
-    if not config.central.url:
-        raise ConfigError(config.source, ["central.url: a counter kiosk needs central's URL"])
-    tls = config.central.tls or config.broker.tls
-    return HttpsCentral(
-        config.central.url,
-        ca_file=tls.ca_file if tls else None,
-        cert_file=tls.cert_file if tls else None,
-        key_file=tls.key_file if tls else None,
-        timeout=config.central.timeout_seconds,
-    )
+    return HttpsCentral.for_device(config, "a counter kiosk")
 
 
 def printer_for(config: DeviceConfig) -> Printer:
