@@ -344,37 +344,17 @@ def test_install_check_only_on_debian_python_changes_nothing(
     assert python.exists(), "Debian's python3 is part of the supported platform"
     before = sorted(str(p) for p in root.rglob("*"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHON": str(python)}
-    done = subprocess.run(
-        [
-            str(SOURCE / "deploy/install-device"),
-            str(archive(fleet, "hall-counter-1")),
-            "--root",
-            str(root),
-            "--check-only",
-            "--skip-apt",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+
+    def check_only(bundle: Path) -> subprocess.CompletedProcess[str]:
+        argv = [str(SOURCE / "deploy/install-device"), str(bundle), "--root", str(root),
+                "--check-only", "--skip-apt"]  # fmt: skip
+        return subprocess.run(argv, check=False, capture_output=True, text=True, env=env)
+
+    done = check_only(archive(fleet, "hall-counter-1"))
     assert done.returncode == 0, done.stderr
     assert "bundle ok: device hall-counter-1 (counter)" in done.stdout
     assert "nothing was changed" in done.stdout
     assert sorted(str(p) for p in root.rglob("*")) == before
     tampered = _tampered_bundle(fleet, tmp_path)
-    refused = subprocess.run(
-        [
-            str(SOURCE / "deploy/install-device"),
-            str(tampered),
-            "--root",
-            str(root),
-            "--check-only",
-            "--skip-apt",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    refused = check_only(tampered)
     assert refused.returncode == 3 and "sha256 mismatch" in refused.stderr
