@@ -2,7 +2,10 @@
 central refusing to start on a database at another revision than its own.
 
 The previous release's database is made from the frozen DDL in
-``central_legacy/`` (its ``metadata.create_all``, no revision)."""
+``central_legacy/`` (its ``metadata.create_all``, no revision), not from
+revision 0001: that DDL is the record of what databases in the field hold,
+and upgrading it with no drift is what holds revision 0001 to it (the drift
+test only holds the newest revision to ``tables.py``)."""
 
 from __future__ import annotations
 
