@@ -12,12 +12,16 @@ It starts, each as its own process with its log under ``<state>/logs``:
   with its services, ``demo/bookings.py``, and reaches the device as a
   delta), a private pcscd with the
   virtual card reader, and the check-in touchscreen with its developer panel
-  (F5 member card, F6 My Number Card, F7 unknown card, F8 remove) -- or,
-  without a display, the headless door terminal.
+  (F5 member card, F6 My Number Card, F7 unknown card, F8 remove, F9 a new
+  member card) and card enrolment -- or, without a display, the headless
+  door terminal;
+* the residents' booking site on central's API port, its mails to a local
+  SMTP sink in this process (``demo/mailsink.py``).
 
-It prints where to look (dashboard URL and sign-in), then runs until Ctrl-C,
-showing the events the device records. ``--once`` starts everything, checks
-it is up, reports and stops (CI runs it).
+It prints where to look (dashboard URL and sign-in, booking site, staff
+pages), then runs until Ctrl-C, showing the events the device records and a
+line for each mail. ``--once`` starts everything, checks it is up (and that
+the site mails a sign-in code), reports and stops (CI runs it).
 """
 
 from __future__ import annotations
