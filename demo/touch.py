@@ -38,19 +38,25 @@ def run_with_panel(config: DeviceConfig, vpcd_port: int, pki_dir: Path) -> int:
     from kiosk.enrolment.ui.mode import enrolment_mode_for
 
     mode = enrolment_mode_for(config)
+    # Kivy holds bound-method callbacks (hotkeys, the strip's layout and its
+    # relay poll) weakly: the panel must stay referenced while the app runs.
+    panels: list[DevPanel] = []
 
     if config.device.role == "counter":
         from kiosk.issuance.ui.run import run_issuance
 
         def counter_panel(_app: Any) -> None:
-            DevPanel(vpcd_port, pki_dir, None, keys=COUNTER_KEYS, help_text=COUNTER_HELP).attach()
+            panels.append(DevPanel(vpcd_port, pki_dir, None, keys=COUNTER_KEYS,
+                                   help_text=COUNTER_HELP))  # fmt: skip
+            panels[-1].attach()
 
         return run_issuance(config, on_started=counter_panel, mode=mode)
     from kiosk.checkin.ui.run import run_touchscreen
 
     def door_panel(app: Any) -> None:
         door = app.session.service.door
-        DevPanel(vpcd_port, pki_dir, config.lock.socket, door).attach()
+        panels.append(DevPanel(vpcd_port, pki_dir, config.lock.socket, door))
+        panels[-1].attach()
 
     return run_touchscreen(config, on_started=door_panel, mode=mode)
 
