@@ -64,12 +64,21 @@ class DevPanel:
         self.keys = keys or KEYS
         self.help = help_text
         self.link: VpcdLink | None = None
+        self.room = 0.0  # the strip's own space below the app (attach)
         self.label = Label(
             text=help_text, size_hint=(None, None), color=(1, 1, 1, 1), font_size=mm(3),
             halign="left", valign="middle", padding=(mm(2), mm(1)),
         )  # fmt: skip
 
-    def attach(self) -> None:
+    def attach(self, *, make_room: bool = False) -> None:
+        """Hotkeys and the strip; ``make_room``: the window grows by the
+        strip's height and the app keeps the rest, so the strip hides none of
+        its bottom buttons ("Enrol a card", "Call staff")."""
+        self.room = mm(12) if make_room else 0.0
+        if make_room:
+            Window.size = (Window.width, Window.height + self.room)
+            Window.bind(size=self._place_app)
+            self._place_app()
         Window.bind(on_key_down=self._key)
         Window.add_widget(self.label)
         with self.label.canvas.before:
@@ -80,8 +89,14 @@ class DevPanel:
         self.label.bind(texture_size=self._layout)
         Clock.schedule_interval(self._poll_relay, 0.5)
 
+    def _place_app(self, *_args: Any) -> None:
+        for root in Window.children:
+            if root is not self.label:
+                root.size_hint_y = None
+                root.height, root.y = Window.height - self.room, self.room
+
     def _layout(self, *_args: Any) -> None:
-        self.label.size = (Window.width, self.label.texture_size[1] + mm(2))
+        self.label.size = (Window.width, max(self.room, self.label.texture_size[1] + mm(2)))
         self.label.text_size = (Window.width - mm(4), None)
         self.label.pos = (0, 0)
         self._bg.pos, self._bg.size = self.label.pos, self.label.size

@@ -48,7 +48,7 @@ def run_with_panel(config: DeviceConfig, vpcd_port: int, pki_dir: Path) -> int:
         def counter_panel(_app: Any) -> None:
             panels.append(DevPanel(vpcd_port, pki_dir, None, keys=COUNTER_KEYS,
                                    help_text=COUNTER_HELP))  # fmt: skip
-            panels[-1].attach()
+            panels[-1].attach(make_room=True)
 
         return run_issuance(config, on_started=counter_panel, mode=mode)
     from kiosk.checkin.ui.run import run_touchscreen
@@ -56,7 +56,7 @@ def run_with_panel(config: DeviceConfig, vpcd_port: int, pki_dir: Path) -> int:
     def door_panel(app: Any) -> None:
         door = app.session.service.door
         panels.append(DevPanel(vpcd_port, pki_dir, config.lock.socket, door))
-        panels[-1].attach()
+        panels[-1].attach(make_room=True)
 
     return run_touchscreen(config, on_started=door_panel, mode=mode)
 
