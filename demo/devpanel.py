@@ -6,6 +6,8 @@ shows the door relay as the lock controller reports it.
     F6  My Number Card (test PKI)
     F7  an unknown card
     F8  take the card away
+    F9  a second member card (FeliCa) of the demo member, not yet enrolled:
+        enrol it with a code from the booking site ("Enrol a new card")
 
 Only started by ``python -m kiosk --dev-panel``, which the demo uses; never on
 a real kiosk (there is no vpcd there).
@@ -28,9 +30,14 @@ from cardreader.sim.vpcd import VpcdLink
 from lockctl.client import LockClient
 from lockctl.errors import LockctlError
 
-KEYS = {286: "felica", 287: "mynumber", 288: "unknown"}  # F5, F6, F7
+KEYS = {286: "felica", 287: "mynumber", 288: "unknown", 290: "felica:new"}  # F5-F7, F9
 REMOVE_KEY = 289  # F8
-HELP = "DEMO  F5 member card · F6 My Number Card · F7 unknown card · F8 remove"
+HELP = (
+    "DEMO  F5 member card · F6 My Number Card · F7 unknown card · F8 remove"
+    " · F9 new member card (to enrol)"
+)
+# The IDm of the F9 card: a FeliCa card no member has enrolled (yet).
+NEW_MEMBER_CARD_IDM = bytes.fromhex("012E4CD2A1B2C3E5")
 # The counter kiosk: residents' My Number Cards ("mynumber:<test user>").
 COUNTER_KEYS = {287: "mynumber:valid", 288: "mynumber:expired", 290: "mynumber:ineligible"}
 COUNTER_HELP = (
@@ -57,12 +64,21 @@ class DevPanel:
         self.keys = keys or KEYS
         self.help = help_text
         self.link: VpcdLink | None = None
+        self.room = 0.0  # the strip's own space below the app (attach)
         self.label = Label(
             text=help_text, size_hint=(None, None), color=(1, 1, 1, 1), font_size=mm(3),
             halign="left", valign="middle", padding=(mm(2), mm(1)),
         )  # fmt: skip
 
-    def attach(self) -> None:
+    def attach(self, *, make_room: bool = False) -> None:
+        """Hotkeys and the strip; ``make_room``: the window grows by the
+        strip's height and the app keeps the rest, so the strip hides none of
+        its bottom buttons ("Enrol a card", "Call staff")."""
+        self.room = mm(12) if make_room else 0.0
+        if make_room:
+            Window.size = (Window.width, Window.height + self.room)
+            Window.bind(size=self._place_app)
+            self._place_app()
         Window.bind(on_key_down=self._key)
         Window.add_widget(self.label)
         with self.label.canvas.before:
@@ -73,8 +89,14 @@ class DevPanel:
         self.label.bind(texture_size=self._layout)
         Clock.schedule_interval(self._poll_relay, 0.5)
 
+    def _place_app(self, *_args: Any) -> None:
+        for root in Window.children:
+            if root is not self.label:
+                root.size_hint_y = None
+                root.height, root.y = Window.height - self.room, self.room
+
     def _layout(self, *_args: Any) -> None:
-        self.label.size = (Window.width, self.label.texture_size[1] + mm(2))
+        self.label.size = (Window.width, max(self.room, self.label.texture_size[1] + mm(2)))
         self.label.text_size = (Window.width - mm(4), None)
         self.label.pos = (0, 0)
         self._bg.pos, self._bg.size = self.label.pos, self.label.size
@@ -90,12 +112,15 @@ class DevPanel:
         return False
 
     def insert(self, card: str) -> None:
-        """``card`` is a profile, or ``mynumber:<test user>``."""
+        """``card`` is a profile, ``mynumber:<test user>`` or ``felica:new``
+        (the F9 card)."""
         self.remove()
         profile, _, variant = card.partition(":")
-        variant = variant or "valid"
+        uid = NEW_MEMBER_CARD_IDM if card == "felica:new" else None
+        variant = "valid" if profile != "mynumber" or not variant else variant
         pki = load_test_pki_with(self.pki_dir, variant) if profile == "mynumber" else None
-        link = VpcdLink(build_card(profile, pki=pki, variant=variant), port=self.vpcd_port)
+        virtual = build_card(profile, pki=pki, variant=variant, uid=uid)
+        link = VpcdLink(virtual, port=self.vpcd_port)
         link.insert()
         self.link = link
 

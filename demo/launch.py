@@ -12,12 +12,16 @@ It starts, each as its own process with its log under ``<state>/logs``:
   with its services, ``demo/bookings.py``, and reaches the device as a
   delta), a private pcscd with the
   virtual card reader, and the check-in touchscreen with its developer panel
-  (F5 member card, F6 My Number Card, F7 unknown card, F8 remove) -- or,
-  without a display, the headless door terminal.
+  (F5 member card, F6 My Number Card, F7 unknown card, F8 remove, F9 a new
+  member card) and card enrolment -- or, without a display, the headless
+  door terminal;
+* the residents' booking site on central's API port, its mails to a local
+  SMTP sink in this process (``demo/mailsink.py``).
 
-It prints where to look (dashboard URL and sign-in), then runs until Ctrl-C,
-showing the events the device records. ``--once`` starts everything, checks
-it is up, reports and stops (CI runs it).
+It prints where to look (dashboard URL and sign-in, booking site, staff
+pages), then runs until Ctrl-C, showing the events the device records and a
+line for each mail. ``--once`` starts everything, checks it is up (and that
+the site mails a sign-in code), reports and stops (CI runs it).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import shutil
 import signal
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -40,8 +45,10 @@ from cardreader.sim.pcscd import PcscdError, PrivatePcscd
 from cardreader.sim.profiles import DEMO_FELICA_IDM
 from cardreader.sim.testpki import TestPki, load_test_pki, write_test_pki
 from contracts.enrolment import CardKind
-from demo.bookings import DemoBooking, seed_booking
+from demo.booking_site import booking_config_text, check_sign_in_mail
+from demo.bookings import DEMO_EMAIL, DemoBooking, seed_booking
 from demo.config import default_state_dir, demo_config_text, ensure_key, write_demo_config
+from demo.mailsink import MailSink
 from foundation.errors import MissingKeyError
 from foundation.supervisor import ProcessError, Supervisor, free_port, port_open
 from kiosk.reader import credential_key
@@ -63,15 +70,15 @@ def run_demo(
     # SIGTERM (systemd, timeout, a closed terminal) must stop the children too:
     # turn it into SystemExit so the finally below runs.
     signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(0))
+    # The booking site's mails go to this sink (in this process, so that its
+    # lines reach this console): it starts first and stops last.
+    sink = MailSink(state / "mail", free_port()).start()
     try:
-        ports, booking = start_services(sup, state, config_path)
+        ports, booking = start_services(sup, state, config_path, sink.port)
         synced = wait_synced(state, booking, timeout=40 if once else 5)
         print(status_report(state, ports, booking))
         if once:
-            failed = sup.failed()
-            for name in failed:
-                print(f"  ! {name} stopped:\n{sup.tail(name)}")
-            return 0 if synced and not failed else 1
+            return 0 if once_checks(sup, state, ports, synced) else 1
         follow(sup, state)
         return 0
     except ProcessError as exc:
@@ -79,18 +86,32 @@ def run_demo(
         return 1
     finally:
         sup.stop_all()
+        sink.stop()
 
 
-def device_config_path(state: Path, broker_port: int, config_path: str | None) -> Path:
+def once_checks(sup: Supervisor, state: Path, ports: dict[str, int], synced: bool) -> bool:
+    """``--once``: every process still up, the booking synced, and the
+    booking site mails the demo member a sign-in code."""
+    failed = sup.failed()
+    for name in failed:
+        print(f"  ! {name} stopped:\n{sup.tail(name)}")
+    problem = check_sign_in_mail(ports["api"], DEMO_EMAIL, state / "mail")
+    if problem:
+        print(f"  ! booking site: {problem}")
+    return synced and not failed and not problem
+
+
+def device_config_path(state: Path, ports: dict[str, int], config_path: str | None) -> Path:
     """The device configuration: ``demo/device.toml`` (or ``--config``) with
     the broker port of this run, written into the state folder beside the
-    demo's credential key."""
+    demo's credential key. The demo's own adds card enrolment."""
     text = Path(config_path).read_text() if config_path else demo_config_text()
-    text = text.replace("port = 8883", f"port = {broker_port}")
+    text = text.replace("port = 8883", f"port = {ports['broker']}")
     if not config_path:  # the first virtual reader slot; the counter kiosk has the second
         text = text.replace(
             '[reader]\nbackend = "sim"\n', '[reader]\nbackend = "sim"\nname = "Virtual PCD 00 00"\n'
         )
+        text += door_enrolment_text(state, tomllib.loads(text)["device"]["id"], ports)
     path = write_demo_config(state, text)
     config = load_config(path)  # validate now, with the file named in the message
     if config.reader.credential_key_file is None:
@@ -98,10 +119,23 @@ def device_config_path(state: Path, broker_port: int, config_path: str | None) -
     return path
 
 
+def door_enrolment_text(state: Path, device_id: str, ports: dict[str, int]) -> str:
+    """Card enrolment at the door touchscreen: central's device listener
+    (the issuance listener, which serves enrolment too) over mutual TLS with
+    the door's fleet certificate, as the counter kiosk has."""
+    identity = state / "fleet" / "devices" / device_id
+    return (
+        f'\n[central]\nurl = "https://127.0.0.1:{ports["issuance"]}"\n'
+        f'[central.tls]\nca_file = "{state / "issuance-setup" / "issuance" / "fleet-ca.pem"}"\n'
+        f'cert_file = "{identity / "device.pem"}"\nkey_file = "{identity / "device.key"}"\n'
+        "\n[enrolment]\nenabled = true\n"
+    )
+
+
 def start_services(
-    sup: Supervisor, state: Path, config_path: str | None
+    sup: Supervisor, state: Path, config_path: str | None, smtp_port: int
 ) -> tuple[dict[str, int], DemoBooking]:
-    ports = {"broker": free_port(), "api": free_port(), "issuance": free_port()}
+    ports = {"broker": free_port(), "api": free_port(), "issuance": free_port(), "smtp": smtp_port}
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(mosquitto).exists():
         raise ProcessError("mosquitto is not installed (run ./scripts/bootstrap)")
@@ -116,9 +150,9 @@ def start_services(
     pki = state / "test-pki"
     if not pki.exists():
         write_test_pki(pki)
-    device = device_config_path(state, ports["broker"], config_path)
+    device = device_config_path(state, ports, config_path)
     config = load_config(device)
-    issuance = prepare_issuance(state, pki, ports)
+    issuance = prepare_issuance(state, pki, ports, config)
     central = state / "central.toml"
     central.write_text(
         f'[database]\nurl = "sqlite:///{state / "central.db"}"\n'
@@ -127,6 +161,7 @@ def start_services(
         f'[reservations]\ncode_key_file = "{config.reader.credential_key_file}"\n'
         "[ops]\nevaluate_every_seconds = 5\n"
         "[ops.thresholds]\nfire_after_s = 10\nclear_after_s = 20\noffline_after_s = 10\n\n"
+        + booking_config_text(ports["api"], ports["smtp"])
         + issuance
     )
     ensure_staff(central, state)
@@ -167,10 +202,10 @@ def start_services(
     return ports, booking
 
 
-def prepare_issuance(state: Path, pki: Path, ports: dict[str, int]) -> str:
-    """The fleet (CA and the counter's device certificate), the issuance
-    listener's certificate, the reference registry seeded with the demo
-    resident; returns the ``[issuance]`` part of central's configuration.
+def prepare_issuance(state: Path, pki: Path, ports: dict[str, int], door: DeviceConfig) -> str:
+    """The fleet (CA, the counter's and the door device's certificates), the
+    issuance listener's certificate, the reference registry seeded with the
+    demo resident; returns the ``[issuance]`` part of central's configuration.
     Open around the clock, so the demo works at any hour."""
     from demo.central_issuance import issuance_config_text, prepare
     from deploy.fleet import add_device, init_fleet, load_fleet
@@ -178,8 +213,10 @@ def prepare_issuance(state: Path, pki: Path, ports: dict[str, int]) -> str:
     fleet = state / "fleet"
     if not (fleet / "fleet.json").exists():
         init_fleet(fleet, broker_host="127.0.0.1")
-    if COUNTER_ID not in load_fleet(fleet).devices:
-        add_device(fleet, COUNTER_ID, COUNTER_FACILITY)
+    for device_id, facility in ((COUNTER_ID, COUNTER_FACILITY),
+                                (door.device.id, door.device.facility)):  # fmt: skip
+        if device_id not in load_fleet(fleet).devices:
+            add_device(fleet, device_id, facility)
     paths = prepare(state / "issuance-setup", fleet, pki, port=ports["issuance"])
     return issuance_config_text(paths.issuance_dir, ports["issuance"], None, always_open=True)
 
@@ -200,6 +237,7 @@ def counter_config_path(state: Path, ports: dict[str, int]) -> Path:
         f'cert_file = "{identity / "device.pem"}"\nkey_file = "{identity / "device.key"}"\n'
         '[issuance]\npayment_backend = "sim"\nprinter_backend = "file"\n'
         'spool = "issuance-spool"\nsound = true\n'
+        "[enrolment]\nenabled = true\n"
     )
     load_config(path)  # validate now, with the file named in the message
     return path
@@ -291,7 +329,8 @@ def status_report(state: Path, ports: dict[str, int], booking: DemoBooking) -> s
         f"  broker         : mosquitto on 127.0.0.1:{ports['broker']}",
         f"  door           : {', '.join(d.id for d in config.doors)} on mock GPIO pins (lockctl)",
         f"  card reader    : virtual (pcscd + vpcd on port {ports['vpcd']});"
-        " on the touchscreen F5 member card, F6 My Number Card, F7 unknown, F8 remove",
+        " on the touchscreen F5 member card, F6 My Number Card, F7 unknown, F8 remove,"
+        " F9 a new member card to enrol",
         f"  device store   : schema {SCHEMA_VERSION}, {depth} event(s) not yet confirmed"
         f" by central, integrity {problems or 'ok'}",
         f"  reservations   : {reservations} on the device (version {version}, synced from central);"
@@ -306,8 +345,26 @@ def status_report(state: Path, ports: dict[str, int], booking: DemoBooking) -> s
         f"    sign in as   : {STAFF_USER} / {STAFF_PASSWORD}, code now {pyotp.TOTP(secret).now()}",
         "    codes later  : .venv/bin/python -c"
         f" \"import pyotp; print(pyotp.TOTP('{secret}').now())\"",
+        *bookings_report(state, ports, booking, config.device.facility),
     ]
     return "\n".join(lines)
+
+
+def bookings_report(
+    state: Path, ports: dict[str, int], booking: DemoBooking, facility: str
+) -> list[str]:
+    """Where to try the booking site, card enrolment and the staff pages."""
+    base = f"http://127.0.0.1:{ports['api']}"
+    return [
+        f"  booking site   : {base}/booking/  sign in as {DEMO_EMAIL}: the code is printed"
+        f' here ("@ mail to ..."), every mail is saved in {state / "mail"}',
+        '  enrol a card   : on the site "My cards" > "Enrol a new card"; on the door'
+        ' touchscreen "カード登録 / Enrol a card", type the code, F9; then F9 opens the door'
+        " (central re-publishes the member's bookings with the new card)",
+        f"  staff bookings : {base}/bookings (signed in as above): the grid /facilities/{facility},"
+        f" this booking /bookings/{booking.booking_id}, the member /members/{booking.member_id},"
+        " /use, /audit",
+    ]
 
 
 def follow(sup: Supervisor, state: Path, interval: float = 1.0) -> None:

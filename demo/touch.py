@@ -31,23 +31,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_with_panel(config: DeviceConfig, vpcd_port: int, pki_dir: Path) -> int:
-    """The configured touchscreen, with the panel attached once it is up."""
+    """The configured touchscreen, with the panel attached once it is up, and
+    card enrolment on its attract screen when the configuration enables it
+    (as ``python -m kiosk`` does)."""
     from demo.devpanel import COUNTER_HELP, COUNTER_KEYS, DevPanel
+    from kiosk.enrolment.ui.mode import enrolment_mode_for
+
+    mode = enrolment_mode_for(config)
+    # Kivy holds bound-method callbacks (hotkeys, the strip's layout and its
+    # relay poll) weakly: the panel must stay referenced while the app runs.
+    panels: list[DevPanel] = []
 
     if config.device.role == "counter":
         from kiosk.issuance.ui.run import run_issuance
 
         def counter_panel(_app: Any) -> None:
-            DevPanel(vpcd_port, pki_dir, None, keys=COUNTER_KEYS, help_text=COUNTER_HELP).attach()
+            panels.append(DevPanel(vpcd_port, pki_dir, None, keys=COUNTER_KEYS,
+                                   help_text=COUNTER_HELP))  # fmt: skip
+            panels[-1].attach(make_room=True)
 
-        return run_issuance(config, on_started=counter_panel)
+        return run_issuance(config, on_started=counter_panel, mode=mode)
     from kiosk.checkin.ui.run import run_touchscreen
 
     def door_panel(app: Any) -> None:
         door = app.session.service.door
-        DevPanel(vpcd_port, pki_dir, config.lock.socket, door).attach()
+        panels.append(DevPanel(vpcd_port, pki_dir, config.lock.socket, door))
+        panels[-1].attach(make_room=True)
 
-    return run_touchscreen(config, on_started=door_panel)
+    return run_touchscreen(config, on_started=door_panel, mode=mode)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

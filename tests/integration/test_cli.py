@@ -4,10 +4,12 @@ codes for bad input, a structured log line, and the demo."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from cardreader.credential import load_key, member_reference
 from cardreader.sim.profiles import DEMO_FELICA_IDM
 from demo.bookings import DEMO_EMAIL, DEMO_MEMBER
+from sync.config import load_config
 from sync.store import MIGRATION_SET, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +131,8 @@ def test_cli_demo_runs_with_its_own_config(tmp_path: Path) -> None:
     logs = {p.name for p in (tmp_path / "logs").iterdir()}
     assert {"mosquitto.log", "central-api.log", "lockctl.log", "sync-agent.log"} <= logs
     assert_demo_booking_on_device(tmp_path, result.stdout)
+    assert_booking_site_mails(tmp_path, result.stdout)
+    assert_door_enrolment(tmp_path, result.stdout)
 
 
 def assert_demo_booking_on_device(state: Path, stdout: str) -> None:
@@ -157,3 +162,38 @@ def assert_demo_booking_on_device(state: Path, stdout: str) -> None:
     assert len(refs) == 2  # and the demo My Number Card's
     assert "the demo booking is on the device" in stdout
     assert f"member         : {DEMO_MEMBER}" in stdout
+
+
+def assert_booking_site_mails(state: Path, stdout: str) -> None:
+    """``--once`` asked the site at /booking/ for a sign-in mail for the demo
+    member: the local sink saved it as an .eml with its 6-digit code and
+    printed the code on the console."""
+    site = re.search(r"booking site   : (http://127\.0\.0\.1:\d+/booking/)", stdout)
+    assert site, stdout
+    assert f"sign in as {DEMO_EMAIL}" in stdout
+    mails = sorted((state / "mail").glob("*.eml"))
+    assert len(mails) == 1, mails
+    message = message_from_bytes(mails[0].read_bytes(), policy=policy.default)
+    assert message["To"] == DEMO_EMAIL
+    code = re.search(r"\b(\d{6})$", str(message["Subject"]))
+    assert code, message["Subject"]
+    body = message.get_body(("plain",))
+    assert body is not None and "/booking/sign-in/link/" in body.get_content()
+    assert f"@ mail to {DEMO_EMAIL}: " in stdout
+    assert f"sign-in code {code.group(1)} ({mails[0]})" in stdout
+
+
+def assert_door_enrolment(state: Path, stdout: str) -> None:
+    """The door device's written config enables card enrolment with central's
+    device listener and the door's own fleet certificate, and validates."""
+    config = load_config(state / "device.toml")
+    assert config.enrolment.enabled
+    assert config.central.url.startswith("https://127.0.0.1:")
+    assert config.central.tls is not None
+    for path in (config.central.tls.ca_file, config.central.tls.cert_file,
+                 config.central.tls.key_file):  # fmt: skip
+        assert path.is_file(), path
+    assert config.central.tls.cert_file.parent.name == config.device.id
+    assert load_config(state / "counter.toml").enrolment.enabled
+    assert "F9 a new member card to enrol" in stdout
+    assert "staff bookings : http://127.0.0.1:" in stdout
