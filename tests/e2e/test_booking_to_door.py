@@ -495,6 +495,15 @@ def test_booking_to_door_enrol_book_open_revoke_deny(
     wait_until(lambda: not device.holds(reservation, ref), 30, "the card gone from the cache")
     revoke_to_cache = time.monotonic() - revoked_at
     wait_until(lambda: f"revoke-{card['id']}" not in page(staff), 10, "the revoked card")
+    # The revocation window closes once the device's health reports the version.
+    member_page = staff.current_url.split("#")[0]  # a fragment alone would not reload
+
+    def window_closed() -> bool:
+        staff.get(member_page)
+        html = page(staff)
+        return 'class="behind"' in html and f'id="behind-{DEVICE}"' not in html
+
+    wait_until(window_closed, 15, "the device to report the revocation's version", interval=0.5)
     staff.save_screenshot(str(shots / "staff-revoked.png"))
     assert device.query("SELECT status FROM reservations WHERE id = ?", reservation) != []
 
