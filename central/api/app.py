@@ -39,6 +39,7 @@ from central.reservations.members import ENROLMENT_KEY_SCOPE, MemberService
 from central.reservations.places import Places
 from central.reservations.publisher import DeltaPublisher
 from central.reservations.staff_members import add_member_pages
+from central.reservations.staff_places import add_place_pages
 from central.reservations.staff_site import TEMPLATES_DIR as STAFF_TEMPLATES
 from central.reservations.staff_site import StaffServices
 from central.reservations.staff_views import add_staff_pages
@@ -203,6 +204,7 @@ def create_app(
     dashboard = add_dashboard(app, db, now, template_dirs=[STAFF_TEMPLATES])
     add_staff_pages(app, dashboard, staff)
     add_member_pages(app, dashboard, staff)
+    add_place_pages(app, dashboard, staff)
     return app
 
 

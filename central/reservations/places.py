@@ -82,8 +82,8 @@ class Places:
                                                 **values)  # fmt: skip
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=[rooms.c.id], set_={**values, "updated_at": now}))  # fmt: skip
-            audit.record(conn, actor, "room.saved", f"room:{room.id}", door=room.door_id,
-                         fee_per_slot_yen=room.fee_per_slot_yen)  # fmt: skip
+            audit.record(conn, actor, "room.saved", f"room:{room.id}", facility=room.facility_id,
+                         door=room.door_id, fee_per_slot_yen=room.fee_per_slot_yen)  # fmt: skip
         return room
 
     def room(self, room_id: str, conn: Connection | None = None) -> Room:

@@ -201,3 +201,14 @@ def audit_trail(
     with db.read() as conn:
         return [AuditEntry(r.pk, aware(r.at), r.actor, r.action, r.subject, dict(r.detail))
                 for r in conn.execute(query)]  # fmt: skip
+
+
+def upcoming_bookings(db: Database, room_id: str, now: datetime) -> int:
+    """How many booked bookings of the room have not ended yet (each carries
+    the room's door as it was when it was made)."""
+    with db.read() as conn:
+        query = select(bookings.c.id).where(
+            bookings.c.room == room_id, bookings.c.status == "booked",
+            bookings.c.ends_at > utc(now),
+        )  # fmt: skip
+        return len(conn.execute(query).all())
