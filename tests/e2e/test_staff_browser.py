@@ -97,3 +97,31 @@ def test_staff_browser_week_grid_and_revoke_from_the_member_page(
     )  # never reported a version: behind
     browser.save_screenshot(str(shots / "staff-member-revoked.png"))
     assert [c.status for c in world.members.cards(member)] == ["revoked"]
+
+
+def test_staff_browser_room_edit_form_shows_errors(
+    server: tuple[str, BookingWorld], browser: webdriver.Chrome, artifacts_dir: Path
+) -> None:
+    url, world = server
+    shots = artifacts_dir / "dashboard"
+    shots.mkdir(exist_ok=True)
+    secret = StaffStore(world.db).create("sato", PASSWORD, "operator")
+    browser.get(f"{url}/login?lang=ja")
+    browser.find_element(By.ID, "username").send_keys("sato")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "code").send_keys(pyotp.TOTP(secret).at(world.clock()))
+    browser.find_element(By.ID, "signin").click()
+    wait_until(lambda: "端末一覧" in (browser.page_source or ""), 10, "the fleet page")
+
+    browser.get(f"{url}/facilities/{FACILITY}")
+    browser.find_element(By.ID, "rooms-link").click()
+    browser.find_element(By.LINK_TEXT, "Gym A").click()
+    browser.find_element(By.ID, "own_hours").click()
+    monday = browser.find_element(By.ID, "hours_mon")
+    monday.clear()
+    monday.send_keys("09:00-12:00, 11:00-25:00")
+    browser.find_element(By.ID, "save").click()
+    wait_until(lambda: "form-errors" in (browser.page_source or ""), 10, "the errors")
+    assert "25:00" in browser.find_element(By.ID, "error-hours_mon").text
+    browser.save_screenshot(str(shots / "staff-room-edit.png"))
+    assert world.places.room(ROOM).opening_hours is None
