@@ -78,19 +78,20 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
         app = create_app(db, publisher, config.api.page_size_max, code_key=code_key(config),
                          issuance_zone=config.issuance.timezone, booking_site=site,
                          checkin_grace=grace)  # fmt: skip
-        ops = ops_loop(config, db).start()
-        hooks = hooks_loop(config, db)
         enrolment = EnrolmentService(db, store, code_key(config)(ENROLMENT_KEY_SCOPE))
+        # First: unusable listener TLS files end the command before any thread runs.
         devices = start_device_listener(config, db, enrolment, publisher.notify)
+        ops: OpsLoop | None = None
+        hooks: HooksLoop | None = None
         try:
+            ops = ops_loop(config, db).start()
+            hooks = hooks_loop(config, db)
             uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
                         log_config=None, access_log=False)  # fmt: skip
         finally:
-            if devices is not None:
-                devices.close()
-            ops.close()
-            if hooks is not None:
-                hooks.close()
+            for running in (devices, ops, hooks):
+                if running is not None:
+                    running.close()
     return 0
 
 
