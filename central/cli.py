@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,11 +27,13 @@ from central.cli_common import EXIT_CONFIG, EXIT_DATABASE, EXIT_FAILED, open_db
 from central.config import CentralConfig, code_key, load_config, webhook_secret
 from central.db.commands import add_commands as add_db_commands
 from central.db.engine import Database
+from central.devices.listener import DeviceListener, device_app, make_server
 from central.errors import CentralConfigError, CentralError, DatabaseError
 from central.ingest.store import IngestStore
 from central.ingest.worker import IngestWorker
+from central.issuance.api import create_issuance_app
 from central.issuance.cli import add_commands as add_issuance_commands
-from central.issuance.cli import start_listener_if_enabled
+from central.issuance.server import build_stack
 from central.ops.alerts import AlertEngine
 from central.ops.notify import EmailNotifier, Notifier, WebhookNotifier
 from central.ops.service import OpsLoop
@@ -76,22 +78,47 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
         app = create_app(db, publisher, config.api.page_size_max, code_key=code_key(config),
                          issuance_zone=config.issuance.timezone, booking_site=site,
                          checkin_grace=grace)  # fmt: skip
-        ops = ops_loop(config, db).start()
-        hooks = hooks_loop(config, db)
         enrolment = EnrolmentService(db, store, code_key(config)(ENROLMENT_KEY_SCOPE))
-        issuance = start_listener_if_enabled(
-            config, db, lambda app: mount_enrolment(app, enrolment, publisher.notify)
-        )
+        # First: unusable listener TLS files end the command before any thread runs.
+        devices = start_device_listener(config, db, enrolment, publisher.notify)
+        ops: OpsLoop | None = None
+        hooks: HooksLoop | None = None
         try:
+            ops = ops_loop(config, db).start()
+            hooks = hooks_loop(config, db)
             uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
                         log_config=None, access_log=False)  # fmt: skip
         finally:
-            if issuance is not None:
-                issuance.close()
-            ops.close()
-            if hooks is not None:
-                hooks.close()
+            for running in (devices, ops, hooks):
+                if running is not None:
+                    running.close()
     return 0
+
+
+def start_device_listener(
+    config: CentralConfig, db: Database, enrolment: EnrolmentService, enrolled: Callable[[], None]
+) -> DeviceListener | None:
+    """``serve``: the mutual-TLS device listener beside the API, with card
+    enrolment and/or certificate issuance mounted (None when both are off);
+    ``enrolled`` runs after a card is enrolled (wakes the delta publisher)."""
+    listener = config.devices.listener
+    if not config.device_listener_enabled:
+        return None
+    if listener is None:  # the configuration's validation makes this unreachable
+        raise CentralConfigError(config.source, ["devices.listener: required"])
+    stack = build_stack(config.issuance, db) if config.issuance.enabled else None
+    try:
+        app = create_issuance_app(stack.service, stack.orders) if stack else device_app()
+        if config.enrolment.enabled:
+            mount_enrolment(app, enrolment, enrolled)
+        server = make_server(listener, app, source=config.source)
+    except BaseException:
+        if stack is not None:
+            stack.close()
+        raise
+    flows = {"enrolment": config.enrolment.enabled, "issuance": config.issuance.enabled}
+    log.info("device listener starting", extra={"port": listener.port, **flows})
+    return DeviceListener(server, stack.close if stack else lambda: None).start()
 
 
 def hooks_loop(config: CentralConfig, db: Database) -> HooksLoop | None:

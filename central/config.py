@@ -11,11 +11,12 @@ import os
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from central.booking.settings import BookingSection
+from central.devices.config import DevicesSection, EnrolmentSection, move_legacy_listener
 from central.errors import CentralConfigError
 from central.issuance.config import IssuanceSection
 from central.ops.alerts import AlertThresholds
@@ -159,7 +160,31 @@ class CentralConfig(_Section):
     booking_webhook: BookingWebhookSection | None = None
     issuance: IssuanceSection = IssuanceSection()
     booking: BookingSection = BookingSection()
+    devices: DevicesSection = DevicesSection()
+    enrolment: EnrolmentSection = EnrolmentSection()
     source: str = Field(default="<built-in demo>", exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_listener(cls, data: Any) -> Any:
+        return move_legacy_listener(data)
+
+    @model_validator(mode="after")
+    def _listener_when_needed(self) -> Self:
+        if self.devices.listener is None:
+            for flow, on in (("enrolment", self.enrolment.enabled),
+                             ("issuance", self.issuance.enabled)):  # fmt: skip
+                if on:
+                    raise ValueError(
+                        f"{flow}.enabled needs the device listener: [devices.listener] "
+                        "with cert_file, key_file and client_ca_file"
+                    )
+        return self
+
+    @property
+    def device_listener_enabled(self) -> bool:
+        """The device listener runs for card enrolment or issuance."""
+        return self.enrolment.enabled or self.issuance.enabled
 
 
 def default_state_dir() -> Path:
@@ -214,8 +239,12 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
     hook = config.booking_webhook
     if hook is not None:
         hook = hook.model_copy(update={"secret_file": absolute(hook.secret_file)})
+    devices = config.devices
+    if devices.listener is not None:
+        devices = devices.model_copy(update={"listener": devices.listener.resolved(base_dir)})
     return config.model_copy(
         update={
+            "devices": devices,
             "database": database,
             "broker": broker,
             "reservations": reservations,

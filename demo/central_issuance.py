@@ -3,7 +3,7 @@ end-to-end tests: :func:`prepare`.
 
 It uses the test JPKI (``python -m cardreader testpki DIR``; created when
 absent) and an existing fleet folder (``python -m deploy fleet init``): the
-fleet CA signs the issuance listener's server certificate and is the client
+fleet CA signs the device listener's server certificate and is the client
 CA, so every device certificate of the fleet is accepted.
 """
 
@@ -34,22 +34,32 @@ class DemoPaths:
     port: int
 
 
-def issuance_config_text(issuance: Path, port: int, crl: Path | None, always_open: bool) -> str:
-    """The ``[issuance]`` part of a central config for the files in ``issuance``."""
+def listener_config_text(issuance: Path, port: int, crl: Path | None) -> str:
+    """The ``[devices.listener]`` part of a central config (the device
+    listener's TLS files in ``issuance``)."""
     lines = [
-        "[issuance]", "enabled = true",
-        f'jpki_roots = ["{issuance / "jpki-root.pem"}"]',
-        f'crl_files = ["{issuance / "jpki-crl.pem"}"]',
-        f'registry_file = "{issuance / "registry.db"}"',
-        "", "[issuance.listener]", 'host = "127.0.0.1"', f"port = {port}",
+        "[devices.listener]", 'host = "127.0.0.1"', f"port = {port}",
         f'cert_file = "{issuance / "server.pem"}"', f'key_file = "{issuance / "server.key"}"',
         f'client_ca_file = "{issuance / "fleet-ca.pem"}"',
     ]  # fmt: skip
     if crl is not None:
         lines.append(f'client_crl_file = "{crl}"')
+    return "\n".join(lines) + "\n"
+
+
+def issuance_config_text(issuance: Path, port: int, crl: Path | None, always_open: bool) -> str:
+    """The ``[issuance]`` part of a central config for the files in
+    ``issuance``, with the device listener and card enrolment on it."""
+    lines = [
+        "[issuance]", "enabled = true",
+        f'jpki_roots = ["{issuance / "jpki-root.pem"}"]',
+        f'crl_files = ["{issuance / "jpki-crl.pem"}"]',
+        f'registry_file = "{issuance / "registry.db"}"',
+    ]  # fmt: skip
     if always_open:  # tests and demos at any hour
         lines += ["", "[issuance.hours]", 'opens = "00:00"', 'closes = "24:00"', "closed_days = []"]
-    return "\n".join(lines) + "\n"
+    lines += ["", "[enrolment]", "enabled = true", ""]
+    return "\n".join(lines) + "\n" + listener_config_text(issuance, port, crl)
 
 
 def prepare(

@@ -1,7 +1,7 @@
 """``python -m central registry ...`` and ``python -m central issuance ...``.
 
 Thin adapters over :class:`central.issuance.registry.sqlite.SqliteRegistry`, the
-issuance listener and :func:`central.issuance.orders.issuance_stats`.
+issuance listener alone and :func:`central.issuance.orders.issuance_stats`.
 ``registry list`` shows references and flags only, never names.
 """
 
@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from fastapi import FastAPI
 
 from central.cli_common import EXIT_USAGE, open_db
 from central.config import CentralConfig
-from central.db.engine import Database
 from central.issuance.api import MONTH
 from central.issuance.orders import issuance_stats
 from central.issuance.registry.adapter import Resident
 from central.issuance.registry.sqlite import SqliteRegistry, certificate_key, synthetic_ref
-from central.issuance.server import IssuanceListener, build_stack, make_server
+from central.issuance.server import build_stack, issuance_server
 
 log = logging.getLogger("central.cli")
 
@@ -89,9 +87,10 @@ def cmd_issuance_serve(config: CentralConfig, args: argparse.Namespace) -> int:
     with open_db(config) as db:
         stack = build_stack(config.issuance, db)
         try:
-            port = args.port or config.issuance.listener.port
+            listener = config.devices.listener
+            port = args.port or (listener.port if listener is not None else 0)
             log.info("issuance listener starting", extra={"port": port})
-            make_server(config, stack, args.host or "", args.port or 0).run()
+            issuance_server(config, stack, args.host or "", args.port or 0).run()
         finally:
             stack.close()
     return 0
@@ -105,17 +104,6 @@ def cmd_issuance_stats(config: CentralConfig, args: argparse.Namespace) -> int:
         kinds = issuance_stats(db, args.month, config.issuance.zone)
     print(json.dumps({"month": args.month, "kinds": [asdict(k) for k in kinds]}, indent=2))
     return 0
-
-
-def start_listener_if_enabled(
-    config: CentralConfig, db: Database, mount: Callable[[FastAPI], None] | None = None
-) -> IssuanceListener | None:
-    """``central serve``: the device listener beside the API (None if issuance
-    is disabled); ``mount`` adds the card enrolment API to it."""
-    if not config.issuance.enabled:
-        return None
-    stack = build_stack(config.issuance, db)
-    return IssuanceListener(make_server(config, stack, mount=mount), stack).start()
 
 
 def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], Any]) -> None:

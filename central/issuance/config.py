@@ -2,7 +2,8 @@
 
 The catalogue (kinds, labels, fees, copies, options, hours), the trust
 anchors (JPKI user-authentication roots and CRLs), the reference registry
-and the mutual-TLS listener. The defaults make the demo work; every key is
+(the mutual-TLS listener is central's device listener, ``[devices.listener]``,
+:mod:`central.devices.config`). The defaults make the demo work; every key is
 listed in ``docs/configuration.md`` (central ``[issuance]``).
 """
 
@@ -108,19 +109,6 @@ def _default_kinds() -> list[KindSection]:
     ]  # fmt: skip
 
 
-class ListenerSection(_Section):
-    """The mutual-TLS HTTPS listener the kiosks talk to."""
-
-    host: str = "127.0.0.1"  # production: the address the kiosks reach
-    port: int = Field(default=8443, ge=1, le=65535)
-    cert_file: Path = Path("issuance/server.pem")
-    key_file: Path = Path("issuance/server.key")
-    # The fleet CA: only its device certificates are accepted (CN = device id).
-    client_ca_file: Path = Path("issuance/fleet-ca.pem")
-    # The fleet CRL (revoked device certificates); None = not checked.
-    client_crl_file: Path | None = None
-
-
 class IssuanceSection(_Section):
     enabled: bool = False
     municipality_ja: str = Field(default="みどり市", min_length=1, max_length=64)
@@ -137,7 +125,6 @@ class IssuanceSection(_Section):
     # Counter devices allowed to issue (client certificate CN); empty = any
     # device certificate of the fleet CA.
     allowed_devices: list[str] = []
-    listener: ListenerSection = ListenerSection()
     hours: HoursSection = HoursSection()
     kinds: list[KindSection] = Field(default_factory=_default_kinds, min_length=1)
 
@@ -179,16 +166,8 @@ class IssuanceSection(_Section):
         def absolute(p: Path) -> Path:
             return p if p.is_absolute() else base_dir / p
 
-        listener = self.listener.model_copy(update={
-            "cert_file": absolute(self.listener.cert_file),
-            "key_file": absolute(self.listener.key_file),
-            "client_ca_file": absolute(self.listener.client_ca_file),
-            "client_crl_file": (absolute(self.listener.client_crl_file)
-                                if self.listener.client_crl_file else None),
-        })  # fmt: skip
         return self.model_copy(update={
             "jpki_roots": [absolute(p) for p in self.jpki_roots],
             "crl_files": [absolute(p) for p in self.crl_files],
             "registry_file": absolute(self.registry_file),
-            "listener": listener,
         })  # fmt: skip

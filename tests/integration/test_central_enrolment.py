@@ -15,14 +15,12 @@ import pytest
 import requests
 
 from cardreader.sim.testpki import write_test_pki
-from central.cli import open_db
+from central.cli import open_db, start_device_listener
 from central.config import load_config
 from central.db.engine import Database
 from central.errors import ConflictError, EnrolmentRefused
-from central.issuance.server import IssuanceListener, build_stack, make_server
-from central.reservations.enrolment_api import mount_enrolment
 from contracts.enrolment import BASE_PATH, CardIn
-from demo.central_issuance import prepare
+from demo.central_issuance import listener_config_text, prepare
 from deploy.fleet import add_device, init_fleet
 from tests.harness.booking import CARD_A, CARD_B, FACILITY, ROOM, booking_world, today_plus
 from tests.harness.issuance import issuance_pki
@@ -110,6 +108,7 @@ class Listener:
     ca: str
     door: tuple[str, str]
     unregistered: tuple[str, str]
+    counter: tuple[str, str]
     world: Any
 
     def call(self, method: str, path: str, cert: tuple[str, str] | None = None,
@@ -122,27 +121,47 @@ def _pair(folder: Path) -> tuple[str, str]:
     return str(folder / "device.pem"), str(folder / "device.key")
 
 
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[Listener]:
+def _listener(tmp_path: Path, issuance: bool) -> Iterator[Listener]:
+    """``serve``'s device listener (:func:`central.cli.start_device_listener`)
+    with card enrolment, and certificate issuance for ``counter-1`` alone when
+    ``issuance``; without it the configuration has no ``[issuance]`` at all."""
     init_fleet(tmp_path / "fleet", broker_host="localhost")
     door = add_device(tmp_path / "fleet", "door-1", FACILITY)
     stray = add_device(tmp_path / "fleet", "door-9", FACILITY)
+    counter = add_device(tmp_path / "fleet", "counter-1", "city-hall")
     write_test_pki(tmp_path / "jpki", issuance_pki().pki)
     paths = prepare(tmp_path / "state", tmp_path / "fleet", tmp_path / "jpki", port=free_port())
+    if not issuance:  # a city with facility bookings only
+        paths.config.write_text(
+            f'[database]\nurl = "sqlite:///{tmp_path / "state" / "central.db"}"\n'
+            "[enrolment]\nenabled = true\n"
+            + listener_config_text(paths.issuance_dir, paths.port, None)
+        )
     config = load_config(paths.config)
-    # Issuance only for a counter: the door device may still enrol.
-    issuance = config.issuance.model_copy(update={"allowed_devices": ["counter-1"]})
-    config = config.model_copy(update={"issuance": issuance})
+    assert config.issuance.enabled is issuance and config.enrolment.enabled
+    settings = config.issuance.model_copy(update={"allowed_devices": ["counter-1"]})
+    config = config.model_copy(update={"issuance": settings})
     db = open_db(config)
     world = booking_world(db)
-    stack = build_stack(config.issuance, db)
-    server = make_server(config, stack, mount=lambda app: mount_enrolment(app, world.enrolment))
-    running = IssuanceListener(server, stack).start()
-    wait_until(lambda: server.started, 10, "the device listener")
+    running = start_device_listener(config, db, world.enrolment, lambda: None)
+    assert running is not None
+    wait_until(lambda: running.server.started, 10, "the device listener")
     yield Listener(f"https://localhost:{paths.port}", str(paths.fleet_ca), _pair(door),
-                   _pair(stray), world)  # fmt: skip
+                   _pair(stray), _pair(counter), world)  # fmt: skip
     running.close()
     db.close()
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[Listener]:
+    """Enrolment enabled, issuance not configured."""
+    yield from _listener(tmp_path, issuance=False)
+
+
+@pytest.fixture
+def shared_listener(tmp_path: Path) -> Iterator[Listener]:
+    """Enrolment and issuance on the same listener."""
+    yield from _listener(tmp_path, issuance=True)
 
 
 def test_enrolment_over_mutual_tls_reaches_the_next_delta(listener: Listener) -> None:
@@ -180,8 +199,28 @@ def test_enrolment_over_mutual_tls_reaches_the_next_delta(listener: Listener) ->
     assert delta[0].changes[0].reservation.credential_refs == [CARD_B]
 
 
-def test_enrolment_listener_keeps_issuance_for_counters(listener: Listener) -> None:
-    response = requests.post(listener.url + "/api/issuance/challenges", cert=listener.door,
-                             verify=listener.ca, timeout=10)  # fmt: skip
+def _issuance(listener: Listener, cert: tuple[str, str]) -> requests.Response:
+    return requests.get(listener.url + "/api/issuance/catalogue", cert=cert,
+                        verify=listener.ca, timeout=10)  # fmt: skip
+
+
+def test_device_listener_without_issuance_does_not_serve_issuance(listener: Listener) -> None:
+    assert _issuance(listener, listener.counter).status_code == 404
+    assert _issuance(listener, listener.door).status_code == 404
+    # ... while enrolment answers the door (a wrong code, not a missing route).
+    bad = listener.call("POST", "/tickets", json={"code": "12345678"})
+    assert (bad.status_code, bad.json()["error"]) == (404, "code_invalid"), bad.text
+
+
+def test_device_listener_with_issuance_keeps_issuance_for_counters(
+    shared_listener: Listener,
+) -> None:
+    listener = shared_listener
+    assert _issuance(listener, listener.counter).status_code == 200
+    response = _issuance(listener, listener.door)
     # door-1 is a registered device (it enrols) but not an issuance counter.
     assert response.status_code == 403 and response.json()["error"] == "device_unknown"
+    world = listener.world
+    code = world.members.issue_code(world.member(), "staff:x", world.clock()).code
+    ticket = listener.call("POST", "/tickets", json={"code": code})
+    assert ticket.status_code == 200, ticket.text

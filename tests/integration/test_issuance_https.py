@@ -19,7 +19,8 @@ from pypdf import PdfReader
 from cardreader.sim.testpki import write_test_pki
 from central.cli import open_db
 from central.config import load_config
-from central.issuance.server import IssuanceListener, build_stack, make_server
+from central.devices.listener import DeviceListener
+from central.issuance.server import build_stack, issuance_server
 from contracts.issuance import BASE_PATH, CatalogueOut, ChallengeOut, ConfirmOut, SessionOut
 from demo.central_issuance import prepare
 from deploy import pki
@@ -72,8 +73,8 @@ def listener(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Listener]:
     config = config.model_copy(update={"issuance": issuance})
     db = open_db(config)
     stack = build_stack(config.issuance, db)
-    server = make_server(config, stack)
-    running = IssuanceListener(server, stack).start()
+    server = issuance_server(config, stack)
+    running = DeviceListener(server, stack.close).start()
     wait_until(lambda: server.started, 10, "the issuance listener")
     pairs = [_pair(devices[d]) for d in names] + [_pair(root / "foreign")]
     yield Listener(f"https://localhost:{paths.port}", str(paths.fleet_ca), *pairs)

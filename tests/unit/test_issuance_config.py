@@ -16,10 +16,10 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 def test_issuance_config_every_key_is_documented() -> None:
     text = DOCS.read_text()
-    assert "[issuance]" in text and "[issuance.listener]" in text and "[[issuance.kinds]]" in text
+    assert "[issuance]" in text and "[[issuance.kinds]]" in text
     config = IssuanceSection()
-    models: list[type[BaseModel]] = [IssuanceSection, type(config.listener), type(config.hours),
-                                     KindSection, KindHoursSection]  # fmt: skip
+    models: list[type[BaseModel]] = [IssuanceSection, type(config.hours), KindSection,
+                                     KindHoursSection]  # fmt: skip
     for model in models:
         for key in model.model_fields:
             assert f"`{key}`" in text, f"issuance key {key} of {model.__name__} is not documented"
@@ -28,7 +28,10 @@ def test_issuance_config_every_key_is_documented() -> None:
 def test_issuance_config_defaults_and_paths(tmp_path: Path) -> None:
     config = parse_config("[issuance]\nenabled = true\n", "t", tmp_path)
     assert config.issuance.registry_file == tmp_path / "issuance" / "registry.db"
-    assert config.issuance.listener.client_ca_file == tmp_path / "issuance" / "fleet-ca.pem"
+    # Without a listener section: the old [issuance.listener] file names.
+    listener = config.devices.listener
+    assert listener is not None
+    assert listener.client_ca_file == tmp_path / "issuance" / "fleet-ca.pem"
     assert [k.fee_yen for k in config.issuance.kinds] == [200, 200, 200, 350]
 
 
