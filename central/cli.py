@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--config",
             metavar="PATH",
-            help="central configuration (TOML); default: the built-in demo",
+            required=True,
+            help="central configuration (TOML; docs/central.md)",
         )
         return p  # fmt: skip
 

@@ -1,15 +1,14 @@
 """Central configuration: one TOML file (``--config central.toml``), typed and
 validated at load like the device configuration; a bad file raises
 :class:`~central.errors.CentralConfigError` naming the file, the key and what
-was expected. ``load_config(None)`` is the embedded demo (``central/demo.toml``)
-with its SQLite file under the state folder. ``docs/central.md`` lists the keys.
+was expected. There is no built-in configuration: every command names its file
+(the demo writes its own). ``docs/central.md`` lists the keys.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -187,20 +186,8 @@ class CentralConfig(_Section):
         return self.enrolment.enabled or self.issuance.enabled
 
 
-def default_state_dir() -> Path:
-    env = os.environ.get("CENTRAL_STATE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "city-kiosk" / "central"
-
-
-def load_config(path: str | os.PathLike[str] | None = None) -> CentralConfig:
-    """Load and validate; ``None`` = the embedded demo configuration."""
-    if path is None:
-        text = resources.files("central").joinpath("demo.toml").read_text(encoding="utf-8")
-        state = default_state_dir()
-        return parse_config(text, "<built-in demo>", state)
+def load_config(path: str | os.PathLike[str]) -> CentralConfig:
+    """Load and validate a central configuration file."""
     file = Path(path)
     return parse_config(
         read_config_file(file, CentralConfigError), str(file), file.resolve().parent

@@ -113,14 +113,6 @@ def test_code_hash_is_keyed_per_facility_and_never_the_code() -> None:
     assert code_hash(b"j" * 32, "fac-1", "482913") != stored
 
 
-def test_central_config_demo_loads_with_sqlite_under_state_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CENTRAL_STATE_DIR", str(tmp_path))
-    config = load_config(None)
-    assert config.database.url == f"sqlite:///{tmp_path}/central.db"
-
-
 def test_central_config_unknown_key_and_bad_values_are_named() -> None:
     text = '[database]\nurl = "mysql://x"\n[broker]\nprot = 1\n[ingest]\ncommit_batch = 0\n'
     with pytest.raises(CentralConfigError) as err:
