@@ -277,6 +277,12 @@ def _error_handlers(app: FastAPI) -> None:
     async def _db(_r: Request, exc: DatabaseError) -> JSONResponse:
         return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(_r: Request, _exc: OverflowError) -> JSONResponse:
+        # A valid date at the ends of the calendar (year 1, year 9999) leaves
+        # it once a time zone applies: the caller's value, not our fault.
+        return JSONResponse({"detail": "a date or time is out of range"}, status_code=409)
+
 
 def _reservation_routes(
     app: FastAPI,

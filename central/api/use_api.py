@@ -14,6 +14,7 @@ from central.reservations import usage
 from central.reservations.places import Places
 
 MAX_DAYS = 366
+EARLIEST, LATEST = date(2000, 1, 1), date(9998, 12, 31)
 
 
 class UseOut(BaseModel):
@@ -51,6 +52,9 @@ def add_use_route(
         first one came after start + grace, a no-show with none by then."""
         if end < start or (end - start).days >= MAX_DAYS:
             raise ConflictError(f"'to' must be on or after 'from', within {MAX_DAYS} days")
+        if start < EARLIEST or end > LATEST:
+            # Dates at the ends of the calendar overflow once a time zone applies.
+            raise ConflictError(f"dates must be from {EARLIEST} to {LATEST}")
         places.facility(facility)  # 404 for an unknown facility
         rows = usage.use_figures(db, facility, start, end, grace=grace, now=now(), period=period)
         return UseReport(

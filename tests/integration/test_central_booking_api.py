@@ -122,6 +122,9 @@ def test_api_rooms_closures_and_enrolment_codes(client: TestClient, db: Database
     free = client.get(f"/api/rooms/{ROOM}/availability", headers=h,
                       params={"day": today_plus(5, 0).date().isoformat()})  # fmt: skip
     assert free.json() == []
+    # The calendar's first day leaves it in UTC: a clear refusal, not a 500.
+    ancient = client.get(f"/api/rooms/{ROOM}/availability", headers=h, params={"day": "0001-01-01"})
+    assert ancient.status_code == 409 and "out of range" in ancient.json()["detail"]
     member = client.post("/api/members", headers=h,
                          json={"display_name": "C", "email": "c@example.jp"}).json()  # fmt: skip
     code = client.post(f"/api/members/{member['id']}/enrolment-codes", headers=h)
