@@ -34,7 +34,10 @@ def test_api_schema_conformance(api_schema: schemathesis.BaseSchema) -> None:
         operation = result.ok()  # type: ignore[union-attr]  # an Err raises here
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+        # Derandomised: the same examples every run, so a CI run never fails
+        # by luck; edge values (year 1, empty strings) are among them.
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck),
+                  derandomize=True, database=None)  # fmt: skip
         def check(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
             # Cross-field rules (ends_at after starts_at) are not expressible in
             # JSON Schema, so "schema-valid data rejected" is not a failure here.
