@@ -10,6 +10,7 @@ no address and no code.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +21,9 @@ from typing import Any, cast
 from uuid import uuid4
 
 from aiosmtpd.controller import Controller
+
+# aiosmtpd narrates every SMTP command at INFO; the console line per mail is enough.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 SIGN_IN_LINK = "/booking/sign-in/link/"
 CODE = re.compile(r"\b(\d{6})\b")
