@@ -9,50 +9,23 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from central.api.app import create_app
-from central.db.engine import Database
 from central.ingest.store import IngestStore
-from central.ops.staff import StaffStore
 from central.reservations import audit
 from central.reservations.rules import Closure
 from contracts.mqtt import Health, Status
-from tests.harness.booking import CARD_A, FACILITY, ROOM, BookingWorld, booking_world, today_plus
-from tests.harness.keys import fixed_code_key
+from tests.harness.booking import CARD_A, FACILITY, ROOM, BookingWorld, today_plus
+from tests.harness.staff_site import StaffSite, sign_in, staff_site
 
 pytestmark = pytest.mark.integration
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[TestClient, BookingWorld, dict[str, str]]]:
-    db = Database(f"sqlite:///{tmp_path / 'central.db'}")
-    world = booking_world(db)
-    staff = StaffStore(db)
-    secrets = {"op": staff.create("op", PASSWORD, "operator"),
-               "view": staff.create("view", PASSWORD, "viewer")}  # fmt: skip
-    app = create_app(db, now=world.clock, code_key=fixed_code_key)
-    with TestClient(app, base_url="http://testserver") as client:
-        yield client, world, secrets
-    db.close()
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "no csrf field"
-    return match.group(1)
-
-
-def sign_in(client: TestClient, world: BookingWorld, user: str, secret: str) -> str:
-    page = client.get("/login")
-    code = pyotp.TOTP(secret).at(world.clock())
-    form = {"username": user, "password": PASSWORD, "code": code, "csrf": csrf_of(page.text)}
-    answer = client.post("/login", follow_redirects=False, data=form)
-    assert answer.status_code == 303
-    return csrf_of(client.get("/?lang=en").text)
+def site(tmp_path: Path) -> Iterator[StaffSite]:
+    with staff_site(tmp_path) as opened:
+        yield opened
 
 
 def day2() -> str:

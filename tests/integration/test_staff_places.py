@@ -11,18 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from central.api.app import create_app
-from central.db.engine import Database
-from central.ops.staff import StaffStore
 from central.reservations import audit
-from tests.harness.booking import DOOR, FACILITY, ROOM, BookingWorld, booking_world, today_plus
-from tests.harness.keys import fixed_code_key
-from tests.integration.test_staff_pages import PASSWORD, sign_in
+from tests.harness.booking import DOOR, FACILITY, ROOM, today_plus
+from tests.harness.staff_site import StaffSite, sign_in, staff_site
 
 pytestmark = pytest.mark.integration
-Site = tuple[TestClient, BookingWorld, dict[str, str]]
+Site = StaffSite
 HOURS = {f"hours_{d}": "09:00-21:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 RULES = {"slot_minutes": "30", "min_duration_minutes": "30", "max_duration_minutes": "90",
          "max_days_ahead": "14", "cancellation_deadline_hours": "48",
@@ -31,15 +26,8 @@ RULES = {"slot_minutes": "30", "min_duration_minutes": "30", "max_duration_minut
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    db = Database(f"sqlite:///{tmp_path / 'central.db'}")
-    world = booking_world(db)
-    staff = StaffStore(db)
-    secrets = {"op": staff.create("op", PASSWORD, "operator"),
-               "view": staff.create("view", PASSWORD, "viewer")}  # fmt: skip
-    app = create_app(db, now=world.clock, code_key=fixed_code_key)
-    with TestClient(app, base_url="http://testserver") as client:
-        yield client, world, secrets
-    db.close()
+    with staff_site(tmp_path) as opened:
+        yield opened
 
 
 def error_of(html: str, field: str) -> str:
