@@ -51,8 +51,6 @@ from foundation.logs import configure_logging
 
 # open_db is part of this module's interface: the test harness opens central's
 # database through it.
-__all__ = ["build_parser", "main", "open_db"]
-
 log = logging.getLogger("central.cli")
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from central.cli import open_db
+from central.cli_common import open_db
 from central.config import CentralConfig, load_config
 from central.ingest.worker import IngestWorker
 from tests.harness.mosquitto import Mosquitto

@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from cardreader.sim.testpki import write_test_pki
-from central.cli import open_db, start_device_listener
+from central.cli import start_device_listener
+from central.cli_common import open_db
 from central.config import load_config
 from central.db.engine import Database
 from central.errors import ConflictError, EnrolmentRefused

@@ -17,7 +17,7 @@ from cryptography import x509
 from pypdf import PdfReader
 
 from cardreader.sim.testpki import write_test_pki
-from central.cli import open_db
+from central.cli_common import open_db
 from central.config import load_config
 from central.devices.listener import DeviceListener
 from central.issuance.server import build_stack, issuance_server
