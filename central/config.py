@@ -12,24 +12,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from central.booking.settings import BookingSection
 from central.devices.config import DevicesSection, EnrolmentSection, move_legacy_listener
 from central.errors import CentralConfigError
 from central.issuance.config import IssuanceSection
 from central.ops.alerts import AlertThresholds
-from foundation.config import read_config_file, validate_toml
+from foundation.config import Section, read_config_file, validate_toml
 from foundation.errors import MissingKeyError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DatabaseSection(_Section):
+class DatabaseSection(Section):
     # SQLAlchemy URL: sqlite:///relative/or/absolute.db or
     # postgresql+psycopg://user:pass@host:port/dbname
     url: str = "sqlite:///central.db"
@@ -44,13 +40,13 @@ class DatabaseSection(_Section):
         return url
 
 
-class TlsSection(_Section):
+class TlsSection(Section):
     ca_file: Path
     cert_file: Path
     key_file: Path
 
 
-class BrokerSection(_Section):
+class BrokerSection(Section):
     """The broker and central's client certificate; with TLS its CN must be
     "central" (the broker ACL allows it kiosk/v1/#). The same keys as the
     devices' ``[broker]`` (docs/configuration.md) plus the reconnect cap:
@@ -63,7 +59,7 @@ class BrokerSection(_Section):
     reconnect_max_seconds: float = Field(default=30.0, ge=1, le=600)
 
 
-class IngestSection(_Section):
+class IngestSection(Section):
     # Names this worker in logs and in events.worker; empty = host-pid.
     worker_id: str = Field(default="", max_length=64)
     # Messages waiting for the worker thread; when full the paho thread waits.
@@ -76,7 +72,7 @@ class IngestSection(_Section):
     max_gap_ranges: int = Field(default=100, ge=1, le=10000)
 
 
-class ReservationsSection(_Section):
+class ReservationsSection(Section):
     snapshot_chunk_size: int = Field(default=500, ge=1, le=5000)
     changelog_keep_versions: int = Field(default=10000, ge=1)
     # A device further behind than this gets a snapshot, not deltas.
@@ -90,7 +86,7 @@ class ReservationsSection(_Section):
     checkin_grace_minutes: int = Field(default=15, ge=0, le=240)
 
 
-class BookingWebhookSection(_Section):
+class BookingWebhookSection(Section):
     """Check-ins and no-shows of imported bookings, POSTed to the city's
     existing booking system (docs/booking.md)."""
 
@@ -107,30 +103,30 @@ class BookingWebhookSection(_Section):
     retry_max_seconds: float = Field(default=3600, gt=0)
 
 
-class ApiSection(_Section):
+class ApiSection(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     page_size_max: int = Field(default=1000, ge=1, le=100000)
 
 
-class LoggingSection(_Section):
+class LoggingSection(Section):
     level: LogLevel = "INFO"
 
 
-class OpsSection(_Section):
+class OpsSection(Section):
     # How often the alert rules run, and the health history compaction.
     evaluate_every_seconds: float = Field(default=15, gt=0, le=3600)
     compact_every_seconds: float = Field(default=3600, gt=0)
     thresholds: AlertThresholds = AlertThresholds()
 
 
-class WebhookSection(_Section):
+class WebhookSection(Section):
     url: str = Field(pattern=r"^https?://")
     bearer_token: str = ""
     timeout_seconds: float = Field(default=5, gt=0, le=60)
 
 
-class EmailSection(_Section):
+class EmailSection(Section):
     host: str
     port: int = Field(default=25, ge=1, le=65535)
     sender: str
@@ -140,12 +136,12 @@ class EmailSection(_Section):
     password: str = ""
 
 
-class NotifySection(_Section):
+class NotifySection(Section):
     webhook: WebhookSection | None = None
     email: EmailSection | None = None
 
 
-class CentralConfig(_Section):
+class CentralConfig(Section):
     """The whole central configuration (one TOML file)."""
 
     database: DatabaseSection = DatabaseSection()

@@ -6,16 +6,13 @@ from __future__ import annotations
 from typing import Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from central.smtp import SmtpServer
+from foundation.config import Section
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SmtpSection(_Section):
+class SmtpSection(Section):
     host: str
     port: int = Field(default=25, ge=1, le=65535)
     sender: str = Field(min_length=3)
@@ -29,7 +26,7 @@ class SmtpSection(_Section):
                           self.timeout_seconds)  # fmt: skip
 
 
-class BookingSection(_Section):
+class BookingSection(Section):
     # Mount the site under /booking/ on `central serve`.
     enabled: bool = False
     # The site's address as residents reach it (https://...); sign-in links in

@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from foundation.config import Section
 
 # Where an old configuration with issuance enabled and no listener section
 # found the TLS files (relative to its folder): kept so it still starts.
@@ -21,11 +23,7 @@ LEGACY_ISSUANCE_LISTENER: dict[str, Any] = {
 }
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DeviceListenerSection(_Section):
+class DeviceListenerSection(Section):
     """The mutual-TLS HTTPS listener the devices talk to."""
 
     host: str = "127.0.0.1"  # production: the address the devices reach
@@ -53,12 +51,12 @@ class DeviceListenerSection(_Section):
         })  # fmt: skip
 
 
-class DevicesSection(_Section):
+class DevicesSection(Section):
     # None: no listener (then neither enrolment nor issuance may be enabled).
     listener: DeviceListenerSection | None = None
 
 
-class EnrolmentSection(_Section):
+class EnrolmentSection(Section):
     """Card enrolment by devices (``/api/enrolment`` on the device listener)."""
 
     enabled: bool = False

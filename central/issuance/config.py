@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Annotated, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from foundation.config import Section
 
 HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
 MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
@@ -32,10 +34,6 @@ Requirement = Literal["resident", "honseki_here", "seal_registered"]
 W = TypeVar("W")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def minutes(hhmm: str) -> int:
     hours, mins = hhmm.split(":")
     return int(hours) * 60 + int(mins)
@@ -47,24 +45,26 @@ def _ordered_window(section: W, opens: str, closes: str) -> W:
     return section
 
 
-class HoursSection(_Section):
+class HoursSection(Section):
     """Service hours (local time): daily window, yearly closed days, one-off dates."""
 
     opens: HHMM = "06:30"
     closes: HHMM = "23:00"
     # Closed every year (MM-DD): the New Year break by default.
-    closed_days: list[MonthDay] = ["12-29", "12-30", "12-31", "01-01", "01-02", "01-03"]
+    closed_days: list[MonthDay] = Field(
+        default_factory=lambda: ["12-29", "12-30", "12-31", "01-01", "01-02", "01-03"]
+    )
     # Announced maintenance days (YYYY-MM-DD): the whole service is closed.
-    maintenance_dates: list[IsoDate] = []
+    maintenance_dates: list[IsoDate] = Field(default_factory=list)
     # Public holidays (YYYY-MM-DD): kinds with weekday-only hours are closed.
-    holidays: list[IsoDate] = []
+    holidays: list[IsoDate] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         return _ordered_window(self, self.opens, self.closes)
 
 
-class KindHoursSection(_Section):
+class KindHoursSection(Section):
     """A kind's own, shorter hours (戸籍: weekdays 09:00-17:00)."""
 
     opens: HHMM = "09:00"
@@ -76,13 +76,13 @@ class KindHoursSection(_Section):
         return _ordered_window(self, self.opens, self.closes)
 
 
-class KindSection(_Section):
+class KindSection(Section):
     id: KindId
     label_ja: str = Field(min_length=1, max_length=64)
     label_en: str = Field(min_length=1, max_length=64)
     fee_yen: int = Field(ge=0, le=100_000)
     max_copies: int = Field(default=10, ge=1, le=20)
-    options: list[OptionId] = []
+    options: list[OptionId] = Field(default_factory=list)
     requires: Requirement = "resident"
     hours: KindHoursSection | None = None  # None = the service hours
 
@@ -109,7 +109,7 @@ def _default_kinds() -> list[KindSection]:
     ]  # fmt: skip
 
 
-class IssuanceSection(_Section):
+class IssuanceSection(Section):
     enabled: bool = False
     municipality_ja: str = Field(default="みどり市", min_length=1, max_length=64)
     municipality_en: str = Field(default="Midori City", min_length=1, max_length=64)
@@ -118,13 +118,13 @@ class IssuanceSection(_Section):
     session_seconds: int = Field(default=600, ge=60, le=3600)
     min_age: int = Field(default=15, ge=0, le=120)
     # JPKI user-authentication root certificates (PEM) and their CRLs (PEM/DER).
-    jpki_roots: list[Path] = [Path("issuance/jpki-root.pem")]
-    crl_files: list[Path] = [Path("issuance/jpki-crl.pem")]
+    jpki_roots: list[Path] = Field(default_factory=lambda: [Path("issuance/jpki-root.pem")])
+    crl_files: list[Path] = Field(default_factory=lambda: [Path("issuance/jpki-crl.pem")])
     # The reference registry (SQLite file; python -m central registry ...).
     registry_file: Path = Path("issuance/registry.db")
     # Counter devices allowed to issue (client certificate CN); empty = any
     # device certificate of the fleet CA.
-    allowed_devices: list[str] = []
+    allowed_devices: list[str] = Field(default_factory=list)
     hours: HoursSection = HoursSection()
     kinds: list[KindSection] = Field(default_factory=_default_kinds, min_length=1)
 
