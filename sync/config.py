@@ -166,6 +166,22 @@ class SyncSection(Section):
     resync_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
 
 
+class StaffCallSection(Section):
+    """``[staff_call]``: what a touchscreen says when central cannot be
+    reached. ``where`` and ``phone`` are shown as written (in the site's own
+    words); empty means the screen says only the fixed, translated words."""
+
+    where: str = Field(default="", max_length=80)
+    phone: str = Field(default="", max_length=40)
+    # A call central has not confirmed within this time counts as not reaching staff.
+    answer_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Waiting for staff is not being idle: the screen asks "are you still
+    # there?" only after this long without a touch (then the call ends).
+    wait_seconds: float = Field(default=300.0, ge=30, le=3600)
+    # The agent's last word on its broker connection is trusted for this long.
+    link_max_age_seconds: float = Field(default=90.0, gt=0, le=3600)
+
+
 class PolicySection(Section):
     early_entry_minutes: int = Field(default=10, ge=0, le=240)
     late_exit_minutes: int = Field(default=10, ge=0, le=240)
@@ -192,6 +208,7 @@ class DeviceConfig(Section):
     enrolment: EnrolmentSection = EnrolmentSection()
     sync: SyncSection = SyncSection()
     policy: PolicySection = PolicySection()
+    staff_call: StaffCallSection = StaffCallSection()
     # Where the config came from, for messages; not a TOML key.
     source: str = Field(default="<unnamed>", exclude=True)
 

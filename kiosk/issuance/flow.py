@@ -42,7 +42,10 @@ from kiosk.issuance.model import (
     SessionResult,
     SessionStatus,
 )
-from kiosk.touch.session import TouchSession, dots, edit_digits
+from kiosk.touch.session import IDLE_SECONDS, TouchSession, dots, edit_digits
+from kiosk.touch.staff_texts import staff_words
+from kiosk.touch.staffcall import CallPhase, CallStatus, StaffCaller
+from sync.config import StaffCallSection
 
 
 class IssuanceStep(StrEnum):
@@ -65,6 +68,7 @@ class IssuanceStep(StrEnum):
     TAKE_CARD = "take_card"
     THANKS = "thanks"
     NOTICE = "notice"
+    STAFF = "staff"  # staff were called (kiosk.touch.staffcall)
 
     @property
     def screen(self) -> IssuanceScreen:
@@ -89,6 +93,7 @@ class IssuanceScreen(StrEnum):
     TAKE_CARD = "take_card"
     THANKS = "thanks"
     NOTICE = "notice"
+    STAFF = "staff"
 
 
 PIN_LENGTH = 4
@@ -170,9 +175,12 @@ class IssuanceFlow(TouchSession):
     copies: int = 1
     progress: float = 0.0
     generation: int = 0
+    # Calls staff through central; None: the staff screen says where to go.
+    staff: StaffCaller | None = None
     _pin: str = ""
     _last_alert: float = 0.0
     _paid_total: int = 0
+    _before_staff: IssuanceStep = IssuanceStep.ATTRACT
 
     # --- what the screens read -------------------------------------------
     @property
@@ -208,7 +216,9 @@ class IssuanceFlow(TouchSession):
     # --- touches and the clock ---------------------------------------------
     def tick(self, now: float) -> None:
         name = self.screen.name
-        if name == IssuanceStep.TAKE_CARD:
+        if name == IssuanceStep.STAFF:
+            self._tick_staff(now)
+        elif name == IssuanceStep.TAKE_CARD:
             if now - self._last_alert >= ALERT_EVERY_SECONDS:
                 self._last_alert = now
                 self.submit(Alert(self.generation))
@@ -378,6 +388,11 @@ class IssuanceFlow(TouchSession):
     def back(self, now: float) -> None:
         """One step back; on the first steps it cancels."""
         self.activity(now)
+        if self.screen.name == IssuanceStep.STAFF:
+            if self.staff is not None:
+                self.staff.end("back")
+            self._leave_staff()
+            return
         previous = {
             IssuanceStep.COPIES: IssuanceStep.OPTIONS
             if self.kind and self.kind.options
@@ -404,6 +419,53 @@ class IssuanceFlow(TouchSession):
 
     def continue_session(self, now: float) -> None:
         self.activity(now)
+
+    # --- calling staff -------------------------------------------------------
+    def call_staff(self, now: float) -> None:
+        """From any screen; Back returns to where the person was."""
+        self.activity(now)
+        if self.screen.name != IssuanceStep.STAFF:
+            self._before_staff = self.screen.name
+        if self.staff is None:
+            self._show_staff(CallStatus("", CallPhase.UNREACHABLE, now))
+            return
+        self._show_staff(self.staff.call(now))
+
+    def _tick_staff(self, now: float) -> None:
+        status = self.staff.poll(now) if self.staff is not None else None
+        if status is not None and status.phase is CallPhase.FINISHED:
+            self._leave_staff()  # staff are with the person
+            return
+        if status is not None:
+            self._show_staff(status)
+        if self.staff is not None and status and status.phase is not CallPhase.UNREACHABLE:
+            # Waiting for staff is not being idle: ask later than elsewhere.
+            now -= max(0.0, self.staff.settings.wait_seconds - IDLE_SECONDS)
+        if self._idle_expired(now):
+            self._abort("idle")
+            self.reset()
+            if self.card_present:  # nobody walks away leaving a card behind
+                self._go(IssuanceStep.TAKE_CARD)
+
+    def _leave_staff(self) -> None:
+        back = self._before_staff
+        if back in (IssuanceStep.NOTICE, IssuanceStep.THANKS):
+            self._after_result()  # their words are gone; what follows them comes now
+        else:
+            self._go(back)
+
+    def _show_staff(self, status: CallStatus) -> None:
+        settings = self.staff.settings if self.staff is not None else StaffCallSection()
+        words = staff_words(status, settings)
+        screen = Screen(
+            IssuanceStep.STAFF,
+            title=self.t(words.title, **words.values),
+            body=self.t(words.body, **words.values) if words.body else "",
+            next_step=self.t(words.next_step, **words.values) if words.next_step else "",
+        )
+        if screen != self.screen:
+            self.screen = screen
+            self._changed()
 
     # --- the purchase (orchestrator) -----------------------------------------
     def purchase_progress(self, generation: int, progress: PurchaseProgress) -> None:
@@ -442,6 +504,8 @@ class IssuanceFlow(TouchSession):
     # --- reset ---------------------------------------------------------------
     def reset(self) -> None:
         """Back to the attract screen with nothing of the last person kept."""
+        if self.staff is not None:
+            self.staff.end("left")
         self._end_session()
         self._wipe_choices()
         self.generation += 1

@@ -13,6 +13,8 @@ cycle, writing one JSON line per step to stdout:
   with ``"enrolment": {"codes": {...}, "hold": true}``; without ``hold`` it
   answers at once); ``{"central": true}``: report what it received;
 * ``{"wait": "result", "timeout": 5}``: until that screen is current;
+* ``{"title": "...", "timeout": 5}``: until the screen's title reads that
+  (reports the wall-clock time it was seen, as ``tap`` reports its own);
 * ``{"shot": "name"}``: a screenshot into ``artifacts``;
 * ``{"idle": 60}``: pretend no touch for that many seconds (moves the
   session's clock, not the wall clock);
@@ -125,6 +127,8 @@ class Driver:
             self.enrolment_central(step)
         elif "wait" in step:
             self.wait(step["wait"], time.monotonic() + step.get("timeout", 5))
+        elif "title" in step:
+            self.wait_title(step["title"], time.monotonic() + step.get("timeout", 5))
         elif "shot" in step:
             self.shot(step["shot"])
         elif "idle" in step:
@@ -196,7 +200,8 @@ class Driver:
         touch = UnitTestTouch(x, y)
         touch.touch_down()
         touch.touch_up()
-        self.report(tapped=target, width_mm=widget.width / mm(1), height_mm=widget.height / mm(1))
+        self.report(tapped=target, width_mm=widget.width / mm(1), height_mm=widget.height / mm(1),
+                    at=time.time())  # fmt: skip
         self.advance(0.25)
 
     def wait(self, screen: str, deadline: float) -> None:
@@ -207,6 +212,16 @@ class Driver:
             raise TimeoutError(f"screen {screen} not reached (at {self.app.root.current})")
         else:
             Clock.schedule_once(lambda _dt: self.wait(screen, deadline), 0.05)
+
+    def wait_title(self, title: str, deadline: float) -> None:
+        """Until the screen's title reads ``title``; reports the wall-clock moment."""
+        if self.app.view.title == title:
+            self.report(title=title, at=time.time())
+            self.advance(0.05)
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"title {title!r} not shown (it is {self.app.view.title!r})")
+        else:
+            Clock.schedule_once(lambda _dt: self.wait_title(title, deadline), 0.02)
 
     def shot(self, name: str) -> None:
         def capture(*_args: Any) -> None:

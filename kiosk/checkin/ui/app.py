@@ -61,6 +61,8 @@ class KioskApp(PublicApp):
             "keypad": lambda: s.open_keypad(now),
             "key": lambda: s.key(arg, now),
             "staff": lambda: s.call_staff(now),
+            # The shared accessibility bar's button.
+            "call_staff": lambda: s.call_staff(now),
             "back": lambda: s.back(now),
             "continue": lambda: s.activity(now),
         }

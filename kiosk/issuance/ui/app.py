@@ -83,5 +83,8 @@ class IssuanceApp(PublicApp):
             "back": lambda: f.back(now),
             "cancel": lambda: f.cancel(now),
             "continue": lambda: f.continue_session(now),
+            # The attract screen's button and the shared accessibility bar's.
+            "staff": lambda: f.call_staff(now),
+            "call_staff": lambda: f.call_staff(now),
         }
         actions[action]()

@@ -15,6 +15,7 @@ from kivy.properties import (
 
 from kiosk.issuance import texts as tx
 from kiosk.issuance.flow import IssuanceFlow, IssuanceStep
+from kiosk.touch import staff_texts
 from kiosk.touch.view import TouchView
 
 # What the wait screen says for each step that waits for background work.
@@ -35,6 +36,7 @@ FIXED = {
     "t_take_card_hint": tx.TAKE_CARD_HINT, "t_take_certs": tx.TAKE_CERTIFICATES,
     "t_thanks": tx.THANK_YOU, "t_thanks_body": tx.THANK_YOU_BODY, "t_cancel": tx.CANCEL,
     "t_next": tx.NEXT, "t_plus": tx.PLUS, "t_minus": tx.MINUS, "t_yes": tx.ON, "t_no": tx.OFF,
+    "t_call_staff": staff_texts.CALL_STAFF,
 }  # fmt: skip
 
 
