@@ -260,7 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     command("ingest", "run one ingest worker (run several to share the load)", cmd_ingest)
-    p = command("serve", "run the HTTP API and the reservation delta publisher", cmd_serve)
+    p = command(
+        "serve",
+        "run the HTTP API, the reservation delta publisher and the staff call relay",
+        cmd_serve,
+    )
     p.add_argument("--host", help="listen address (default: api.host)")
     p.add_argument("--port", type=int, help="listen port (default: api.port)")
     p = command("token", "API bearer tokens", None)

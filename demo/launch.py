@@ -345,6 +345,9 @@ def status_report(state: Path, ports: dict[str, int], booking: DemoBooking) -> s
         " F9 a resident who must use the counter, F8 takes it away; printed certificates are"
         f" PDFs in {state / 'issuance-spool'}",
         f"  dashboard      : http://127.0.0.1:{ports['api']}/  (30 simulated devices)",
+        "  call staff     : press 係員を呼ぶ on either touchscreen: the call shows on the"
+        " dashboard at once (banner and tone); 向かいます there, and the touchscreen says staff"
+        " are on the way; 対応完了 ends the call",
         f"    sign in as   : {STAFF_USER} / {STAFF_PASSWORD}, code now {pyotp.TOTP(secret).now()}",
         "    codes later  : .venv/bin/python -c"
         f" \"import pyotp; print(pyotp.TOTP('{secret}').now())\"",

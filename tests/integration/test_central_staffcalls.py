@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from central.api.app import create_app
+from central.cli import staff_call_relay
+from central.config import load_config as load_central_config
 from central.db.engine import Database
 from central.ingest.store import IngestStore
 from central.ops.alerts import Transition
@@ -25,8 +28,12 @@ from central.ops.notify import NotifyError
 from central.ops.service import AlertStore
 from central.ops.staff import StaffStore
 from central.ops.staffcalls import RelayRound, StaffCalls, apply_staff_call_events
-from contracts.mqtt import EventBatch, EventEnvelope, StaffCallState, decode
+from contracts.mqtt import EventBatch, EventEnvelope, StaffCallState, decode, device_topic
+from tests.harness.central import write_config
 from tests.harness.keys import fixed_code_key
+from tests.harness.mosquitto import Mosquitto
+from tests.harness.mqtt import connect
+from tests.harness.services import wait_until
 
 CALL = "0f8fad5b-d9cb-469f-a165-70867728950e"
 CALL2 = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -222,3 +229,42 @@ def test_staffcalls_stream_sends_changes_only(central_db: Database) -> None:
     assert messages[1]["calls"][0]["acknowledged_by"] == "op"
     assert set(messages[0]["calls"][0]) == {
         "id", "device", "detail", "state", "opened_at", "acknowledged_by"}  # fmt: skip
+
+
+def test_staffcalls_serve_relay_keeps_retained_state_on_the_broker(
+    tmp_path: Path, fresh_mosquitto: Mosquitto
+) -> None:
+    """The relay as ``central serve`` builds it, against mosquitto with the
+    fleet ACL: a device that connects later still gets its call's state
+    (retained), and nothing once it is resolved."""
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    config = load_central_config(write_config(tmp_path, fresh_mosquitto, url))
+    db = Database(url)
+    relay = staff_call_relay(config, db).start()
+    topic = device_topic("door-1", "staffcall")
+    try:
+        ingest(db, called(1))
+        calls = StaffCalls(db)
+        calls.acknowledge(calls.live()[0]["pk"], "op", NOW)
+        relay.wake()
+        wait_until(lambda: calls.pending()[0]["notified"] == 1, 10, "the relay's round")
+        device = connect(fresh_mosquitto, fresh_mosquitto.identity("door-1"))
+        try:
+            device.subscribe(topic)
+            retained = device.next_message(10)
+            assert decode(StaffCallState, bytes(retained.payload)).state == "acknowledged"
+            calls.finish(calls.live()[0]["pk"], "op", NOW)
+            relay.wake()
+            assert device.next_message(10).payload == b""  # cleared
+        finally:
+            device.close()
+        late = connect(fresh_mosquitto, fresh_mosquitto.identity("door-1"))
+        try:
+            late.subscribe(topic)
+            with pytest.raises(queue.Empty):
+                late.next_message(1.0)  # no retained state left behind
+        finally:
+            late.close()
+    finally:
+        relay.close()
+        db.close()
