@@ -187,17 +187,21 @@ class RelayRound:
     published: dict[str, bytes]
     retry_at: dict[int, float]
 
-    def run(self, now: float) -> None:
+    def run(self, now: float, online: bool = True) -> None:
+        """``online``: the broker connection is up (devices are told only
+        then; people are notified either way)."""
         rows = self.calls.pending()
         live_devices = {r["device"] for r in rows if r["state"] != "resolved"}
-        for row in rows:
+        for row in rows if online else ():
             state = device_state(row)
             if state is not None:
                 self._send(row["device"], encode(state))
             elif row["device"] not in live_devices:
                 self._send(row["device"], b"")
         for row in rows:
-            self._notify(row, now)
+            if online or row["state"] != "resolved":
+                # A resolution waits for the broker: the device must hear of it too.
+                self._notify(row, now)
 
     def _send(self, device: str, payload: bytes) -> None:
         if self.published.get(device) != payload:
@@ -231,7 +235,8 @@ class RelayRound:
 
 class StaffCallRelay:
     """Runs :class:`RelayRound` on its own thread every ``interval`` seconds
-    (and at once after :meth:`wake`), while connected to the broker.
+    (and at once after :meth:`wake`); devices are told while connected to
+    the broker, people are notified of new calls either way.
 
     ``client`` is central's paho client (:func:`central.mqtt.make_client`);
     ``connect`` starts it and ``disconnect`` stops it (the command line
@@ -278,10 +283,10 @@ class StaffCallRelay:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
-            if self._stop.is_set() or not self._connected.is_set():
+            if self._stop.is_set():
                 continue
             try:
-                self.round.run(time.monotonic())
+                self.round.run(time.monotonic(), online=self._connected.is_set())
             except Exception:  # the relay must survive a bad round: retried next time
                 log.exception("staff call round failed")
 

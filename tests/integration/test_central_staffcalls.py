@@ -8,13 +8,17 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from central.api.app import create_app
@@ -24,7 +28,7 @@ from central.db.engine import Database
 from central.ingest.store import IngestStore
 from central.ops.alerts import Transition
 from central.ops.dashboard.live import call_stream
-from central.ops.notify import NotifyError
+from central.ops.notify import EmailNotifier, NotifyError, WebhookNotifier
 from central.ops.service import AlertStore
 from central.ops.staff import StaffStore
 from central.ops.staffcalls import RelayRound, StaffCalls, apply_staff_call_events
@@ -33,7 +37,8 @@ from tests.harness.central import write_config
 from tests.harness.keys import fixed_code_key
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.mqtt import connect
-from tests.harness.services import wait_until
+from tests.harness.services import free_port, wait_until
+from tests.integration.test_notify import Collector, Receiver
 
 CALL = "0f8fad5b-d9cb-469f-a165-70867728950e"
 CALL2 = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -267,4 +272,52 @@ def test_staffcalls_serve_relay_keeps_retained_state_on_the_broker(
             late.close()
     finally:
         relay.close()
+        db.close()
+
+
+@pytest.fixture
+def hook_url() -> Iterator[str]:
+    """test_notify's receiver on a free port."""
+    Receiver.received, Receiver.status = [], 204
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+def test_staffcalls_notify_real_webhook_and_mail_and_wait_for_broker_to_resolve(
+    tmp_path: Path, hook_url: str
+) -> None:
+    """The relay's notifications through the real webhook and e-mail
+    notifiers; without a broker connection a new call is still notified, its
+    resolution waits until the device can be told too."""
+    collector = Collector()
+    smtp = Controller(collector, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    db = Database(f"sqlite:///{tmp_path / 'central.db'}")
+    try:
+        mail = EmailNotifier("127.0.0.1", smtp.port, "kiosk@city.example", ("ops@city.example",))
+        sent: list[tuple[str, bytes]] = []
+        round_ = RelayRound(StaffCalls(db), lambda d, p: sent.append((d, p)),
+                            [WebhookNotifier(hook_url), mail], {}, {})  # fmt: skip
+        ingest(db, called(1))
+        round_.run(0.0, online=False)
+        assert not sent  # no broker: devices wait...
+        body, _ = Receiver.received[0]  # ...people do not
+        assert (body["kind"], body["device"], body["rule"]) == (
+            "alert.opened", "door-1", "staff_requested")  # fmt: skip
+        assert body["detail"] == "screen: checkin, door: room-a"
+        wait_until(lambda: bool(collector.messages), 5, "the e-mail")
+        subject = message_from_bytes(collector.messages[0])["Subject"]
+        assert subject == "[kiosk alert OPEN] door-1: staff_requested"
+        StaffCalls(db).finish(StaffCalls(db).live()[0]["pk"], "sato", NOW)
+        round_.run(1.0, online=False)
+        assert len(Receiver.received) == 1  # the resolution waits for the broker
+        round_.run(2.0, online=True)
+        assert sent == [("door-1", b"")]
+        assert Receiver.received[-1][0]["kind"] == "alert.resolved"
+        assert "sato" in Receiver.received[-1][0]["detail"]
+    finally:
+        smtp.stop()
         db.close()
