@@ -100,7 +100,7 @@ class KioskDriver:
             except queue.Empty:
                 raise AssertionError(f"no {key!r} from the kiosk; {self.tail()}") from None
             self.seen.append(line)
-            assert "error" not in line, (line, self.tail())
+            assert "error" not in line, (line, self.seen[-8:], self.tail())
             if key in line:
                 return line
 

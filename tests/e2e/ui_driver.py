@@ -193,6 +193,11 @@ class Driver:
         manager = self.app.root
         if manager.current != screen_name:
             raise RuntimeError(f"screen is {manager.current}, not {screen_name}")
+        if manager.transition.is_active:
+            # The screen manager ignores touches while a screen fades in (a
+            # loaded machine can draw that slowly): tap once it has.
+            Clock.schedule_once(lambda _dt: self.tap(target), 0.05)
+            return
         widget = manager.get_screen(screen_name)
         for widget_id in path:  # ids of a rule inside a rule: "countdown.continue_button"
             widget = widget.ids[widget_id]
