@@ -451,6 +451,13 @@ class IssuanceFlow(TouchSession):
         back = self._before_staff
         if back in (IssuanceStep.NOTICE, IssuanceStep.THANKS):
             self._after_result()  # their words are gone; what follows them comes now
+        elif back in (IssuanceStep.CHECKING, IssuanceStep.VERIFYING):
+            # Their answer may have come meanwhile and been dropped (a session
+            # it opened is closed): start again from the card.
+            self._pin = ""
+            self._go(IssuanceStep.PLACE_CARD)
+            if self.card_present:
+                self._read_card()
         else:
             self._go(back)
 

@@ -136,3 +136,43 @@ def test_issuance_staff_call_returns_to_the_step(store: Store) -> None:
     flow.back(5.0)
     assert step(flow) == IssuanceStep.LANGUAGE
     assert types(store) == ["kiosk.staff_called", "kiosk.staff_called", "kiosk.staff_call_ended"]
+
+
+def test_issuance_staff_call_while_the_session_opens_starts_again_from_the_card(
+    store: Store,
+) -> None:
+    """A call during *verifying*: the answer that comes meanwhile is dropped
+    and its session closed; back from the staff screen, the card is read
+    again (the PIN is asked again), never a wait screen that waits forever."""
+    from datetime import UTC, datetime
+
+    from contracts.issuance import SessionOut
+    from kiosk.issuance.model import (
+        CardCheck,
+        CardKind,
+        CloseSession,
+        OpenSession,
+        ReadCard,
+        SessionResult,
+        SessionStatus,
+    )
+
+    requests: list[object] = []
+    staff = StaffCaller(Outbox(store), FakeLink(), PLACE, "issuance", new_id=lambda: CALL)
+    flow = IssuanceFlow(requests.append, TOKYO, staff=staff)
+    flow.start(0.0)
+    flow.choose_language("ja", 1.0)
+    flow.card_placed(2.0)
+    flow.card_checked(flow.generation, CardCheck(CardKind.MYNUMBER, tries_left=3))
+    for key in "1234":
+        flow.key(key, 3.0 + int(key))
+    flow.key("ok", 9.0)
+    assert step(flow) == IssuanceStep.VERIFYING and isinstance(requests[-1], OpenSession)
+    flow.call_staff(10.0)
+    opened = SessionOut(session_id="s-1", expires_at=datetime(2026, 12, 6, tzinfo=UTC), kinds=[])
+    flow.session_result(flow.generation, SessionResult(SessionStatus.OPEN, opened))
+    assert requests[-1] == CloseSession(flow.generation, "s-1")
+    assert step(flow) == IssuanceStep.STAFF
+    flow.back(11.0)
+    assert step(flow) == IssuanceStep.CHECKING
+    assert requests[-1] == ReadCard(flow.generation) and flow.pin_dots == "○○○○"
