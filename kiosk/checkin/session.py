@@ -18,7 +18,7 @@ from enum import StrEnum
 from kiosk.checkin import messages as m
 from kiosk.checkin.service import CheckinResult, CheckinService
 from kiosk.touch.session import IDLE_SECONDS, TouchSession, dots, edit_digits
-from kiosk.touch.staff_texts import staff_words
+from kiosk.touch.staff_texts import staff_lines
 from kiosk.touch.staffcall import CallPhase, CallStatus, StaffCaller
 from sync.config import StaffCallSection
 
@@ -165,14 +165,8 @@ class CheckinSession(TouchSession):
 
     def _show_staff(self, status: CallStatus) -> None:
         settings = self.staff.settings if self.staff is not None else StaffCallSection()
-        words = staff_words(status, settings)
-        screen = Screen(
-            CheckinScreen.STAFF,
-            title=self.t(words.title, **words.values),
-            body=self.t(words.body, **words.values) if words.body else "",
-            next_step=self.t(words.next_step, **words.values) if words.next_step else "",
-            success=status.phase is CallPhase.ON_THE_WAY,
-        )
+        title, body, next_step = staff_lines(status, settings, self.t)
+        screen = Screen(CheckinScreen.STAFF, title=title, body=body, next_step=next_step)
         if screen != self.screen:
             self._go(screen)
 

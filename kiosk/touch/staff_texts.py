@@ -4,6 +4,7 @@ telephone number from ``[staff_call]`` are inserted as configured."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kiosk.touch.staffcall import CallPhase, CallStatus
@@ -43,3 +44,15 @@ def staff_words(status: CallStatus, settings: StaffCallSection) -> StaffWords:
     values = {"where": settings.where, "phone": settings.phone}
     go = GO_TO if settings.where else GO_DEFAULT
     return StaffWords(UNREACHABLE, go, CALL_PHONE if settings.phone else "", values)
+
+
+def staff_lines(
+    status: CallStatus, settings: StaffCallSection, t: Callable[..., str]
+) -> tuple[str, str, str]:
+    """Title, body and next step of the staff screen, translated with ``t``."""
+    words = staff_words(status, settings)
+
+    def say(message: str) -> str:
+        return t(message, **words.values) if message else ""
+
+    return say(words.title), say(words.body), say(words.next_step)
