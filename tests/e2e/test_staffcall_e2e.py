@@ -161,8 +161,15 @@ def sign_in(browser: webdriver.Chrome, url: str, secret: str) -> None:
 
 
 def banner_calls(browser: webdriver.Chrome) -> list[str]:
-    rows = browser.find_elements(By.CSS_SELECTOR, "#staffcall-list .call")
-    return [row.get_attribute("id") or "" for row in rows]
+    # Read in the page: the banner is rebuilt at every update, so element
+    # handles held across one would go stale.
+    script = "return [...document.querySelectorAll('#staffcall-list .call')].map(e => e.id)"
+    return list(browser.execute_script(script))
+
+
+def banner_text(browser: webdriver.Chrome, call: int) -> str:
+    script = "return (document.getElementById(arguments[0]) || {}).textContent || ''"
+    return str(browser.execute_script(script, f"call-{call}"))
 
 
 def test_staffcall_press_dashboard_acknowledge_device_done(
@@ -213,8 +220,8 @@ def test_staffcall_press_dashboard_acknowledge_device_done(
         acknowledged = time.time()
         seen_on_device = kiosk.expect("title", 30)
         assert seen_on_device["title"] == ON_THE_WAY
-        wait_until(lambda: "tanaka" in (browser.find_element(By.ID, f"call-{call['pk']}").text),
-                   5, "the banner to say who is on the way")  # fmt: skip
+        wait_until(lambda: "tanaka" in banner_text(browser, call["pk"]), 5,
+                   "the banner to say who is on the way")  # fmt: skip
         browser.save_screenshot(str(shots / "dashboard-on-the-way.png"))
 
         browser.find_element(By.ID, f"done-{call['pk']}").click()
