@@ -1,0 +1,153 @@
+"""The voice guide: what the app calls on its UI thread when a screen
+changes, and the background work behind it.
+
+:meth:`VoiceGuide.show` is called after every change of the screen's view;
+it speaks the screen's prompt when the screen or the language changed, and
+the PIN count in words when only that changed (never on a countdown tick).
+A sentence missing from the cache is synthesised on a worker thread, and the
+prompt is spoken only if nothing else was asked for meanwhile (the person is
+still on that screen); the UI thread never waits for a synthesiser.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
+
+from kiosk.voice.cache import AudioCache
+from kiosk.voice.errors import SynthesisFailed
+from kiosk.voice.player import OnceLog, Player
+from kiosk.voice.prompts import Prompt, Reader, ScreenSpeech, count_of, count_words, prompt_for
+from kiosk.voice.voices import VoiceSet
+
+log = logging.getLogger(__name__)
+
+Post = Callable[[Callable[[], None]], None]
+
+
+def _now(call: Callable[[], None]) -> None:
+    call()
+
+
+class VoiceGuide:
+    def __init__(
+        self,
+        voices: VoiceSet,
+        cache: AudioCache,
+        player: Player,
+        executor: Executor | None = None,
+        problems: OnceLog | None = None,
+    ) -> None:
+        self.voices = voices
+        self.cache = cache
+        self.player = player
+        self.problems = problems or OnceLog()
+        self.post: Post = _now  # the app sets its UI-thread hand-over
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="voice-synth")
+        # The start-up build has its own thread: a prompt never queues behind it.
+        self._background: ThreadPoolExecutor | None = None
+        self._closed = False
+        self._token = 0
+        self._shown: tuple[str, str] | None = None
+        self._count: int | None = None
+        self._last: Prompt | None = None
+
+    # --- the UI thread ---------------------------------------------------------
+    def show(
+        self, table: Mapping[str, ScreenSpeech], screen: str, language: str, read: Reader
+    ) -> None:
+        """The view changed: speak what is new on the screen."""
+        prompt = prompt_for(table, screen, language, read)
+        if prompt is None:
+            return
+        count = count_of(table, screen, read)
+        if (prompt.key, language) != self._shown:
+            self._shown, self._count, self._last = (prompt.key, language), count, prompt
+            self._speak(language, prompt.sentences)
+        elif count is not None and count != self._count:
+            self._count, self._last = count, prompt
+            self._speak(language, (count_words(language, count),))
+        else:
+            self._last = prompt  # the same screen with new words: said on read_again
+
+    def read_again(self) -> None:
+        """The "read again" button: the whole prompt of the current screen."""
+        if self._last is not None:
+            self._speak(self._last.language, self._last.sentences)
+
+    def say(self, text: str, language: str) -> None:
+        """Speak one text now (the tactile keypad's focus changes)."""
+        self._speak(language, (text,))
+
+    def forget(self) -> None:
+        """Nothing of the last screen is kept (the app wiped the session)."""
+        self._shown = None
+
+    def prepare(self, jobs: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        """Synthesise the missing (language, text) entries that ``jobs``
+        lists, all in the background (listing them reads every catalogue)."""
+        if self._background is None:
+            self._background = ThreadPoolExecutor(1, thread_name_prefix="voice-prepare")
+        self._background.submit(self._prepare, jobs)
+
+    def close(self) -> None:
+        self._token += 1
+        self._closed = True
+        self.player.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._background is not None:
+            self._background.shutdown(wait=False, cancel_futures=True)
+
+    # --- internals ---------------------------------------------------------------
+    def _speak(self, language: str, sentences: Sequence[str]) -> None:
+        self._token += 1
+        synth = self.voices.for_language(language)
+        if synth is None or not sentences:
+            self.player.stop()
+            if synth is None:
+                self.problems.warning("no_synth", "voice: no synthesiser", language=language)
+            return
+        voice_id = synth.voice_id
+        files = [self.cache.path(voice_id, s) for s in sentences]
+        if all(self.cache.has(voice_id, s) for s in sentences):
+            self.player.play(files)
+            return
+        self.player.stop()
+        token = self._token
+        self._executor.submit(self._synthesise, token, language, list(sentences), files)
+
+    def _synthesise(
+        self, token: int, language: str, sentences: list[str], files: list[Path]
+    ) -> None:
+        """Worker thread: make the missing files, then hand back to the UI."""
+        synth = self.voices.for_language(language)
+        if synth is None or token != self._token:
+            return
+        made: list[Path] = []
+        for sentence, path in zip(sentences, files, strict=True):
+            try:
+                self.cache.ensure(synth, sentence)
+                made.append(path)
+            except SynthesisFailed as exc:
+                self.problems.warning(
+                    "synthesis_failed", "voice: synthesis failed", error=str(exc), language=language
+                )
+        self.post(lambda: self._play_if_current(token, made))
+
+    def _play_if_current(self, token: int, files: list[Path]) -> None:
+        if token == self._token and files:
+            self.player.play(files)
+
+    def _prepare(self, jobs: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        for language, text in jobs():
+            if self._closed:
+                return
+            synth = self.voices.for_language(language)
+            if synth is None:
+                continue
+            try:
+                self.cache.ensure(synth, text)
+            except SynthesisFailed as exc:
+                self.problems.warning("prepare_failed", "voice: synthesis failed", error=str(exc))
