@@ -12,6 +12,7 @@ still on that screen); the UI thread never waits for a synthesiser.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -48,7 +49,7 @@ class VoiceGuide:
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="voice-synth")
         # The start-up build has its own thread: a prompt never queues behind it.
         self._background: ThreadPoolExecutor | None = None
-        self._closed = False
+        self._closed = threading.Event()
         self._token = 0
         self._shown: tuple[str, str] | None = None
         self._count: int | None = None
@@ -85,16 +86,17 @@ class VoiceGuide:
         """Nothing of the last screen is kept (the app wiped the session)."""
         self._shown = None
 
-    def prepare(self, jobs: Callable[[], Iterable[tuple[str, str]]]) -> None:
+    def prepare(self, jobs: Callable[[], Iterable[tuple[str, str]]], after: float = 0.0) -> None:
         """Synthesise the missing (language, text) entries that ``jobs``
-        lists, all in the background (listing them reads every catalogue)."""
+        lists, all in the background (listing them reads every catalogue),
+        starting ``after`` seconds from now (the UI starts first)."""
         if self._background is None:
             self._background = ThreadPoolExecutor(1, thread_name_prefix="voice-prepare")
-        self._background.submit(self._prepare, jobs)
+        self._background.submit(self._prepare, jobs, after)
 
     def close(self) -> None:
         self._token += 1
-        self._closed = True
+        self._closed.set()
         self.player.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._background is not None:
@@ -140,9 +142,11 @@ class VoiceGuide:
         if token == self._token and files:
             self.player.play(files)
 
-    def _prepare(self, jobs: Callable[[], Iterable[tuple[str, str]]]) -> None:
+    def _prepare(self, jobs: Callable[[], Iterable[tuple[str, str]]], after: float) -> None:
+        if self._closed.wait(after):
+            return
         for language, text in jobs():
-            if self._closed:
+            if self._closed.is_set():
                 return
             synth = self.voices.for_language(language)
             if synth is None:

@@ -18,6 +18,9 @@ from sync.config import DeviceConfig
 
 log = logging.getLogger(__name__)
 
+# The start-up fill of the cache waits this long: the first screen comes first.
+PREPARE_AFTER_SECONDS = 5.0
+
 
 def known_values(config: DeviceConfig) -> dict[str, Sequence[object]]:
     """Placeholder values this device knows ahead: its rooms and unlock times."""
@@ -59,6 +62,6 @@ def voice_for(
     present = cache.load_index()
     guide = VoiceGuide(voices, cache, player or player_for(config, problems), problems=problems)
     if prepare:
-        guide.prepare(lambda: language_jobs(config, languages))
+        guide.prepare(lambda: language_jobs(config, languages), after=PREPARE_AFTER_SECONDS)
     log.info("voice guidance on", extra={"cached_prompts": present, "languages": len(languages)})
     return guide

@@ -300,3 +300,16 @@ def test_voice_tone_is_a_valid_wav(tmp_path: Path) -> None:
     with wave.open(str(tmp_path / "t.wav")) as wav:
         assert wav.getnframes() == 4000
     assert vx.DIGITS_ENTERED[0]
+
+
+def test_voice_start_up_fill_makes_missing_entries_in_the_background(tmp_path: Path) -> None:
+    synth = SimulatedSynth()
+    guide = VoiceGuide(VoiceSet({"en": synth}), AudioCache(tmp_path), SimulatedPlayer())
+    try:
+        guide.prepare(lambda: [("en", "Start"), ("en", "Next"), ("xx", "no voice")])
+        deadline = time.monotonic() + 5
+        while not guide.cache.has(synth.voice_id, "Next") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert guide.cache.has(synth.voice_id, "Start") and guide.cache.has(synth.voice_id, "Next")
+    finally:
+        guide.close()
