@@ -31,8 +31,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 
 
-def child(config_path: str) -> int:
-    """The measured app: prints READY at its first frame."""
+def child(config_path: str, voice_on: bool = True) -> int:
+    """The measured app: prints READY at its first frame. Without
+    ``voice_on``: the same app with neither the voice nor the catalogues
+    loaded ahead (what the voice adds)."""
     from kivy.clock import Clock
     from kivy.core.window import Window
 
@@ -44,9 +46,9 @@ def child(config_path: str) -> int:
 
     config = load_config(config_path)
     loaded = time.perf_counter()
-    for language in available_languages():
+    for language in available_languages() if voice_on else []:
         translations(language)
-    voice = voice_for(config)
+    voice = voice_for(config) if voice_on else None
     print(f"VOICE_AND_CATALOGUES_MS {(time.perf_counter() - loaded) * 1000:.1f}", flush=True)
     factory, close = build_checkin_session(config, lock=lock_for(config))
 
@@ -107,19 +109,20 @@ def run(runs: int, workdir: Path, cache: Path | None) -> dict[str, Any]:
             "KIVY_NO_CONSOLELOG": "1", "KIVY_HOME": str(workdir / "kivy"),
             "PYTHONPATH": str(ROOT),
         }  # fmt: skip
-        ours, raw, inner = [], [], []
+        ours, raw, inner, silent = [], [], [], []
+        argv = [sys.executable, "-m", "bench.ui_start", "--child", str(config)]
         for _ in range(runs):
             raw.append(time_to_ready([sys.executable, str(raw_script)], env)[0])
-            seconds, ms = time_to_ready(
-                [sys.executable, "-m", "bench.ui_start", "--child", str(config)], env
-            )
+            seconds, ms = time_to_ready(argv, env)
             ours.append(seconds)
             inner.append(ms)
+            silent.append(time_to_ready([*argv, "--no-voice"], env)[0])
     finally:
         xvfb.stop()
     return {
         "ours_median_s": statistics.median(ours), "ours_max_s": max(ours),
         "raw_median_s": statistics.median(raw), "raw_max_s": max(raw),
+        "no_voice_median_s": statistics.median(silent), "no_voice_max_s": max(silent),
         "voice_and_catalogues_median_ms": statistics.median(inner),
         "cached_prompts": files, "build": built.stdout.strip(),
     }  # fmt: skip
@@ -130,10 +133,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cache", type=Path, help="reuse this voice cache folder")
     parser.add_argument("--child", metavar="CONFIG", help=argparse.SUPPRESS)
+    parser.add_argument("--no-voice", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.child:
-        return child(args.child)
+        return child(args.child, voice_on=not args.no_voice)
     with tempfile.TemporaryDirectory() as tmp:
         results = run(args.runs, Path(tmp), args.cache)
     if args.json:
@@ -142,6 +146,8 @@ def main() -> int:
     print(f"UI start -> first frame, {args.runs} runs each (s)   median    max")
     print(f"  ours: check-in app, all catalogues, voice cache"
           f"  {results['ours_median_s']:6.2f} {results['ours_max_s']:6.2f}")  # fmt: skip
+    print(f"  the same app without voice or catalogues       "
+          f"  {results['no_voice_median_s']:6.2f} {results['no_voice_max_s']:6.2f}")  # fmt: skip
     print(f"  raw: Kivy app with one label                  "
           f"  {results['raw_median_s']:6.2f} {results['raw_max_s']:6.2f}")  # fmt: skip
     print(f"  of ours: catalogues + voice guide built, median"

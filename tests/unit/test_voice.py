@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import wave
 from collections.abc import Callable
@@ -196,14 +197,26 @@ def test_voice_catalogue_fills_known_values_and_skips_unknown_ones() -> None:
     assert "One digit entered." in said
 
 
-def test_voice_index_loads_fast_with_thousands_of_files(tmp_path: Path) -> None:
-    for i in range(3000):
+def test_voice_index_is_one_directory_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI start reads the index: one listing, no file opened or stat'ed."""
+    for i in range(500):
         (tmp_path / f"{cache_key('v', str(i))}.wav").write_bytes(b"")
+    (tmp_path / "manifest.json").write_text("{}")
+    calls: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        calls.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(Path, "stat", lambda *_a, **_k: pytest.fail("stat on load"))
     cache = AudioCache(tmp_path)
-    started = time.perf_counter()
-    assert cache.load_index() == 3000
-    assert time.perf_counter() - started < 0.5
-    assert cache.has("v", "42")
+    assert cache.load_index() == 500
+    assert calls == [str(tmp_path)]
+    assert cache.has("v", "42") and not cache.has("v", "500")
 
 
 # --- the ALSA player ----------------------------------------------------------------------
