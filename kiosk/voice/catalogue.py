@@ -30,7 +30,7 @@ def message_ids() -> tuple[str, ...]:
     found: dict[str, None] = {}
     for language in available_languages():
         with CATALOGUES.po_file(language).open("rb") as source:
-            catalog = read_po(source, locale=language.replace("-", "_").split("_x_")[0])
+            catalog = read_po(source)  # only the ids: no locale (ja-x-easy is none)
         for message in catalog:
             if message.id and isinstance(message.id, str):
                 found.setdefault(message.id)

@@ -2,10 +2,12 @@
 
 :class:`AlsaPlayer` writes PCM to the configured ALSA device from its own
 thread; a new prompt (or :meth:`stop`) ends the one playing at the next
-period. Volume (0-100) scales the samples. A missing file is skipped and a
-device that cannot be opened leaves the kiosk silent; each is logged once,
-and the screens never notice. ``first_write`` records when the first period
-of the latest prompt was written (``time.monotonic``), for ``bench/voice.py``.
+period, and the device is released once a prompt has been heard (1.5 s
+after its last period). Volume (0-100) scales the samples. A missing file
+is skipped and a device that cannot be opened leaves the kiosk silent; each
+is logged once, and the screens never notice. ``first_write`` records when
+the first period of the latest prompt was written (``time.monotonic``), for
+``bench/voice.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 PERIOD_FRAMES = 1024
+# The device stays open this long after a prompt (the next one starts
+# sooner), then is closed; ALSA's buffer has played out by then.
+RELEASE_AFTER_SECONDS = 1.5
 
 
 class Player(Protocol):
@@ -128,7 +133,12 @@ class AlsaPlayer:
         while True:
             with self._wake:
                 while self._files is None and not self._closed:
-                    self._wake.wait()
+                    if pcm is None:
+                        self._wake.wait()
+                    elif not self._wake.wait(RELEASE_AFTER_SECONDS):
+                        # Said and heard: the device is free for others (the chime).
+                        _close(pcm)
+                        pcm = None
                 if self._closed:
                     break
                 files, generation, self._files = self._files or (), self._generation, None
