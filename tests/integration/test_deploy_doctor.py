@@ -69,6 +69,7 @@ payment_backend = "sim"
 printer_backend = "file"
 [voice]
 device = "null"
+cache_dir = "{folder}/voice-cache"
 """
 
 
