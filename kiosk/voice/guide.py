@@ -2,8 +2,10 @@
 changes, and the background work behind it.
 
 :meth:`VoiceGuide.show` is called after every change of the screen's view;
-it speaks the screen's prompt when the screen or the language changed, and
-the PIN count in words when only that changed (never on a countdown tick).
+it speaks the screen's prompt when the screen or the language changed, only
+the new sentences when the same screen shows new words (a wrong PIN, a card
+notice, the next waiting step), the PIN count in words when only that
+changed, and nothing on a clock tick.
 A sentence missing from the cache is synthesised on a worker thread, and the
 prompt is spoken only if nothing else was asked for meanwhile (the person is
 still on that screen); the UI thread never waits for a synthesiser.
@@ -64,14 +66,18 @@ class VoiceGuide:
         if prompt is None:
             return
         count = count_of(table, screen, read)
+        counted = count_words(language, count) if count else ""
+        said = self._last.sentences if self._last is not None else ()
+        new = [s for s in prompt.sentences if s not in said and s != counted]
+        changed_count = count is not None and count != self._count
+        self._count, self._last = count, prompt
         if (prompt.key, language) != self._shown:
-            self._shown, self._count, self._last = (prompt.key, language), count, prompt
+            self._shown = (prompt.key, language)
             self._speak(language, prompt.sentences)
-        elif count is not None and count != self._count:
-            self._count, self._last = count, prompt
-            self._speak(language, (count_words(language, count),))
-        else:
-            self._last = prompt  # the same screen with new words: said on read_again
+        elif new:  # e.g. "Wrong PIN", a card notice, the next waiting step
+            self._speak(language, new)
+        elif changed_count:
+            self._speak(language, (counted or count_words(language, 0),))
 
     def read_again(self) -> None:
         """The "read again" button: the whole prompt of the current screen."""
@@ -81,10 +87,6 @@ class VoiceGuide:
     def say(self, text: str, language: str) -> None:
         """Speak one text now (the tactile keypad's focus changes)."""
         self._speak(language, (text,))
-
-    def forget(self) -> None:
-        """Nothing of the last screen is kept (the app wiped the session)."""
-        self._shown = None
 
     def prepare(self, jobs: Callable[[], Iterable[tuple[str, str]]], after: float = 0.0) -> None:
         """Synthesise the missing (language, text) entries that ``jobs``

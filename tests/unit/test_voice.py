@@ -133,6 +133,22 @@ def test_voice_guide_says_the_pin_count_as_it_changes(tmp_path: Path) -> None:
     assert last == [count_words("ja", 2)]
 
 
+def test_voice_guide_says_only_the_new_words_of_the_same_screen(tmp_path: Path) -> None:
+    guide, player, executor, synth = guide_for(tmp_path)
+    wrong, two_left = translate("en", vx.WRONG_PIN), translate("en", vx.TRIES_LEFT_WORDS[2])
+    guide.show(ISSUANCE, "pin", "en", view(pin_dots="●●●○", tries_text="Tries left: 3"))
+    guide.show(ISSUANCE, "pin", "en", view(pin_dots="●●●●", tries_text="Tries left: 3"))
+    guide.show(ISSUANCE, "pin", "en", view(pin_dots="○○○○", tries_text="Tries left: 2",
+                                           pin_error=True))  # fmt: skip
+    executor.run_all()
+    last = played_texts(guide, player.started[-1], synth, "en", [wrong, two_left])
+    assert last == [wrong, two_left]
+    guide.show(ISSUANCE, "pin", "en", view(pin_dots="●○○○", tries_text="Tries left: 2"))
+    executor.run_all()  # the error line went away: only the count is new
+    one = count_words("en", 1)
+    assert played_texts(guide, player.started[-1], synth, "en", [one]) == [one]
+
+
 def test_voice_guide_language_change_speaks_again(tmp_path: Path) -> None:
     guide, player, executor, _synth = guide_for(tmp_path)
     guide.show(ISSUANCE, "language", "ja", view())
