@@ -16,11 +16,12 @@ import logging
 import threading
 import time
 import wave
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,13 @@ def read_wav(path: Path) -> tuple[int, int, bytes]:
 
 
 def scaled(frames: bytes, volume: int) -> bytes:
-    """16-bit little-endian samples at ``volume`` percent."""
+    """16-bit little-endian samples at ``volume`` percent (in numpy: a
+    Python loop over samples would hold the GIL against the UI thread)."""
     if volume >= 100:
         return frames
-    samples = array("h", frames)
+    samples = np.frombuffer(frames, dtype="<i2")
     gain = max(0, volume) / 100
-    return array("h", (int(s * gain) for s in samples)).tobytes()
+    return (samples * gain).astype("<i2").tobytes()
 
 
 @dataclass
@@ -147,7 +149,7 @@ class AlsaPlayer:
                 clip = self._load(path)
                 if clip is None:
                     continue
-                rate, channels, frames = clip
+                rate, channels, frames = clip[0], clip[1], scaled(clip[2], self.volume)
                 if pcm is None or shape != (rate, channels):
                     _close(pcm)
                     pcm, shape = self._open(rate, channels), (rate, channels)
@@ -204,7 +206,7 @@ class AlsaPlayer:
             if self._generation != generation:
                 return False
             try:
-                pcm.write(scaled(frames[start : start + step], self.volume))
+                pcm.write(frames[start : start + step])
             except Exception as exc:  # alsaaudio.ALSAAudioError: unplugged, suspended
                 self.problems.warning(
                     "write_failed", "voice: writing to the sound device failed", error=str(exc)
