@@ -54,7 +54,9 @@ def run_issuance(
     try:
         name = config.device.name or config.device.facility
         voice = voice_for(config)
-        IssuanceApp(kit.flow, name, started, mode, card_feed=feed, voice=voice).run()
+        IssuanceApp(
+            kit.flow, name, on_started=started, mode=mode, card_feed=feed, voice=voice
+        ).run()
     finally:
         for watcher in watchers:
             watcher.close()
