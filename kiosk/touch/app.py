@@ -205,7 +205,14 @@ class PublicApp(App):  # type: ignore[misc]
                     return getattr(view, name)
             return None
 
-        self.voice.show(table, self.view.screen, self.active_session.language, read)
+        session = self.active_session
+        # The language screen's buttons: each language's name in its own voice.
+        names = (
+            [(code, self.language_name(code)) for code in session.languages]
+            if self.view.screen == "language"
+            else []
+        )
+        self.voice.show(table, self.view.screen, session.language, read, names)
 
     def _mode_left(self) -> None:
         """The person left the mode: nothing of them stays on this touchscreen."""

@@ -23,6 +23,7 @@ from kiosk.voice.cache import AudioCache
 from kiosk.voice.errors import SynthesisFailed
 from kiosk.voice.player import OnceLog, Player
 from kiosk.voice.prompts import Prompt, Reader, ScreenSpeech, count_of, count_words, prompt_for
+from kiosk.voice.synth import Synthesiser
 from kiosk.voice.voices import VoiceSet
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,20 @@ class VoiceGuide:
         self._shown: tuple[str, str] | None = None
         self._count: int | None = None
         self._last: Prompt | None = None
+        self._choices: tuple[tuple[str, str], ...] = ()
 
     # --- the UI thread ---------------------------------------------------------
     def show(
-        self, table: Mapping[str, ScreenSpeech], screen: str, language: str, read: Reader
+        self,
+        table: Mapping[str, ScreenSpeech],
+        screen: str,
+        language: str,
+        read: Reader,
+        choices: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """The view changed: speak what is new on the screen."""
+        """The view changed: speak what is new on the screen. ``choices``
+        (language, text) follow the prompt, each in its own voice (the
+        language screen's buttons, each language's name in itself)."""
         prompt = prompt_for(table, screen, language, read)
         if prompt is None:
             return
@@ -70,10 +79,10 @@ class VoiceGuide:
         said = self._last.sentences if self._last is not None else ()
         new = [s for s in prompt.sentences if s not in said and s != counted]
         changed_count = count is not None and count != self._count
-        self._count, self._last = count, prompt
+        self._count, self._last, self._choices = count, prompt, tuple(choices)
         if (prompt.key, language) != self._shown:
             self._shown = (prompt.key, language)
-            self._speak(language, prompt.sentences)
+            self._speak(language, prompt.sentences, self._choices)
         elif new:  # e.g. "Wrong PIN", a card notice, the next waiting step
             self._speak(language, new)
         elif changed_count:
@@ -82,7 +91,7 @@ class VoiceGuide:
     def read_again(self) -> None:
         """The "read again" button: the whole prompt of the current screen."""
         if self._last is not None:
-            self._speak(self._last.language, self._last.sentences)
+            self._speak(self._last.language, self._last.sentences, self._choices)
 
     def say(self, text: str, language: str) -> None:
         """Speak one text now (the tactile keypad's focus changes)."""
@@ -105,39 +114,47 @@ class VoiceGuide:
             self._background.shutdown(wait=False, cancel_futures=True)
 
     # --- internals ---------------------------------------------------------------
-    def _speak(self, language: str, sentences: Sequence[str]) -> None:
+    def _speak(
+        self, language: str, sentences: Sequence[str], others: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Say ``sentences`` in ``language``, then each (language, text) of
+        ``others`` in its own voice; what is not cached is made first, off
+        this thread."""
         self._token += 1
-        synth = self.voices.for_language(language)
-        if synth is None or not sentences:
-            self.player.stop()
+        parts = [(language, s) for s in sentences] + list(others)
+        jobs: list[tuple[Synthesiser, str]] = []
+        for lang, text in parts:
+            synth = self.voices.for_language(lang)
             if synth is None:
-                self.problems.warning("no_synth", "voice: no synthesiser", language=language)
+                self.problems.warning("no_synth", "voice: no synthesiser", language=lang)
+            else:
+                jobs.append((synth, text))
+        if not jobs:
+            self.player.stop()
             return
-        voice_id = synth.voice_id
-        files = [self.cache.path(voice_id, s) for s in sentences]
-        if all(self.cache.has(voice_id, s) for s in sentences):
+        files = [self.cache.path(synth.voice_id, text) for synth, text in jobs]
+        if all(self.cache.has(synth.voice_id, text) for synth, text in jobs):
             self.player.play(files)
             return
         self.player.stop()
-        token = self._token
-        self._executor.submit(self._synthesise, token, language, list(sentences), files)
+        self._executor.submit(self._synthesise, self._token, jobs, files)
 
     def _synthesise(
-        self, token: int, language: str, sentences: list[str], files: list[Path]
+        self, token: int, jobs: list[tuple[Synthesiser, str]], files: list[Path]
     ) -> None:
         """Worker thread: make the missing files, then hand back to the UI."""
-        synth = self.voices.for_language(language)
-        if synth is None or token != self._token:
+        if token != self._token:
             return
         made: list[Path] = []
-        for sentence, path in zip(sentences, files, strict=True):
+        for (synth, text), path in zip(jobs, files, strict=True):
             try:
-                self.cache.ensure(synth, sentence)
+                self.cache.ensure(synth, text)
                 made.append(path)
             except SynthesisFailed as exc:
                 self.problems.warning(
-                    "synthesis_failed", "voice: synthesis failed", error=str(exc), language=language
-                )
+                    "synthesis_failed", "voice: synthesis failed", error=str(exc),
+                    voice=synth.voice_id,
+                )  # fmt: skip
         self.post(lambda: self._play_if_current(token, made))
 
     def _play_if_current(self, token: int, files: list[Path]) -> None:

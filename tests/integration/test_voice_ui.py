@@ -61,7 +61,7 @@ def test_voice_screen_changes_start_the_screen_prompt(
         ("keypad", keypad_ja),
         ("keypad", keypad_ja),  # read again
         ("attract", attract_ja),
-        ("language", said("ja", vx.CHOOSE_LANGUAGE)),
+        ("language", [*said("ja", vx.CHOOSE_LANGUAGE), "日本語", "English"]),
         ("attract", said("en", cm.TAP_YOUR_CARD, cm.OR_ENTER_CODE, vx.CHECKIN_HOW,
                          vx.CHANGE_LANGUAGE)),
         ("enrol_code", said("en", et.ENTER_CODE, et.CODE_HINT, vx.ENROL_CODE_HOW)),

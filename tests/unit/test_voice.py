@@ -149,6 +149,22 @@ def test_voice_guide_says_only_the_new_words_of_the_same_screen(tmp_path: Path) 
     assert played_texts(guide, player.started[-1], synth, "en", [one]) == [one]
 
 
+def test_voice_language_choices_are_said_each_in_its_own_voice(tmp_path: Path) -> None:
+    ja, en = SimulatedSynth("ja"), SimulatedSynth("en")
+    player, executor = SimulatedPlayer(), ManualExecutor()
+    guide = VoiceGuide(VoiceSet({"ja": ja, "en": en}), AudioCache(tmp_path), player,
+                       executor=executor)  # fmt: skip
+    guide.show(ISSUANCE, "language", "ja", view(), [("ja", "日本語"), ("en", "English")])
+    executor.run_all()
+    choose = translate("ja", vx.CHOOSE_LANGUAGE)
+    assert player.started[-1] == (
+        guide.cache.path(ja.voice_id, choose),
+        guide.cache.path(ja.voice_id, "日本語"),
+        guide.cache.path(en.voice_id, "English"),
+    )
+    assert en.made == ["English"]
+
+
 def test_voice_guide_language_change_speaks_again(tmp_path: Path) -> None:
     guide, player, executor, _synth = guide_for(tmp_path)
     guide.show(ISSUANCE, "language", "ja", view())
