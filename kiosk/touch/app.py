@@ -101,6 +101,8 @@ class PublicApp(App):  # type: ignore[misc]
         register_fonts()
         if self.voice is not None:
             self.voice.post = post_to_ui  # its worker threads hand prompts back here
+            names = [(code, self.language_name(code)) for code in self.session.languages]
+            self.voice.prepare(lambda: names, after=5.0)  # the language screen's names
         Window.clearcolor = theme.rgba(theme.PAGE)
         Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
         mode_kv = self.mode.kv_files if self.mode else ()
