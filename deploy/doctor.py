@@ -26,6 +26,7 @@ from deploy.checks.hardware import check_lock, check_reader
 from deploy.checks.local import check_clock, check_config, check_disk, check_gpio_pins, check_store
 from deploy.checks.network import check_broker, check_central
 from deploy.checks.systemd import check_services, check_watchdog
+from deploy.checks.voice import check_voice
 from foundation.logs import configure_logging, redact_text
 from sync.config import load_config
 from sync.errors import ConfigError
@@ -47,6 +48,7 @@ CHECKS: tuple[Check, ...] = (
     check_store,
     check_services,
     check_watchdog,
+    check_voice,
 )
 
 

@@ -39,6 +39,13 @@ COMMON_PACKAGES = (
     "libegl1",
     "libgles2",
     "libgl1-mesa-dri",
+    # Voice guidance (kiosk/voice): the synthesisers, Open JTalk's dictionary,
+    # ALSA's tools, and its headers for pip to build pyalsaaudio.
+    "espeak-ng",
+    "open-jtalk",
+    "open-jtalk-mecab-naist-jdic",
+    "alsa-utils",
+    "libasound2-dev",
 )
 COUNTER_PACKAGES = ("cups-daemon", "cups-client")
 CAGE_PACKAGES = ("cage", "xwayland")

@@ -151,6 +151,25 @@ class EnrolmentSection(Section):
     enabled: bool = False
 
 
+class VoiceSection(Section):
+    """Spoken guidance on the touchscreens (docs/voice.md): every screen is
+    read aloud from audio prepared ahead into ``cache_dir``."""
+
+    enabled: bool = True
+    # "alsa": the ALSA PCM named by ``device``; "sim": nothing is played (tests).
+    output: Literal["alsa", "sim"] = "alsa"
+    device: str = "default"
+    volume: int = Field(default=80, ge=0, le=100)
+    cache_dir: Path = Path("voice-cache")
+    espeak_binary: str = "espeak-ng"
+    jtalk_binary: str = "open_jtalk"
+    jtalk_dictionary: Path = Path("/var/lib/mecab/dic/open-jtalk/naist-jdic")
+    # The Open JTalk voice; unset: the one shipped in the pyopenjtalk package.
+    jtalk_voice: Path | None = None
+    # Language code -> eSpeak NG voice, over the built-in choice (docs/voice.md).
+    espeak_voices: dict[str, str] = Field(default_factory=dict)
+
+
 class SyncSection(Section):
     batch_size: int = Field(default=100, ge=1, le=1000)
     max_inflight_batches: int = Field(default=4, ge=1, le=64)
@@ -206,6 +225,7 @@ class DeviceConfig(Section):
     central: CentralSection = CentralSection()
     issuance: IssuanceSection = IssuanceSection()
     enrolment: EnrolmentSection = EnrolmentSection()
+    voice: VoiceSection = VoiceSection()
     sync: SyncSection = SyncSection()
     policy: PolicySection = PolicySection()
     staff_call: StaffCallSection = StaffCallSection()
@@ -287,6 +307,13 @@ def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:
     broker = config.broker.model_copy(update={"tls": absolute_tls(config.broker.tls)})
     central = config.central.model_copy(update={"tls": absolute_tls(config.central.tls)})
     issuance = config.issuance.model_copy(update={"spool": absolute(config.issuance.spool)})
+    jtalk_voice = config.voice.jtalk_voice
+    voice = config.voice.model_copy(
+        update={
+            "cache_dir": absolute(config.voice.cache_dir),
+            "jtalk_voice": absolute(jtalk_voice) if jtalk_voice is not None else None,
+        }
+    )
     return config.model_copy(
         update={
             "store": store,
@@ -295,5 +322,6 @@ def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:
             "broker": broker,
             "central": central,
             "issuance": issuance,
+            "voice": voice,
         }
     )

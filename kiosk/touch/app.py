@@ -11,6 +11,11 @@ A :class:`~kiosk.touch.mode.TouchMode` (card enrolment) may be attached:
 its screens are added, ``act("mode")`` opens it, and while it is open it
 gets every action, card and tick, so the touchscreen's own flow sees none.
 
+A :class:`~kiosk.voice.guide.VoiceGuide` may be attached (``voice``): after
+every change of the view it is told the screen, its table
+(``voice_screens``, or the open mode's) and the language, and speaks what
+is new; ``act("read_again")`` repeats the screen's prompt.
+
 Threads: events from readers and workers are handed to Kivy's main thread
 with :func:`post_to_ui` (``Clock.schedule_once`` is thread-safe); nothing
 else touches widgets or the session.
@@ -21,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -36,6 +41,10 @@ from kiosk.touch import theme
 from kiosk.touch.mode import TouchMode
 from kiosk.touch.session import TouchSession
 from kiosk.touch.view import TouchView
+
+if TYPE_CHECKING:
+    from kiosk.voice.guide import VoiceGuide
+    from kiosk.voice.prompts import ScreenSpeech
 
 HERE = Path(__file__).resolve().parent
 # Rules every screen may use: labels, buttons, the countdown bar, the keypad key.
@@ -65,6 +74,8 @@ class PublicApp(App):  # type: ignore[misc]
     kv_files: ClassVar[tuple[Path, ...]] = ()
     # Keyed by the flow's screen enum (a StrEnum: the names the .kv files use).
     screens: ClassVar[Mapping[Any, tuple[type, Path]]] = {}
+    # What each screen says aloud (kiosk.voice.prompts), keyed by screen name.
+    voice_screens: ClassVar[Mapping[str, ScreenSpeech]] = {}
     view: TouchView
     session: TouchSession
 
@@ -73,12 +84,14 @@ class PublicApp(App):  # type: ignore[misc]
         facility_name: str,
         on_started: Callable[[Any], None] | None = None,
         mode: TouchMode | None = None,
+        voice: VoiceGuide | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.facility_name = facility_name
         self._on_started = on_started
         self.mode = mode
+        self.voice = voice
         self.mode_active = False
         # The .kv rules read these through ``app``.
         self.theme = theme
@@ -86,6 +99,10 @@ class PublicApp(App):  # type: ignore[misc]
 
     def build(self) -> ScreenManager:
         register_fonts()
+        if self.voice is not None:
+            self.voice.post = post_to_ui  # its worker threads hand prompts back here
+            names = [(code, self.language_name(code)) for code in self.session.languages]
+            self.voice.prepare(lambda: names, after=5.0)  # the language screen's names
         Window.clearcolor = theme.rgba(theme.PAGE)
         Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
         mode_kv = self.mode.kv_files if self.mode else ()
@@ -111,12 +128,16 @@ class PublicApp(App):  # type: ignore[misc]
     def on_stop(self) -> None:
         if self.mode is not None:
             self.mode.close()
+        if self.voice is not None:
+            self.voice.close()
 
     # --- called from .kv -----------------------------------------------------
     def act(self, action: str, arg: str = "", value: str = "") -> None:
         """Every ``.kv`` handler: to the open mode, or to this touchscreen."""
         now = time.monotonic()
-        if self.mode_active and self.mode is not None:
+        if action == "read_again":
+            self.read_again()
+        elif self.mode_active and self.mode is not None:
             self.mode.act(action, arg, now)
         elif action == "mode" and self.mode is not None:
             self.mode_active = True
@@ -155,10 +176,45 @@ class PublicApp(App):  # type: ignore[misc]
             return  # the mode owns the screen until the person leaves it
         self.view.update(session)
         self.view.t_mode = session.t(self.mode.entry_label) if self.mode else ""
+        self._voice_show()
 
     def _mode_changed(self) -> None:
         if self.mode_active and self.mode is not None:
             self.mode.show(self.view)
+            self._voice_show()
+
+    # --- voice guidance ------------------------------------------------------
+    def read_again(self) -> None:
+        """Say the current screen's prompt again (the "read again" button)."""
+        if self.voice is not None:
+            self.voice.read_again()
+
+    def say(self, text: str) -> None:
+        """Speak ``text`` in the person's language (e.g. the focused control)."""
+        if self.voice is not None:
+            self.voice.say(text, self.active_session.language)
+
+    def _voice_show(self) -> None:
+        if self.voice is None:
+            return
+        in_mode = self.mode_active and self.mode is not None
+        table = self.mode.voice_screens if in_mode and self.mode else self.voice_screens
+        views = (self.mode.view, self.view) if in_mode and self.mode else (self.view,)
+
+        def read(name: str) -> Any:
+            for view in views:
+                if hasattr(view, name):
+                    return getattr(view, name)
+            return None
+
+        session = self.active_session
+        # The language screen's buttons: each language's name in its own voice.
+        names = (
+            [(code, self.language_name(code)) for code in session.languages]
+            if self.view.screen == "language"
+            else []
+        )
+        self.voice.show(table, self.view.screen, session.language, read, names)
 
     def _mode_left(self) -> None:
         """The person left the mode: nothing of them stays on this touchscreen."""

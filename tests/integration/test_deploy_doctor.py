@@ -67,6 +67,9 @@ url = "{central}"
 [issuance]
 payment_backend = "sim"
 printer_backend = "file"
+[voice]
+device = "null"
+cache_dir = "{folder}/voice-cache"
 """
 
 
@@ -106,6 +109,8 @@ def device(
     config = folder / "device.toml"
     config.write_text(text)
     open_store(folder / "device.db").close()
+    (folder / "voice-cache").mkdir()  # built, empty: the voice check is unit-tested
+    (folder / "voice-cache" / "manifest.json").write_text('{"voices": [], "files": []}')
     lockctl = ServiceProcess(
         "lockctl", [sys.executable, "-m", "lockctl", "serve", "--config", str(config)],
         folder / "lockctl.log", env={"PYTHONPATH": str(ROOT)},
@@ -162,7 +167,7 @@ def test_doctor_all_green_against_running_services(device: Device) -> None:
         "config": "ok", "gpio_pins": "warn", "reader": "ok", "lock": "ok", "broker": "ok",
         "central": "ok", "clock": "ok", "disk": "ok", "store": "ok",
         # No systemd in the test container: not applicable, a warning only.
-        "services": "warn", "watchdog": "warn",
+        "services": "warn", "watchdog": "warn", "voice": "ok",
     }  # fmt: skip
     assert "mock" in checks["gpio_pins"]["finding"]
     assert "CONNACK accepted" in checks["broker"]["finding"]

@@ -22,6 +22,7 @@ from kiosk.checkin.ui.screens import SCREENS
 from kiosk.checkin.ui.view import CheckinView
 from kiosk.touch.app import PublicApp
 from kiosk.touch.mode import TouchMode
+from kiosk.voice.prompts import CHECKIN
 
 
 class KioskApp(PublicApp):
@@ -29,6 +30,7 @@ class KioskApp(PublicApp):
 
     title = "City kiosk"
     screens = SCREENS
+    voice_screens = CHECKIN
     view: CheckinView
     session: CheckinSession
 

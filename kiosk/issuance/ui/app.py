@@ -23,6 +23,7 @@ from kiosk.issuance.ui.screens import SCREENS
 from kiosk.issuance.ui.view import IssuanceView
 from kiosk.touch.app import PublicApp, post_to_ui
 from kiosk.touch.mode import TouchMode
+from kiosk.voice.prompts import ISSUANCE
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,6 +32,7 @@ class IssuanceApp(PublicApp):
     title = "City kiosk: certificates"
     kv_files = (HERE / "widgets.kv",)
     screens = SCREENS
+    voice_screens = ISSUANCE
     view: IssuanceView
     session: IssuanceFlow
 
