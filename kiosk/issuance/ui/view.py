@@ -12,10 +12,37 @@ from kivy.properties import (
     NumericProperty,
     StringProperty,
 )
+from kivy.utils import escape_markup
 
+from contracts.issuance import KindOut
+from foundation import languages
 from kiosk.issuance import texts as tx
 from kiosk.issuance.flow import IssuanceFlow, IssuanceStep
 from kiosk.touch.view import TouchView
+
+# Stands for the kind's name while a translated sentence is escaped for markup.
+_KIND = "\x00"
+
+
+def beside(japanese: str, translation: str, english: bool = False) -> str:
+    """Kivy markup for a certificate's name: the Japanese name in the Japanese
+    font (the person's font may lack kanji), the translation beside it in the
+    label's own font, or, when it is central's English label (``english``),
+    in the Latin font (the Devanagari one has no Latin letters). Labels
+    showing it have ``markup: True``."""
+    cjk = languages.FONT_CJK
+    if not translation:
+        return f"[font={cjk}]{escape_markup(japanese)}[/font]"
+    other = escape_markup(translation)
+    if english:
+        other = f"[font={languages.FONT_LATIN}]{other}[/font]"
+    return f"[font={cjk}]{escape_markup(japanese)}（[/font]{other}[font={cjk}]）[/font]"
+
+
+def kind_markup(flow: IssuanceFlow, kind: KindOut) -> str:
+    japanese, translation = flow.kind_name(kind)
+    return beside(japanese, translation, english=translation == kind.label_en)
+
 
 # What the wait screen says for each step that waits for background work.
 WAIT_TEXTS = {
@@ -77,12 +104,16 @@ class IssuanceView(TouchView):
 
     def _choices(self, flow: IssuanceFlow) -> None:
         t = flow.t
-        self.kinds = [(k.id, flow.label(k), t(tx.FEE_EACH, fee=k.fee_yen)) for k in flow.kinds]
+        self.kinds = [
+            (k.id, kind_markup(flow, k), escape_markup(t(tx.FEE_EACH, fee=k.fee_yen)))
+            for k in flow.kinds
+        ]
         kind = flow.kind
-        self.kind_label = flow.label(kind) if kind else ""
+        self.kind_label = kind_markup(flow, kind) if kind else ""
         self.copies_text = str(flow.copies)
         fee = kind.fee_yen if kind else 0
-        self.confirm_line = t(tx.CONFIRM_LINE, kind=self.kind_label, copies=flow.copies, fee=fee)
+        line = t(tx.CONFIRM_LINE, kind=_KIND, copies=flow.copies, fee=fee)
+        self.confirm_line = escape_markup(line).replace(_KIND, self.kind_label)
         self.total_text = t(tx.TOTAL, total=flow.total_yen)
         options = []
         for option in kind.options if kind else []:

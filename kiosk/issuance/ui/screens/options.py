@@ -11,7 +11,9 @@ from kivy.factory import Factory
 from kivy.metrics import mm
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
+from kivy.utils import escape_markup
 
+from foundation import languages
 from kiosk.touch import theme
 
 
@@ -28,7 +30,9 @@ class OptionsScreen(Screen):  # type: ignore[misc]
             row.add_widget(Factory.KLabel(text=label, halign="left", size_hint_y=1))
             for value, text, selected in values:
                 kind = "PrimaryButton" if selected else "SecondaryButton"
-                button = getattr(Factory, kind)(text=("✓ " if selected else "") + text)
+                # ✓ in the Japanese font: the Latin and Devanagari ones lack it.
+                mark = f"[font={languages.FONT_CJK}]✓[/font] " if selected else ""
+                button = getattr(Factory, kind)(text=mark + escape_markup(text), markup=True)
                 button.size_hint_x = 0.5
                 button.bind(on_release=lambda _b, o=option_id, v=value: app.act("option", o, v))
                 row.add_widget(button)
