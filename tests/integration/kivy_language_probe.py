@@ -8,7 +8,7 @@ gives it, and a string of the same length made of code points no font has
 differs from the tofu one; also whether Nepali renders differently with the
 Devanagari script than with the Latin default (HarfBuzz shaping in use).
 
-``layout WIDTH HEIGHT``: lays out the language screen with every language at
+``layout WIDTH HEIGHT [PNG]``: lays out the language screen with every language at
 that window size and reports each button's size and position in mm and its
 text's size.
 """
@@ -111,10 +111,12 @@ class Probe(App):  # type: ignore[misc]
         Builder.load_file(str(LANGUAGE_KV))
         manager = ScreenManager()
         manager.add_widget(LanguageScreen(name="language"))
-        Clock.schedule_once(self.measure, 1.0)
+        self.previous: list[dict[str, Any]] = []
+        self.waited = 0.0
+        Clock.schedule_interval(self.measure, 0.25)
         return manager
 
-    def measure(self, _dt: float) -> None:
+    def snapshot(self) -> list[dict[str, Any]]:
         screen = self.root.get_screen("language")
         per_mm = mm(1)
         buttons = []
@@ -128,11 +130,25 @@ class Probe(App):  # type: ignore[misc]
                 "text_w": button.texture_size[0] / per_mm,
                 "text_h": button.texture_size[1] / per_mm,
             })  # fmt: skip
+        return buttons
+
+    def measure(self, dt: float) -> bool:
+        """Reports once the layout has settled (two equal looks in a row)."""
+        self.waited += dt
+        buttons = self.snapshot()
+        settled = buttons == self.previous and all(b["h"] > 0 for b in buttons)
+        self.previous = buttons
+        if not settled and self.waited < 15:
+            return True
+        per_mm = mm(1)
         print(json.dumps({
             "window": [Window.width / per_mm, Window.height / per_mm],
             "window_px": list(Window.size), "buttons": buttons,
         }), flush=True)  # fmt: skip
+        if len(sys.argv) > 4:  # a screenshot for people to look at
+            Window.screenshot(sys.argv[4])
         self.stop()
+        return False
 
 
 if __name__ == "__main__":

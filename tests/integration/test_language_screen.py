@@ -62,9 +62,17 @@ def test_language_fonts_render_every_language(kivy_env: dict[str, str]) -> None:
     [(800, 480, 132), (1080, 1920, 160)],  # 7" Pi Touch Display; a 13.8" portrait panel
 )
 def test_language_screen_shows_every_language_with_large_targets(
-    kivy_env: dict[str, str], tall_xvfb: Xvfb, width: int, height: int, dpi: int
+    kivy_env: dict[str, str],
+    tall_xvfb: Xvfb,
+    artifacts_dir: Path,
+    width: int,
+    height: int,
+    dpi: int,
 ) -> None:
-    report = probe({**kivy_env, **tall_xvfb.env}, "layout", str(width), str(height), dpi=dpi)
+    shot = artifacts_dir / "languages" / f"language-{width}x{height}.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    args = ("layout", str(width), str(height), str(shot))
+    report = probe({**kivy_env, **tall_xvfb.env}, *args, dpi=dpi)
     assert report["window_px"] == [width, height]
     window_w, window_h = report["window"]
     buttons = report["buttons"]

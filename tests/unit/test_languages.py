@@ -231,3 +231,17 @@ def test_kind_markup_puts_the_japanese_name_in_the_japanese_font() -> None:
         "[font=NotoSansCJK]住民票&bl;写&br;（[/font]Giấy &amp; &bl;x&br;[font=NotoSansCJK]）[/font]"
     )
     assert "[font=NotoSans]Custom paper[/font]" in beside("独自", "Custom paper", english=True)
+
+
+def test_mixed_markup_puts_japanese_names_in_the_japanese_font() -> None:
+    from kiosk.touch.mixed import mixed_markup
+
+    sentence = "会議室 A is open for 10 seconds."
+    assert mixed_markup(sentence, "NotoSans") == (
+        "[font=NotoSansCJK]会議室 [/font]A is open for 10 seconds."
+    )
+    assert mixed_markup(sentence, "NotoSansCJK") == sentence  # already the CJK font
+    assert mixed_markup("Room [A] & B", "NotoSans") == "Room &bl;A&br; &amp; B"
+    assert mixed_markup("कोठा 会議室", "NotoSansDevanagari") == (
+        "कोठा [font=NotoSansCJK]会議室[/font]"
+    )
