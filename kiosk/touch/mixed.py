@@ -9,7 +9,7 @@ it set ``markup: True``. Pure: no Kivy import.
 
 from __future__ import annotations
 
-from foundation.languages import FONT_CJK
+from foundation.languages import FONT_CJK, FONT_LATIN, language
 
 # Code point ranges only the CJK font covers among ours (docs/translation.md).
 _CJK_RANGES = (
@@ -50,3 +50,23 @@ def mixed_markup(text: str, font: str) -> str:
     if run:
         parts.append(f"[font={FONT_CJK}]{escape(run)}[/font]" if in_cjk else escape(run))
     return "".join(parts)
+
+
+def font_for(code: str) -> tuple[str, str]:
+    """The font family and HarfBuzz script (Kivy's default ``Latn`` where the
+    script needs no shaping) for language ``code``."""
+    entry = language(code)
+    return entry.font, entry.script or "Latn"
+
+
+def beside(japanese: str, translation: str, english: bool = False) -> str:
+    """Markup for a name that keeps its Japanese form (a certificate's title
+    on paper): the Japanese in the CJK font, the translation beside it in
+    the label's own font or, when it is an English fallback (``english``),
+    in the Latin font (the Devanagari one has no Latin letters)."""
+    if not translation:
+        return f"[font={FONT_CJK}]{escape(japanese)}[/font]"
+    other = escape(translation)
+    if english:
+        other = f"[font={FONT_LATIN}]{other}[/font]"
+    return f"[font={FONT_CJK}]{escape(japanese)}（[/font]{other}[font={FONT_CJK}]）[/font]"

@@ -12,9 +12,9 @@ from kivy.core.text import DEFAULT_FONT
 from kivy.event import EventDispatcher
 from kivy.properties import NumericProperty, StringProperty
 
-from foundation import languages
 from kiosk.touch import texts as tt
 from kiosk.touch import theme
+from kiosk.touch.mixed import font_for
 from kiosk.touch.session import TouchSession
 
 # Property name -> message id of the words every screen may show.
@@ -53,9 +53,7 @@ class TouchView(EventDispatcher):  # type: ignore[misc]
     def update_shared(self, session: TouchSession) -> None:
         """Font, text size, countdown and the shared words from ``session``."""
         t = session.t
-        language = languages.language(session.language)
-        self.font_name = language.font
-        self.font_script = language.script or "Latn"
+        self.font_name, self.font_script = font_for(session.language)
         self.scale = theme.LARGE_TEXT_SCALE if session.large_text else 1.0
         self.countdown = (
             t(tt.RETURNING_IN, seconds=round(session.countdown))

@@ -83,6 +83,15 @@ def probe_fonts() -> dict[str, Any]:
     report["_deva_shaping"] = {
         "differs": shaped != unshaped, "width_deva": shaped[0][0], "width_latn": unshaped[0][0],
     }  # fmt: skip
+    # What every shared rule binds to follows the person's language.
+    view = TouchView()
+    report["_view_fonts"] = {}
+    for language in LANGUAGES:
+        session = type("S", (), {})()
+        session.language, session.large_text, session.countdown = language.code, False, None
+        session.t = lambda message, **_values: message
+        view.update_shared(session)
+        report["_view_fonts"][language.code] = [view.font_name, view.font_script]
     # The check itself: Nepali in the Latin font is nothing but tofu.
     control = pixels("नेपाली", "NotoSans", "Latn")
     report["_control"] = {"equals_tofu": control == pixels(TOFU * 6, "NotoSans", "Latn")}

@@ -48,6 +48,9 @@ def test_language_fonts_render_every_language(kivy_env: dict[str, str]) -> None:
     assert report["_control"]["equals_tofu"] is True
     # HarfBuzz is in Kivy's SDL2_ttf: the Devanagari script changes the shapes.
     assert report["_deva_shaping"]["differs"] is True
+    assert report["_view_fonts"] == {
+        language.code: [language.font, language.script or "Latn"] for language in LANGUAGES
+    }
     broken = {
         language.code: sample["text"]
         for language in LANGUAGES

@@ -209,22 +209,17 @@ def test_issuance_idle_returns_to_the_default_language(tmp_path: Path) -> None:
     assert rig.flow.language == "ja"
 
 
-def test_touch_view_font_follows_the_session_language(tmp_path: Path) -> None:
-    from kiosk.touch.view import TouchView
+def test_font_for_each_language() -> None:
+    from kiosk.touch.mixed import font_for
 
-    flow = make_rig(tmp_path).flow
-    view = TouchView()
-    for language, font, script in (
-        ("ja", "NotoSansCJK", "Latn"), ("ne", "NotoSansDevanagari", "Deva"),
-        ("vi", "NotoSans", "Latn"), ("ko", "NotoSansCJK", "Latn"),
-    ):  # fmt: skip
-        flow.language = language
-        view.update_shared(flow)
-        assert (view.font_name, view.font_script) == (font, script)
+    assert font_for("ja") == font_for("ko") == ("NotoSansCJK", "Latn")
+    assert font_for("ne") == ("NotoSansDevanagari", "Deva")
+    assert font_for("vi") == ("NotoSans", "Latn")
+    assert font_for("unknown") == ("NotoSansCJK", "Latn")
 
 
 def test_kind_markup_puts_the_japanese_name_in_the_japanese_font() -> None:
-    from kiosk.issuance.ui.view import beside
+    from kiosk.touch.mixed import beside
 
     assert beside("住民票の写し", "") == "[font=NotoSansCJK]住民票の写し[/font]"
     assert beside("住民票[写]", "Giấy & [x]") == (

@@ -15,28 +15,13 @@ from kivy.properties import (
 from kivy.utils import escape_markup
 
 from contracts.issuance import KindOut
-from foundation import languages
 from kiosk.issuance import texts as tx
 from kiosk.issuance.flow import IssuanceFlow, IssuanceStep
+from kiosk.touch.mixed import beside
 from kiosk.touch.view import TouchView
 
 # Stands for the kind's name while a translated sentence is escaped for markup.
 _KIND = "\x00"
-
-
-def beside(japanese: str, translation: str, english: bool = False) -> str:
-    """Kivy markup for a certificate's name: the Japanese name in the Japanese
-    font (the person's font may lack kanji), the translation beside it in the
-    label's own font, or, when it is central's English label (``english``),
-    in the Latin font (the Devanagari one has no Latin letters). Labels
-    showing it have ``markup: True``."""
-    cjk = languages.FONT_CJK
-    if not translation:
-        return f"[font={cjk}]{escape_markup(japanese)}[/font]"
-    other = escape_markup(translation)
-    if english:
-        other = f"[font={languages.FONT_LATIN}]{other}[/font]"
-    return f"[font={cjk}]{escape_markup(japanese)}（[/font]{other}[font={cjk}]）[/font]"
 
 
 def kind_markup(flow: IssuanceFlow, kind: KindOut) -> str:
