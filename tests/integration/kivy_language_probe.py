@@ -8,9 +8,9 @@ gives it, and a string of the same length made of code points no font has
 differs from the tofu one; also whether Nepali renders differently with the
 Devanagari script than with the Latin default (HarfBuzz shaping in use).
 
-``layout WIDTH HEIGHT [PNG]``: lays out the language screen with every language at
-that window size and reports each button's size and position in mm and its
-text's size.
+``layout WIDTH HEIGHT [PNG [SCALE]]``: lays out the language screen with
+every language at that window size and text scale ("Larger text": 1.35) and
+reports each button's size and position in mm and its text's size.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class Probe(App):  # type: ignore[misc]
         super().__init__()
         self.theme, self.mm = theme, mm
         self.view = TouchView()
+        self.view.scale = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
         self.session = type("S", (), {"languages": [lang.code for lang in LANGUAGES]})()
 
     def language_name(self, code: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from foundation.languages import LANGUAGES
-from kiosk.touch.theme import TARGET_MM
+from kiosk.touch.theme import LARGE_TEXT_SCALE, TARGET_MM
 from tests.conftest import start_service
 from tests.harness.xvfb import Xvfb
 
@@ -61,8 +61,13 @@ def test_language_fonts_render_every_language(kivy_env: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("width", "height", "dpi"),
-    [(800, 480, 132), (1080, 1920, 160)],  # 7" Pi Touch Display; a 13.8" portrait panel
+    ("width", "height", "dpi", "scale"),
+    [
+        (800, 480, 132, 1.0),  # 7" Raspberry Pi Touch Display
+        (800, 480, 132, LARGE_TEXT_SCALE),  # the same with "Larger text"
+        (1080, 1920, 160, 1.0),  # a 13.8" portrait panel
+        (1080, 1920, 160, LARGE_TEXT_SCALE),
+    ],
 )
 def test_language_screen_shows_every_language_with_large_targets(
     kivy_env: dict[str, str],
@@ -71,10 +76,11 @@ def test_language_screen_shows_every_language_with_large_targets(
     width: int,
     height: int,
     dpi: int,
+    scale: float,
 ) -> None:
-    shot = artifacts_dir / "languages" / f"language-{width}x{height}.png"
+    shot = artifacts_dir / "languages" / f"language-{width}x{height}-{scale}.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
-    args = ("layout", str(width), str(height), str(shot))
+    args = ("layout", str(width), str(height), str(shot), str(scale))
     report = probe({**kivy_env, **tall_xvfb.env}, *args, dpi=dpi)
     assert report["window_px"] == [width, height]
     window_w, window_h = report["window"]
