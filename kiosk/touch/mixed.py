@@ -70,3 +70,9 @@ def beside(japanese: str, translation: str, english: bool = False) -> str:
     if english:
         other = f"[font={FONT_LATIN}]{other}[/font]"
     return f"[font={FONT_CJK}]{escape(japanese)}（[/font]{other}[font={FONT_CJK}]）[/font]"
+
+
+def latin(text: str, english: bool) -> str:
+    """Markup for central's text: escaped, and in the Latin font when it is
+    an English fallback (``english``) shown in another language's font."""
+    return f"[font={FONT_LATIN}]{escape(text)}[/font]" if english else escape(text)

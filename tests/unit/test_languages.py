@@ -240,3 +240,10 @@ def test_mixed_markup_puts_japanese_names_in_the_japanese_font() -> None:
     assert mixed_markup("कोठा 会議室", "NotoSansDevanagari") == (
         "कोठा [font=NotoSansCJK]会議室[/font]"
     )
+
+
+def test_latin_marks_english_fallbacks_for_other_scripts() -> None:
+    from kiosk.touch.mixed import latin
+
+    assert latin("Who is listed", english=True) == "[font=NotoSans]Who is listed[/font]"
+    assert latin("को [सूची]", english=False) == "को &bl;सूची&br;"

@@ -17,7 +17,7 @@ from kivy.utils import escape_markup
 from contracts.issuance import KindOut
 from kiosk.issuance import texts as tx
 from kiosk.issuance.flow import IssuanceFlow, IssuanceStep
-from kiosk.touch.mixed import beside
+from kiosk.touch.mixed import beside, latin
 from kiosk.touch.view import TouchView
 
 # Stands for the kind's name while a translated sentence is escaped for markup.
@@ -48,6 +48,25 @@ FIXED = {
     "t_thanks": tx.THANK_YOU, "t_thanks_body": tx.THANK_YOU_BODY, "t_cancel": tx.CANCEL,
     "t_next": tx.NEXT, "t_plus": tx.PLUS, "t_minus": tx.MINUS, "t_yes": tx.ON, "t_no": tx.OFF,
 }  # fmt: skip
+
+
+def _option_row(flow: IssuanceFlow, option: Any) -> tuple[str, str, list[tuple[str, str, bool]]]:
+    """(id, label, [(value, text, chosen)]) of one option, label and texts as
+    markup: an English fallback of central's text in the Latin font."""
+    t = flow.t
+    values = option.choices if option.kind == "choice" else ["true", "false"]
+    fixed = {"true": t(tx.ON), "false": t(tx.OFF)}
+    chosen = flow.options.get(option.id, option.default)
+    label = flow.label(option)
+    texts = []
+    for value in values:
+        if value in fixed:
+            texts.append((value, latin(fixed[value], False), value == chosen))
+            continue
+        text = flow.choice_label(option, value)
+        english = text == option.choice_labels_en.get(value)
+        texts.append((value, latin(text, english), value == chosen))
+    return option.id, latin(label, label == option.label_en), texts
 
 
 class IssuanceView(TouchView):
@@ -100,19 +119,4 @@ class IssuanceView(TouchView):
         line = t(tx.CONFIRM_LINE, kind=_KIND, copies=flow.copies, fee=fee)
         self.confirm_line = escape_markup(line).replace(_KIND, self.kind_label)
         self.total_text = t(tx.TOTAL, total=flow.total_yen)
-        options = []
-        for option in kind.options if kind else []:
-            values = option.choices if option.kind == "choice" else ["true", "false"]
-            labels = {"true": t(tx.ON), "false": t(tx.OFF)}
-            chosen = flow.options.get(option.id, option.default)
-            options.append(
-                (
-                    option.id,
-                    flow.label(option),
-                    [
-                        (v, labels.get(v) or flow.choice_label(option, v), v == chosen)
-                        for v in values
-                    ],
-                )
-            )
-        self.options = options
+        self.options = [_option_row(flow, option) for option in (kind.options if kind else [])]
