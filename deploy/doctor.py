@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from deploy.checks import CheckResult, DoctorContext, Status
 from deploy.checks.hardware import check_lock, check_reader
+from deploy.checks.languages import check_translations
 from deploy.checks.local import check_clock, check_config, check_disk, check_gpio_pins, check_store
 from deploy.checks.network import check_broker, check_central
 from deploy.checks.systemd import check_services, check_watchdog
@@ -49,6 +50,7 @@ CHECKS: tuple[Check, ...] = (
     check_services,
     check_watchdog,
     check_voice,
+    check_translations,
 )
 
 

@@ -32,7 +32,8 @@ COMMON_PACKAGES = (
     "build-essential",
     "libpcsclite-dev",
     "libcups2-dev",
-    "fonts-noto-cjk",  # Japanese UI text
+    "fonts-noto-cjk",  # Japanese, Chinese and Korean UI text
+    "fonts-noto-core",  # Latin (incl. Vietnamese) and Devanagari (Nepali) UI text
     "fonts-ipaexfont-gothic",  # Japanese in certificate PDFs
     "libmtdev1",  # Kivy's multitouch input
     "libgl1",

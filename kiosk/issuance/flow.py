@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from contracts.issuance import KindOut, SessionOut
+from kiosk.i18n import is_japanese, own_translation
 from kiosk.issuance import texts as tx
 from kiosk.issuance.model import (
     Alert,
@@ -205,13 +206,29 @@ class IssuanceFlow(TouchSession):
     def total_yen(self) -> int:
         return self.kind.fee_yen * self.copies if self.kind else 0
 
+    def kind_name(self, kind: KindOut) -> tuple[str, str]:
+        """A certificate's Japanese name (its title on paper) and, in any
+        other language than Japanese, its name in that language to show
+        beside it (the English label when the catalogue lacks it)."""
+        if is_japanese(self.language):
+            return kind.label_ja, ""
+        return kind.label_ja, self._from_english(kind.label_en)
+
     def label(self, item: Any) -> str:
-        """A catalogue label (kind or option) in the current language."""
-        return str(item.label_en if self.language == "en" else item.label_ja)
+        """An option's label in the current language."""
+        if is_japanese(self.language):
+            return str(item.label_ja)
+        return self._from_english(str(item.label_en))
 
     def choice_label(self, option: Any, choice: str) -> str:
-        labels = option.choice_labels_en if self.language == "en" else option.choice_labels_ja
-        return str(labels.get(choice, choice))
+        if is_japanese(self.language):
+            return str(option.choice_labels_ja.get(choice, choice))
+        return self._from_english(str(option.choice_labels_en.get(choice, choice)))
+
+    def _from_english(self, english: str) -> str:
+        """Central's English label in the person's language, if its catalogue
+        has it; central's own text otherwise."""
+        return own_translation(self.language, english) or english
 
     # --- touches and the clock ---------------------------------------------
     def tick(self, now: float) -> None:

@@ -23,6 +23,7 @@ else touches widgets or the session.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ from kivy.lang import Builder
 from kivy.metrics import mm
 from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
+from foundation import languages
 from kiosk.cards import CardSeen
 from kiosk.touch import theme
 from kiosk.touch.mode import TouchMode
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from kiosk.voice.guide import VoiceGuide
     from kiosk.voice.prompts import ScreenSpeech
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 # Rules every screen may use: labels, buttons, the countdown bar, the keypad key.
 SHARED_KV = (HERE / "widgets.kv", HERE / "keypad.kv")
@@ -59,10 +62,21 @@ def post_to_ui(call: Callable[[], None]) -> None:
 
 
 def register_fonts() -> None:
-    """Noto Sans CJK as the default font (its first face is Japanese)."""
+    """Noto Sans CJK as the default font (its first face is Japanese), and
+    each font family of :mod:`foundation.languages` under its name (what
+    ``app.view.font_name`` holds). A family whose files are missing gets the
+    default font, with one warning: that language may show empty boxes."""
     if theme.FONT_REGULAR.exists():
         bold = theme.FONT_BOLD if theme.FONT_BOLD.exists() else theme.FONT_REGULAR
         LabelBase.register(DEFAULT_FONT, str(theme.FONT_REGULAR), fn_bold=str(bold))
+    for family, (regular, bold) in languages.FONT_FILES.items():
+        if regular.exists():
+            heavy = bold if bold.exists() else regular
+            LabelBase.register(family, str(regular), fn_bold=str(heavy))
+            continue
+        log.warning("font missing, using the default font", extra={"font": str(regular)})
+        default = LabelBase._fonts[DEFAULT_FONT]  # (regular, italic, bold, bolditalic)
+        LabelBase.register(family, default[0], fn_bold=default[2])
 
 
 class PublicApp(App):  # type: ignore[misc]
@@ -169,7 +183,8 @@ class PublicApp(App):  # type: ignore[misc]
 
     def language_name(self, code: str) -> str:
         """A language's name in that language, for the language screen."""
-        return {"ja": "日本語", "en": "English"}.get(code, code)
+        entry = languages.BY_CODE.get(code)
+        return entry.name if entry else code
 
     def _session_changed(self, session: Any) -> None:
         if self.mode_active:
