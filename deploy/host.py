@@ -33,7 +33,8 @@ COMMON_PACKAGES = (
     "libpcsclite-dev",
     "libcups2-dev",
     "fonts-noto-cjk",  # Japanese, Chinese and Korean UI text
-    "fonts-noto-core",  # Latin (incl. Vietnamese) and Devanagari (Nepali) UI text
+    "fonts-noto-core",  # Latin (incl. Vietnamese) UI text
+    "fonts-sil-annapurna",  # Nepali UI text: Devanagari with Latin letters
     "fonts-ipaexfont-gothic",  # Japanese in certificate PDFs
     "libmtdev1",  # Kivy's multitouch input
     "libgl1",

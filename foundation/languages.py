@@ -23,16 +23,19 @@ SOURCE_LANGUAGE = "en"
 # each a regular and a bold file of Debian's Noto packages.
 FONT_CJK = "NotoSansCJK"
 FONT_LATIN = "NotoSans"
-FONT_DEVANAGARI = "NotoSansDevanagari"
+# Annapurna SIL, not Noto Sans Devanagari: Nepali sentences carry Latin
+# words (PIN, My Number) and Noto's Devanagari face has no Latin letters.
+FONT_DEVANAGARI = "AnnapurnaSIL"
 _CJK_DIR = Path("/usr/share/fonts/opentype/noto")  # fonts-noto-cjk
 _CORE_DIR = Path("/usr/share/fonts/truetype/noto")  # fonts-noto-core
+_ANNAPURNA_DIR = Path("/usr/share/fonts/truetype/annapurna")  # fonts-sil-annapurna
 FONT_FILES: dict[str, tuple[Path, Path]] = {
     # A .ttc collection: Kivy and fontTools use its first face, the Japanese one.
     FONT_CJK: (_CJK_DIR / "NotoSansCJK-Regular.ttc", _CJK_DIR / "NotoSansCJK-Bold.ttc"),
     FONT_LATIN: (_CORE_DIR / "NotoSans-Regular.ttf", _CORE_DIR / "NotoSans-Bold.ttf"),
     FONT_DEVANAGARI: (
-        _CORE_DIR / "NotoSansDevanagari-Regular.ttf",
-        _CORE_DIR / "NotoSansDevanagari-Bold.ttf",
+        _ANNAPURNA_DIR / "AnnapurnaSIL-Regular.ttf",
+        _ANNAPURNA_DIR / "AnnapurnaSIL-Bold.ttf",
     ),
 }
 

@@ -63,7 +63,7 @@ def beside(japanese: str, translation: str, english: bool = False) -> str:
     """Markup for a name that keeps its Japanese form (a certificate's title
     on paper): the Japanese in the CJK font, the translation beside it in
     the label's own font or, when it is an English fallback (``english``),
-    in the Latin font (the Devanagari one has no Latin letters)."""
+    in the Latin font (so it looks the same in every language)."""
     if not translation:
         return f"[font={FONT_CJK}]{escape(japanese)}[/font]"
     other = escape(translation)

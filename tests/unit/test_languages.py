@@ -57,7 +57,7 @@ def locale_dir(tmp_path: Path) -> Path:
 
 def test_languages_registry_is_the_contract() -> None:
     assert [language.code for language in LANGUAGES] == CONTRACT
-    assert BY_CODE["ne"].script == "Deva" and BY_CODE["ne"].font == "NotoSansDevanagari"
+    assert BY_CODE["ne"].script == "Deva" and BY_CODE["ne"].font == "AnnapurnaSIL"
     assert {BY_CODE[c].babel_locale for c in ("ja", "ja-x-easy")} == {"ja"}
     assert BY_CODE["zh-Hant"].babel_locale == "zh_Hant" and BY_CODE["pt-BR"].babel_locale == "pt_BR"
     assert all(language.name for language in LANGUAGES)
@@ -213,7 +213,7 @@ def test_font_for_each_language() -> None:
     from kiosk.touch.mixed import font_for
 
     assert font_for("ja") == font_for("ko") == ("NotoSansCJK", "Latn")
-    assert font_for("ne") == ("NotoSansDevanagari", "Deva")
+    assert font_for("ne") == ("AnnapurnaSIL", "Deva")
     assert font_for("vi") == ("NotoSans", "Latn")
     assert font_for("unknown") == ("NotoSansCJK", "Latn")
 
@@ -237,7 +237,7 @@ def test_mixed_markup_puts_japanese_names_in_the_japanese_font() -> None:
     )
     assert mixed_markup(sentence, "NotoSansCJK") == sentence  # already the CJK font
     assert mixed_markup("Room [A] & B", "NotoSans") == "Room &bl;A&br; &amp; B"
-    assert mixed_markup("कोठा 会議室", "NotoSansDevanagari") == (
+    assert mixed_markup("कोठा 会議室", "AnnapurnaSIL") == (
         "कोठा [font=NotoSansCJK]会議室[/font]"
     )
 
