@@ -237,9 +237,7 @@ def test_mixed_markup_puts_japanese_names_in_the_japanese_font() -> None:
     )
     assert mixed_markup(sentence, "NotoSansCJK") == sentence  # already the CJK font
     assert mixed_markup("Room [A] & B", "NotoSans") == "Room &bl;A&br; &amp; B"
-    assert mixed_markup("कोठा 会議室", "AnnapurnaSIL") == (
-        "कोठा [font=NotoSansCJK]会議室[/font]"
-    )
+    assert mixed_markup("कोठा 会議室", "AnnapurnaSIL") == ("कोठा [font=NotoSansCJK]会議室[/font]")
 
 
 def test_latin_marks_english_fallbacks_for_other_scripts() -> None:
