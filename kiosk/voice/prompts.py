@@ -26,6 +26,14 @@ from kiosk.voice import texts as vx
 Reader = Callable[[str], Any]
 FILLED_DOT = "●"
 _DIGIT = re.compile(r"\d")
+# Kivy markup tags (labels that mix fonts, kiosk.touch.mixed): never spoken.
+_MARKUP_TAG = re.compile(
+    r"\[/?(?:b|i|u|s|sub|sup|font|size|color|ref|anchor|font_family|font_context"
+    r"|font_features|text_language)(?:=[^\]]*)?\]"
+)
+# A name kept in Japanese with its translation beside it: 住民票の写し（...）.
+_BESIDE = re.compile(r"^(?P<japanese>[^（]+)（(?P<translation>.+)）$")
+_JAPANESE_VOICES = ("ja", "ja-x-easy")
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,18 @@ def tries_words(language: str, tries_text: str) -> str:
     return ""
 
 
+def spoken(text: str, language: str) -> str:
+    """What a label says aloud: its markup removed and, in a language other
+    than Japanese, a Japanese name with its translation beside it read as the
+    translation alone (the voice of that language cannot read kanji)."""
+    plain = _MARKUP_TAG.sub("", text)
+    plain = plain.replace("&bl;", "[").replace("&br;", "]").replace("&amp;", "&").strip()
+    beside = _BESIDE.match(plain)
+    if beside and language not in _JAPANESE_VOICES:
+        return beside.group("translation").strip()
+    return plain
+
+
 def screen_sentences(
     speech: ScreenSpeech, screen: str, language: str, read: Reader
 ) -> tuple[str, ...]:
@@ -144,7 +164,8 @@ def screen_sentences(
         count = filled_count(str(read(speech.count_field) or ""))
         if count:
             said.append(count_words(language, count))
-    return tuple(s.strip() for s in said if s and s.strip())
+    cleaned = (spoken(s, language) for s in said if s)
+    return tuple(s for s in cleaned if s)
 
 
 def _item_sentences(items: str, read: Reader) -> list[str]:

@@ -358,3 +358,15 @@ def test_voice_start_up_fill_makes_missing_entries_in_the_background(tmp_path: P
         assert guide.cache.has(synth.voice_id, "Start") and guide.cache.has(synth.voice_id, "Next")
     finally:
         guide.close()
+
+
+def test_prompts_spoken_drops_markup_and_reads_the_translation_beside_a_japanese_name() -> None:
+    from kiosk.touch.mixed import beside
+    from kiosk.voice.prompts import spoken
+
+    label = beside("住民票の写し", "Giấy xác nhận cư trú")
+    assert "[font" in label
+    assert spoken(label, "vi") == "Giấy xác nhận cư trú"
+    assert spoken(beside("住民票の写し", ""), "ja") == "住民票の写し"
+    assert spoken("Room &bl;A&br; &amp; B", "en") == "Room [A] & B"
+    assert spoken("[b]Total[/b]", "en") == "Total"
