@@ -3,7 +3,9 @@
 :class:`PublicApp` loads the fonts, the shared widget rules
 (``widgets.kv``, ``keypad.kv`` here) and each screen's ``.kv``, runs a
 one-second clock for the idle timer, and hardens the window: no exit on
-Escape, no settings panel (F1). Screens bind to ``app.view`` (Kivy
+Escape, no settings panel (F1). Other keys go to the USB keypad's focus
+(:mod:`kiosk.touch.keyfocus`, ``[keypad]``), which speaks through
+``app.speech``. Screens bind to ``app.view`` (Kivy
 properties, a :class:`~kiosk.touch.view.TouchView`) which mirrors
 ``app.session`` (the plain-Python :class:`~kiosk.touch.session.TouchSession`).
 
@@ -33,9 +35,12 @@ from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
 from kiosk.cards import CardSeen
 from kiosk.touch import theme
+from kiosk.touch.keyfocus import KeyFocus
+from kiosk.touch.keynav import NullSpeech, Speech
 from kiosk.touch.mode import TouchMode
 from kiosk.touch.session import TouchSession
 from kiosk.touch.view import TouchView
+from sync.config import KeypadSection
 
 HERE = Path(__file__).resolve().parent
 # Rules every screen may use: labels, buttons, the countdown bar, the keypad key.
@@ -73,6 +78,7 @@ class PublicApp(App):  # type: ignore[misc]
         facility_name: str,
         on_started: Callable[[Any], None] | None = None,
         mode: TouchMode | None = None,
+        keypad: KeypadSection | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -80,6 +86,11 @@ class PublicApp(App):  # type: ignore[misc]
         self._on_started = on_started
         self.mode = mode
         self.mode_active = False
+        # The USB keypad (kiosk/touch/keynav.py) and what it says; voice
+        # guidance replaces ``speech``.
+        self.keypad = keypad or KeypadSection()
+        self.keyfocus: KeyFocus | None = None
+        self.speech: Speech = NullSpeech()
         # The .kv rules read these through ``app``.
         self.theme = theme
         self.mm = mm
@@ -87,7 +98,7 @@ class PublicApp(App):  # type: ignore[misc]
     def build(self) -> ScreenManager:
         register_fonts()
         Window.clearcolor = theme.rgba(theme.PAGE)
-        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
+        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down, on_key_up=self._key_up)
         mode_kv = self.mode.kv_files if self.mode else ()
         for kv in (*SHARED_KV, *self.kv_files, *mode_kv):
             Builder.load_file(str(kv))
@@ -100,6 +111,9 @@ class PublicApp(App):  # type: ignore[misc]
             self.mode.bind(on_change=self._mode_changed, on_exit=self._mode_left)
         self._session_changed(self.session)
         self.view.bind(screen=lambda _v, name: setattr(manager, "current", name))
+        if self.keypad.enabled:
+            self.keyfocus = KeyFocus(self, self.keypad)
+            self.keyfocus.attach(manager)
         Clock.schedule_interval(self._tick, 1.0)
         self._tick(0)
         return manager
@@ -175,7 +189,12 @@ class PublicApp(App):  # type: ignore[misc]
         return False
 
     def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
-        return key in BLOCKED_KEYS
+        if key in BLOCKED_KEYS:
+            return True
+        return self.keyfocus is not None and self.keyfocus.key_down(key)
+
+    def _key_up(self, _window: Any, key: int, *_args: Any) -> bool:
+        return self.keyfocus is not None and self.keyfocus.key_up(key)
 
     def _tick(self, _dt: float) -> None:
         self.view.clock = time.strftime("%H:%M")

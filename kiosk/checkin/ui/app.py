@@ -61,6 +61,7 @@ class KioskApp(PublicApp):
             "keypad": lambda: s.open_keypad(now),
             "key": lambda: s.key(arg, now),
             "staff": lambda: s.call_staff(now),
+            "call_staff": lambda: s.call_staff(now),  # the keypad's call-staff key
             "back": lambda: s.back(now),
             "continue": lambda: s.activity(now),
         }

@@ -40,7 +40,7 @@ def run_touchscreen(
 
     try:
         name = config.device.name or config.device.facility
-        KioskApp(factory, name, on_started=started, mode=mode).run()
+        KioskApp(factory, name, on_started=started, mode=mode, keypad=config.keypad).run()
     finally:
         for feed in feeds:
             feed.close()

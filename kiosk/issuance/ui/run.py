@@ -52,7 +52,9 @@ def run_issuance(
 
     try:
         name = config.device.name or config.device.facility
-        IssuanceApp(kit.flow, name, on_started=started, mode=mode, card_feed=feed).run()
+        IssuanceApp(
+            kit.flow, name, on_started=started, mode=mode, card_feed=feed, keypad=config.keypad
+        ).run()
     finally:
         for watcher in watchers:
             watcher.close()
