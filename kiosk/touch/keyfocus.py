@@ -163,6 +163,7 @@ class KeyFocus:
     def _entered(self, announce: bool = True) -> None:
         """A new screen: the focus starts on its main action."""
         self.screen_name = self.app.root.current
+        self._held.clear()  # a key-up lost on the way must not block that key for good
         if self.screen_name == ATTRACT and self.app.view.screen == ATTRACT:
             self.engaged = False  # the next person starts without the ring
         buttons = self._buttons()
