@@ -130,9 +130,14 @@ class KeypadSteps:
             return
         self.driver.report(
             pressed=step["press"], screen=self.driver.app.root.current, focus=focus,
-            xdotool_ms=round(sent_ms, 1),
+            rings=self.rings(), xdotool_ms=round(sent_ms, 1),
         )  # fmt: skip
         self.driver.advance(0.05)
+
+    def rings(self) -> int:
+        """How many buttons of the screen show the focus ring."""
+        screen = self.driver.app.root.current_screen
+        return sum(1 for w in screen.walk(restrict=True) if getattr(w, "focused", False))
 
     def focus_name(self) -> str:
         keyfocus = self.driver.app.keyfocus

@@ -166,6 +166,12 @@ def test_keypad_only_checkin_code_card_and_staff(
     elapsed = time.monotonic() - started
     keys = pressed(lines)
     assert keys[0] == ("KP_Enter", "attract", "code_button")
+    # The ring: on the focused button once the keypad is used, none where
+    # digits are typed, hidden again for the next person (back on attract).
+    rings = [(x["screen"], x["rings"]) for x in lines if "pressed" in x]
+    assert rings[0] == ("attract", 1) and ("staff", 1) in rings and ("result", 1) in rings
+    assert {shown for screen, shown in rings if screen == "keypad"} == {0}
+    assert ("attract", 0) in rings and max(shown for _, shown in rings) == 1
     states = [line for line in lines if "dots" in line]
     # Two digits, one deleted ("."), then the rest: the code as typed on screen.
     assert states[0]["dots"] == "●●●●●●"
