@@ -3,7 +3,7 @@ Xvfb) through SDL and Kivy into both touchscreens, with real pcscd + vpcd
 virtual cards. A whole issuance (wrong PIN once, then right; payment
 simulator; file printer) and a whole check-in (a reservation code, the
 real lock controller on mock pins unlocking; a member card; call staff),
-what the keypad said (focus announcements, never a PIN digit), and the
+a card enrolment opened on top of check-in, what the keypad said (focus announcements, never a PIN digit), and the
 keypad unplugged mid-flow: the screen goes on by touch, one log line."""
 
 from __future__ import annotations
@@ -274,3 +274,39 @@ def test_keypad_only_issuance_wrong_then_right_pin(
     assert any(text.endswith(", selected, 2 of 9") for text in elsewhere), elsewhere
     assert any(text.startswith("Pay") for text in elsewhere), elsewhere
     assert elapsed < 60, elapsed
+
+
+def test_keypad_only_card_enrolment_mode(
+    tmp_path: Path, pcscd: Pcscd, x_env: dict[str, str], artifacts_dir: Path
+) -> None:
+    """Card enrolment, opened on top of check-in, by keys: the mode gets the
+    typed code and the back key as it gets taps."""
+    code = "48291736"
+    config = tmp_path / "device.toml"
+    config.write_text(
+        '[device]\nid = "e2e-door"\nfacility = "gym"\nname = "Gym"\n'
+        f'[store]\npath = "{tmp_path / "device.db"}"\n'
+        f'[reader]\ncredential_key_file = "{write_test_key(tmp_path / "credential.key")}"\n'
+        f'[lock]\nsocket = "{tmp_path / "no-lockctl.sock"}"\npin_factory = "mock"\n'
+        '[[doors]]\nid = "room-a"\nname = "Room A"\nrelay_pin = 17\n'
+        '[central]\nurl = "https://central.invalid"\n[enrolment]\nenabled = true\n'
+    )
+    steps: list[dict[str, Any]] = [
+        *press("KP_Enter", "KP_2", "KP_5"), {"wait": "enrol_code"},
+        *digits(code), *press("KP_Enter"), {"wait": "enrol_card"},
+        {"insert": "felica"}, {"wait": "enrol_result", "timeout": 10}, {"remove": True},
+        *press("KP_5"), {"wait": "attract"}, {"central": True}, {"spoken": True},
+    ]  # fmt: skip
+    scenario = {"config": str(config), "artifacts": str(artifacts_dir / "keypad"),
+                "cards": {"port": pcscd.ports[0]}, "keypad": True,
+                "enrolment": {"codes": {code: "ja"}}, "steps": steps}  # fmt: skip
+    lines = run_driver(scenario, tmp_path, {**x_env, **pcscd.env})
+    keys = pressed(lines)
+    assert keys[:2] == [("KP_Enter", "attract", "code_button"), ("KP_2", "attract", "mode_button")]
+    received = next(line["received"] for line in lines if "received" in line)
+    assert len(received) == 1 and received[0][1] == "member_card"
+    spoken = next(line["spoken"] for line in lines if "spoken" in line)
+    on_code = [text for screen, text in spoken if screen == "enrol_code"]
+    assert on_code[0] == "一桁入力しました。" and on_code[-1] == "八桁入力しました。", on_code
+    assert code not in json.dumps(spoken, ensure_ascii=False)
+    assert not any(re.search(r"[0-9]", text) for text in on_code)
