@@ -163,9 +163,11 @@ class KeyFocus:
     def _entered(self, announce: bool = True) -> None:
         """A new screen: the focus starts on its main action."""
         self.screen_name = self.app.root.current
-        self._held.clear()  # a key-up lost on the way must not block that key for good
         if self.screen_name == ATTRACT and self.app.view.screen == ATTRACT:
             self.engaged = False  # the next person starts without the ring
+            # A key-up lost on the way (not one still held: its auto-repeat
+            # must not act on the next screen) blocks that key until here.
+            self._held.clear()
         buttons = self._buttons()
         start = None if buttons.digit_entry else first_focus(buttons.items)
         self._focus(buttons, start)

@@ -3,8 +3,9 @@ Xvfb) through SDL and Kivy into both touchscreens, with real pcscd + vpcd
 virtual cards. A whole issuance (wrong PIN once, then right; payment
 simulator; file printer) and a whole check-in (a reservation code, the
 real lock controller on mock pins unlocking; a member card; call staff),
-a card enrolment opened on top of check-in, what the keypad said (focus announcements, never a PIN digit), and the
-keypad unplugged mid-flow: the screen goes on by touch, one log line."""
+a card enrolment opened on top of check-in, what the keypad said (focus
+announcements, never a PIN digit), and the keypad unplugged mid-flow: the
+screen goes on by touch, one log line."""
 
 from __future__ import annotations
 
