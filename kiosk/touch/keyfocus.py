@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.uix.button import Button
+from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
 from kiosk.touch.keynav import (
     Item,
     Key,
     Step,
+    changed_words,
     first_focus,
     key_map,
     navigate,
@@ -58,10 +60,14 @@ class ScreenButtons:
         names = widget_ids(screen)
         self.widgets: list[Button] = []
         self.items: list[Item] = []
+        self.words: list[str] = []  # the labels' texts, in reading order
         self.digit_entry = False
         primary = getattr(Factory, "PrimaryButton", None)
         for widget in screen.walk(restrict=True):
-            if not isinstance(widget, Button) or not _shown(widget, screen):
+            if not isinstance(widget, Label) or not _shown(widget, screen):
+                continue
+            if not isinstance(widget, Button):
+                self.words.append(str(widget.text))
                 continue
             if str(getattr(widget, "key", "")).isdigit():
                 self.digit_entry = True
@@ -182,27 +188,28 @@ class KeyFocus:
             self.app.speech.repeat()
         screen = self.app.root.current
         if step.press and step.focus is not None:
-            before = buttons.items[step.focus].label
             buttons.widgets[step.focus].trigger_action(duration=0)
             if self.app.root.current == screen:
-                self._after_press(step.focus, before)
+                self._after_press(step.focus, buttons)
         if step.act is not None:
             self._act(*step.act)
             if step.say_typed and self.app.root.current == screen:
                 count = typed_count(self._buttons().typed)
                 self._say(self.t(typed_message(count)))
 
-    def _after_press(self, index: int, before: str) -> None:
+    def _after_press(self, index: int, before: ScreenButtons) -> None:
         """Same screen after a press: keep the focus where it was (the
-        buttons may have been rebuilt) and say it again if its words changed
-        (an option now marked as chosen)."""
+        buttons may have been rebuilt), say it again if its words changed
+        (an option now marked as chosen), and say the screen's words the
+        press changed (the number of copies)."""
         buttons = self._buttons()
         kept = buttons.index(self.focused)
         if kept is None and buttons.items:
             kept = min(index, len(buttons.items) - 1)
         self._focus(buttons, kept)
-        if kept is not None and buttons.items[kept].label != before:
+        if kept is not None and buttons.items[kept].label != before.items[index].label:
             self._say(announce_focus(buttons.items, kept, self.t))
+        self._say(", ".join(changed_words(before.words, buttons.words)))
 
     def _act(self, action: str, arg: str) -> None:
         try:

@@ -234,6 +234,15 @@ def announce(items: Sequence[Item], index: int | None, t: Translate) -> str:
     )
 
 
+def changed_words(before: Sequence[str], after: Sequence[str]) -> list[str]:
+    """The screen's words (its labels, in reading order) that a press on
+    the same screen changed, e.g. the number of copies after "One more".
+    A screen whose labels were rebuilt differently says nothing."""
+    if len(before) != len(after):
+        return []
+    return [new for old, new in zip(before, after, strict=True) if new != old and new.strip()]
+
+
 def typed_count(shown: str) -> int:
     """Digits typed, from what the screen shows: filled dots (a PIN or
     reservation code) or the digits themselves (an enrolment code)."""

@@ -270,7 +270,8 @@ def test_keypad_only_issuance_wrong_then_right_pin(
     everything = json.dumps(spoken)
     assert "9999" not in everything and "1234" not in everything
     assert not [text for screen, text in spoken if screen == "place_card"]  # no focus there
-    elsewhere = [text for screen, text in spoken if screen != "pin"]
+    assert ["copies", "2"] in spoken  # "One more" pressed: the number of copies said
+    elsewhere = [text for screen, text in spoken if screen != "pin" and text != "2"]
     assert all(POSITION.search(text) for text in elsewhere), elsewhere
     assert any(text.endswith(", selected, 2 of 9") for text in elsewhere), elsewhere
     assert any(text.startswith("Pay") for text in elsewhere), elsewhere

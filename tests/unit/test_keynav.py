@@ -348,3 +348,10 @@ def test_check_keypad_present_not_configured_or_not_a_device(tmp_path: Path) -> 
     assert wrong.status is Status.WARN and "not an input device" in wrong.finding
     unloaded = DoctorContext(config_path=tmp_path / "x.toml", config=None)
     assert check_keypad(unloaded).status is Status.WARN
+
+
+def test_keynav_changed_words_only_what_the_press_changed() -> None:
+    assert keynav.changed_words(["Copies", "1", "¥200"], ["Copies", "2", "¥200"]) == ["2"]
+    assert keynav.changed_words(["a", "b"], ["a", "b"]) == []
+    assert keynav.changed_words(["a", "Returning in 9 s"], ["a", ""]) == []  # hidden: not said
+    assert keynav.changed_words(["a"], ["a", "b"]) == []  # rebuilt differently: nothing
