@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from deploy.checks import CheckResult, DoctorContext, Status
-from deploy.checks.hardware import check_lock, check_reader
+from deploy.checks.hardware import check_keypad, check_lock, check_reader
 from deploy.checks.languages import check_translations
 from deploy.checks.local import check_clock, check_config, check_disk, check_gpio_pins, check_store
 from deploy.checks.network import check_broker, check_central
@@ -42,6 +42,7 @@ CHECKS: tuple[Check, ...] = (
     check_gpio_pins,
     check_reader,
     check_lock,
+    check_keypad,
     check_broker,
     check_central,
     check_clock,

@@ -170,6 +170,25 @@ class VoiceSection(Section):
     espeak_voices: dict[str, str] = Field(default_factory=dict)
 
 
+class KeypadSection(Section):
+    """A USB numeric keypad beside the touchscreen (docs/kiosk.md, "Keypad")."""
+
+    # False: keypad keys do nothing (the touchscreen works as before).
+    enabled: bool = True
+    # Its device node, watched for unplugging (log line, doctor warning);
+    # e.g. /dev/input/by-id/usb-...-event-kbd. Empty: not watched.
+    device: str = ""
+    # The key that calls staff: "*", "/", "-" or "+"; empty for none.
+    call_staff_key: Literal["*", "/", "-", "+", ""] = "*"
+    check_seconds: float = Field(default=5.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _device_absolute(self) -> KeypadSection:
+        if self.device and not Path(self.device).is_absolute():
+            raise ValueError(f"keypad.device must be an absolute path, not {self.device!r}")
+        return self
+
+
 class SyncSection(Section):
     batch_size: int = Field(default=100, ge=1, le=1000)
     max_inflight_batches: int = Field(default=4, ge=1, le=64)
@@ -226,6 +245,7 @@ class DeviceConfig(Section):
     issuance: IssuanceSection = IssuanceSection()
     enrolment: EnrolmentSection = EnrolmentSection()
     voice: VoiceSection = VoiceSection()
+    keypad: KeypadSection = KeypadSection()
     sync: SyncSection = SyncSection()
     policy: PolicySection = PolicySection()
     staff_call: StaffCallSection = StaffCallSection()

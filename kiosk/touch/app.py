@@ -3,7 +3,9 @@
 :class:`PublicApp` loads the fonts, the shared widget rules
 (``widgets.kv``, ``keypad.kv`` here) and each screen's ``.kv``, runs a
 one-second clock for the idle timer, and hardens the window: no exit on
-Escape, no settings panel (F1). Screens bind to ``app.view`` (Kivy
+Escape, no settings panel (F1). Other keys go to the USB keypad's focus
+(:mod:`kiosk.touch.keyfocus`, ``[keypad]``), which speaks through
+``app.speech``. Screens bind to ``app.view`` (Kivy
 properties, a :class:`~kiosk.touch.view.TouchView`) which mirrors
 ``app.session`` (the plain-Python :class:`~kiosk.touch.session.TouchSession`).
 
@@ -40,9 +42,12 @@ from kivy.uix.screenmanager import FadeTransition, ScreenManager
 from foundation import languages
 from kiosk.cards import CardSeen
 from kiosk.touch import theme
+from kiosk.touch.keyfocus import KeyFocus
+from kiosk.touch.keynav import NullSpeech, Speech
 from kiosk.touch.mode import TouchMode
 from kiosk.touch.session import TouchSession
 from kiosk.touch.view import TouchView
+from sync.config import KeypadSection
 
 if TYPE_CHECKING:
     from kiosk.voice.guide import VoiceGuide
@@ -79,6 +84,19 @@ def register_fonts() -> None:
         LabelBase.register(family, default[0], fn_bold=default[2])
 
 
+class _VoiceSpeech:
+    """The keypad's :class:`~kiosk.touch.keynav.Speech` through the app's voice guide."""
+
+    def __init__(self, app: PublicApp) -> None:
+        self._app = app
+
+    def say(self, text: str) -> None:
+        self._app.say(text)
+
+    def repeat(self) -> None:
+        self._app.read_again()
+
+
 class PublicApp(App):  # type: ignore[misc]
     """What every public touchscreen shares. Subclasses set ``kv_files``
     (their own rules, loaded after the shared ones), ``screens`` (name ->
@@ -99,6 +117,7 @@ class PublicApp(App):  # type: ignore[misc]
         on_started: Callable[[Any], None] | None = None,
         mode: TouchMode | None = None,
         voice: VoiceGuide | None = None,
+        keypad: KeypadSection | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -107,6 +126,11 @@ class PublicApp(App):  # type: ignore[misc]
         self.mode = mode
         self.voice = voice
         self.mode_active = False
+        # The USB keypad (kiosk/touch/keynav.py) and what it says; voice
+        # guidance replaces ``speech``.
+        self.keypad = keypad or KeypadSection()
+        self.keyfocus: KeyFocus | None = None
+        self.speech: Speech = _VoiceSpeech(self) if voice is not None else NullSpeech()
         # The .kv rules read these through ``app``.
         self.theme = theme
         self.mm = mm
@@ -118,7 +142,7 @@ class PublicApp(App):  # type: ignore[misc]
             names = [(code, self.language_name(code)) for code in self.session.languages]
             self.voice.prepare(lambda: names, after=5.0)  # the language screen's names
         Window.clearcolor = theme.rgba(theme.PAGE)
-        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
+        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down, on_key_up=self._key_up)
         mode_kv = self.mode.kv_files if self.mode else ()
         for kv in (*SHARED_KV, *self.kv_files, *mode_kv):
             Builder.load_file(str(kv))
@@ -131,6 +155,9 @@ class PublicApp(App):  # type: ignore[misc]
             self.mode.bind(on_change=self._mode_changed, on_exit=self._mode_left)
         self._session_changed(self.session)
         self.view.bind(screen=lambda _v, name: setattr(manager, "current", name))
+        if self.keypad.enabled:
+            self.keyfocus = KeyFocus(self, self.keypad)
+            self.keyfocus.attach(manager)
         Clock.schedule_interval(self._tick, 1.0)
         self._tick(0)
         return manager
@@ -246,7 +273,12 @@ class PublicApp(App):  # type: ignore[misc]
         return False
 
     def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
-        return key in BLOCKED_KEYS
+        if key in BLOCKED_KEYS:
+            return True
+        return self.keyfocus is not None and self.keyfocus.key_down(key)
+
+    def _key_up(self, _window: Any, key: int, *_args: Any) -> bool:
+        return self.keyfocus is not None and self.keyfocus.key_up(key)
 
     def _tick(self, _dt: float) -> None:
         self.view.clock = time.strftime("%H:%M")

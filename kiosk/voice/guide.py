@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +28,8 @@ from kiosk.voice.synth import Synthesiser
 from kiosk.voice.voices import VoiceSet
 
 log = logging.getLogger(__name__)
+# A keypad announcement this soon after a screen's prompt started follows it.
+FOLLOW_PROMPT_SECONDS = 2.0
 
 Post = Callable[[Callable[[], None]], None]
 
@@ -58,6 +61,7 @@ class VoiceGuide:
         self._count: int | None = None
         self._last: Prompt | None = None
         self._choices: tuple[tuple[str, str], ...] = ()
+        self._prompt_started = float("-inf")
 
     # --- the UI thread ---------------------------------------------------------
     def show(
@@ -83,6 +87,7 @@ class VoiceGuide:
         if (prompt.key, language) != self._shown:
             self._shown = (prompt.key, language)
             self._speak(language, prompt.sentences, self._choices)
+            self._prompt_started = time.monotonic()
         elif new:  # e.g. "Wrong PIN", a card notice, the next waiting step
             self._speak(language, new)
         elif changed_count:
@@ -94,8 +99,15 @@ class VoiceGuide:
             self._speak(self._last.language, self._last.sentences, self._choices)
 
     def say(self, text: str, language: str) -> None:
-        """Speak one text now (the tactile keypad's focus changes)."""
-        self._speak(language, (text,))
+        """Speak one text (the tactile keypad's focus changes): after the
+        screen's prompt when that has only just started (the focus a new
+        screen opens on), else at once, cutting off what was playing."""
+        fresh = time.monotonic() - self._prompt_started < FOLLOW_PROMPT_SECONDS
+        self._prompt_started = float("-inf")
+        if fresh and self._last is not None:
+            self._speak(self._last.language, (*self._last.sentences, text), self._choices)
+        else:
+            self._speak(language, (text,))
 
     def prepare(self, jobs: Callable[[], Iterable[tuple[str, str]]], after: float = 0.0) -> None:
         """Synthesise the missing (language, text) entries that ``jobs``

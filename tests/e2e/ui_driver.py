@@ -19,6 +19,8 @@ cycle, writing one JSON line per step to stdout:
 * ``{"idle": 60}``: pretend no touch for that many seconds (moves the
   session's clock, not the wall clock);
 * ``{"state": true}``: report screen, title, body and code dots;
+* ``{"press": "KP_6"}`` and the other keypad steps of
+  :mod:`tests.e2e.keypad_steps` (scenarios with ``"keypad": true``);
 * ``{"insert": "felica"}`` / ``{"remove": true}``: a virtual card (profiles of
   ``cardreader.sim``) into / out of the vpcd slot on ``cards.port``; the app
   then sees it through pcscd, the card watcher and the card feed, as in the
@@ -68,6 +70,7 @@ from kiosk.checkin.wiring import build_checkin_session, lock_for  # noqa: E402
 from kiosk.enrolment.ui.mode import enrolment_mode_for  # noqa: E402
 from kiosk.reader import card_service_for  # noqa: E402
 from sync.config import load_config  # noqa: E402
+from tests.e2e.keypad_steps import KeypadSteps  # noqa: E402
 from tests.harness.enrolment import FakeEnrolmentCentral  # noqa: E402
 
 KEYCODES = {"F5": 286, "F6": 287, "F7": 288, "F8": 289}
@@ -85,6 +88,8 @@ class Driver:
         self.artifacts = artifacts
         self.index = 0
         self.clock_offset = 0.0
+        self.scenario: dict[str, Any] = {}
+        self.keypad: KeypadSteps | None = None  # scenarios with "keypad": true
 
     def report(self, **values: Any) -> None:
         print(json.dumps({"step": self.index, **values}, ensure_ascii=False), flush=True)
@@ -143,6 +148,8 @@ class Driver:
             Window.dispatch("on_key_down", KEYCODES[step["key"]], 0, "", [])
             self.report(key=step["key"])
             self.advance(0.3)
+        elif self.keypad is not None and self.keypad.handles(step):
+            self.keypad.run(step)
         elif "panel" in step:
             panel = self.app.dev_panel
             assert panel is not None, "scenario needs dev_panel"
@@ -256,8 +263,11 @@ def main() -> int:
         if pki_dir:
             app.dev_panel = DevPanel(card_port, Path(pki_dir), config.lock.socket, "room-a")
             app.dev_panel.attach()
-        holder["driver"] = Driver(app, scenario["steps"], artifacts, card_port, central)
-        holder["driver"].start()
+        holder["driver"] = driver = Driver(app, scenario["steps"], artifacts, card_port, central)
+        driver.scenario = scenario
+        if scenario.get("keypad"):
+            driver.keypad = KeypadSteps(driver)
+        driver.start()
 
     trusted = bool(scenario.get("clock_trusted", True))  # injected, as the demo could
     factory, closer = build_checkin_session(
@@ -273,7 +283,7 @@ def main() -> int:
         mode = enrolment_mode_for(config, central=central, clock_trusted=lambda: trusted)
     try:
         name = config.device.name or config.device.facility
-        KioskApp(factory, name, on_started=started, mode=mode).run()
+        KioskApp(factory, name, on_started=started, mode=mode, keypad=config.keypad).run()
     finally:
         for feed in feeds:
             feed.close()

@@ -370,3 +370,19 @@ def test_prompts_spoken_drops_markup_and_reads_the_translation_beside_a_japanese
     assert spoken(beside("住民票の写し", ""), "ja") == "住民票の写し"
     assert spoken("Room &bl;A&br; &amp; B", "en") == "Room [A] & B"
     assert spoken("[b]Total[/b]", "en") == "Total"
+
+
+def test_voice_guide_keypad_focus_follows_a_prompt_just_started(tmp_path: Path) -> None:
+    guide, player, executor, synth = guide_for(tmp_path)
+    read = view(t_place_card="Place your card", t_place_hint="Leave it there")
+    guide.show(ISSUANCE, "place_card", "en", read)
+    executor.run_all()
+    guide.say("Cancel, 1 of 1", "en")  # the focus a new screen opens on
+    executor.run_all()
+    texts = ["Place your card", "Leave it there", "Cancel, 1 of 1"]
+    assert played_texts(guide, player.started[-1], synth, "en", texts) == texts
+    guide.say("Back, 1 of 2", "en")  # a later key: cuts in, alone
+    executor.run_all()
+    assert played_texts(guide, player.started[-1], synth, "en", ["Back, 1 of 2"]) == [
+        "Back, 1 of 2"
+    ]

@@ -63,7 +63,7 @@ class KioskApp(PublicApp):
             "keypad": lambda: s.open_keypad(now),
             "key": lambda: s.key(arg, now),
             "staff": lambda: s.call_staff(now),
-            # The shared accessibility bar's button.
+            # The shared accessibility bar's button and the keypad's call-staff key.
             "call_staff": lambda: s.call_staff(now),
             "back": lambda: s.back(now),
             "continue": lambda: s.activity(now),

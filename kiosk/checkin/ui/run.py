@@ -41,7 +41,14 @@ def run_touchscreen(
 
     try:
         name = config.device.name or config.device.facility
-        KioskApp(factory, name, on_started=started, mode=mode, voice=voice_for(config)).run()
+        KioskApp(
+            factory,
+            name,
+            on_started=started,
+            mode=mode,
+            voice=voice_for(config),
+            keypad=config.keypad,
+        ).run()
     finally:
         for feed in feeds:
             feed.close()

@@ -55,7 +55,13 @@ def run_issuance(
         name = config.device.name or config.device.facility
         voice = voice_for(config)
         IssuanceApp(
-            kit.flow, name, on_started=started, mode=mode, card_feed=feed, voice=voice
+            kit.flow,
+            name,
+            on_started=started,
+            mode=mode,
+            card_feed=feed,
+            voice=voice,
+            keypad=config.keypad,
         ).run()
     finally:
         for watcher in watchers:
