@@ -119,21 +119,31 @@ class Driver:
         self.index += 1
         Clock.schedule_once(lambda _dt: self.next(), delay)
 
+    def card(self, step: dict[str, Any]) -> None:
+        """A card event posted from another thread, as the card reader does."""
+        ref, readable = step["card"], step.get("readable", True)
+        kind = step.get("kind", "member" if ref else "unknown" if readable else "unreadable")
+        seen = CardSeen(ref, kind, readable)
+        threading.Thread(target=self.app.post_seen, args=(seen,)).start()
+        self.advance(0.3)
+
+    def wait_step(self, step: dict[str, Any]) -> None:
+        """Until a screen (``wait``) or a title (``title``) shows."""
+        deadline = time.monotonic() + step.get("timeout", 5)
+        if "wait" in step:
+            self.wait(step["wait"], deadline)
+        else:
+            self.wait_title(step["title"], deadline)
+
     def run(self, step: dict[str, Any]) -> None:
         if "tap" in step:
             self.tap(step["tap"])
         elif "card" in step:
-            ref, readable = step["card"], step.get("readable", True)
-            kind = step.get("kind", "member" if ref else "unknown" if readable else "unreadable")
-            seen = CardSeen(ref, kind, readable)
-            threading.Thread(target=self.app.post_seen, args=(seen,)).start()
-            self.advance(0.3)
+            self.card(step)
         elif "release" in step or "central" in step:
             self.enrolment_central(step)
-        elif "wait" in step:
-            self.wait(step["wait"], time.monotonic() + step.get("timeout", 5))
-        elif "title" in step:
-            self.wait_title(step["title"], time.monotonic() + step.get("timeout", 5))
+        elif "wait" in step or "title" in step:
+            self.wait_step(step)
         elif "shot" in step:
             self.shot(step["shot"])
         elif "idle" in step:
