@@ -68,6 +68,10 @@ class Prompt:
 LANGUAGE = ScreenSpeech(how=(vx.CHOOSE_LANGUAGE,))
 RESULT = ScreenSpeech(fields=("title", "body", "next_step"))
 
+# The staff call screen both touchscreens share (kiosk/touch/staff.kv): what
+# central said of the call, or where to go; a change (on the way) is said anew.
+STAFF = ScreenSpeech(fields=("title", "body", "next_step"))
+
 CHECKIN: Mapping[str, ScreenSpeech] = {
     "attract": ScreenSpeech(
         fields=("t_tap", "t_or_code"), how=(vx.CHECKIN_HOW, vx.CHANGE_LANGUAGE)
@@ -75,10 +79,11 @@ CHECKIN: Mapping[str, ScreenSpeech] = {
     "language": LANGUAGE,
     "keypad": ScreenSpeech(fields=("t_enter_code",), how=(vx.CODE_HOW,)),
     "result": RESULT,
-    "staff": ScreenSpeech(fields=("body",)),
+    "staff": STAFF,
 }
 
 ISSUANCE: Mapping[str, ScreenSpeech] = {
+    "staff": STAFF,
     "attract": ScreenSpeech(fields=("t_service",), how=(vx.START_HOW, vx.CHANGE_LANGUAGE)),
     "language": LANGUAGE,
     "place_card": ScreenSpeech(fields=("t_place_card", "t_place_hint")),

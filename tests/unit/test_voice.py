@@ -386,3 +386,21 @@ def test_voice_guide_keypad_focus_follows_a_prompt_just_started(tmp_path: Path) 
     assert played_texts(guide, player.started[-1], synth, "en", ["Back, 1 of 2"]) == [
         "Back, 1 of 2"
     ]
+
+
+@pytest.mark.parametrize(
+    ("screens", "table"),
+    [
+        ("kiosk.checkin.session:CheckinScreen", "CHECKIN"),
+        ("kiosk.issuance.flow:IssuanceScreen", "ISSUANCE"),
+        ("kiosk.enrolment.flow:EnrolmentScreen", "ENROLMENT"),
+    ],
+)
+def test_voice_every_screen_of_every_flow_has_a_prompt(screens: str, table: str) -> None:
+    import importlib
+
+    from kiosk.voice import prompts
+
+    module, name = screens.split(":")
+    names = {str(screen) for screen in getattr(importlib.import_module(module), name)}
+    assert names - set(getattr(prompts, table)) == set()
