@@ -352,6 +352,11 @@ def status_report(state: Path, ports: dict[str, int], booking: DemoBooking) -> s
         "  call staff     : press 係員を呼ぶ on either touchscreen: the call shows on the"
         " dashboard at once (banner and tone); 向かいます there, and the touchscreen says staff"
         " are on the way; 対応完了 ends the call",
+        "  accessibility  : Language / 言語 offers 12 languages (やさしい日本語 among them);"
+        " every screen is spoken (voice cache in the state folder; silent without a sound"
+        " card); the top bar has larger text, high contrast and more time; a numeric"
+        " keypad drives both touchscreens (2/8 move, 5 or Enter choose, + read again,"
+        " - back, * call staff)",
         *bookings_report(state, ports, booking, config.device.facility),
     ]
     return "\n".join(lines)
