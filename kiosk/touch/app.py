@@ -34,6 +34,7 @@ from kivy.uix.screenmanager import FadeTransition, ScreenManager
 from kiosk.cards import CardSeen
 from kiosk.touch import theme
 from kiosk.touch.mode import TouchMode
+from kiosk.touch.profiles import is_wide
 from kiosk.touch.session import TouchSession
 from kiosk.touch.view import TouchView
 
@@ -42,6 +43,14 @@ HERE = Path(__file__).resolve().parent
 SHARED_KV = (HERE / "widgets.kv", HERE / "keypad.kv")
 # Escape (27) and F1 (282) must not close the app or open the settings panel.
 BLOCKED_KEYS = (27, 282)
+# The accessibility bar's choices (widgets.kv, AccessBar): the same on every
+# screen, for whichever session is at the screen (the touchscreen's or an
+# open mode's), so they are handled here rather than by each flow.
+PERSON_CHOICES = {
+    "larger": TouchSession.toggle_large_text,
+    "contrast": TouchSession.toggle_high_contrast,
+    "more_time": TouchSession.toggle_more_time,
+}
 
 
 def post_to_ui(call: Callable[[], None]) -> None:
@@ -62,6 +71,10 @@ class PublicApp(App):  # type: ignore[misc]
     screen class and its ``.kv``), ``view`` and ``session``."""
 
     use_kivy_settings = False
+    # Filled in by subclasses that can do these (the access bar shows their
+    # buttons only then): read the screen aloud again, call a member of staff.
+    can_read_again: ClassVar[bool] = False
+    can_call_staff: ClassVar[bool] = False
     kv_files: ClassVar[tuple[Path, ...]] = ()
     # Keyed by the flow's screen enum (a StrEnum: the names the .kv files use).
     screens: ClassVar[Mapping[Any, tuple[type, Path]]] = {}
@@ -86,8 +99,15 @@ class PublicApp(App):  # type: ignore[misc]
 
     def build(self) -> ScreenManager:
         register_fonts()
-        Window.clearcolor = theme.rgba(theme.PAGE)
+        self.view.can_read_again, self.view.can_call_staff = (
+            self.can_read_again,
+            self.can_call_staff,
+        )
+        self.view.bind(c_page=lambda _v, rgba: setattr(Window, "clearcolor", rgba))
+        Window.clearcolor = self.view.c_page
         Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
+        Window.bind(size=self._window_resized)
+        self._window_resized(Window, Window.size)
         mode_kv = self.mode.kv_files if self.mode else ()
         for kv in (*SHARED_KV, *self.kv_files, *mode_kv):
             Builder.load_file(str(kv))
@@ -114,15 +134,36 @@ class PublicApp(App):  # type: ignore[misc]
 
     # --- called from .kv -----------------------------------------------------
     def act(self, action: str, arg: str = "", value: str = "") -> None:
-        """Every ``.kv`` handler: to the open mode, or to this touchscreen."""
+        """Every ``.kv`` handler: the person's choices (access bar), then to
+        the open mode, or to this touchscreen."""
         now = time.monotonic()
-        if self.mode_active and self.mode is not None:
+        if action in PERSON_CHOICES:
+            PERSON_CHOICES[action](self.active_session, now)
+        elif action == "read_again":
+            self.active_session.activity(now)
+            self.read_again(now)
+        elif action == "call_staff":
+            self.active_session.activity(now)
+            self.call_staff(now)
+        elif self.mode_active and self.mode is not None:
             self.mode.act(action, arg, now)
         elif action == "mode" and self.mode is not None:
             self.mode_active = True
+            # The person's choices go with them into the mode.
+            self.mode.session.high_contrast = self.session.high_contrast
+            self.mode.session.more_time = self.session.more_time
             self.mode.open(self.session.language, self.session.large_text, now)
         else:
             self.host_act(action, arg, value, now)
+
+    def read_again(self, now: float) -> None:
+        """ "Read again": say the current screen again (voice guidance fills
+        this in; set ``can_read_again`` to show the button). Nothing by default."""
+
+    def call_staff(self, now: float) -> None:
+        """ "Call staff" from the access bar (set ``can_call_staff`` to show
+        the button). Nothing by default: a touchscreen that can call staff
+        overrides it."""
 
     def host_act(self, action: str, arg: str, value: str, now: float) -> None:
         """This touchscreen's own actions."""
@@ -173,6 +214,9 @@ class PublicApp(App):  # type: ignore[misc]
     def _touched(self, *_args: Any) -> bool:
         self.active_session.activity(time.monotonic())
         return False
+
+    def _window_resized(self, _window: Any, size: tuple[int, int]) -> None:
+        self.view.wide = is_wide(*size)
 
     def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
         return key in BLOCKED_KEYS

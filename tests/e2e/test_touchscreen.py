@@ -90,17 +90,18 @@ def screens_scenario(language_steps: list[dict[str, Any]], tag: str) -> list[dic
     return [
         *language_steps,
         {"shot": f"{tag}-attract"},
-        {"tap": "attract.language_button"}, {"wait": "language"}, {"shot": f"{tag}-language"},
+        {"tap": "attract.top.access.language_button"}, {"wait": "language"},
+        {"shot": f"{tag}-language"},
         {"tap": "language.back_button"}, {"wait": "attract"},
         {"tap": "attract.code_button"}, {"wait": "keypad"},
         {"tap": "keypad.key_1"}, {"tap": "keypad.key_2"}, {"state": True},
         {"shot": f"{tag}-keypad"},
         {"idle": 35}, {"shot": f"{tag}-keypad-countdown"},
-        {"tap": "keypad.countdown.continue_button"},
+        {"tap": "keypad.top.countdown.continue_button"},
         {"tap": "keypad.back_button"}, {"wait": "attract"},
         {"card": "cr1_unknowncard"}, {"wait": "result"}, {"state": True},
         {"shot": f"{tag}-result-not-registered"},
-        {"tap": "result.staff_button"}, {"wait": "staff"}, {"shot": f"{tag}-staff"},
+        {"tap": "result.top.access.staff_button"}, {"wait": "staff"}, {"shot": f"{tag}-staff"},
         {"tap": "staff.back_button"}, {"wait": "attract"},
         {"card": None, "readable": False}, {"wait": "result"}, {"shot": f"{tag}-result-unreadable"},
         {"tap": "result.done_button"}, {"wait": "attract"},
@@ -118,7 +119,7 @@ def test_touchscreen_every_screen_by_taps(
     config = device_config(tmp_path, tmp_path / "no-lockctl.sock")
     seed_code_reservation(config, "482913")
     to_english = [
-        {"tap": "attract.language_button"},
+        {"tap": "attract.top.access.language_button"},
         {"wait": "language"},
         {"tap": "language.lang_en"},
         {"wait": "attract"},

@@ -28,6 +28,7 @@ class KioskApp(PublicApp):
     """The check-in touchscreen; ``session`` is built by the caller."""
 
     title = "City kiosk"
+    can_call_staff = True
     screens = SCREENS
     view: CheckinView
     session: CheckinSession
@@ -57,7 +58,6 @@ class KioskApp(PublicApp):
         actions: dict[str, Callable[[], None]] = {
             "language": lambda: s.open_language(now),
             "choose_language": lambda: s.choose_language(arg, now),
-            "larger": lambda: s.toggle_large_text(now),
             "keypad": lambda: s.open_keypad(now),
             "key": lambda: s.key(arg, now),
             "staff": lambda: s.call_staff(now),
@@ -65,3 +65,10 @@ class KioskApp(PublicApp):
             "continue": lambda: s.activity(now),
         }
         actions[action]()
+
+    def call_staff(self, now: float) -> None:
+        """The access bar's "Call staff": the check-in staff screen (leaving
+        card enrolment first when it is open)."""
+        if self.mode_active and self.mode is not None:
+            self.mode.session.reset()  # its on_exit hands the screen back
+        self.session.call_staff(now)

@@ -74,7 +74,6 @@ class IssuanceApp(PublicApp):
             "start": lambda: f.start(now),
             "language": lambda: f.open_language(now),
             "choose_language": lambda: f.choose_language(arg, now),
-            "larger": lambda: f.toggle_large_text(now),
             "key": lambda: f.key(arg, now),
             "kind": lambda: f.choose_kind(arg, now),
             "option": lambda: f.set_option(arg, value, now),

@@ -25,7 +25,11 @@ class OptionsScreen(Screen):  # type: ignore[misc]
         box.clear_widgets()
         for option_id, label, values in app.view.options:
             row = BoxLayout(size_hint_y=None, height=mm(theme.TARGET_MM + 2), spacing=mm(3))
-            row.add_widget(Factory.KLabel(text=label, halign="left", size_hint_y=1))
+            name = Factory.KLabel(text=label, halign="left", size_hint_y=1)
+            # A long label wraps: the row grows with it (never under a target).
+            name.bind(texture_size=lambda _l, size, r=row: setattr(
+                r, "height", max(mm(theme.TARGET_MM + 2), size[1] + mm(2))))  # fmt: skip
+            row.add_widget(name)
             for value, text, selected in values:
                 kind = "PrimaryButton" if selected else "SecondaryButton"
                 button = getattr(Factory, kind)(text=("✓ " if selected else "") + text)
