@@ -33,6 +33,7 @@ from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
 from kiosk.cards import CardSeen
 from kiosk.touch import theme
+from kiosk.touch import widgets as _widgets
 from kiosk.touch.mode import TouchMode
 from kiosk.touch.profiles import is_wide
 from kiosk.touch.session import TouchSession
@@ -156,6 +157,10 @@ class PublicApp(App):  # type: ignore[misc]
         else:
             self.host_act(action, arg, value, now)
 
+    def fit_font(self, text: str, size: float, width: float) -> float:
+        """For ``.kv``: ``size`` shrunk so the longest word fits ``width``."""
+        return _widgets.fit_font(text, size, width)
+
     def read_again(self, now: float) -> None:
         """ "Read again": say the current screen again (voice guidance fills
         this in; set ``can_read_again`` to show the button). Nothing by default."""
@@ -217,6 +222,9 @@ class PublicApp(App):  # type: ignore[misc]
 
     def _window_resized(self, _window: Any, size: tuple[int, int]) -> None:
         self.view.wide = is_wide(*size)
+        short = size[1] / mm(1) < theme.COMPACT_HEIGHT_MM
+        sizes = theme.COMPACT_TEXT_MM if short else theme.TEXT_MM
+        self.view.title_mm, self.view.huge_mm = sizes["title"], sizes["huge"]
 
     def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
         return key in BLOCKED_KEYS

@@ -82,6 +82,10 @@ GAP_MM = 3.0
 # Text sizes in mm of cap height-ish (sp at 160 dpi would vary by panel).
 TEXT_MM = {"small": 4.0, "normal": 5.0, "title": 8.0, "huge": 14.0}
 LARGE_TEXT_SCALE = 1.35
+# A panel shorter than this (a 7" one) gets smaller titles and headlines;
+# body text and buttons keep their size.
+COMPACT_HEIGHT_MM = 110.0
+COMPACT_TEXT_MM = {**TEXT_MM, "title": 6.0, "huge": 9.0}
 
 FONT_DIR = Path("/usr/share/fonts/opentype/noto")
 FONT_REGULAR = FONT_DIR / "NotoSansCJK-Regular.ttc"

@@ -70,6 +70,10 @@ class TouchView(EventDispatcher):  # type: ignore[misc]
     can_call_staff = BooleanProperty(False)
     # The window is wide (landscape): keypads go beside their explanation.
     wide = BooleanProperty(True)
+    # Title and headline sizes in mm: smaller on a short panel (a 7" one),
+    # so the controls stay on screen (theme.TEXT_MM, theme.COMPACT_TEXT_MM).
+    title_mm = NumericProperty(theme.TEXT_MM["title"])
+    huge_mm = NumericProperty(theme.TEXT_MM["huge"])
     c_page = ColorProperty(theme.rgba(theme.STANDARD.page))
     c_text = ColorProperty(theme.rgba(theme.STANDARD.text))
     c_muted = ColorProperty(theme.rgba(theme.STANDARD.text_muted))

@@ -1,19 +1,23 @@
 """Every screen of both touchscreens and card enrolment, on every display
-profile (kiosk/touch/profiles.py), in every language with a catalogue, in
-normal and larger text (and once in high contrast), checked from widget
+profile (kiosk/touch/profiles.py), in every language with a catalogue and a
+pseudo language of long, unbreakable words (``x-long``), in normal and larger
+text (and once in high contrast), checked from widget
 geometry: no overlapping text or buttons, no clipped text, buttons at least
 15 mm at the panel's density, nothing outside the window.
 
 One Xvfb of the panel's size and one Kivy process per profile and
 touchscreen (``KIVY_DPI`` is read at start), two at a time. Screenshots go to
-``tests/artifacts/screens/`` for ja, en, ne and vi (all languages with
-``FULL_SCREENSHOTS=1``).
+``tests/artifacts/screens/`` for ja, en, ne, vi and x-long (all languages
+with ``FULL_SCREENSHOTS=1``), with ``violations.txt`` (the figures, and what
+failed).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -26,9 +30,12 @@ from tests.harness.keys import write_test_key
 from tests.harness.xvfb import Xvfb
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOT_LANGUAGES = ["ja", "en", "ne", "vi"]
-# Whole matrix: the budget on a 2-core machine (measured figures in docs/kiosk.md).
+SHOT_LANGUAGES = ["ja", "en", "ne", "vi", "x-long"]
+# Whole matrix: 3 minutes on a 2-core machine, measured as the processor time
+# of its processes (Kivy drivers and Xvfb) over 2 cores, so that other load
+# on the machine does not decide the result (figures in docs/kiosk.md).
 BUDGET_SECONDS = 180
+CORES = 2
 
 
 def write_configs(tmp_path: Path) -> dict[str, Path]:
@@ -58,6 +65,8 @@ def run_profile(profile: DisplayProfile, app: str, configs: dict[str, Path], tmp
         shots: Any = "all" if os.environ.get("FULL_SCREENSHOTS") == "1" else SHOT_LANGUAGES
         job = {"profile": profile.name, "app": app, "config": str(configs[app]),
                "artifacts": str(artifacts), "shots": shots}  # fmt: skip
+        if profile is SVGA:  # the old 800x600 bug: its layout, not every language again
+            job["languages"] = ["ja", "en"]
         (work / "job.json").write_text(json.dumps(job))
         env = {
             **os.environ, **xvfb.env, **profile.env(), "KIVY_NO_ARGS": "1",
@@ -78,6 +87,15 @@ def run_profile(profile: DisplayProfile, app: str, configs: dict[str, Path], tmp
     return [{**line, "profile": profile.name, "app": app} for line in lines]
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def languages(states: list[dict[str, Any]]) -> set[str]:
+    return {line["language"] for line in states}
+
+
 def violations_text(lines: list[dict[str, Any]]) -> str:
     out = []
     for line in lines:
@@ -91,22 +109,30 @@ def violations_text(lines: list[dict[str, Any]]) -> str:
 def test_screen_matrix_every_screen_fits_every_profile(tmp_path: Path, artifacts_dir: Path) -> None:
     configs = write_configs(tmp_path)
     artifacts = artifacts_dir / "screens"
+    shutil.rmtree(artifacts, ignore_errors=True)  # Window.screenshot never overwrites
     jobs = [(p, app) for p in (*PROFILES, SVGA) for app in ("checkin", "issuance")]
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), children_cpu()
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(
             pool.map(lambda j: run_profile(j[0], j[1], configs, tmp_path, artifacts), jobs)
         )
-    elapsed = time.monotonic() - started
+    elapsed, cpu = time.monotonic() - started, children_cpu() - cpu_before
     lines = [line for result in results for line in result]
     states = [line for line in lines if "state" in line]
     errors = [line for line in lines if "error" in line]
     assert not errors, errors
-    print(f"screen matrix: {len(states)} states in {elapsed:.1f} s")
-    assert not violations_text(states), "\n" + violations_text(states)
+    summary = (
+        f"screen matrix: {len(states)} states, {len(languages(states))} languages,"
+        f" {elapsed:.1f} s wall, {cpu:.1f} s processor time ({cpu / CORES:.1f} s on {CORES} cores)"
+    )
+    print(summary)  # the figure docs/kiosk.md quotes
+    report = violations_text(states)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "violations.txt").write_text(f"{summary}\n{report}\n")
+    assert not report, "\n" + report
     shots = [line["shot"] for line in states if "shot" in line]
     assert len(shots) >= len(jobs) * 2, "screenshots missing"
-    assert elapsed < BUDGET_SECONDS, f"matrix took {elapsed:.0f} s"
+    assert cpu / CORES < BUDGET_SECONDS, summary
 
 
 def test_screen_matrix_checker_catches_overlap_and_clipping(

@@ -15,6 +15,10 @@ from kivy.uix.screenmanager import Screen
 from kiosk.touch import theme
 
 
+def fit_row(row: BoxLayout) -> None:
+    row.height = max([mm(theme.TARGET_MM + 2)] + [child.height for child in row.children])
+
+
 class OptionsScreen(Screen):  # type: ignore[misc]
     def on_kv_post(self, *_args: Any) -> None:
         App.get_running_app().view.bind(options=lambda *_a: self.rebuild())
@@ -25,11 +29,7 @@ class OptionsScreen(Screen):  # type: ignore[misc]
         box.clear_widgets()
         for option_id, label, values in app.view.options:
             row = BoxLayout(size_hint_y=None, height=mm(theme.TARGET_MM + 2), spacing=mm(3))
-            name = Factory.KLabel(text=label, halign="left", size_hint_y=1)
-            # A long label wraps: the row grows with it (never under a target).
-            name.bind(texture_size=lambda _l, size, r=row: setattr(
-                r, "height", max(mm(theme.TARGET_MM + 2), size[1] + mm(2))))  # fmt: skip
-            row.add_widget(name)
+            row.add_widget(Factory.KLabel(text=label, halign="left"))
             for value, text, selected in values:
                 kind = "PrimaryButton" if selected else "SecondaryButton"
                 button = getattr(Factory, kind)(text=("✓ " if selected else "") + text)
@@ -37,4 +37,8 @@ class OptionsScreen(Screen):  # type: ignore[misc]
                 button.bind(on_release=lambda _b, o=option_id, v=value: app.act("option", o, v))
                 row.add_widget(button)
                 self.ids[f"option_{option_id}_{value}"] = button
+            # A long label or choice wraps: the row grows to its tallest part.
+            for child in row.children:
+                child.bind(height=lambda *_a, r=row: fit_row(r))
+            fit_row(row)
             box.add_widget(row)
