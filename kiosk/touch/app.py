@@ -217,7 +217,11 @@ class PublicApp(App):  # type: ignore[misc]
         return self.mode.session if self.mode_active and self.mode else self.session
 
     def _touched(self, *_args: Any) -> bool:
-        self.active_session.activity(time.monotonic())
+        # After the touch has reached the widgets: a touch hides the idle
+        # banner, and hiding it first would hand this very touch to the
+        # access bar button under the banner's Continue.
+        now = time.monotonic()
+        Clock.schedule_once(lambda _dt: self.active_session.activity(now), 0)
         return False
 
     def _window_resized(self, _window: Any, size: tuple[int, int]) -> None:
