@@ -198,7 +198,7 @@ class MatrixRun:
         }  # fmt: skip
         if shot:
             size = "large" if large else "normal"
-            path = self.artifacts / f"{PROFILE.name}-{name}-{language}-{size}.png"
+            path = self.artifacts / f"{PROFILE.name}-{JOB['app']}-{name}-{language}-{size}.png"
             began = time.monotonic()
             record["shot"] = Window.screenshot(str(path))
             record["shot_ms"] = round((time.monotonic() - began) * 1000)
