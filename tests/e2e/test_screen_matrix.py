@@ -96,6 +96,17 @@ def languages(states: list[dict[str, Any]]) -> set[str]:
     return {line["language"] for line in states}
 
 
+def scrolling(states: list[dict[str, Any]]) -> str:
+    """Where content is taller than the panel and scrolls (allowed, but worth
+    a look): counts per profile and text size."""
+    counts: dict[str, int] = {}
+    for line in states:
+        if line.get("scrolls"):
+            key = f"{line['profile']} {'larger' if line['large'] else 'normal'}"
+            counts[key] = counts.get(key, 0) + 1
+    return "scrolls: " + (", ".join(f"{k}: {n}" for k, n in sorted(counts.items())) or "none")
+
+
 def violations_text(lines: list[dict[str, Any]]) -> str:
     out = []
     for line in lines:
@@ -128,7 +139,7 @@ def test_screen_matrix_every_screen_fits_every_profile(tmp_path: Path, artifacts
     print(summary)  # the figure docs/kiosk.md quotes
     report = violations_text(states)
     artifacts.mkdir(parents=True, exist_ok=True)
-    (artifacts / "violations.txt").write_text(f"{summary}\n{report}\n")
+    (artifacts / "violations.txt").write_text(f"{summary}\n{scrolling(states)}\n{report}\n")
     assert not report, "\n" + report
     shots = [line["shot"] for line in states if "shot" in line]
     assert len(shots) >= len(jobs) * 2, "screenshots missing"
