@@ -39,6 +39,7 @@ from central.ops.notify import EmailNotifier, Notifier, WebhookNotifier
 from central.ops.service import OpsLoop
 from central.ops.staff import ROLES as STAFF_ROLES
 from central.ops.staff import StaffError, StaffStore
+from central.ops.staffcalls import StaffCallRelay
 from central.reservations.cli import add_commands as add_import_commands
 from central.reservations.enrolment import EnrolmentService
 from central.reservations.enrolment_api import mount_enrolment
@@ -71,23 +72,26 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
     with open_db(config) as db:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
         publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
+        relay = staff_call_relay(config, db)
         site = config.booking if config.booking.enabled else None
         grace = timedelta(minutes=config.reservations.checkin_grace_minutes)
         app = create_app(db, publisher, config.api.page_size_max, code_key=code_key(config),
                          issuance_zone=config.issuance.timezone, booking_site=site,
-                         checkin_grace=grace)  # fmt: skip
+                         checkin_grace=grace, staff_calls_changed=relay.wake)  # fmt: skip
         enrolment = EnrolmentService(db, store, code_key(config)(ENROLMENT_KEY_SCOPE))
         # First: unusable listener TLS files end the command before any thread runs.
         devices = start_device_listener(config, db, enrolment, publisher.notify)
         ops: OpsLoop | None = None
         hooks: HooksLoop | None = None
+        calls: StaffCallRelay | None = None
         try:
             ops = ops_loop(config, db).start()
+            calls = relay.start()
             hooks = hooks_loop(config, db)
             uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
                         log_config=None, access_log=False)  # fmt: skip
         finally:
-            for running in (devices, ops, hooks):
+            for running in (devices, ops, hooks, calls):
                 if running is not None:
                     running.close()
     return 0
@@ -130,17 +134,31 @@ def hooks_loop(config: CentralConfig, db: Database) -> HooksLoop | None:
     return HooksLoop(db, sender, grace, hook.every_seconds, lambda: datetime.now(UTC)).start()
 
 
-def ops_loop(config: CentralConfig, db: Database) -> OpsLoop:
-    """The alert rules and history compaction, with the configured notifiers."""
-    notifiers: list[Notifier] = []
+def notifiers(config: CentralConfig) -> list[Notifier]:
+    """The configured alert receivers (webhook, e-mail)."""
+    found: list[Notifier] = []
     if config.notify.webhook is not None:
         hook = config.notify.webhook
-        notifiers.append(WebhookNotifier(hook.url, hook.timeout_seconds, hook.bearer_token))
+        found.append(WebhookNotifier(hook.url, hook.timeout_seconds, hook.bearer_token))
     if config.notify.email is not None:
         mail = config.notify.email
-        notifiers.append(EmailNotifier(mail.host, mail.port, mail.sender, tuple(mail.recipients),
-                                       mail.starttls, mail.username, mail.password))  # fmt: skip
-    return OpsLoop(db, AlertEngine(config.ops.thresholds), notifiers,
+        found.append(EmailNotifier(mail.host, mail.port, mail.sender, tuple(mail.recipients),
+                                   mail.starttls, mail.username, mail.password))  # fmt: skip
+    return found
+
+
+def staff_call_relay(config: CentralConfig, db: Database) -> StaffCallRelay:
+    """Tells devices what staff did with their calls, and notifies people."""
+    client = central_mqtt.make_client(config.broker, central_mqtt.client_id("staffcalls"))
+    return StaffCallRelay(
+        db, client, lambda: central_mqtt.start(client, config.broker),
+        lambda: central_mqtt.stop(client), notifiers=notifiers(config),
+    )  # fmt: skip
+
+
+def ops_loop(config: CentralConfig, db: Database) -> OpsLoop:
+    """The alert rules and history compaction, with the configured notifiers."""
+    return OpsLoop(db, AlertEngine(config.ops.thresholds), notifiers(config),
                    config.ops.evaluate_every_seconds, config.ops.compact_every_seconds)  # fmt: skip
 
 
@@ -242,7 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     command("ingest", "run one ingest worker (run several to share the load)", cmd_ingest)
-    p = command("serve", "run the HTTP API and the reservation delta publisher", cmd_serve)
+    p = command(
+        "serve",
+        "run the HTTP API, the reservation delta publisher and the staff call relay",
+        cmd_serve,
+    )
     p.add_argument("--host", help="listen address (default: api.host)")
     p.add_argument("--port", type=int, help="listen port (default: api.port)")
     p = command("token", "API bearer tokens", None)

@@ -62,7 +62,7 @@ ERROR_CODES: dict[str, int] = {
 }
 
 CardKind = Literal["member_card", "mynumber_card"]
-Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
 
 
 class _Model(BaseModel):

@@ -17,6 +17,7 @@ kiosk/v1/devices/{d}/requests              device -> central 1
 kiosk/v1/devices/{d}/reservations          central -> device 1
 kiosk/v1/facilities/{f}/reservations       central -> devices 1
 kiosk/v1/devices/{d}/commands              central -> device 1, never retained
+kiosk/v1/devices/{d}/staffcall             central -> device 1, retained
 =========================================  ================  =============
 """
 
@@ -40,8 +41,16 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 EventType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")]
 _DEVICE_TOPIC = re.compile(rf"^{TOPIC_ROOT}/devices/([a-z0-9][a-z0-9-]{{0,62}})/([a-z]+)$")
 DEVICE_TOPIC_KINDS = frozenset(
-    {"events", "acks", "status", "health", "requests", "reservations", "commands"}
+    {"events", "acks", "status", "health", "requests", "reservations", "commands", "staffcall"}
 )
+# The events a touchscreen records when a person calls staff, and when that
+# person's session ends (they left, or the call was finished at the screen).
+STAFF_CALLED_EVENT = "kiosk.staff_called"
+STAFF_CALL_ENDED_EVENT = "kiosk.staff_call_ended"
+# A random UUID (the privacy guard lets UUIDs through as they are).
+CallId = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
 
 
 class ProtocolError(ContractError, ValueError):
@@ -212,6 +221,18 @@ class Command(Message):
     nonce: Annotated[str, Field(min_length=16, max_length=64)]
     expires_at: AwareDatetime
     args: dict[str, Any] = {}
+
+
+class StaffCallState(Message):
+    """``devices/{d}/staffcall`` (retained): central's state of the device's
+    current staff call. ``open``: staff were alerted; ``acknowledged``: a
+    member of staff is on the way. Central clears the retained message (an
+    empty payload) when the call is resolved. No names: neither the person's
+    nor the staff member's."""
+
+    call: CallId
+    state: Literal["open", "acknowledged"]
+    at: AwareDatetime
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -241,6 +241,7 @@ def counter_config_path(state: Path, ports: dict[str, int]) -> Path:
         '[issuance]\npayment_backend = "sim"\nprinter_backend = "file"\n'
         'spool = "issuance-spool"\nsound = true\n'
         "[enrolment]\nenabled = true\n"
+        '[staff_call]\nwhere = "1F 総合案内"\nphone = "0xx-xxx-xxxx"\n'
     )
     load_config(path)  # validate now, with the file named in the message
     return path
@@ -348,6 +349,9 @@ def status_report(state: Path, ports: dict[str, int], booking: DemoBooking) -> s
         f"    sign in as   : {STAFF_USER} / {STAFF_PASSWORD}, code now {pyotp.TOTP(secret).now()}",
         "    codes later  : .venv/bin/python -c"
         f" \"import pyotp; print(pyotp.TOTP('{secret}').now())\"",
+        "  call staff     : press 係員を呼ぶ on either touchscreen: the call shows on the"
+        " dashboard at once (banner and tone); 向かいます there, and the touchscreen says staff"
+        " are on the way; 対応完了 ends the call",
         *bookings_report(state, ports, booking, config.device.facility),
     ]
     return "\n".join(lines)

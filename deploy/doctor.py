@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from deploy.checks import CheckResult, DoctorContext, Status
-from deploy.checks.hardware import check_lock, check_reader
+from deploy.checks.hardware import check_keypad, check_lock, check_reader
+from deploy.checks.languages import check_translations
 from deploy.checks.local import check_clock, check_config, check_disk, check_gpio_pins, check_store
 from deploy.checks.network import check_broker, check_central
 from deploy.checks.systemd import check_services, check_watchdog
+from deploy.checks.voice import check_voice
 from foundation.logs import configure_logging, redact_text
 from sync.config import load_config
 from sync.errors import ConfigError
@@ -40,6 +42,7 @@ CHECKS: tuple[Check, ...] = (
     check_gpio_pins,
     check_reader,
     check_lock,
+    check_keypad,
     check_broker,
     check_central,
     check_clock,
@@ -47,6 +50,8 @@ CHECKS: tuple[Check, ...] = (
     check_store,
     check_services,
     check_watchdog,
+    check_voice,
+    check_translations,
 )
 
 

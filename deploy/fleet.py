@@ -41,6 +41,11 @@ IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 RESERVED_IDS = frozenset({CENTRAL_IDENTITY})
 
 
+# The device topic kinds (contracts.mqtt.DEVICE_TOPIC_KINDS) by direction.
+DEVICE_SENDS = ("events", "status", "health", "requests")
+DEVICE_RECEIVES = ("acks", "reservations", "commands", "staffcall")
+
+
 def acl_text(devices: Mapping[str, str], central: str = CENTRAL_IDENTITY) -> str:
     """The broker ACL for ``devices`` (device id -> facility id)."""
     lines = [
@@ -52,8 +57,12 @@ def acl_text(devices: Mapping[str, str], central: str = CENTRAL_IDENTITY) -> str
     for device, facility in sorted(devices.items()):
         lines += [f"user {device}", f"topic read kiosk/v1/facilities/{facility}/reservations", ""]
     # %u is the certificate CN; mosquitto refuses pattern checks for usernames
-    # containing + or #, so a CN cannot widen its own pattern.
-    lines += ["pattern readwrite kiosk/v1/devices/%u/#", ""]
+    # containing + or #, so a CN cannot widen its own pattern. A device writes
+    # only what it sends and reads only what central sends it: it cannot
+    # forge an ack, a command or the state of its own staff call.
+    lines += [f"pattern write kiosk/v1/devices/%u/{kind}" for kind in DEVICE_SENDS]
+    lines += [f"pattern read kiosk/v1/devices/%u/{kind}" for kind in DEVICE_RECEIVES]
+    lines += [""]
     return "\n".join(lines)
 
 

@@ -32,13 +32,22 @@ COMMON_PACKAGES = (
     "build-essential",
     "libpcsclite-dev",
     "libcups2-dev",
-    "fonts-noto-cjk",  # Japanese UI text
+    "fonts-noto-cjk",  # Japanese, Chinese and Korean UI text
+    "fonts-noto-core",  # Latin (incl. Vietnamese) UI text
+    "fonts-sil-annapurna",  # Nepali UI text: Devanagari with Latin letters
     "fonts-ipaexfont-gothic",  # Japanese in certificate PDFs
     "libmtdev1",  # Kivy's multitouch input
     "libgl1",
     "libegl1",
     "libgles2",
     "libgl1-mesa-dri",
+    # Voice guidance (kiosk/voice): the synthesisers, Open JTalk's dictionary,
+    # ALSA's tools, and its headers for pip to build pyalsaaudio.
+    "espeak-ng",
+    "open-jtalk",
+    "open-jtalk-mecab-naist-jdic",
+    "alsa-utils",
+    "libasound2-dev",
 )
 COUNTER_PACKAGES = ("cups-daemon", "cups-client")
 CAGE_PACKAGES = ("cage", "xwayland")

@@ -241,6 +241,7 @@ def _install_configuration(target: Target, bundle: bundles.Bundle, role: str, di
     write.file(f"{ETC}/kivy.env", (SYSTEMD_FILES / "kivy.env").read_bytes(), 0o644)
     write.folder(STORE, 0o2770)
     write.folder(f"{STORE}/kivy", 0o750, owner=("kiosk", "kiosk"))
+    write.folder(f"{STORE}/voice-cache", 0o750, owner=("kiosk", "kiosk"))
     kiosk_unit = (
         "city-kiosk-kiosk-door.service"
         if role == "door"

@@ -30,6 +30,7 @@ from sync.config import parse_config
 from sync.errors import ConfigError
 
 STORE_PATH = "/var/lib/city-kiosk/device.db"
+VOICE_CACHE = "/var/lib/city-kiosk/voice-cache"
 LOCK_SOCKET = "/run/lockctl/lockctl.sock"
 SOCKET_GROUP = "kiosk"
 ROLES = ("counter", "door")
@@ -125,6 +126,8 @@ def device_config_toml(request: ProvisionRequest, fleet: Fleet) -> str:
         f"key_file = {_toml_string(bundle.KEY)}",
         "",
     ]
+    # Spoken guidance: its audio cache where the kiosk user may write it.
+    lines += ["[voice]", f"cache_dir = {_toml_string(VOICE_CACHE)}", ""]
     if request.central_url:
         lines += ["[central]", f"url = {_toml_string(request.central_url)}", ""]
     if request.role == "counter":

@@ -1,6 +1,7 @@
 """``python -m kiosk``: the kiosk's entry point.
 
     python -m kiosk --config device.toml [--door ID] [--headless]
+    python -m kiosk voice build --config device.toml
 
 Runs the check-in touchscreen (or, with ``--headless``, the door terminal)
 for one door of the configuration; with ``device.role = "counter"`` it runs
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 
 from foundation.cli import add_config_argument, run_cli
@@ -32,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["voice"]:  # the voice guidance's audio cache (kiosk.voice.cli)
+        from kiosk.voice.cli import main as voice_main
+
+        return voice_main(argv[1:])
     args = build_parser().parse_args(argv)
     configure_logging("INFO")
 

@@ -57,6 +57,7 @@ from sync.config import DeviceConfig
 from sync.health import HealthCollector, software_versions
 from sync.outbox import Event, Outbox
 from sync.reservations import ReservationCache, ReservationSync, SnapshotError
+from sync.staffcall import LINK_REFRESH_SECONDS, record_link, record_staff_call
 from sync.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ class Agent:
         self._connack_deadline = 0.0
         self._next_health = 0.0
         self._next_poll = 0.0
+        self._next_link = 0.0
         self._cursor = 0
         self._batches: dict[int, _Batch] = {}
         self._inflight: dict[str, int] = {}
@@ -175,6 +177,7 @@ class Agent:
     def run(self) -> None:
         log.info("sync agent started", extra={"device": self.device, "session": self._session()})
         self._check_certificate()
+        record_link(self.store, False, time.time())  # a link left by an earlier run is gone
         try:
             while not self._stopping.is_set():
                 self._tick()
@@ -242,6 +245,9 @@ class Agent:
         if now >= self._next_health:
             self._next_health = now + self.config.sync.health_interval_seconds
             self._publish_health()
+        if now >= self._next_link:
+            self._next_link = now + LINK_REFRESH_SECONDS
+            record_link(self.store, True, time.time())
 
     # ----- connection -----
 
@@ -349,6 +355,7 @@ class Agent:
             [
                 (self._topics["acks"], 1),
                 (self._topics["reservations"], 1),
+                (self._topics["staffcall"], 1),
                 (self._facility_topic, 1),
             ]
         )
@@ -356,6 +363,7 @@ class Agent:
         self.reservations.on_connected()
         self._rewind()
         self._next_health = 0.0
+        self._next_link = 0.0  # the touchscreens learn of the connection at the next tick
 
     def _handle_disconnect(self, reason: str) -> None:
         client, self._client = self._client, None
@@ -371,6 +379,7 @@ class Agent:
         self._inflight.clear()
         if was_connected:
             self.counters["disconnects"] += 1
+            record_link(self.store, False, time.time())
         if not self._stopping.is_set():
             self._schedule_reconnect(f"disconnected: {reason}")
 
@@ -429,6 +438,9 @@ class Agent:
                     raise ProtocolError(f"delta for facility {delta.facility!r} on our topic")
             elif topic == self._topics["reservations"]:
                 self._handle_answer(payload)
+            elif topic == self._topics["staffcall"]:
+                state = record_staff_call(self.store, payload)
+                log.info("staff call state", extra={"state": state.state if state else "none"})
             else:
                 raise ProtocolError(f"unexpected topic {topic!r}")
         except (ProtocolError, SnapshotError) as exc:
@@ -487,6 +499,8 @@ class Agent:
                     info.wait_for_publish(timeout=2)
                 client.disconnect()
             client.loop_stop()
+        if self._connected:
+            record_link(self.store, False, time.time())
         self._connected = False
         self.store.close()
         log.info("sync agent stopped", extra={"counters": dict(self.counters)})

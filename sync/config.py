@@ -151,6 +151,44 @@ class EnrolmentSection(Section):
     enabled: bool = False
 
 
+class VoiceSection(Section):
+    """Spoken guidance on the touchscreens (docs/voice.md): every screen is
+    read aloud from audio prepared ahead into ``cache_dir``."""
+
+    enabled: bool = True
+    # "alsa": the ALSA PCM named by ``device``; "sim": nothing is played (tests).
+    output: Literal["alsa", "sim"] = "alsa"
+    device: str = "default"
+    volume: int = Field(default=80, ge=0, le=100)
+    cache_dir: Path = Path("voice-cache")
+    espeak_binary: str = "espeak-ng"
+    jtalk_binary: str = "open_jtalk"
+    jtalk_dictionary: Path = Path("/var/lib/mecab/dic/open-jtalk/naist-jdic")
+    # The Open JTalk voice; unset: the one shipped in the pyopenjtalk package.
+    jtalk_voice: Path | None = None
+    # Language code -> eSpeak NG voice, over the built-in choice (docs/voice.md).
+    espeak_voices: dict[str, str] = Field(default_factory=dict)
+
+
+class KeypadSection(Section):
+    """A USB numeric keypad beside the touchscreen (docs/kiosk.md, "Keypad")."""
+
+    # False: keypad keys do nothing (the touchscreen works as before).
+    enabled: bool = True
+    # Its device node, watched for unplugging (log line, doctor warning);
+    # e.g. /dev/input/by-id/usb-...-event-kbd. Empty: not watched.
+    device: str = ""
+    # The key that calls staff: "*", "/", "-" or "+"; empty for none.
+    call_staff_key: Literal["*", "/", "-", "+", ""] = "*"
+    check_seconds: float = Field(default=5.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _device_absolute(self) -> KeypadSection:
+        if self.device and not Path(self.device).is_absolute():
+            raise ValueError(f"keypad.device must be an absolute path, not {self.device!r}")
+        return self
+
+
 class SyncSection(Section):
     batch_size: int = Field(default=100, ge=1, le=1000)
     max_inflight_batches: int = Field(default=4, ge=1, le=64)
@@ -164,6 +202,22 @@ class SyncSection(Section):
     poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     # An unanswered reservation resync request is repeated after this time.
     resync_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+
+
+class StaffCallSection(Section):
+    """``[staff_call]``: what a touchscreen says when central cannot be
+    reached. ``where`` and ``phone`` are shown as written (in the site's own
+    words); empty means the screen says only the fixed, translated words."""
+
+    where: str = Field(default="", max_length=80)
+    phone: str = Field(default="", max_length=40)
+    # A call central has not confirmed within this time counts as not reaching staff.
+    answer_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Waiting for staff is not being idle: the screen asks "are you still
+    # there?" only after this long without a touch (then the call ends).
+    wait_seconds: float = Field(default=300.0, ge=30, le=3600)
+    # The agent's last word on its broker connection is trusted for this long.
+    link_max_age_seconds: float = Field(default=90.0, gt=0, le=3600)
 
 
 class PolicySection(Section):
@@ -190,8 +244,11 @@ class DeviceConfig(Section):
     central: CentralSection = CentralSection()
     issuance: IssuanceSection = IssuanceSection()
     enrolment: EnrolmentSection = EnrolmentSection()
+    voice: VoiceSection = VoiceSection()
+    keypad: KeypadSection = KeypadSection()
     sync: SyncSection = SyncSection()
     policy: PolicySection = PolicySection()
+    staff_call: StaffCallSection = StaffCallSection()
     # Where the config came from, for messages; not a TOML key.
     source: str = Field(default="<unnamed>", exclude=True)
 
@@ -270,6 +327,13 @@ def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:
     broker = config.broker.model_copy(update={"tls": absolute_tls(config.broker.tls)})
     central = config.central.model_copy(update={"tls": absolute_tls(config.central.tls)})
     issuance = config.issuance.model_copy(update={"spool": absolute(config.issuance.spool)})
+    jtalk_voice = config.voice.jtalk_voice
+    voice = config.voice.model_copy(
+        update={
+            "cache_dir": absolute(config.voice.cache_dir),
+            "jtalk_voice": absolute(jtalk_voice) if jtalk_voice is not None else None,
+        }
+    )
     return config.model_copy(
         update={
             "store": store,
@@ -278,5 +342,6 @@ def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:
             "broker": broker,
             "central": central,
             "issuance": issuance,
+            "voice": voice,
         }
     )

@@ -140,12 +140,14 @@ def create_app(
     booking_site: BookingSection | None = None,
     booking_smtp: SmtpServer | None = None,
     checkin_grace: timedelta = timedelta(minutes=15),
+    staff_calls_changed: Callable[[], None] = lambda: None,
 ) -> FastAPI:
     """The API app with the dashboard and metrics; ``publisher`` (optional) is
     started and closed with the app; ``now`` is the dashboard's clock (tests);
     ``code_key(facility)`` the fleet's key for reservation-code hashes;
     ``booking_site`` mounts the residents' site under /booking/ (its SMTP
-    server from the section, or ``booking_smtp``)."""
+    server from the section, or ``booking_smtp``); ``staff_calls_changed``
+    wakes the staff call relay after the dashboard changed a call."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -201,7 +203,9 @@ def create_app(
     add_issuance_stats(app, db, need("reader"), ZoneInfo(issuance_zone))
     _document_errors(app)
     add_metrics(app, db)
-    dashboard = add_dashboard(app, db, now, template_dirs=[STAFF_TEMPLATES])
+    dashboard = add_dashboard(
+        app, db, now, template_dirs=[STAFF_TEMPLATES], staff_calls_changed=staff_calls_changed
+    )
     add_staff_pages(app, dashboard, staff)
     add_member_pages(app, dashboard, staff)
     add_place_pages(app, dashboard, staff)

@@ -15,10 +15,12 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from central.booking.i18n import CATALOGUES
 from central.booking.signin import Issued, Outcome
 from central.booking.site import PREFIX, SESSION_COOKIE, Site, Visitor
 from central.errors import ConflictError, NotFoundError
 from central.reservations.members import MemberIn
+from foundation.languages import match
 
 log = logging.getLogger(__name__)
 FormStr = Annotated[str, Form()]
@@ -118,6 +120,9 @@ def _registration_routes(router: APIRouter, site: Site) -> None:
             raise NotFoundError("registration is off")
         site.check_form(request, visitor, csrf)
         try:
+            # An offered language in its registry code; anything else: the page's.
+            chosen = match(language) if language else None
+            language = chosen if chosen in CATALOGUES.languages() else visitor.lang
             member = MemberIn(display_name=name.strip(), email=email, language=language)
         except ValidationError:
             error = visitor.words("Please give your name and a valid e-mail address.")

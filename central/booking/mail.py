@@ -67,7 +67,7 @@ class Mailer:
         return True
 
     def sign_in(self, member: Member, link: str, code: str, minutes: int) -> bool:
-        words = Words(member.language)
+        words = Words.preferred(member.language)
         message = EmailMessage()
         message["Subject"] = words("Your sign-in code: {code}", code=code)
         message.set_content("\n\n".join([
@@ -79,7 +79,7 @@ class Mailer:
         return self._send("sign_in", member, message)
 
     def confirmation(self, member: Member, facts: BookingFacts, code: str, now: datetime) -> bool:
-        words = Words(member.language)
+        words = Words.preferred(member.language)
         zone = facts.facility.zone
         deadline = cancellation_deadline(facts.booking.as_rule_booking(), facts.room.rules)
         message = EmailMessage()
@@ -101,7 +101,7 @@ class Mailer:
         return self._send("confirmation", member, message)
 
     def cancellation(self, member: Member, facts: BookingFacts, now: datetime) -> bool:
-        words = Words(member.language)
+        words = Words.preferred(member.language)
         zone = facts.facility.zone
         when = words.when(facts.booking.starts_at, facts.booking.ends_at, zone)
         message = EmailMessage()

@@ -30,6 +30,7 @@ from central.errors import NotFoundError
 from central.reservations.bookings import BookingService
 from central.reservations.members import Member, MemberService
 from central.reservations.places import Places
+from foundation.languages import match
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Site:
         switch = request.query_params.get("lang")
         lang = pick([switch, member.language if member else None, request.cookies.get(LANG_COOKIE)],
                     request.headers.get("accept-language", ""))  # fmt: skip
-        if member is not None and switch == lang and member.language != lang:
+        if member is not None and switch and match(switch) == lang and member.language != lang:
             # The switch, signed in, is the member's preference (mails follow it).
             member = self.members.update(member.id, {"language": lang}, f"member:{member.id}")
         form_token = session.csrf if session else request.cookies.get(FORM_COOKIE, "")

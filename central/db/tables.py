@@ -261,6 +261,10 @@ alerts = Table(
     Column("acknowledged_at", DateTime, nullable=True),
     Column("resolved_at", DateTime, nullable=True),
     Column("notified", Integer, nullable=False, default=0),
+    # Staff calls (rule "staff_requested"): the device's call id, and who
+    # finished it (a staff user name, or "device" when the person left).
+    Column("ref", String(64), nullable=True),
+    Column("resolved_by", String(64), nullable=True),
     Index("ix_alerts_state", "state"),
     Index("ix_alerts_device_rule", "device", "rule"),
 )

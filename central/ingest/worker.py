@@ -41,6 +41,7 @@ from central.config import CentralConfig
 from central.db.engine import Database
 from central.errors import DatabaseError
 from central.ingest.store import IngestStore
+from central.ops.staffcalls import apply_staff_call_events
 from central.reservations.hooks import queue_checkins
 from central.reservations.store import ReservationStore
 from contracts.mqtt import (
@@ -88,11 +89,15 @@ class IngestWorker:
     def __init__(self, config: CentralConfig, db: Database) -> None:
         self.config = config
         self.worker_id = config.ingest.worker_id or f"{socket.gethostname()}-{os.getpid()}"
-        hook = None
-        if config.booking_webhook is not None:  # check-ins of imported bookings go back
+        webhook = config.booking_webhook is not None
 
-            def hook(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
-                return queue_checkins(conn, db.insert, rows, now)
+        def hook(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
+            # In the events' own transaction: a staff call opens its alert
+            # exactly when its event is stored.
+            changed = apply_staff_call_events(conn, rows, now)
+            if webhook:  # check-ins of imported bookings go back
+                changed += queue_checkins(conn, db.insert, rows, now)
+            return changed
 
         self.store = IngestStore(db, self.worker_id, config.ingest.max_gap_ranges, hook)
         self.reservations = ReservationStore(

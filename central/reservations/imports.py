@@ -55,7 +55,7 @@ ImportedMemberStatus = Literal["active", "suspended"]
 _MY_NUMBER_HEADERS = frozenset({"mynumber", "kojinbango", "マイナンバー", "個人番号"})
 _ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TIME = re.compile(
     r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})[T ](\d{1,2}):(\d{2})(?::(\d{2}))?"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from cardreader.errors import CardReaderError, NoCardError, NoReaderError, ServiceUnavailableError
@@ -181,3 +182,33 @@ def _wait_relocked(client: LockClient, door: str, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def check_keypad(ctx: DoctorContext) -> CheckResult:
+    """The USB keypad of ``[keypad] device``: a warning when it is missing
+    (the touchscreen still works by touch)."""
+    if ctx.config is None:
+        return not_checked("keypad")
+    keypad = ctx.config.keypad
+    if not keypad.enabled:
+        return ok("keypad", "keypad keys are off (keypad.enabled = false)")
+    if not keypad.device:
+        return ok("keypad", "no keypad device configured: not watched", device="")
+    path = Path(keypad.device)
+    if not path.exists():
+        return warn(
+            "keypad",
+            f"keypad not found at {path}: people who cannot use the touchscreen cannot"
+            " use this kiosk",
+            "plug the keypad in (USB); `ls -l /dev/input/by-id/` shows the name to put"
+            " in keypad.device",
+            device=str(path),
+        )
+    if not path.is_char_device():
+        return warn(
+            "keypad",
+            f"keypad.device {path} is not an input device",
+            "point keypad.device at the keypad's *-event-kbd entry in /dev/input/by-id/",
+            device=str(path),
+        )
+    return ok("keypad", f"keypad present: {path}", device=str(path))

@@ -104,9 +104,6 @@ class CheckinService:
         self._record("checkin.denied", {"door": self.door, "reason": outcome.value, "via": "card"})
         return CheckinResult(outcome, self.door)
 
-    def call_staff(self) -> None:
-        self._record("kiosk.staff_called", {"door": self.door})
-
     def _lookup(self, fetch: Callable[[], list[Reservation]]) -> list[Reservation]:
         try:
             return fetch()

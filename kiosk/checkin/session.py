@@ -17,7 +17,10 @@ from enum import StrEnum
 
 from kiosk.checkin import messages as m
 from kiosk.checkin.service import CheckinResult, CheckinService
-from kiosk.touch.session import TouchSession, dots, edit_digits
+from kiosk.touch.session import IDLE_SECONDS, TouchSession, dots, edit_digits
+from kiosk.touch.staff_texts import staff_lines
+from kiosk.touch.staffcall import CallPhase, CallStatus, StaffCaller
+from sync.config import StaffCallSection
 
 CODE_LENGTH = 6
 # A result stays this long, then the next person gets the attract screen.
@@ -52,6 +55,9 @@ class CheckinSession(TouchSession):
     timezone: tzinfo
     screen: Screen = field(default_factory=lambda: Screen(CheckinScreen.ATTRACT))
     last_result: CheckinResult | None = None
+    # Calls staff through central; None: there is no way to reach staff from
+    # this screen, and the staff screen says where to go instead.
+    staff: StaffCaller | None = None
     _code: str = ""
 
     # --- what the screens read -------------------------------------------
@@ -68,6 +74,16 @@ class CheckinSession(TouchSession):
             if self._idle_seconds(now) >= RESULT_SECONDS:
                 self.reset()
             return
+        if self.screen.name == CheckinScreen.STAFF and self.staff is not None:
+            status = self.staff.poll(now)
+            if status is not None and status.phase is CallPhase.FINISHED:
+                self.reset()  # staff are with the person: the screen is free again
+                return
+            if status is not None:
+                self._show_staff(status)
+            if status is not None and status.phase is not CallPhase.UNREACHABLE:
+                # Waiting for staff is not being idle: ask later than elsewhere.
+                now -= max(0.0, self.staff.settings.wait_seconds - IDLE_SECONDS)
         if self._idle_expired(now):
             self.reset()
 
@@ -110,16 +126,22 @@ class CheckinSession(TouchSession):
     def call_staff(self, now: float) -> None:
         self.activity(now)
         self._code = ""
-        self.service.call_staff()
-        self._go(Screen(CheckinScreen.STAFF, body=self.t(m.STAFF_CALLED)))
+        if self.staff is None:
+            self._show_staff(CallStatus("", CallPhase.UNREACHABLE, now))
+            return
+        self._show_staff(self.staff.call(now))
 
     def back(self, now: float) -> None:
         self.activity(now)
         self._code = ""
+        if self.staff is not None and self.screen.name == CheckinScreen.STAFF:
+            self.staff.end("back")
         self._go(Screen(CheckinScreen.ATTRACT))
 
     def reset(self) -> None:
         """Back to the attract screen with nothing of the last person kept."""
+        if self.staff is not None:
+            self.staff.end("left")
         self._code = ""
         self.last_result = None
         self._forget_person()
@@ -140,6 +162,13 @@ class CheckinSession(TouchSession):
                 success=words.success,
             )
         )
+
+    def _show_staff(self, status: CallStatus) -> None:
+        settings = self.staff.settings if self.staff is not None else StaffCallSection()
+        title, body, next_step = staff_lines(status, settings, self.t)
+        screen = Screen(CheckinScreen.STAFF, title=title, body=body, next_step=next_step)
+        if screen != self.screen:
+            self._go(screen)
 
     def _go(self, screen: Screen) -> None:
         self.screen = screen

@@ -18,6 +18,7 @@ from kiosk.checkin.service import CheckinService
 from kiosk.checkin.session import CheckinSession
 from kiosk.errors import LockUnavailable
 from kiosk.reader import credential_key
+from kiosk.touch.staffcall import StaffCaller, StoreStaffLink
 from lockctl.client import LockClient
 from lockctl.errors import LockctlError
 from sync.config import DeviceConfig
@@ -72,8 +73,12 @@ def build_checkin_session(
     zone = ZoneInfo(config.device.timezone)
     names = {d.id: d.name or d.id for d in config.doors}
 
+    settings = config.staff_call
+    link = StoreStaffLink(service.outbox.store, settings.link_max_age_seconds)
+    staff = StaffCaller(service.outbox, link, settings, "checkin", door=service.door)
+
     def factory(on_change: Callable[[CheckinSession], None]) -> CheckinSession:
-        session = CheckinSession(service, names, zone, on_change=on_change)
+        session = CheckinSession(service, names, zone, on_change=on_change, staff=staff)
         session.activity(time.monotonic())
         return session
 

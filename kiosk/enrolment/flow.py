@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from contracts.enrolment import CREDENTIAL_REF_PATTERN, CardIn, CardKind, CardOut, TicketOut
+from foundation.languages import match
 from kiosk.cards import CardSeen
 from kiosk.enrolment.texts import CENTRAL_UNREACHABLE
 from kiosk.touch.session import edit_digits
@@ -168,7 +169,8 @@ class EnrolmentFlow:
         if result.ticket is None:
             return self._refuse(result.refusal or CENTRAL_UNREACHABLE, result.retry_after_seconds)
         self._ticket = result.ticket
-        self.language = result.ticket.language.split("-")[0]
+        # The member's stored tag as a registry code (zh-TW -> zh-Hant); "" if none.
+        self.language = match(result.ticket.language) or ""
         self.card_notice = ""
         self.step = EnrolmentStep.TAP_CARD
         return [Record("enrolment.started")]

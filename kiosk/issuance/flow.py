@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from contracts.issuance import KindOut, SessionOut
+from kiosk.i18n import is_japanese, own_translation
 from kiosk.issuance import texts as tx
 from kiosk.issuance.model import (
     Alert,
@@ -42,7 +43,10 @@ from kiosk.issuance.model import (
     SessionResult,
     SessionStatus,
 )
-from kiosk.touch.session import TouchSession, dots, edit_digits
+from kiosk.touch.session import IDLE_SECONDS, TouchSession, dots, edit_digits
+from kiosk.touch.staff_texts import staff_lines
+from kiosk.touch.staffcall import CallPhase, CallStatus, StaffCaller
+from sync.config import StaffCallSection
 
 
 class IssuanceStep(StrEnum):
@@ -65,6 +69,7 @@ class IssuanceStep(StrEnum):
     TAKE_CARD = "take_card"
     THANKS = "thanks"
     NOTICE = "notice"
+    STAFF = "staff"  # staff were called (kiosk.touch.staffcall)
 
     @property
     def screen(self) -> IssuanceScreen:
@@ -89,6 +94,7 @@ class IssuanceScreen(StrEnum):
     TAKE_CARD = "take_card"
     THANKS = "thanks"
     NOTICE = "notice"
+    STAFF = "staff"
 
 
 PIN_LENGTH = 4
@@ -170,9 +176,12 @@ class IssuanceFlow(TouchSession):
     copies: int = 1
     progress: float = 0.0
     generation: int = 0
+    # Calls staff through central; None: the staff screen says where to go.
+    staff: StaffCaller | None = None
     _pin: str = ""
     _last_alert: float = 0.0
     _paid_total: int = 0
+    _before_staff: IssuanceStep = IssuanceStep.ATTRACT
 
     # --- what the screens read -------------------------------------------
     @property
@@ -197,18 +206,36 @@ class IssuanceFlow(TouchSession):
     def total_yen(self) -> int:
         return self.kind.fee_yen * self.copies if self.kind else 0
 
+    def kind_name(self, kind: KindOut) -> tuple[str, str]:
+        """A certificate's Japanese name (its title on paper) and, in any
+        other language than Japanese, its name in that language to show
+        beside it (the English label when the catalogue lacks it)."""
+        if is_japanese(self.language):
+            return kind.label_ja, ""
+        return kind.label_ja, self._from_english(kind.label_en)
+
     def label(self, item: Any) -> str:
-        """A catalogue label (kind or option) in the current language."""
-        return str(item.label_en if self.language == "en" else item.label_ja)
+        """An option's label in the current language."""
+        if is_japanese(self.language):
+            return str(item.label_ja)
+        return self._from_english(str(item.label_en))
 
     def choice_label(self, option: Any, choice: str) -> str:
-        labels = option.choice_labels_en if self.language == "en" else option.choice_labels_ja
-        return str(labels.get(choice, choice))
+        if is_japanese(self.language):
+            return str(option.choice_labels_ja.get(choice, choice))
+        return self._from_english(str(option.choice_labels_en.get(choice, choice)))
+
+    def _from_english(self, english: str) -> str:
+        """Central's English label in the person's language, if its catalogue
+        has it; central's own text otherwise."""
+        return own_translation(self.language, english) or english
 
     # --- touches and the clock ---------------------------------------------
     def tick(self, now: float) -> None:
         name = self.screen.name
-        if name == IssuanceStep.TAKE_CARD:
+        if name == IssuanceStep.STAFF:
+            self._tick_staff(now)
+        elif name == IssuanceStep.TAKE_CARD:
             if now - self._last_alert >= ALERT_EVERY_SECONDS:
                 self._last_alert = now
                 self.submit(Alert(self.generation))
@@ -378,6 +405,11 @@ class IssuanceFlow(TouchSession):
     def back(self, now: float) -> None:
         """One step back; on the first steps it cancels."""
         self.activity(now)
+        if self.screen.name == IssuanceStep.STAFF:
+            if self.staff is not None:
+                self.staff.end("back")
+            self._leave_staff()
+            return
         previous = {
             IssuanceStep.COPIES: IssuanceStep.OPTIONS
             if self.kind and self.kind.options
@@ -404,6 +436,55 @@ class IssuanceFlow(TouchSession):
 
     def continue_session(self, now: float) -> None:
         self.activity(now)
+
+    # --- calling staff -------------------------------------------------------
+    def call_staff(self, now: float) -> None:
+        """From any screen; Back returns to where the person was."""
+        self.activity(now)
+        if self.screen.name != IssuanceStep.STAFF:
+            self._before_staff = self.screen.name
+        if self.staff is None:
+            self._show_staff(CallStatus("", CallPhase.UNREACHABLE, now))
+            return
+        self._show_staff(self.staff.call(now))
+
+    def _tick_staff(self, now: float) -> None:
+        status = self.staff.poll(now) if self.staff is not None else None
+        if status is not None and status.phase is CallPhase.FINISHED:
+            self._leave_staff()  # staff are with the person
+            return
+        if status is not None:
+            self._show_staff(status)
+        if self.staff is not None and status and status.phase is not CallPhase.UNREACHABLE:
+            # Waiting for staff is not being idle: ask later than elsewhere.
+            now -= max(0.0, self.staff.settings.wait_seconds - IDLE_SECONDS)
+        if self._idle_expired(now):
+            self._abort("idle")
+            self.reset()
+            if self.card_present:  # nobody walks away leaving a card behind
+                self._go(IssuanceStep.TAKE_CARD)
+
+    def _leave_staff(self) -> None:
+        back = self._before_staff
+        if back in (IssuanceStep.NOTICE, IssuanceStep.THANKS):
+            self._after_result()  # their words are gone; what follows them comes now
+        elif back in (IssuanceStep.CHECKING, IssuanceStep.VERIFYING):
+            # Their answer may have come meanwhile and been dropped (a session
+            # it opened is closed): start again from the card.
+            self._pin = ""
+            self._go(IssuanceStep.PLACE_CARD)
+            if self.card_present:
+                self._read_card()
+        else:
+            self._go(back)
+
+    def _show_staff(self, status: CallStatus) -> None:
+        settings = self.staff.settings if self.staff is not None else StaffCallSection()
+        title, body, next_step = staff_lines(status, settings, self.t)
+        screen = Screen(IssuanceStep.STAFF, title=title, body=body, next_step=next_step)
+        if screen != self.screen:
+            self.screen = screen
+            self._changed()
 
     # --- the purchase (orchestrator) -----------------------------------------
     def purchase_progress(self, generation: int, progress: PurchaseProgress) -> None:
@@ -442,6 +523,8 @@ class IssuanceFlow(TouchSession):
     # --- reset ---------------------------------------------------------------
     def reset(self) -> None:
         """Back to the attract screen with nothing of the last person kept."""
+        if self.staff is not None:
+            self.staff.end("left")
         self._end_session()
         self._wipe_choices()
         self.generation += 1

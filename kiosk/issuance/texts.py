@@ -10,6 +10,23 @@ from dataclasses import dataclass
 
 from kiosk.touch.texts import N_
 
+# The English names of central's default certificate kinds and options
+# (central/issuance/config.py, service.py), as message ids: a language's
+# catalogue translates them, and the screens show the translation beside the
+# Japanese name (the Japanese catalogue holds the Japanese name). A kind
+# configured with another name shows its label_en beside the Japanese one.
+CATALOGUE_LABELS = (
+    N_("Certificate of residence"),
+    N_("Seal registration certificate"),
+    N_("Income and tax certificate"),
+    N_("Family register (full)"),
+    N_("Who is listed"),
+    N_("Only me"),
+    N_("Whole household"),
+    N_("Show the head of household and relationship"),
+    N_("Show the registered domicile (honseki) and its head"),
+)
+
 SERVICE_TITLE = N_("Certificate issuance")
 START = N_("Start")
 PLACE_CARD = N_("Place your My Number Card on the reader")

@@ -22,6 +22,7 @@ from kiosk.issuance.ports import CardPort, CentralPort, PaymentTerminal, Printer
 from kiosk.issuance.printing import CupsPrinter, FilePrinter
 from kiosk.issuance.sound import SimulatedSound
 from kiosk.reader import card_service_for
+from kiosk.touch.staffcall import StaffCaller, StoreStaffLink
 from sync.config import DeviceConfig
 from sync.errors import ConfigError
 from sync.outbox import Outbox
@@ -68,10 +69,11 @@ class IssuanceKit:
     config: DeviceConfig
     orchestrator: Orchestrator
     closers: list[Callable[[], None]] = field(default_factory=list)
+    staff: StaffCaller | None = None
 
     def flow(self, on_change: Callable[[IssuanceFlow], None]) -> IssuanceFlow:
         zone = ZoneInfo(self.config.device.timezone)
-        flow = IssuanceFlow(self.orchestrator.submit, zone, on_change=on_change)
+        flow = IssuanceFlow(self.orchestrator.submit, zone, on_change=on_change, staff=self.staff)
         self.orchestrator.flow = flow
         return flow
 
@@ -107,5 +109,10 @@ def build_issuance(
         sound=sound if sound is not None else SimulatedSound(),
         events=Outbox(store, timezone=zone, clock_trusted=clock_trusted),
     )
+    settings = config.staff_call
+    staff = StaffCaller(
+        Outbox(store, timezone=zone, clock_trusted=clock_trusted),
+        StoreStaffLink(store, settings.link_max_age_seconds), settings, "issuance",
+    )  # fmt: skip
     orchestrator = Orchestrator(ports, config.device.id, post).start()
-    return IssuanceKit(config, orchestrator, closers)
+    return IssuanceKit(config, orchestrator, closers, staff)

@@ -3,13 +3,20 @@
 :class:`PublicApp` loads the fonts, the shared widget rules
 (``widgets.kv``, ``keypad.kv`` here) and each screen's ``.kv``, runs a
 one-second clock for the idle timer, and hardens the window: no exit on
-Escape, no settings panel (F1). Screens bind to ``app.view`` (Kivy
+Escape, no settings panel (F1). Other keys go to the USB keypad's focus
+(:mod:`kiosk.touch.keyfocus`, ``[keypad]``), which speaks through
+``app.speech``. Screens bind to ``app.view`` (Kivy
 properties, a :class:`~kiosk.touch.view.TouchView`) which mirrors
 ``app.session`` (the plain-Python :class:`~kiosk.touch.session.TouchSession`).
 
 A :class:`~kiosk.touch.mode.TouchMode` (card enrolment) may be attached:
 its screens are added, ``act("mode")`` opens it, and while it is open it
 gets every action, card and tick, so the touchscreen's own flow sees none.
+
+A :class:`~kiosk.voice.guide.VoiceGuide` may be attached (``voice``): after
+every change of the view it is told the screen, its table
+(``voice_screens``, or the open mode's) and the language, and speaks what
+is new; ``act("read_again")`` repeats the screen's prompt.
 
 Threads: events from readers and workers are handed to Kivy's main thread
 with :func:`post_to_ui` (``Clock.schedule_once`` is thread-safe); nothing
@@ -18,10 +25,11 @@ else touches widgets or the session.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -31,14 +39,23 @@ from kivy.lang import Builder
 from kivy.metrics import mm
 from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
+from foundation import languages
 from kiosk.cards import CardSeen
 from kiosk.touch import theme
 from kiosk.touch import widgets as _widgets
+from kiosk.touch.keyfocus import KeyFocus
+from kiosk.touch.keynav import NullSpeech, Speech
 from kiosk.touch.mode import TouchMode
 from kiosk.touch.profiles import is_wide
 from kiosk.touch.session import TouchSession
 from kiosk.touch.view import TouchView
+from sync.config import KeypadSection
 
+if TYPE_CHECKING:
+    from kiosk.voice.guide import VoiceGuide
+    from kiosk.voice.prompts import ScreenSpeech
+
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 # Rules every screen may use: labels, buttons, the countdown bar, the keypad key.
 SHARED_KV = (HERE / "widgets.kv", HERE / "keypad.kv")
@@ -60,10 +77,34 @@ def post_to_ui(call: Callable[[], None]) -> None:
 
 
 def register_fonts() -> None:
-    """Noto Sans CJK as the default font (its first face is Japanese)."""
+    """Noto Sans CJK as the default font (its first face is Japanese), and
+    each font family of :mod:`foundation.languages` under its name (what
+    ``app.view.font_name`` holds). A family whose files are missing gets the
+    default font, with one warning: that language may show empty boxes."""
     if theme.FONT_REGULAR.exists():
         bold = theme.FONT_BOLD if theme.FONT_BOLD.exists() else theme.FONT_REGULAR
         LabelBase.register(DEFAULT_FONT, str(theme.FONT_REGULAR), fn_bold=str(bold))
+    for family, (regular, bold) in languages.FONT_FILES.items():
+        if regular.exists():
+            heavy = bold if bold.exists() else regular
+            LabelBase.register(family, str(regular), fn_bold=str(heavy))
+            continue
+        log.warning("font missing, using the default font", extra={"font": str(regular)})
+        default = LabelBase._fonts[DEFAULT_FONT]  # (regular, italic, bold, bolditalic)
+        LabelBase.register(family, default[0], fn_bold=default[2])
+
+
+class _VoiceSpeech:
+    """The keypad's :class:`~kiosk.touch.keynav.Speech` through the app's voice guide."""
+
+    def __init__(self, app: PublicApp) -> None:
+        self._app = app
+
+    def say(self, text: str) -> None:
+        self._app.say(text)
+
+    def repeat(self) -> None:
+        self._app.read_again()
 
 
 class PublicApp(App):  # type: ignore[misc]
@@ -79,6 +120,8 @@ class PublicApp(App):  # type: ignore[misc]
     kv_files: ClassVar[tuple[Path, ...]] = ()
     # Keyed by the flow's screen enum (a StrEnum: the names the .kv files use).
     screens: ClassVar[Mapping[Any, tuple[type, Path]]] = {}
+    # What each screen says aloud (kiosk.voice.prompts), keyed by screen name.
+    voice_screens: ClassVar[Mapping[str, ScreenSpeech]] = {}
     view: TouchView
     session: TouchSession
 
@@ -87,26 +130,37 @@ class PublicApp(App):  # type: ignore[misc]
         facility_name: str,
         on_started: Callable[[Any], None] | None = None,
         mode: TouchMode | None = None,
+        voice: VoiceGuide | None = None,
+        keypad: KeypadSection | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.facility_name = facility_name
         self._on_started = on_started
         self.mode = mode
+        self.voice = voice
         self.mode_active = False
+        # The USB keypad (kiosk/touch/keynav.py) and what it says; voice
+        # guidance replaces ``speech``.
+        self.keypad = keypad or KeypadSection()
+        self.keyfocus: KeyFocus | None = None
+        self.speech: Speech = _VoiceSpeech(self) if voice is not None else NullSpeech()
         # The .kv rules read these through ``app``.
         self.theme = theme
         self.mm = mm
 
     def build(self) -> ScreenManager:
         register_fonts()
-        self.view.can_read_again, self.view.can_call_staff = (
-            self.can_read_again,
-            self.can_call_staff,
-        )
+        if self.voice is not None:
+            self.voice.post = post_to_ui  # its worker threads hand prompts back here
+            names = [(code, self.language_name(code)) for code in self.session.languages]
+            self.voice.prepare(lambda: names, after=5.0)  # the language screen's names
+        # Read again needs a voice guide; the access bar shows it only then.
+        self.view.can_read_again = self.can_read_again or self.voice is not None
+        self.view.can_call_staff = self.can_call_staff
         self.view.bind(c_page=lambda _v, rgba: setattr(Window, "clearcolor", rgba))
         Window.clearcolor = self.view.c_page
-        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down)
+        Window.bind(on_touch_down=self._touched, on_key_down=self._key_down, on_key_up=self._key_up)
         Window.bind(size=self._window_resized)
         self._window_resized(Window, Window.size)
         mode_kv = self.mode.kv_files if self.mode else ()
@@ -121,6 +175,9 @@ class PublicApp(App):  # type: ignore[misc]
             self.mode.bind(on_change=self._mode_changed, on_exit=self._mode_left)
         self._session_changed(self.session)
         self.view.bind(screen=lambda _v, name: setattr(manager, "current", name))
+        if self.keypad.enabled:
+            self.keyfocus = KeyFocus(self, self.keypad)
+            self.keyfocus.attach(manager)
         Clock.schedule_interval(self._tick, 1.0)
         self._tick(0)
         return manager
@@ -132,6 +189,8 @@ class PublicApp(App):  # type: ignore[misc]
     def on_stop(self) -> None:
         if self.mode is not None:
             self.mode.close()
+        if self.voice is not None:
+            self.voice.close()
 
     # --- called from .kv -----------------------------------------------------
     def act(self, action: str, arg: str = "", value: str = "") -> None:
@@ -142,8 +201,9 @@ class PublicApp(App):  # type: ignore[misc]
             PERSON_CHOICES[action](self.active_session, now)
         elif action == "read_again":
             self.active_session.activity(now)
-            self.read_again(now)
+            self.read_again()
         elif action == "call_staff":
+            # The access bar's button and the USB keypad's call-staff key.
             self.active_session.activity(now)
             self.call_staff(now)
         elif self.mode_active and self.mode is not None:
@@ -157,18 +217,15 @@ class PublicApp(App):  # type: ignore[misc]
         else:
             self.host_act(action, arg, value, now)
 
-    def fit_font(self, text: str, size: float, width: float) -> float:
-        """For ``.kv``: ``size`` shrunk so the longest word fits ``width``."""
-        return _widgets.fit_font(text, size, width)
-
-    def read_again(self, now: float) -> None:
-        """ "Read again": say the current screen again (voice guidance fills
-        this in; set ``can_read_again`` to show the button). Nothing by default."""
+    def fit_font(self, text: str, size: float, width: float, font_name: str = "") -> float:
+        """For ``.kv``: ``size`` shrunk so the longest word fits ``width``
+        (measured in ``font_name``, the person's font: ``app.view.font_name``)."""
+        return _widgets.fit_font(text, size, width, font_name)
 
     def call_staff(self, now: float) -> None:
-        """ "Call staff" from the access bar (set ``can_call_staff`` to show
-        the button). Nothing by default: a touchscreen that can call staff
-        overrides it."""
+        """ "Call staff" from the access bar or the keypad (set
+        ``can_call_staff`` to show the button). Nothing by default: a
+        touchscreen that can call staff overrides it."""
 
     def host_act(self, action: str, arg: str, value: str, now: float) -> None:
         """This touchscreen's own actions."""
@@ -194,17 +251,54 @@ class PublicApp(App):  # type: ignore[misc]
 
     def language_name(self, code: str) -> str:
         """A language's name in that language, for the language screen."""
-        return {"ja": "日本語", "en": "English"}.get(code, code)
+        entry = languages.BY_CODE.get(code)
+        return entry.name if entry else code
 
     def _session_changed(self, session: Any) -> None:
         if self.mode_active:
             return  # the mode owns the screen until the person leaves it
         self.view.update(session)
         self.view.t_mode = session.t(self.mode.entry_label) if self.mode else ""
+        self._voice_show()
 
     def _mode_changed(self) -> None:
         if self.mode_active and self.mode is not None:
             self.mode.show(self.view)
+            self._voice_show()
+
+    # --- voice guidance ------------------------------------------------------
+    def read_again(self) -> None:
+        """Say the current screen's prompt again (the access bar's "Read
+        again", the keypad's repeat key); nothing without a voice guide."""
+        if self.voice is not None:
+            self.voice.read_again()
+
+    def say(self, text: str) -> None:
+        """Speak ``text`` in the person's language (e.g. the focused control)."""
+        if self.voice is not None:
+            self.voice.say(text, self.active_session.language)
+
+    def _voice_show(self) -> None:
+        if self.voice is None:
+            return
+        in_mode = self.mode_active and self.mode is not None
+        table = self.mode.voice_screens if in_mode and self.mode else self.voice_screens
+        views = (self.mode.view, self.view) if in_mode and self.mode else (self.view,)
+
+        def read(name: str) -> Any:
+            for view in views:
+                if hasattr(view, name):
+                    return getattr(view, name)
+            return None
+
+        session = self.active_session
+        # The language screen's buttons: each language's name in its own voice.
+        names = (
+            [(code, self.language_name(code)) for code in session.languages]
+            if self.view.screen == "language"
+            else []
+        )
+        self.voice.show(table, self.view.screen, session.language, read, names)
 
     def _mode_left(self) -> None:
         """The person left the mode: nothing of them stays on this touchscreen."""
@@ -231,7 +325,12 @@ class PublicApp(App):  # type: ignore[misc]
         self.view.title_mm, self.view.huge_mm = sizes["title"], sizes["huge"]
 
     def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
-        return key in BLOCKED_KEYS
+        if key in BLOCKED_KEYS:
+            return True
+        return self.keyfocus is not None and self.keyfocus.key_down(key)
+
+    def _key_up(self, _window: Any, key: int, *_args: Any) -> bool:
+        return self.keyfocus is not None and self.keyfocus.key_up(key)
 
     def _tick(self, _dt: float) -> None:
         self.view.clock = time.strftime("%H:%M")

@@ -32,6 +32,8 @@ class TouchMode(ABC):
     screens: Mapping[str, tuple[type, Path]] = {}
     kv_files: tuple[Path, ...] = ()
     entry_label: str = ""
+    # What each of the mode's screens says aloud (kiosk.voice.prompts).
+    voice_screens: Mapping[str, Any] = {}
     session: TouchSession
     view: Any
 

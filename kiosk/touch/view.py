@@ -10,11 +10,13 @@ view adds its own properties and fills them in its ``update``.
 
 from __future__ import annotations
 
+from kivy.core.text import DEFAULT_FONT
 from kivy.event import EventDispatcher
 from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, StringProperty
 
 from kiosk.touch import texts as tt
 from kiosk.touch import theme
+from kiosk.touch.mixed import font_for
 from kiosk.touch.session import TouchSession
 
 # Property name -> message id of the words every screen may show.
@@ -48,6 +50,10 @@ class TouchView(EventDispatcher):  # type: ignore[misc]
     countdown_sample = StringProperty("")
     scale = NumericProperty(1.0)
     clock = StringProperty("")
+    # The person's language's font family (registered by app.register_fonts)
+    # and HarfBuzz script; every shared label and button rule binds to them.
+    font_name = StringProperty(DEFAULT_FONT)
+    font_script = StringProperty("Latn")
     t_larger = StringProperty("")
     t_language = StringProperty("")
     t_ok = StringProperty("")
@@ -85,8 +91,9 @@ class TouchView(EventDispatcher):  # type: ignore[misc]
     c_focus = ColorProperty(theme.rgba(theme.STANDARD.focus))
 
     def update_shared(self, session: TouchSession) -> None:
-        """Text size, palette, countdown and the shared words from ``session``."""
+        """Font, text size, palette, countdown and the shared words from ``session``."""
         t = session.t
+        self.font_name, self.font_script = font_for(session.language)
         self.scale = theme.LARGE_TEXT_SCALE if session.large_text else 1.0
         self.large_text, self.more_time = session.large_text, session.more_time
         self.high_contrast = session.high_contrast

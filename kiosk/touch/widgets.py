@@ -9,6 +9,8 @@ from typing import Any
 from kivy.factory import Factory
 from kivy.uix.boxlayout import BoxLayout
 
+from kiosk.touch.mixed import plain
+
 
 class HideableBox(BoxLayout):  # type: ignore[misc]
     """A row that, while hidden (opacity 0), lets touches through to what
@@ -32,7 +34,9 @@ def fit_font(text: str, size: float, width: float, font_name: str = "") -> float
     """``size`` (px), or smaller so that the longest word of ``text`` fits in
     ``width`` px: for buttons and keys, where a long word (a German-like
     compound, a long translation of "Clear") would otherwise be broken in
-    the middle or spill over the edge. Never below half of ``size``."""
+    the middle or spill over the edge. Never below half of ``size``. Markup
+    tags (a name in the Japanese font) are not measured."""
+    text = plain(text)
     words = text.split() or [text]
     widest = max(word_width(word, round(size, 1), font_name) for word in words)
     if widest <= width or widest <= 0:

@@ -43,6 +43,7 @@ from kiosk.issuance.sound import SimulatedSound
 from kiosk.issuance.ui.app import IssuanceApp
 from kiosk.issuance.ui.run import run_issuance
 from sync.config import load_config
+from tests.e2e.keypad_steps import KeypadSteps
 from tests.e2e.ui_driver import Driver
 from tests.harness.fake_issuance_central import FakeCentral
 
@@ -120,6 +121,8 @@ def main() -> int:
     def started(app: IssuanceApp) -> None:
         driver = IssuanceDriver(app, scenario["steps"], artifacts, card_port)
         driver.central, driver.printer, driver.scenario = central, printer, scenario
+        if scenario.get("keypad"):
+            driver.keypad = KeypadSteps(driver)
         original = driver.report
 
         def report(**values: Any) -> None:

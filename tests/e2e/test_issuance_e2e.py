@@ -145,3 +145,26 @@ def test_issuance_e2e_card_removed_mid_flow_and_failures(
     for expected in ("issuance.aborted", "issuance.printer_unavailable", "issuance.voided"):
         assert expected in types
     assert not list((tmp_path / "spool").glob("*.pdf"))
+
+
+def test_issuance_e2e_call_staff_without_connection(
+    counter: Path, pcscd: Pcscd, kivy_env: dict[str, str], artifacts_dir: Path, tmp_path: Path
+) -> None:
+    """The counter kiosk's "Call staff": no sync agent has ever connected,
+    so the shared staff screen says so and where to go (the fixed words: no
+    ``[staff_call]`` place configured); Back returns to the start."""
+    steps: list[dict[str, Any]] = [
+        {"tap": "attract.top.access.staff_button"}, {"wait": "staff"}, {"state": True},
+        {"shot": "ja-staff-unreachable"},
+        {"tap": "staff.back_button"}, {"wait": "attract"},
+    ]  # fmt: skip
+    lines = run(counter, pcscd, kivy_env, artifacts_dir, tmp_path, steps)
+    [state] = [line for line in lines if "dots" in line]
+    assert state["step_name"] == "staff"
+    assert state["title"] == "係員を呼び出せませんでした。"
+    assert state["body"].startswith("受付へ")
+    assert [(t, d.get("screen") or d.get("reason")) for t, d in events(tmp_path)] == [
+        ("kiosk.staff_called", "issuance"),
+        ("kiosk.staff_call_ended", "back"),
+    ]
+    assert_not_blank(next(line["shot"] for line in lines if "shot" in line))

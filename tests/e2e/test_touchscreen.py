@@ -169,6 +169,7 @@ def test_touchscreen_every_screen_by_taps(
     assert reasons == [
         ("checkin.denied", "not_registered"),
         ("kiosk.staff_called", None),
+        ("kiosk.staff_call_ended", "back"),  # the person left the staff screen
         ("checkin.denied", "unreadable_card"),
         ("checkin.failed", "lock_unavailable"),
     ]

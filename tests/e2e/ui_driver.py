@@ -13,10 +13,14 @@ cycle, writing one JSON line per step to stdout:
   with ``"enrolment": {"codes": {...}, "hold": true}``; without ``hold`` it
   answers at once); ``{"central": true}``: report what it received;
 * ``{"wait": "result", "timeout": 5}``: until that screen is current;
+* ``{"title": "...", "timeout": 5}``: until the screen's title reads that
+  (reports the wall-clock time it was seen, as ``tap`` reports its own);
 * ``{"shot": "name"}``: a screenshot into ``artifacts``;
 * ``{"idle": 60}``: pretend no touch for that many seconds (moves the
   session's clock, not the wall clock);
 * ``{"state": true}``: report screen, title, body and code dots;
+* ``{"press": "KP_6"}`` and the other keypad steps of
+  :mod:`tests.e2e.keypad_steps` (scenarios with ``"keypad": true``);
 * ``{"insert": "felica"}`` / ``{"remove": true}``: a virtual card (profiles of
   ``cardreader.sim``) into / out of the vpcd slot on ``cards.port``; the app
   then sees it through pcscd, the card watcher and the card feed, as in the
@@ -66,6 +70,7 @@ from kiosk.checkin.wiring import build_checkin_session, lock_for  # noqa: E402
 from kiosk.enrolment.ui.mode import enrolment_mode_for  # noqa: E402
 from kiosk.reader import card_service_for  # noqa: E402
 from sync.config import load_config  # noqa: E402
+from tests.e2e.keypad_steps import KeypadSteps  # noqa: E402
 from tests.harness.enrolment import FakeEnrolmentCentral  # noqa: E402
 
 KEYCODES = {"F5": 286, "F6": 287, "F7": 288, "F8": 289}
@@ -83,6 +88,8 @@ class Driver:
         self.artifacts = artifacts
         self.index = 0
         self.clock_offset = 0.0
+        self.scenario: dict[str, Any] = {}
+        self.keypad: KeypadSteps | None = None  # scenarios with "keypad": true
 
     def report(self, **values: Any) -> None:
         print(json.dumps({"step": self.index, **values}, ensure_ascii=False), flush=True)
@@ -112,19 +119,31 @@ class Driver:
         self.index += 1
         Clock.schedule_once(lambda _dt: self.next(), delay)
 
+    def card(self, step: dict[str, Any]) -> None:
+        """A card event posted from another thread, as the card reader does."""
+        ref, readable = step["card"], step.get("readable", True)
+        kind = step.get("kind", "member" if ref else "unknown" if readable else "unreadable")
+        seen = CardSeen(ref, kind, readable)
+        threading.Thread(target=self.app.post_seen, args=(seen,)).start()
+        self.advance(0.3)
+
+    def wait_step(self, step: dict[str, Any]) -> None:
+        """Until a screen (``wait``) or a title (``title``) shows."""
+        deadline = time.monotonic() + step.get("timeout", 5)
+        if "wait" in step:
+            self.wait(step["wait"], deadline)
+        else:
+            self.wait_title(step["title"], deadline)
+
     def run(self, step: dict[str, Any]) -> None:
         if "tap" in step:
             self.tap(step["tap"])
         elif "card" in step:
-            ref, readable = step["card"], step.get("readable", True)
-            kind = step.get("kind", "member" if ref else "unknown" if readable else "unreadable")
-            seen = CardSeen(ref, kind, readable)
-            threading.Thread(target=self.app.post_seen, args=(seen,)).start()
-            self.advance(0.3)
+            self.card(step)
         elif "release" in step or "central" in step:
             self.enrolment_central(step)
-        elif "wait" in step:
-            self.wait(step["wait"], time.monotonic() + step.get("timeout", 5))
+        elif "wait" in step or "title" in step:
+            self.wait_step(step)
         elif "shot" in step:
             self.shot(step["shot"])
         elif "idle" in step:
@@ -139,6 +158,8 @@ class Driver:
             Window.dispatch("on_key_down", KEYCODES[step["key"]], 0, "", [])
             self.report(key=step["key"])
             self.advance(0.3)
+        elif self.keypad is not None and self.keypad.handles(step):
+            self.keypad.run(step)
         elif "panel" in step:
             panel = self.app.dev_panel
             assert panel is not None, "scenario needs dev_panel"
@@ -191,6 +212,11 @@ class Driver:
         manager = self.app.root
         if manager.current != screen_name:
             raise RuntimeError(f"screen is {manager.current}, not {screen_name}")
+        if manager.transition.is_active:
+            # The screen manager ignores touches while a screen fades in (a
+            # loaded machine can draw that slowly): tap once it has.
+            Clock.schedule_once(lambda _dt: self.tap(target), 0.05)
+            return
         widget = manager.get_screen(screen_name)
         for widget_id in path:  # ids of a rule inside a rule: "countdown.continue_button"
             widget = widget.ids[widget_id]
@@ -198,7 +224,8 @@ class Driver:
         touch = UnitTestTouch(x, y)
         touch.touch_down()
         touch.touch_up()
-        self.report(tapped=target, width_mm=widget.width / mm(1), height_mm=widget.height / mm(1))
+        self.report(tapped=target, width_mm=widget.width / mm(1), height_mm=widget.height / mm(1),
+                    at=time.time())  # fmt: skip
         self.advance(0.25)
 
     def wait(self, screen: str, deadline: float) -> None:
@@ -209,6 +236,16 @@ class Driver:
             raise TimeoutError(f"screen {screen} not reached (at {self.app.root.current})")
         else:
             Clock.schedule_once(lambda _dt: self.wait(screen, deadline), 0.05)
+
+    def wait_title(self, title: str, deadline: float) -> None:
+        """Until the screen's title reads ``title``; reports the wall-clock moment."""
+        if self.app.view.title == title:
+            self.report(title=title, at=time.time())
+            self.advance(0.05)
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"title {title!r} not shown (it is {self.app.view.title!r})")
+        else:
+            Clock.schedule_once(lambda _dt: self.wait_title(title, deadline), 0.02)
 
     def shot(self, name: str) -> None:
         def capture(*_args: Any) -> None:
@@ -238,8 +275,11 @@ def main() -> int:
         if pki_dir:
             app.dev_panel = DevPanel(card_port, Path(pki_dir), config.lock.socket, "room-a")
             app.dev_panel.attach()
-        holder["driver"] = Driver(app, scenario["steps"], artifacts, card_port, central)
-        holder["driver"].start()
+        holder["driver"] = driver = Driver(app, scenario["steps"], artifacts, card_port, central)
+        driver.scenario = scenario
+        if scenario.get("keypad"):
+            driver.keypad = KeypadSteps(driver)
+        driver.start()
 
     trusted = bool(scenario.get("clock_trusted", True))  # injected, as the demo could
     factory, closer = build_checkin_session(
@@ -255,7 +295,7 @@ def main() -> int:
         mode = enrolment_mode_for(config, central=central, clock_trusted=lambda: trusted)
     try:
         name = config.device.name or config.device.facility
-        KioskApp(factory, name, on_started=started, mode=mode).run()
+        KioskApp(factory, name, on_started=started, mode=mode, keypad=config.keypad).run()
     finally:
         for feed in feeds:
             feed.close()

@@ -308,6 +308,20 @@ def test_site_language_from_header_switch_and_member(site: Site) -> None:
     assert '<html lang="en">' in site.client.get("/booking/my").text
 
 
+def test_site_language_from_accept_language_maps_chinese_and_lists_every_language(
+    site: Site,
+) -> None:
+    from foundation.languages import LANGUAGES
+
+    page = site.client.get("/booking/sign-in", headers={"Accept-Language": "zh-TW,en;q=0.5"})
+    assert '<html lang="zh-Hant">' in page.text
+    for language in LANGUAGES:  # the switch: every language in its own name
+        assert f'lang="{language.code}" hreflang="{language.code}"' in page.text, language.code
+        assert f">{language.name}</a>" in page.text, language.name
+    easy = site.client.get("/booking/sign-in?lang=ja-x-easy")
+    assert '<html lang="ja-x-easy">' in easy.text
+
+
 def test_site_self_registration_off_by_default(site: Site) -> None:
     assert site.client.get("/booking/register").status_code == 404
     assert "窓口でお申し込み" in site.client.get("/booking/sign-in").text

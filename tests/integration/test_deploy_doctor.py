@@ -67,6 +67,9 @@ url = "{central}"
 [issuance]
 payment_backend = "sim"
 printer_backend = "file"
+[voice]
+device = "null"
+cache_dir = "{folder}/voice-cache"
 """
 
 
@@ -106,6 +109,8 @@ def device(
     config = folder / "device.toml"
     config.write_text(text)
     open_store(folder / "device.db").close()
+    (folder / "voice-cache").mkdir()  # built, empty: the voice check is unit-tested
+    (folder / "voice-cache" / "manifest.json").write_text('{"voices": [], "files": []}')
     lockctl = ServiceProcess(
         "lockctl", [sys.executable, "-m", "lockctl", "serve", "--config", str(config)],
         folder / "lockctl.log", env={"PYTHONPATH": str(ROOT)},
@@ -159,10 +164,10 @@ def test_doctor_all_green_against_running_services(device: Device) -> None:
     assert code == 0, report
     assert report["ok"] is True and report["device"] == DEVICE
     assert {n: c["status"] for n, c in checks.items()} == {
-        "config": "ok", "gpio_pins": "warn", "reader": "ok", "lock": "ok", "broker": "ok",
-        "central": "ok", "clock": "ok", "disk": "ok", "store": "ok",
+        "config": "ok", "gpio_pins": "warn", "reader": "ok", "lock": "ok", "keypad": "ok",
+        "broker": "ok", "central": "ok", "clock": "ok", "disk": "ok", "store": "ok",
         # No systemd in the test container: not applicable, a warning only.
-        "services": "warn", "watchdog": "warn",
+        "services": "warn", "watchdog": "warn", "voice": "ok", "translations": "ok",
     }  # fmt: skip
     assert "mock" in checks["gpio_pins"]["finding"]
     assert "CONNACK accepted" in checks["broker"]["finding"]
@@ -181,7 +186,7 @@ def test_doctor_table_for_people_is_aligned(device: Device) -> None:
     assert lines[0].split() == ["CHECK", "STATUS", "FINDING"]
     column = lines[0].index("STATUS")
     rows = [line for line in lines[1:] if line and not line.startswith(" ") and " " in line]
-    assert all(line[column:].split()[0] in {"ok", "WARN", "FAIL"} for line in rows[:11])
+    assert all(line[column:].split()[0] in {"ok", "WARN", "FAIL"} for line in rows[:12])
     assert "READY: no check failed" in done.stdout
 
 

@@ -69,7 +69,9 @@ def test_deploy_fleet_files_and_registry(fleet_dir: Path) -> None:
     assert key.stat().st_mode & 0o077 == 0
     acl = (fleet_dir / "broker" / "acl").read_text()
     assert "user gym-door-1\ntopic read kiosk/v1/facilities/gym/reservations" in acl
-    assert "pattern readwrite kiosk/v1/devices/%u/#" in acl
+    assert "pattern write kiosk/v1/devices/%u/events" in acl
+    assert "pattern read kiosk/v1/devices/%u/staffcall" in acl
+    assert "readwrite kiosk/v1/devices/%u" not in acl
     conf = (fleet_dir / "broker" / "mosquitto.conf").read_text()
     for line in (
         "require_certificate true",

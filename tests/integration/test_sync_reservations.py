@@ -258,6 +258,9 @@ def test_acl_device_cannot_publish_as_or_read_another_device(mosquitto: Mosquitt
     try:
         for kind in ("events", "status", "health", "requests"):
             assert dev_a.publish(f"kiosk/v1/devices/dev-b/{kind}", "{}") == NOT_AUTHORIZED
+        # What central sends a device, the device itself cannot forge.
+        for kind in ("acks", "reservations", "commands", "staffcall"):
+            assert dev_a.publish(f"kiosk/v1/devices/dev-a/{kind}", "{}") == NOT_AUTHORIZED
         assert dev_a.publish("kiosk/v1/facilities/fac-1/reservations", "{}") == NOT_AUTHORIZED
         dev_a.subscribe("kiosk/v1/devices/dev-b/#")
         dev_a.subscribe("kiosk/v1/facilities/fac-2/reservations")

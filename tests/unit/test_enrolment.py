@@ -273,10 +273,17 @@ def test_enrolment_answer_for_a_person_who_left_is_dropped(rig: Rig) -> None:
 
 
 def test_enrolment_language_without_catalogue_keeps_the_screen_language(rig: Rig) -> None:
-    rig.central.codes = {CODE: "vi"}
+    rig.central.codes = {CODE: "fr"}  # not a registered language
     rig.open("ja")
     rig.type_code()
     assert rig.session.language == "ja"
+
+
+def test_enrolment_member_language_tag_maps_to_a_registry_code(rig: Rig) -> None:
+    rig.central.codes = {CODE: "en-GB"}
+    rig.open("ja")
+    rig.type_code()
+    assert rig.session.language == "en"
 
 
 def test_enrolment_never_puts_the_code_or_the_reference_in_events_or_reprs(rig: Rig) -> None:

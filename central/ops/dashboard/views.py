@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 from central.db.engine import Database
 from central.ops.dashboard import fleet as fleet_model
 from central.ops.dashboard.charts import sparkline
+from central.ops.dashboard.live import add_live_routes
 from central.ops.service import AlertStore, HealthHistory
 from central.ops.staff import AccountLocked, SignInFailed, StaffSession, StaffStore
 from foundation.i18n import Catalogues
@@ -118,13 +119,15 @@ class Dashboard:
 
 def add_dashboard(
     app: FastAPI, db: Database, now: Callable[[], datetime] | None = None,
-    template_dirs: Sequence[Path] = (),
+    template_dirs: Sequence[Path] = (), staff_calls_changed: Callable[[], None] = lambda: None,
 ) -> Dashboard:  # fmt: skip
-    """Mount the dashboard's pages on ``app``."""
+    """Mount the dashboard's pages on ``app``; ``staff_calls_changed`` is
+    called after staff acknowledge or finish a call (wakes the relay)."""
     dash = Dashboard(db, now, template_dirs)
     _auth_routes(app, dash)
     _fleet_routes(app, dash)
     _alert_routes(app, dash)
+    add_live_routes(app, dash, staff_calls_changed)
     return dash
 
 

@@ -22,6 +22,7 @@ from kiosk.checkin.ui.screens import SCREENS
 from kiosk.checkin.ui.view import CheckinView
 from kiosk.touch.app import PublicApp
 from kiosk.touch.mode import TouchMode
+from kiosk.voice.prompts import CHECKIN
 
 
 class KioskApp(PublicApp):
@@ -30,6 +31,7 @@ class KioskApp(PublicApp):
     title = "City kiosk"
     can_call_staff = True
     screens = SCREENS
+    voice_screens = CHECKIN
     view: CheckinView
     session: CheckinSession
 
@@ -61,6 +63,8 @@ class KioskApp(PublicApp):
             "keypad": lambda: s.open_keypad(now),
             "key": lambda: s.key(arg, now),
             "staff": lambda: s.call_staff(now),
+            # The shared accessibility bar's button and the keypad's call-staff key.
+            "call_staff": lambda: s.call_staff(now),
             "back": lambda: s.back(now),
             "continue": lambda: s.activity(now),
         }

@@ -26,6 +26,7 @@ def run_touchscreen(
     from kiosk.checkin.ui.app import KioskApp
     from kiosk.checkin.wiring import build_checkin_session, lock_for
     from kiosk.reader import card_service_for
+    from kiosk.voice.wiring import voice_for
 
     factory, close = build_checkin_session(
         config, lock=lock_for(config), door=door, clock_trusted=clock_trusted
@@ -40,7 +41,14 @@ def run_touchscreen(
 
     try:
         name = config.device.name or config.device.facility
-        KioskApp(factory, name, on_started=started, mode=mode).run()
+        KioskApp(
+            factory,
+            name,
+            on_started=started,
+            mode=mode,
+            voice=voice_for(config),
+            keypad=config.keypad,
+        ).run()
     finally:
         for feed in feeds:
             feed.close()

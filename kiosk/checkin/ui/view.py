@@ -8,6 +8,7 @@ from kivy.properties import BooleanProperty, StringProperty
 
 from kiosk.checkin import messages as m
 from kiosk.checkin.session import CheckinSession
+from kiosk.touch.mixed import mixed_markup
 from kiosk.touch.view import TouchView
 
 
@@ -21,10 +22,13 @@ class CheckinView(TouchView):
 
     def update(self, session: CheckinSession) -> None:
         s = session.screen
-        self.screen, self.title, self.body, self.next_step = s.name, s.title, s.body, s.next_step
+        self.update_shared(session)
+        # Room names come from the configuration, usually in Japanese: as
+        # markup, in the Japanese font inside another language's sentence.
+        body, next_step = (mixed_markup(text, self.font_name) for text in (s.body, s.next_step))
+        self.screen, self.title, self.body, self.next_step = s.name, s.title, body, next_step
         self.success = s.success
         self.code_dots = session.code_dots
-        self.update_shared(session)
         t = session.t
         self.t_tap, self.t_or_code = t(m.TAP_YOUR_CARD), t(m.OR_ENTER_CODE)
         self.t_enter_code = t(m.ENTER_CODE)

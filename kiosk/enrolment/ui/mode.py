@@ -18,6 +18,7 @@ from kiosk.enrolment.wiring import EnrolmentKit, build_enrolment
 from kiosk.touch.app import post_to_ui
 from kiosk.touch.mode import TouchMode
 from kiosk.touch.view import TouchView
+from kiosk.voice.prompts import ENROLMENT
 from sync.config import DeviceConfig
 
 
@@ -25,6 +26,7 @@ class EnrolmentMode(TouchMode):
     screens = SCREENS
     kv_files: tuple[Path, ...] = KV_FILES
     entry_label = tx.ENROL_A_CARD
+    voice_screens = ENROLMENT
     session: EnrolmentSession
     view: EnrolmentView
 

@@ -23,14 +23,17 @@ from kiosk.issuance.ui.screens import SCREENS
 from kiosk.issuance.ui.view import IssuanceView
 from kiosk.touch.app import PublicApp, post_to_ui
 from kiosk.touch.mode import TouchMode
+from kiosk.voice.prompts import ISSUANCE
 
 HERE = Path(__file__).resolve().parent
 
 
 class IssuanceApp(PublicApp):
     title = "City kiosk: certificates"
+    can_call_staff = True
     kv_files = (HERE / "widgets.kv",)
     screens = SCREENS
+    voice_screens = ISSUANCE
     view: IssuanceView
     session: IssuanceFlow
 
@@ -82,5 +85,15 @@ class IssuanceApp(PublicApp):
             "back": lambda: f.back(now),
             "cancel": lambda: f.cancel(now),
             "continue": lambda: f.continue_session(now),
+            # The attract screen's button and the shared accessibility bar's.
+            "staff": lambda: f.call_staff(now),
+            "call_staff": lambda: f.call_staff(now),
         }
         actions[action]()
+
+    def call_staff(self, now: float) -> None:
+        """The access bar's "Call staff" and the keypad's call-staff key: the
+        issuance staff screen (leaving card enrolment first when it is open)."""
+        if self.mode_active and self.mode is not None:
+            self.mode.session.reset()  # its on_exit hands the screen back
+        self.flow.call_staff(now)

@@ -31,6 +31,7 @@ def run_issuance(
     from kiosk.issuance.wiring import build_issuance
     from kiosk.reader import card_service_for
     from kiosk.touch.app import post_to_ui
+    from kiosk.voice.wiring import voice_for
 
     if "sound" not in ports and config.issuance.sound:
         ports["sound"] = KivySound(config.issuance.spool.parent / "sounds")
@@ -52,7 +53,16 @@ def run_issuance(
 
     try:
         name = config.device.name or config.device.facility
-        IssuanceApp(kit.flow, name, on_started=started, mode=mode, card_feed=feed).run()
+        voice = voice_for(config)
+        IssuanceApp(
+            kit.flow,
+            name,
+            on_started=started,
+            mode=mode,
+            card_feed=feed,
+            voice=voice,
+            keypad=config.keypad,
+        ).run()
     finally:
         for watcher in watchers:
             watcher.close()

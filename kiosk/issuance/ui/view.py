@@ -12,10 +12,23 @@ from kivy.properties import (
     NumericProperty,
     StringProperty,
 )
+from kivy.utils import escape_markup
 
+from contracts.issuance import KindOut
 from kiosk.issuance import texts as tx
 from kiosk.issuance.flow import IssuanceFlow, IssuanceStep
+from kiosk.touch import staff_texts
+from kiosk.touch.mixed import beside, latin
 from kiosk.touch.view import TouchView
+
+# Stands for the kind's name while a translated sentence is escaped for markup.
+_KIND = "\x00"
+
+
+def kind_markup(flow: IssuanceFlow, kind: KindOut) -> str:
+    japanese, translation = flow.kind_name(kind)
+    return beside(japanese, translation, english=translation == kind.label_en)
+
 
 # What the wait screen says for each step that waits for background work.
 WAIT_TEXTS = {
@@ -35,7 +48,27 @@ FIXED = {
     "t_take_card_hint": tx.TAKE_CARD_HINT, "t_take_certs": tx.TAKE_CERTIFICATES,
     "t_thanks": tx.THANK_YOU, "t_thanks_body": tx.THANK_YOU_BODY, "t_cancel": tx.CANCEL,
     "t_next": tx.NEXT, "t_plus": tx.PLUS, "t_minus": tx.MINUS, "t_yes": tx.ON, "t_no": tx.OFF,
+    "t_call_staff": staff_texts.CALL_STAFF,
 }  # fmt: skip
+
+
+def _option_row(flow: IssuanceFlow, option: Any) -> tuple[str, str, list[tuple[str, str, bool]]]:
+    """(id, label, [(value, text, chosen)]) of one option, label and texts as
+    markup: an English fallback of central's text in the Latin font."""
+    t = flow.t
+    values = option.choices if option.kind == "choice" else ["true", "false"]
+    fixed = {"true": t(tx.ON), "false": t(tx.OFF)}
+    chosen = flow.options.get(option.id, option.default)
+    label = flow.label(option)
+    texts = []
+    for value in values:
+        if value in fixed:
+            texts.append((value, latin(fixed[value], False), value == chosen))
+            continue
+        text = flow.choice_label(option, value)
+        english = text == option.choice_labels_en.get(value)
+        texts.append((value, latin(text, english), value == chosen))
+    return option.id, latin(label, label == option.label_en), texts
 
 
 class IssuanceView(TouchView):
@@ -77,26 +110,15 @@ class IssuanceView(TouchView):
 
     def _choices(self, flow: IssuanceFlow) -> None:
         t = flow.t
-        self.kinds = [(k.id, flow.label(k), t(tx.FEE_EACH, fee=k.fee_yen)) for k in flow.kinds]
+        self.kinds = [
+            (k.id, kind_markup(flow, k), escape_markup(t(tx.FEE_EACH, fee=k.fee_yen)))
+            for k in flow.kinds
+        ]
         kind = flow.kind
-        self.kind_label = flow.label(kind) if kind else ""
+        self.kind_label = kind_markup(flow, kind) if kind else ""
         self.copies_text = str(flow.copies)
         fee = kind.fee_yen if kind else 0
-        self.confirm_line = t(tx.CONFIRM_LINE, kind=self.kind_label, copies=flow.copies, fee=fee)
+        line = t(tx.CONFIRM_LINE, kind=_KIND, copies=flow.copies, fee=fee)
+        self.confirm_line = escape_markup(line).replace(_KIND, self.kind_label)
         self.total_text = t(tx.TOTAL, total=flow.total_yen)
-        options = []
-        for option in kind.options if kind else []:
-            values = option.choices if option.kind == "choice" else ["true", "false"]
-            labels = {"true": t(tx.ON), "false": t(tx.OFF)}
-            chosen = flow.options.get(option.id, option.default)
-            options.append(
-                (
-                    option.id,
-                    flow.label(option),
-                    [
-                        (v, labels.get(v) or flow.choice_label(option, v), v == chosen)
-                        for v in values
-                    ],
-                )
-            )
-        self.options = options
+        self.options = [_option_row(flow, option) for option in (kind.options if kind else [])]

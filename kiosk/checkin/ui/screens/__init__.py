@@ -10,8 +10,8 @@ from kiosk.checkin.session import CheckinScreen
 from kiosk.checkin.ui.screens.attract import AttractScreen
 from kiosk.checkin.ui.screens.keypad import KeypadScreen
 from kiosk.checkin.ui.screens.result import ResultScreen
-from kiosk.checkin.ui.screens.staff import StaffScreen
 from kiosk.touch.language import LANGUAGE_KV, LanguageScreen
+from kiosk.touch.staff import STAFF_KV, StaffScreen
 
 HERE = Path(__file__).resolve().parent
 
@@ -20,5 +20,5 @@ SCREENS: dict[CheckinScreen, tuple[type[Screen], Path]] = {
     CheckinScreen.LANGUAGE: (LanguageScreen, LANGUAGE_KV),
     CheckinScreen.KEYPAD: (KeypadScreen, HERE / "keypad.kv"),
     CheckinScreen.RESULT: (ResultScreen, HERE / "result.kv"),
-    CheckinScreen.STAFF: (StaffScreen, HERE / "staff.kv"),
+    CheckinScreen.STAFF: (StaffScreen, STAFF_KV),
 }

@@ -21,6 +21,7 @@ from kiosk.issuance.ui.screens.take_card import TakeCardScreen
 from kiosk.issuance.ui.screens.thanks import ThanksScreen
 from kiosk.issuance.ui.screens.wait import WaitScreen
 from kiosk.touch.language import LANGUAGE_KV, LanguageScreen
+from kiosk.touch.staff import STAFF_KV, StaffScreen
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,4 +39,5 @@ SCREENS: dict[IssuanceScreen, tuple[type[Screen], Path]] = {
     IssuanceScreen.TAKE_CARD: (TakeCardScreen, HERE / "take_card.kv"),
     IssuanceScreen.THANKS: (ThanksScreen, HERE / "thanks.kv"),
     IssuanceScreen.NOTICE: (NoticeScreen, HERE / "notice.kv"),
+    IssuanceScreen.STAFF: (StaffScreen, STAFF_KV),
 }

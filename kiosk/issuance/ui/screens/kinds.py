@@ -19,7 +19,8 @@ class KindsScreen(Screen):  # type: ignore[misc]
         box = self.ids.choices
         box.clear_widgets()
         for kind_id, label, fee in app.view.kinds:
-            button = Factory.PrimaryButton(text=f"{label}\n{fee}")
+            # label is markup: the Japanese name in the Japanese font.
+            button = Factory.PrimaryButton(text=f"{label}\n{fee}", markup=True)
             button.bind(on_release=lambda _b, k=kind_id: app.act("kind", k))
             box.add_widget(button)
             self.ids[f"kind_{kind_id}"] = button  # addressable like kv ids (tests)

@@ -12,6 +12,7 @@ from kivy.metrics import mm
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
+from foundation import languages
 from kiosk.touch import theme
 
 
@@ -29,10 +30,13 @@ class OptionsScreen(Screen):  # type: ignore[misc]
         box.clear_widgets()
         for option_id, label, values in app.view.options:
             row = BoxLayout(size_hint_y=None, height=mm(theme.TARGET_MM + 2), spacing=mm(3))
-            row.add_widget(Factory.KLabel(text=label, halign="left"))
+            # label and texts are markup (kiosk.touch.mixed.latin).
+            row.add_widget(Factory.KLabel(text=label, halign="left", markup=True))
             for value, text, selected in values:
                 kind = "PrimaryButton" if selected else "SecondaryButton"
-                button = getattr(Factory, kind)(text=("✓ " if selected else "") + text)
+                # ✓ in the Japanese font: the Latin and Devanagari ones lack it.
+                mark = f"[font={languages.FONT_CJK}]✓[/font] " if selected else ""
+                button = getattr(Factory, kind)(text=mark + text, markup=True)
                 button.size_hint_x = 0.5
                 button.bind(on_release=lambda _b, o=option_id, v=value: app.act("option", o, v))
                 row.add_widget(button)
