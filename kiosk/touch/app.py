@@ -217,10 +217,13 @@ class PublicApp(App):  # type: ignore[misc]
         else:
             self.host_act(action, arg, value, now)
 
-    def fit_font(self, text: str, size: float, width: float, font_name: str = "") -> float:
+    def fit_font(
+        self, text: str, size: float, width: float, font_name: str = "", height: float = 0.0
+    ) -> float:
         """For ``.kv``: ``size`` shrunk so the longest word fits ``width``
-        (measured in ``font_name``, the person's font: ``app.view.font_name``)."""
-        return _widgets.fit_font(text, size, width, font_name)
+        (measured in ``font_name``, the person's font: ``app.view.font_name``)
+        and, with ``height``, the wrapped text that height."""
+        return _widgets.fit_font(text, size, width, font_name, height)
 
     def call_staff(self, now: float) -> None:
         """ "Call staff" from the access bar or the keypad (set

@@ -30,18 +30,48 @@ class HideableBox(BoxLayout):  # type: ignore[misc]
 Factory.register("HideableBox", cls=HideableBox)
 
 
-def fit_font(text: str, size: float, width: float, font_name: str = "") -> float:
+def fit_font(
+    text: str, size: float, width: float, font_name: str = "", height: float = 0.0
+) -> float:
     """``size`` (px), or smaller so that the longest word of ``text`` fits in
     ``width`` px: for buttons and keys, where a long word (a German-like
     compound, a long translation of "Clear") would otherwise be broken in
-    the middle or spill over the edge. Never below half of ``size``. Markup
-    tags (a name in the Japanese font) are not measured."""
+    the middle or spill over the edge. With ``height``, also so that the
+    wrapped text fits that many px (a key whose label wraps to two lines:
+    "Xác nhận" in larger text). Never below half of ``size``. Markup tags
+    (a name in the Japanese font) are not measured."""
     text = plain(text)
     words = text.split() or [text]
     widest = max(word_width(word, round(size, 1), font_name) for word in words)
-    if widest <= width or widest <= 0:
-        return size
-    return max(size / 2, size * width / widest)
+    fitted = size if widest <= width or widest <= 0 else max(size / 2, size * width / widest)
+    if height > 0 and width > 0:
+        return fit_height(
+            text, round(fitted, 1), round(width), round(height), font_name=font_name, floor=size / 2
+        )
+    return fitted
+
+
+@lru_cache(maxsize=1024)
+def fit_height(
+    text: str, size: float, width: int, height: int, *, font_name: str, floor: float
+) -> float:
+    """``size``, or smaller (by tenths, not below ``floor``) until ``text``
+    wrapped at ``width`` px is at most ``height`` px tall."""
+    while size > floor and wrapped_height(text, size, width, font_name) > height:
+        size = max(floor, size * 0.9)
+    return size
+
+
+def wrapped_height(text: str, size: float, width: int, font_name: str) -> float:
+    """Height in px of ``text`` in bold at ``size``, wrapped at ``width`` px."""
+    from kivy.core.text import Label as CoreLabel
+
+    options: dict[str, Any] = {"font_size": size, "bold": True, "text_size": (width, None)}
+    if font_name:
+        options["font_name"] = font_name
+    label = CoreLabel(text=text, **options)
+    label.refresh()
+    return float(label.texture.size[1])
 
 
 @lru_cache(maxsize=4096)

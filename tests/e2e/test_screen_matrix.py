@@ -7,7 +7,7 @@ geometry: no overlapping text or buttons, no clipped text, buttons at least
 
 One Xvfb of the panel's size and one Kivy process per profile and
 touchscreen (``KIVY_DPI`` is read at start), two at a time. Screenshots go to
-``tests/artifacts/screens/`` for ja, en, ne, vi and x-long (all languages
+``tests/artifacts/screens/`` for ja, en, ne, vi, fil and x-long (all languages
 with ``FULL_SCREENSHOTS=1``), with ``violations.txt`` (the figures, and what
 failed).
 """
@@ -30,7 +30,7 @@ from tests.harness.keys import write_test_key
 from tests.harness.xvfb import Xvfb
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOT_LANGUAGES = ["ja", "en", "ne", "vi", "x-long"]
+SHOT_LANGUAGES = ["ja", "en", "ne", "vi", "fil", "x-long"]
 # Whole matrix: 3 minutes on a 2-core machine, measured as the processor time
 # of its processes (Kivy drivers and Xvfb) over 2 cores, so that other load
 # on the machine does not decide the result (figures in docs/kiosk.md).

@@ -115,8 +115,10 @@ class Probe(App):  # type: ignore[misc]
     def act(self, *_args: Any) -> None:
         pass
 
-    def fit_font(self, text: str, size: float, width: float, font_name: str = "") -> float:
-        return widgets.fit_font(text, size, width, font_name)
+    def fit_font(
+        self, text: str, size: float, width: float, font_name: str = "", height: float = 0.0
+    ) -> float:
+        return widgets.fit_font(text, size, width, font_name, height)
 
     def build(self) -> ScreenManager:
         register_fonts()
