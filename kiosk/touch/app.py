@@ -42,9 +42,11 @@ from kivy.uix.screenmanager import FadeTransition, ScreenManager
 from foundation import languages
 from kiosk.cards import CardSeen
 from kiosk.touch import theme
+from kiosk.touch import widgets as _widgets
 from kiosk.touch.keyfocus import KeyFocus
 from kiosk.touch.keynav import NullSpeech, Speech
 from kiosk.touch.mode import TouchMode
+from kiosk.touch.profiles import is_wide
 from kiosk.touch.session import TouchSession
 from kiosk.touch.view import TouchView
 from sync.config import KeypadSection
@@ -59,6 +61,14 @@ HERE = Path(__file__).resolve().parent
 SHARED_KV = (HERE / "widgets.kv", HERE / "keypad.kv")
 # Escape (27) and F1 (282) must not close the app or open the settings panel.
 BLOCKED_KEYS = (27, 282)
+# The accessibility bar's choices (widgets.kv, AccessBar): the same on every
+# screen, for whichever session is at the screen (the touchscreen's or an
+# open mode's), so they are handled here rather than by each flow.
+PERSON_CHOICES = {
+    "larger": TouchSession.toggle_large_text,
+    "contrast": TouchSession.toggle_high_contrast,
+    "more_time": TouchSession.toggle_more_time,
+}
 
 
 def post_to_ui(call: Callable[[], None]) -> None:
@@ -103,6 +113,10 @@ class PublicApp(App):  # type: ignore[misc]
     screen class and its ``.kv``), ``view`` and ``session``."""
 
     use_kivy_settings = False
+    # Filled in by subclasses that can do these (the access bar shows their
+    # buttons only then): read the screen aloud again, call a member of staff.
+    can_read_again: ClassVar[bool] = False
+    can_call_staff: ClassVar[bool] = False
     kv_files: ClassVar[tuple[Path, ...]] = ()
     # Keyed by the flow's screen enum (a StrEnum: the names the .kv files use).
     screens: ClassVar[Mapping[Any, tuple[type, Path]]] = {}
@@ -141,8 +155,14 @@ class PublicApp(App):  # type: ignore[misc]
             self.voice.post = post_to_ui  # its worker threads hand prompts back here
             names = [(code, self.language_name(code)) for code in self.session.languages]
             self.voice.prepare(lambda: names, after=5.0)  # the language screen's names
-        Window.clearcolor = theme.rgba(theme.PAGE)
+        # Read again needs a voice guide; the access bar shows it only then.
+        self.view.can_read_again = self.can_read_again or self.voice is not None
+        self.view.can_call_staff = self.can_call_staff
+        self.view.bind(c_page=lambda _v, rgba: setattr(Window, "clearcolor", rgba))
+        Window.clearcolor = self.view.c_page
         Window.bind(on_touch_down=self._touched, on_key_down=self._key_down, on_key_up=self._key_up)
+        Window.bind(size=self._window_resized)
+        self._window_resized(Window, Window.size)
         mode_kv = self.mode.kv_files if self.mode else ()
         for kv in (*SHARED_KV, *self.kv_files, *mode_kv):
             Builder.load_file(str(kv))
@@ -174,17 +194,41 @@ class PublicApp(App):  # type: ignore[misc]
 
     # --- called from .kv -----------------------------------------------------
     def act(self, action: str, arg: str = "", value: str = "") -> None:
-        """Every ``.kv`` handler: to the open mode, or to this touchscreen."""
+        """Every ``.kv`` handler: the person's choices (access bar), then to
+        the open mode, or to this touchscreen."""
         now = time.monotonic()
-        if action == "read_again":
+        if action in PERSON_CHOICES:
+            PERSON_CHOICES[action](self.active_session, now)
+        elif action == "read_again":
+            self.active_session.activity(now)
             self.read_again()
+        elif action == "call_staff":
+            # The access bar's button and the USB keypad's call-staff key.
+            self.active_session.activity(now)
+            self.call_staff(now)
         elif self.mode_active and self.mode is not None:
             self.mode.act(action, arg, now)
         elif action == "mode" and self.mode is not None:
             self.mode_active = True
+            # The person's choices go with them into the mode.
+            self.mode.session.high_contrast = self.session.high_contrast
+            self.mode.session.more_time = self.session.more_time
             self.mode.open(self.session.language, self.session.large_text, now)
         else:
             self.host_act(action, arg, value, now)
+
+    def fit_font(
+        self, text: str, size: float, width: float, font_name: str = "", height: float = 0.0
+    ) -> float:
+        """For ``.kv``: ``size`` shrunk so the longest word fits ``width``
+        (measured in ``font_name``, the person's font: ``app.view.font_name``)
+        and, with ``height``, the wrapped text that height."""
+        return _widgets.fit_font(text, size, width, font_name, height)
+
+    def call_staff(self, now: float) -> None:
+        """ "Call staff" from the access bar or the keypad (set
+        ``can_call_staff`` to show the button). Nothing by default: a
+        touchscreen that can call staff overrides it."""
 
     def host_act(self, action: str, arg: str, value: str, now: float) -> None:
         """This touchscreen's own actions."""
@@ -227,7 +271,8 @@ class PublicApp(App):  # type: ignore[misc]
 
     # --- voice guidance ------------------------------------------------------
     def read_again(self) -> None:
-        """Say the current screen's prompt again (the "read again" button)."""
+        """Say the current screen's prompt again (the access bar's "Read
+        again", the keypad's repeat key); nothing without a voice guide."""
         if self.voice is not None:
             self.voice.read_again()
 
@@ -269,8 +314,18 @@ class PublicApp(App):  # type: ignore[misc]
         return self.mode.session if self.mode_active and self.mode else self.session
 
     def _touched(self, *_args: Any) -> bool:
-        self.active_session.activity(time.monotonic())
+        # After the touch has reached the widgets: a touch hides the idle
+        # banner, and hiding it first would hand this very touch to the
+        # access bar button under the banner's Continue.
+        now = time.monotonic()
+        Clock.schedule_once(lambda _dt: self.active_session.activity(now), 0)
         return False
+
+    def _window_resized(self, _window: Any, size: tuple[int, int]) -> None:
+        self.view.wide = is_wide(*size)
+        short = size[1] / mm(1) < theme.COMPACT_HEIGHT_MM
+        sizes = theme.COMPACT_TEXT_MM if short else theme.TEXT_MM
+        self.view.title_mm, self.view.huge_mm = sizes["title"], sizes["huge"]
 
     def _key_down(self, _window: Any, key: int, *_args: Any) -> bool:
         if key in BLOCKED_KEYS:

@@ -38,6 +38,7 @@ from kiosk.touch.keynav import (
 )
 from kiosk.touch.keynav import announce as announce_focus
 from kiosk.touch.keypad_presence import KeypadPresence
+from kiosk.touch.mixed import plain
 from sync.config import KeypadSection
 
 if TYPE_CHECKING:
@@ -66,15 +67,17 @@ class ScreenButtons:
         for widget in screen.walk(restrict=True):
             if not isinstance(widget, Label) or not _shown(widget, screen):
                 continue
+            # What it shows, without the tags of a markup label (kiosk.touch.mixed).
+            text = plain(str(widget.text)) if widget.markup else str(widget.text)
             if not isinstance(widget, Button):
-                self.words.append(str(widget.text))
+                self.words.append(text)
                 continue
             if str(getattr(widget, "key", "")).isdigit():
                 self.digit_entry = True
             self.widgets.append(widget)
             self.items.append(
                 Item(
-                    label=str(widget.text),
+                    label=text,
                     enabled=not widget.disabled,
                     primary=primary is not None and isinstance(widget, primary),
                     back=names.get(widget.uid) in BACK_IDS,

@@ -9,6 +9,8 @@ it set ``markup: True``. Pure: no Kivy import.
 
 from __future__ import annotations
 
+import re
+
 from foundation.languages import FONT_CJK, FONT_LATIN, language
 
 # Code point ranges only the CJK font covers among ours (docs/translation.md).
@@ -21,6 +23,20 @@ _CJK_RANGES = (
     (0x25A0, 0x25FF),  # geometric shapes (● ○)
     (0x2713, 0x2713),  # ✓
 )
+
+
+# Kivy markup tags: what :func:`plain` removes.
+_MARKUP_TAG = re.compile(
+    r"\[/?(?:b|i|u|s|sub|sup|font|size|color|ref|anchor|font_family|font_context"
+    r"|font_features|text_language)(?:=[^\]]*)?\]"
+)
+
+
+def plain(markup: str) -> str:
+    """The words of a markup text as shown: tags removed, escapes undone
+    (for measuring a word, or saying a button's label)."""
+    text = _MARKUP_TAG.sub("", markup)
+    return text.replace("&bl;", "[").replace("&br;", "]").replace("&amp;", "&")
 
 
 def is_cjk(char: str) -> bool:

@@ -21,3 +21,8 @@ BACK = N_("Back")
 CONTINUE = N_("Continue")
 RETURNING_IN = N_("Returning to the start in {seconds} s")
 STILL_THERE = N_("Are you still there?")
+# The accessibility bar on every screen (kiosk/touch/widgets.kv, AccessBar).
+HIGH_CONTRAST = N_("High contrast")
+MORE_TIME = N_("More time")
+READ_AGAIN = N_("Read again")
+CALL_STAFF = N_("Call staff")

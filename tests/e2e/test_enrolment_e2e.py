@@ -61,7 +61,7 @@ def test_enrolment_code_and_card_through_pcscd(
         {"insert": "unknown"}, {"wait": "enrol_card"}, {"state": True},
         {"shot": f"{tag}-card-unsupported"}, {"remove": True},
         {"idle": 35}, {"shot": f"{tag}-card-countdown"},
-        {"tap": "enrol_card.countdown.continue_button"},
+        {"tap": "enrol_card.top.countdown.continue_button"},
         {"insert": "felica", "uid": UID}, {"wait": "enrol_result", "timeout": 10},
         {"state": True}, {"shot": f"{tag}-result-enrolled"}, {"remove": True},
         {"central": True},

@@ -154,7 +154,7 @@ def test_issuance_e2e_call_staff_without_connection(
     so the shared staff screen says so and where to go (the fixed words: no
     ``[staff_call]`` place configured); Back returns to the start."""
     steps: list[dict[str, Any]] = [
-        {"tap": "attract.staff_button"}, {"wait": "staff"}, {"state": True},
+        {"tap": "attract.top.access.staff_button"}, {"wait": "staff"}, {"state": True},
         {"shot": "ja-staff-unreachable"},
         {"tap": "staff.back_button"}, {"wait": "attract"},
     ]  # fmt: skip

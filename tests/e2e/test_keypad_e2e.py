@@ -180,11 +180,12 @@ def test_keypad_only_checkin_code_card_and_staff(
     assert states[2]["screen"] == "result" and "Room A" in states[2]["body"], states[2]
     # A new person: the first key starts on the main action, the next moves.
     assert ("KP_Right", "attract", "code_button") in keys
-    assert ("KP_Left", "attract", "larger_button") in keys
+    assert ("KP_Left", "attract", "staff_button") in keys
 
     first, last = [line for line in lines if "spoken" in line]
     said = [text for _screen, text in first["spoken"]]
-    assert said[0] == "予約番号を入力、4個中3番目"  # Japanese: the attract screen's language
+    # Japanese: the attract screen's language; the access bar's buttons first.
+    assert said[0] == "予約番号を入力、6個中6番目", said[:3]
     assert "<repeat>" in said
     on_keypad = [text for screen, text in first["spoken"] if screen == "keypad"]
     assert on_keypad and all(not re.search(r"[0-9]", t) for t in on_keypad), on_keypad
@@ -224,11 +225,13 @@ def test_keypad_only_issuance_wrong_then_right_pin(
     counter: Path, pcscd: Pcscd, x_env: dict[str, str], artifacts_dir: Path, tmp_path: Path
 ) -> None:
     steps: list[dict[str, Any]] = [
-        # "*" where this touchscreen has no call-staff action yet: nothing
-        # happens, and nothing breaks (the app would stop on an error).
-        *press("KP_Multiply"),
-        *press("KP_2", "KP_5"), {"wait": "language"},
-        {"press": "KP_2", "until": "lang_en", "max": 4}, *press("KP_5"), {"wait": "place_card"},
+        # "*" calls staff (no staff call configured: where to go); back
+        # returns to the start. The access bar's buttons come first.
+        *press("KP_Multiply"), {"wait": "staff"},
+        {"press": "KP_2", "until": "back_button", "max": 8}, *press("KP_5"), {"wait": "attract"},
+        {"press": "KP_2", "until": "language_button", "max": 8}, *press("KP_5"),
+        {"wait": "language"},
+        {"press": "KP_2", "until": "lang_en", "max": 12}, *press("KP_5"), {"wait": "place_card"},
         {"insert": "mynumber"}, {"wait": "pin", "timeout": 20},
         *digits("9999"), *press("KP_Enter"), {"wait": "pin", "timeout": 20}, {"state": True},
         *digits("1234"), {"shot": "keypad-pin-typed"}, *press("KP_Enter"),
@@ -236,7 +239,9 @@ def test_keypad_only_issuance_wrong_then_right_pin(
         *press("KP_5"), {"wait": "options"},
         *press("KP_6", "KP_5"), {"shot": "keypad-options-focus"},
         {"press": "KP_2", "until": "next_button", "max": 10}, *press("KP_5"), {"wait": "copies"},
-        *press("KP_8", "KP_5", "KP_2", "KP_5"), {"wait": "confirm"},
+        # Next is last, after Back and Cancel: "One more" is before them.
+        {"press": "KP_8", "until": "plus_button", "max": 4}, *press("KP_5"),
+        {"press": "KP_2", "until": "next_button", "max": 4}, *press("KP_5"), {"wait": "confirm"},
         *press("KP_Enter"), {"wait": "take_card", "timeout": 20},
         {"remove": True}, {"wait": "thanks", "timeout": 10},
         *press("KP_5"), {"wait": "attract"}, {"spoken": True},
@@ -248,8 +253,10 @@ def test_keypad_only_issuance_wrong_then_right_pin(
     lines = run_driver(scenario, tmp_path, {**x_env, **pcscd.env}, "tests.e2e.issuance_driver")
     elapsed = time.monotonic() - started
     keys = pressed(lines)
-    assert keys[0][:2] == ("KP_Multiply", "attract")
-    assert keys[1:3] == [("KP_2", "attract", "start_button"), ("KP_5", "language", "lang_ja")]
+    assert keys[0][:2] == ("KP_Multiply", "staff")
+    assert ("KP_2", "staff", "back_button") in keys
+    assert ("KP_2", "attract", "language_button") in keys
+    assert ("KP_2", "language", "lang_en") in keys
     wrong = next(line for line in lines if "tries" in line)
     assert wrong["screen"] == "pin" and wrong["tries"] == "Tries left: 2"
     assert ("KP_8", "copies", "plus_button") in keys
@@ -273,7 +280,7 @@ def test_keypad_only_issuance_wrong_then_right_pin(
     assert ["copies", "2"] in spoken  # "One more" pressed: the number of copies said
     elsewhere = [text for screen, text in spoken if screen != "pin" and text != "2"]
     assert all(POSITION.search(text) for text in elsewhere), elsewhere
-    assert any(text.endswith(", selected, 2 of 9") for text in elsewhere), elsewhere
+    assert any(text.endswith(", selected, 8 of 15") for text in elsewhere), elsewhere
     assert any(text.startswith("Pay") for text in elsewhere), elsewhere
     assert elapsed < 60, elapsed
 

@@ -191,14 +191,14 @@ def test_staffcall_press_dashboard_acknowledge_device_done(
 
     steps: list[dict[str, Any]] = [
         {"wait": "attract", "timeout": 10},
-        {"tap": "attract.staff_button"},
+        {"tap": "attract.top.access.staff_button"},
         {"title": ALERTED, "timeout": 10},
         {"shot": "staffcall-alerted"},
         {"title": ON_THE_WAY, "timeout": 60},
         {"shot": "staffcall-on-the-way"},
         {"wait": "attract", "timeout": 60},
         # A second call; the person gives up and leaves (Back).
-        {"tap": "attract.staff_button"},
+        {"tap": "attract.top.access.staff_button"},
         {"title": ALERTED, "timeout": 10},
         {"tap": "staff.back_button"},
         {"wait": "attract", "timeout": 5},
@@ -265,7 +265,7 @@ def test_staffcall_offline_says_where_to_go(
     shots.mkdir(exist_ok=True)
     steps = [
         {"wait": "attract", "timeout": 10},
-        {"tap": "attract.staff_button"},
+        {"tap": "attract.top.access.staff_button"},
         {"title": UNREACHABLE, "timeout": 5},
         {"state": True},
         {"shot": "staffcall-offline"},

@@ -90,17 +90,24 @@ def screens_scenario(language_steps: list[dict[str, Any]], tag: str) -> list[dic
     return [
         *language_steps,
         {"shot": f"{tag}-attract"},
-        {"tap": "attract.language_button"}, {"wait": "language"}, {"shot": f"{tag}-language"},
+        {"tap": "attract.top.access.language_button"}, {"wait": "language"},
+        {"shot": f"{tag}-language"},
         {"tap": "language.back_button"}, {"wait": "attract"},
         {"tap": "attract.code_button"}, {"wait": "keypad"},
         {"tap": "keypad.key_1"}, {"tap": "keypad.key_2"}, {"state": True},
         {"shot": f"{tag}-keypad"},
-        {"idle": 35}, {"shot": f"{tag}-keypad-countdown"},
-        {"tap": "keypad.countdown.continue_button"},
+        # The access bar's choices, by taps, on a screen of the flow.
+        {"tap": "keypad.top.access.contrast_button"},
+        {"tap": "keypad.top.access.more_time_button"}, {"state": True},
+        {"shot": f"{tag}-keypad-high-contrast"},
+        {"tap": "keypad.top.access.contrast_button"},
+        # More time doubles the idle time: 65 s without a touch (not 35).
+        {"idle": 35}, {"idle": 65}, {"shot": f"{tag}-keypad-countdown"},
+        {"tap": "keypad.top.countdown.continue_button"},
         {"tap": "keypad.back_button"}, {"wait": "attract"},
         {"card": "cr1_unknowncard"}, {"wait": "result"}, {"state": True},
         {"shot": f"{tag}-result-not-registered"},
-        {"tap": "result.staff_button"}, {"wait": "staff"}, {"shot": f"{tag}-staff"},
+        {"tap": "result.top.access.staff_button"}, {"wait": "staff"}, {"shot": f"{tag}-staff"},
         {"tap": "staff.back_button"}, {"wait": "attract"},
         {"card": None, "readable": False}, {"wait": "result"}, {"shot": f"{tag}-result-unreadable"},
         {"tap": "result.done_button"}, {"wait": "attract"},
@@ -118,7 +125,7 @@ def test_touchscreen_every_screen_by_taps(
     config = device_config(tmp_path, tmp_path / "no-lockctl.sock")
     seed_code_reservation(config, "482913")
     to_english = [
-        {"tap": "attract.language_button"},
+        {"tap": "attract.top.access.language_button"},
         {"wait": "language"},
         {"tap": "language.lang_en"},
         {"wait": "attract"},
@@ -130,7 +137,7 @@ def test_touchscreen_every_screen_by_taps(
     }
     lines = run_driver(scenario, tmp_path, kivy_env)
     shots = [line["shot"] for line in lines if "shot" in line]
-    assert len(shots) == 8
+    assert len(shots) == 9
     for shot in shots:
         assert_not_blank(shot)
     taps = [line for line in lines if "tapped" in line]
@@ -138,8 +145,12 @@ def test_touchscreen_every_screen_by_taps(
         assert round(tap["height_mm"], 2) >= 15 and round(tap["width_mm"], 2) >= 15, tap
     states = [line for line in lines if "screen" in line and "dots" in line]
     assert states[0]["dots"] == "●●○○○○"
-    countdown = next(line for line in lines if "countdown" in line)
-    assert countdown["countdown"]
+    chosen = states.pop(1)  # high contrast and more time on, for this person
+    assert chosen["choices"] == [False, True, True] and chosen["page"][:3] == [0, 0, 0]
+    assert chosen["dots"] == "●●○○○○"
+    assert states[1]["choices"] == [False, False, True]  # still this person's
+    idle, doubled = [line for line in lines if "countdown" in line]
+    assert not idle["countdown"] and doubled["countdown"]
     not_registered, lock_down = states[1], states[2]
     expected = {
         "ja": ("このカードの予約はありません。", "ドアの装置が応答していません。"),

@@ -173,6 +173,8 @@ class Driver:
                 screen=v.screen, title=v.title, body=v.body, next=v.next_step, dots=v.code_dots,
                 code=mode.code_text if mode else "", notice=mode.card_notice if mode else "",
                 language=self.app.active_session.language,
+                choices=[v.large_text, v.high_contrast, v.more_time],
+                page=list(v.c_page),
             )  # fmt: skip
             self.advance()
         else:

@@ -39,7 +39,7 @@ from kivy.uix.screenmanager import ScreenManager
 from foundation.languages import LANGUAGES
 from kiosk.i18n import own_translation
 from kiosk.touch import texts as tt
-from kiosk.touch import theme
+from kiosk.touch import theme, widgets
 from kiosk.touch.app import SHARED_KV, register_fonts
 from kiosk.touch.language import LANGUAGE_KV, LanguageScreen
 from kiosk.touch.view import TouchView
@@ -89,6 +89,7 @@ def probe_fonts() -> dict[str, Any]:
     for language in LANGUAGES:
         session = type("S", (), {})()
         session.language, session.large_text, session.countdown = language.code, False, None
+        session.high_contrast, session.more_time, session.countdown_seconds = False, False, 20.0
         session.t = lambda message, **_values: message
         view.update_shared(session)
         report["_view_fonts"][language.code] = [view.font_name, view.font_script]
@@ -113,6 +114,11 @@ class Probe(App):  # type: ignore[misc]
 
     def act(self, *_args: Any) -> None:
         pass
+
+    def fit_font(
+        self, text: str, size: float, width: float, font_name: str = "", height: float = 0.0
+    ) -> float:
+        return widgets.fit_font(text, size, width, font_name, height)
 
     def build(self) -> ScreenManager:
         register_fonts()

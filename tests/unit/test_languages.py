@@ -245,3 +245,13 @@ def test_latin_marks_english_fallbacks_for_other_scripts() -> None:
 
     assert latin("Who is listed", english=True) == "[font=NotoSans]Who is listed[/font]"
     assert latin("को [सूची]", english=False) == "को &bl;सूची&br;"
+
+
+def test_mixed_plain_is_the_text_a_markup_label_shows() -> None:
+    from kiosk.touch.mixed import mixed_markup, plain
+
+    text = "Room [A] & 会議室"
+    shown = mixed_markup(text, "NotoSans")
+    assert shown != text and "[font=" in shown
+    assert plain(shown) == text
+    assert plain("[b]Next[/b]") == "Next"

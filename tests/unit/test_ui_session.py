@@ -108,3 +108,35 @@ def test_session_card_unusable(session: CheckinSession) -> None:
     session.card_unusable(readable=False, now=0.0)
     assert shown(session) == CheckinScreen.RESULT and not session.screen.success
     assert session.screen.title == "カードを読めませんでした"
+
+
+def test_session_more_time_doubles_idle_and_countdown(session: CheckinSession) -> None:
+    session.open_keypad(now=0.0)
+    session.toggle_more_time(now=0.0)
+    session.tick(IDLE_SECONDS + 1)
+    assert session.countdown is None  # still within the doubled idle time
+    session.tick(2 * IDLE_SECONDS + 1)
+    assert session.countdown == pytest.approx(2 * COUNTDOWN_SECONDS - 1)
+    session.tick(2 * (IDLE_SECONDS + COUNTDOWN_SECONDS) - 1)
+    assert shown(session) == CheckinScreen.KEYPAD
+    session.tick(2 * (IDLE_SECONDS + COUNTDOWN_SECONDS))
+    assert shown(session) == CheckinScreen.ATTRACT
+    assert not session.more_time  # the next person starts with the standard time
+
+
+def test_session_more_time_from_the_countdown_answers_it(session: CheckinSession) -> None:
+    session.open_keypad(now=0.0)
+    session.tick(IDLE_SECONDS + 5)
+    assert session.countdown is not None
+    session.toggle_more_time(now=IDLE_SECONDS + 5)
+    assert session.countdown is None and session.more_time
+    session.tick(IDLE_SECONDS + 5 + IDLE_SECONDS + 1)
+    assert session.countdown is None  # the idle time counts from the touch, doubled
+
+
+def test_session_high_contrast_and_large_text_forgotten_on_reset(session: CheckinSession) -> None:
+    session.toggle_high_contrast(now=1.0)
+    session.toggle_large_text(now=1.0)
+    assert session.high_contrast and session.large_text
+    session.reset()
+    assert not session.high_contrast and not session.large_text and not session.more_time

@@ -19,3 +19,16 @@ def test_ui_theme_buttons_stand_out_and_targets_big() -> None:
     assert theme.contrast_ratio(theme.PRIMARY, theme.PAGE) >= 3.0
     assert theme.TARGET_MM >= 15.0
     assert theme.contrast_ratio((1, 1, 1), (0, 0, 0)) == 21.0
+
+
+def test_ui_theme_high_contrast_palette_at_least_7_to_1() -> None:
+    for what, fg, bg in theme.HIGH_CONTRAST.text_pairs():
+        assert theme.contrast_ratio(fg, bg) >= 7.0, what
+    assert theme.contrast_ratio(theme.HIGH_CONTRAST.primary, theme.HIGH_CONTRAST.page) >= 3.0
+
+
+def test_ui_theme_standard_palette_every_text_pair_at_least_4_5() -> None:
+    for what, fg, bg in theme.STANDARD.text_pairs():
+        assert theme.contrast_ratio(fg, bg) >= 4.5, what
+    assert theme.palette(True) is theme.HIGH_CONTRAST
+    assert theme.palette(False) is theme.STANDARD

@@ -29,6 +29,7 @@ class KioskApp(PublicApp):
     """The check-in touchscreen; ``session`` is built by the caller."""
 
     title = "City kiosk"
+    can_call_staff = True
     screens = SCREENS
     voice_screens = CHECKIN
     view: CheckinView
@@ -59,7 +60,6 @@ class KioskApp(PublicApp):
         actions: dict[str, Callable[[], None]] = {
             "language": lambda: s.open_language(now),
             "choose_language": lambda: s.choose_language(arg, now),
-            "larger": lambda: s.toggle_large_text(now),
             "keypad": lambda: s.open_keypad(now),
             "key": lambda: s.key(arg, now),
             "staff": lambda: s.call_staff(now),
@@ -69,3 +69,10 @@ class KioskApp(PublicApp):
             "continue": lambda: s.activity(now),
         }
         actions[action]()
+
+    def call_staff(self, now: float) -> None:
+        """The access bar's "Call staff": the check-in staff screen (leaving
+        card enrolment first when it is open)."""
+        if self.mode_active and self.mode is not None:
+            self.mode.session.reset()  # its on_exit hands the screen back
+        self.session.call_staff(now)

@@ -19,7 +19,6 @@ class CheckinView(TouchView):
     t_tap = StringProperty("")
     t_or_code = StringProperty("")
     t_enter_code = StringProperty("")
-    t_call_staff = StringProperty("")
 
     def update(self, session: CheckinSession) -> None:
         s = session.screen
@@ -32,4 +31,4 @@ class CheckinView(TouchView):
         self.code_dots = session.code_dots
         t = session.t
         self.t_tap, self.t_or_code = t(m.TAP_YOUR_CARD), t(m.OR_ENTER_CODE)
-        self.t_enter_code, self.t_call_staff = t(m.ENTER_CODE), t(m.CALL_STAFF)
+        self.t_enter_code = t(m.ENTER_CODE)

@@ -30,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 
 class IssuanceApp(PublicApp):
     title = "City kiosk: certificates"
+    can_call_staff = True
     kv_files = (HERE / "widgets.kv",)
     screens = SCREENS
     voice_screens = ISSUANCE
@@ -76,7 +77,6 @@ class IssuanceApp(PublicApp):
             "start": lambda: f.start(now),
             "language": lambda: f.open_language(now),
             "choose_language": lambda: f.choose_language(arg, now),
-            "larger": lambda: f.toggle_large_text(now),
             "key": lambda: f.key(arg, now),
             "kind": lambda: f.choose_kind(arg, now),
             "option": lambda: f.set_option(arg, value, now),
@@ -90,3 +90,10 @@ class IssuanceApp(PublicApp):
             "call_staff": lambda: f.call_staff(now),
         }
         actions[action]()
+
+    def call_staff(self, now: float) -> None:
+        """The access bar's "Call staff" and the keypad's call-staff key: the
+        issuance staff screen (leaving card enrolment first when it is open)."""
+        if self.mode_active and self.mode is not None:
+            self.mode.session.reset()  # its on_exit hands the screen back
+        self.flow.call_staff(now)
