@@ -6,7 +6,10 @@ one of :mod:`foundation.languages`; no build step.
 
 A message missing, empty or fuzzy in the chosen language falls back to the
 default language's text (Japanese), not to the English message id: a person
-at a Japanese kiosk is more likely to read Japanese than English. The first
+at a Japanese kiosk is more likely to read Japanese than English -- where the
+language's font can draw Japanese. A language drawn in another font (Latin
+scripts, Nepali) falls back to English instead: the touchscreens have no font
+fallback, and Japanese in a Latin font would show as empty boxes. The first
 fallback of each (language, domain) logs one warning; ``deploy doctor`` lists
 incomplete catalogues (:meth:`Catalogues.missing`). The English catalogue may
 leave messages out: its message ids are English already.
@@ -24,7 +27,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from foundation.languages import SOURCE_LANGUAGE, babel_locale, ordered
+from foundation.languages import BY_CODE, SOURCE_LANGUAGE, babel_locale, ordered
 
 log = logging.getLogger(__name__)
 # (locale_dir, domain, language) already reported as falling back.
@@ -86,6 +89,7 @@ class _Fallback(gettext.NullTranslations):
         super().__init__()
         self.catalogues = catalogues
         self.language = language
+        self.fallback = fallback_language(language, catalogues.default)
 
     def gettext(self, message: str) -> str:
         key = (str(self.catalogues.locale_dir), self.catalogues.domain, self.language)
@@ -96,14 +100,23 @@ class _Fallback(gettext.NullTranslations):
                 extra={
                     "language": self.language,
                     "domain": self.catalogues.domain,
-                    "fallback": self.catalogues.default,
+                    "fallback": self.fallback,
                     "message_id": message,
                 },
             )
-        return self.catalogues.get(self.catalogues.default).gettext(message)
+        return self.catalogues.get(self.fallback).gettext(message)
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return self.catalogues.get(self.catalogues.default).ngettext(singular, plural, n)
+        return self.catalogues.get(self.fallback).ngettext(singular, plural, n)
+
+
+def fallback_language(language: str, default: str) -> str:
+    """Where ``language``'s missing messages come from: ``default`` when the
+    two are drawn in the same font, else English (the message ids)."""
+    own, fallback = BY_CODE.get(language), BY_CODE.get(default)
+    if own is None or fallback is None or own.font == fallback.font:
+        return default
+    return SOURCE_LANGUAGE
 
 
 def _translated(catalog: Catalog | None) -> set[str]:
