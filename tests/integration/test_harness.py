@@ -11,6 +11,7 @@ import pytest
 
 from cardreader.sim.cards import UidCard
 from cardreader.sim.vpcd import VpcdLink
+from deploy.fleet import CENTRAL_IDENTITY
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.mqtt import connect
 from tests.harness.pcscd import READER_NAMES, Pcscd
@@ -20,16 +21,23 @@ NOT_AUTHORIZED = 0x87
 
 
 def test_mosquitto_tls_round_trip(mosquitto: Mosquitto) -> None:
+    """Both ways over mutual TLS: a device's event reaches central, central's
+    command reaches the device (each on a topic the ACL lets it use)."""
     device = connect(mosquitto, mosquitto.identity("dev-a"))
+    central = connect(mosquitto, mosquitto.identity(CENTRAL_IDENTITY))
     try:
-        topic = "kiosk/v1/devices/dev-a/commands"
-        device.subscribe(topic)
-        wait_until(lambda: device.publish(topic, "ping") == 0, 5, "own-topic publish")
+        events, commands = "kiosk/v1/devices/dev-a/events", "kiosk/v1/devices/dev-a/commands"
+        central.subscribe(events)
+        device.subscribe(commands)
+        wait_until(lambda: device.publish(events, "ping") == 0, 5, "device -> central publish")
+        message = central.next_message()
+        assert (message.topic, message.payload) == (events, b"ping")
+        wait_until(lambda: central.publish(commands, "pong") == 0, 5, "central -> device publish")
         message = device.next_message()
-        assert message.topic == topic
-        assert message.payload == b"ping"
+        assert (message.topic, message.payload) == (commands, b"pong")
     finally:
         device.close()
+        central.close()
 
 
 def test_mosquitto_acl_denies_other_device_topic(mosquitto: Mosquitto) -> None:
