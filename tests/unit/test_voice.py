@@ -274,8 +274,9 @@ def test_voice_missing_audio_file_is_silent_and_logged_once(
         with caplog.at_level(logging.WARNING):
             for _ in range(3):
                 player.play([tmp_path / "gone.wav", tmp_path / "ok.wav"])
-                time.sleep(0.05)
-            _wait_idle(player, tmp_path)
+                _wait_taken(player)
+            _wait_for(lambda: player.first_write is not None)
+            player.close()  # joins the playback thread: nothing more is logged
     finally:
         player.close()
     missing = [r for r in caplog.records if getattr(r, "voice_problem", "") == "missing_audio"]
@@ -289,23 +290,32 @@ def test_voice_no_sound_device_is_silent_and_logged_once(
     write_tone(tmp_path / "a.wav", 0.2)
     player = AlsaPlayer("no_such_device_here", 80)
     try:
+
+        def no_device() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if getattr(r, "voice_problem", "") == "no_device"]
+
         with caplog.at_level(logging.WARNING):
             for _ in range(3):
                 player.play([tmp_path / "a.wav"])
-                time.sleep(0.05)
-            _wait_idle(player, tmp_path)
+                _wait_taken(player)
+            _wait_for(lambda: bool(no_device()))
+            player.close()  # joins the playback thread: nothing more is logged
     finally:
         player.close()
     problems = [r for r in caplog.records if getattr(r, "voice_problem", "") == "no_device"]
     assert len(problems) == 1 and player.first_write is None
 
 
-def _wait_idle(player: AlsaPlayer, tmp_path: Path) -> None:
-    """Until the playback thread has taken every request (it holds none)."""
-    deadline = time.monotonic() + 5
-    while player._files is not None and time.monotonic() < deadline:
+def _wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
-    time.sleep(0.1)
+
+
+def _wait_taken(player: AlsaPlayer) -> None:
+    """Until the playback thread has taken the last request (it holds none)."""
+    _wait_for(lambda: player._files is None)
 
 
 def test_voice_volume_scales_samples() -> None:
