@@ -6,9 +6,8 @@ screen, events in the outbox. Also every deny path the card reader makes."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,11 +16,11 @@ import pytest
 from cardreader.credential import member_reference
 from cardreader.sim.profiles import DEMO_FELICA_IDM
 from lockctl.client import LockClient
-from sync.reservations import ReservationCache
 from sync.store import open_store
 from tests.e2e.test_touchscreen import assert_not_blank, run_driver
 from tests.harness import clockrun
-from tests.harness.keys import TEST_KEY, write_test_key
+from tests.harness.door import door_device
+from tests.harness.keys import TEST_KEY
 from tests.harness.pcscd import Pcscd
 from tests.harness.services import ServiceProcess, wait_until
 
@@ -33,40 +32,8 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 def device(tmp_path: Path) -> Iterator[Path]:
     """A device config, its store with a reservation for the demo FeliCa card,
     and lockctl serving it on mock pins."""
-    config = tmp_path / "device.toml"
-    config.write_text(
-        '[device]\nid = "e2e-door"\nfacility = "gym"\nname = "Gym"\n'
-        f'[store]\npath = "{tmp_path / "device.db"}"\n'
-        f'[reader]\ncredential_key_file = "{write_test_key(tmp_path / "credential.key")}"\n'
-        f'[lock]\nsocket = "{tmp_path / "lockctl.sock"}"\npin_factory = "mock"\n'
-        '[[doors]]\nid = "room-a"\nname = "Room A"\nrelay_pin = 17\ncontact_pin = 27\n'
-    )
-    now = datetime.now(TOKYO)
-    with open_store(tmp_path / "device.db") as store, store.write() as conn:
-        conn.execute(
-            "INSERT INTO reservations (id, facility, door, starts_at, ends_at, version)"
-            " VALUES ('res-felica', 'gym', 'room-a', ?, ?, 1)",
-            (
-                int((now - timedelta(minutes=5)).timestamp()),
-                int((now + timedelta(hours=1)).timestamp()),
-            ),
-        )
-        conn.execute(
-            "INSERT INTO reservation_credentials (reservation_id, credential_ref) VALUES (?, ?)",
-            ("res-felica", member_reference(TEST_KEY, DEMO_FELICA_IDM)),
-        )
-    with open_store(tmp_path / "device.db") as store:
-        ReservationCache(store, "gym").mark_synced()  # as the sync agent does
-    lockctl = ServiceProcess(
-        "lockctl", [sys.executable, "-m", "lockctl", "serve", "--config", str(config)],
-        tmp_path / "lockctl.log",
-    )  # fmt: skip
-    lockctl.start()
-    wait_until(
-        lambda: lockctl.check_alive() and (tmp_path / "lockctl.sock").exists(), 20, "lockctl"
-    )
-    yield config
-    lockctl.stop()
+    with door_device(tmp_path) as config:
+        yield config
 
 
 def test_checkin_card_tap_unlocks_door(

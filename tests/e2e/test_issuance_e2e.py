@@ -12,22 +12,13 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_touchscreen import assert_not_blank, run_driver
-from tests.harness.keys import write_test_key
+from tests.harness.door import counter_config
 from tests.harness.pcscd import Pcscd
 
 
 @pytest.fixture
 def counter(tmp_path: Path) -> Path:
-    config = tmp_path / "counter.toml"
-    config.write_text(
-        '[device]\nid = "e2e-counter"\nfacility = "city-hall"\nrole = "counter"\n'
-        'name = "City hall"\n'
-        f'[store]\npath = "{tmp_path / "device.db"}"\n'
-        f'[reader]\ncredential_key_file = "{write_test_key(tmp_path / "credential.key")}"\n'
-        '[issuance]\npayment_backend = "sim"\nprinter_backend = "file"\n'
-        f'spool = "{tmp_path / "spool"}"\nsound = false\n'
-    )
-    return config
+    return counter_config(tmp_path)
 
 
 def run(counter: Path, pcscd: Pcscd, kivy_env: dict[str, str], artifacts: Path,

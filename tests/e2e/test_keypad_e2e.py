@@ -13,25 +13,21 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from cardreader.credential import member_reference
-from cardreader.sim.profiles import DEMO_FELICA_IDM
 from lockctl.client import LockClient
-from sync.reservations import ReservationCache
 from sync.store import open_store
 from tests.e2e.test_touchscreen import run_driver, seed_code_reservation
-from tests.harness.keys import TEST_KEY, write_test_key
+from tests.harness import door
+from tests.harness.keys import write_test_key
 from tests.harness.pcscd import Pcscd
-from tests.harness.services import ServiceProcess, require_binary, wait_until
+from tests.harness.services import ServiceProcess, require_binary
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 CODE = "482913"
@@ -99,40 +95,10 @@ def door_device(tmp_path: Path) -> Iterator[Path]:
     FeliCa card and one for code CODE, and lockctl on mock pins."""
     keypad = tmp_path / "usb-keypad-event-kbd"  # stands for the device node
     keypad.write_text("")
-    config = tmp_path / "device.toml"
-    config.write_text(
-        '[device]\nid = "e2e-door"\nfacility = "gym"\nname = "Gym"\n'
-        f'[store]\npath = "{tmp_path / "device.db"}"\n'
-        f'[reader]\ncredential_key_file = "{write_test_key(tmp_path / "credential.key")}"\n'
-        f'[lock]\nsocket = "{tmp_path / "lockctl.sock"}"\npin_factory = "mock"\n'
-        f'[keypad]\ndevice = "{keypad}"\ncheck_seconds = 0.2\n'
-        '[[doors]]\nid = "room-a"\nname = "Room A"\nrelay_pin = 17\ncontact_pin = 27\n'
-    )
-    seed_code_reservation(config, CODE)
-    now = datetime.now(TOKYO)
-    with open_store(tmp_path / "device.db") as store, store.write() as conn:
-        conn.execute(
-            "INSERT INTO reservations (id, facility, door, starts_at, ends_at, version)"
-            " VALUES ('res-felica', 'gym', 'room-a', ?, ?, 1)",
-            (int((now - timedelta(minutes=5)).timestamp()),
-             int((now + timedelta(hours=1)).timestamp())),
-        )  # fmt: skip
-        conn.execute(
-            "INSERT INTO reservation_credentials (reservation_id, credential_ref) VALUES (?, ?)",
-            ("res-felica", member_reference(TEST_KEY, DEMO_FELICA_IDM)),
-        )
-    with open_store(tmp_path / "device.db") as store:
-        ReservationCache(store, "gym").mark_synced()
-    lockctl = ServiceProcess(
-        "lockctl", [sys.executable, "-m", "lockctl", "serve", "--config", str(config)],
-        tmp_path / "lockctl.log",
-    )  # fmt: skip
-    lockctl.start()
-    wait_until(
-        lambda: lockctl.check_alive() and (tmp_path / "lockctl.sock").exists(), 20, "lockctl"
-    )
-    yield config
-    lockctl.stop()
+    extra = f'[keypad]\ndevice = "{keypad}"\ncheck_seconds = 0.2\n'
+    with door.door_device(tmp_path, extra) as config:
+        seed_code_reservation(config, CODE)
+        yield config
 
 
 def test_keypad_only_checkin_code_card_and_staff(
@@ -208,17 +174,7 @@ def test_keypad_only_checkin_code_card_and_staff(
 
 @pytest.fixture
 def counter(tmp_path: Path) -> Path:
-    config = tmp_path / "counter.toml"
-    config.write_text(
-        '[device]\nid = "e2e-counter"\nfacility = "city-hall"\nrole = "counter"\n'
-        'name = "City hall"\n'
-        f'[store]\npath = "{tmp_path / "device.db"}"\n'
-        f'[reader]\ncredential_key_file = "{write_test_key(tmp_path / "credential.key")}"\n'
-        '[issuance]\npayment_backend = "sim"\nprinter_backend = "file"\n'
-        f'spool = "{tmp_path / "spool"}"\nsound = false\n'
-        '[keypad]\ncall_staff_key = "*"\n'
-    )
-    return config
+    return door.counter_config(tmp_path, '[keypad]\ncall_staff_key = "*"\n')
 
 
 def test_keypad_only_issuance_wrong_then_right_pin(
