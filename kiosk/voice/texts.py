@@ -8,6 +8,7 @@ own message so every language can say them naturally.
 
 from __future__ import annotations
 
+from kiosk.touch.keynav import TYPED
 from kiosk.touch.texts import N_
 
 CHANGE_LANGUAGE = N_("To change the language, press Language.")
@@ -43,14 +44,9 @@ TAKE_CARD_SPOKEN = N_("Take your card. The chime sounds until the card is remove
 ENROL_CODE_HOW = N_("Enter the code with the keypad, then press OK. To stop, press Cancel.")
 ENROL_CARD_HOW = N_("Hold the card flat on the reader. To stop, press Cancel.")
 
-# How many PIN digits are typed: index = count (0 = none).
-DIGITS_ENTERED = (
-    N_("No digits entered."),
-    N_("One digit entered."),
-    N_("Two digits entered."),
-    N_("Three digits entered."),
-    N_("All four digits entered. Press OK to confirm."),
-)
+# How many PIN digits are typed: index = count (0 = none), in the keypad's
+# words (kiosk.touch.keynav); the fourth also says what to do next.
+DIGITS_ENTERED = (*TYPED[:4], N_("All four digits entered. Press OK to confirm."))
 # PIN tries left before the card locks: index = tries.
 TRIES_LEFT_WORDS = (
     "",
