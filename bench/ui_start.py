@@ -35,11 +35,7 @@ def child(config_path: str, voice_on: bool = True) -> int:
     """The measured app: prints READY at its first frame. Without
     ``voice_on``: the same app with neither the voice nor the catalogues
     loaded ahead (what the voice adds)."""
-    from kivy.clock import Clock
-    from kivy.core.window import Window
-
-    from kiosk.checkin.ui.app import KioskApp
-    from kiosk.checkin.wiring import build_checkin_session, lock_for
+    from bench.ui_startup import run_to_first_frame
     from kiosk.i18n import available_languages, translations
     from kiosk.voice.wiring import voice_for
     from sync.config import load_config
@@ -50,22 +46,7 @@ def child(config_path: str, voice_on: bool = True) -> int:
         translations(language)
     voice = voice_for(config) if voice_on else None
     print(f"VOICE_AND_CATALOGUES_MS {(time.perf_counter() - loaded) * 1000:.1f}", flush=True)
-    factory, close = build_checkin_session(config, lock=lock_for(config))
-
-    def started(app: KioskApp) -> None:
-        def first_frame(*_args: Any) -> None:
-            Window.unbind(on_flip=first_frame)
-            print("READY", flush=True)
-            Clock.schedule_once(lambda _dt: app.stop(), 0)
-
-        Window.bind(on_flip=first_frame)
-        Window.canvas.ask_update()
-
-    try:
-        KioskApp(factory, "bench", on_started=started, voice=voice).run()
-    finally:
-        close()
-    return 0
+    return run_to_first_frame(config, "bench", voice)
 
 
 def time_to_ready(argv: list[str], env: dict[str, str]) -> tuple[float, float]:

@@ -16,19 +16,15 @@ from typing import Any
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ui_startup")
-    parser.add_argument("--config", required=True)
-    args = parser.parse_args()
-
+def run_to_first_frame(config: Any, name: str, voice: Any = None) -> int:
+    """Run the check-in app on ``config`` until its first drawn frame,
+    printing ``READY`` there (``voice``: a voice guide to attach)."""
     from kivy.clock import Clock
     from kivy.core.window import Window
 
     from kiosk.checkin.ui.app import KioskApp
     from kiosk.checkin.wiring import build_checkin_session, lock_for
-    from sync.config import load_config
 
-    config = load_config(args.config)
     factory, close = build_checkin_session(config, lock=lock_for(config))
 
     def started(app: KioskApp) -> None:
@@ -41,10 +37,21 @@ def main() -> int:
         Window.canvas.ask_update()
 
     try:
-        KioskApp(factory, config.device.name or config.device.facility, on_started=started).run()
+        KioskApp(factory, name, on_started=started, voice=voice).run()
     finally:
         close()
     return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ui_startup")
+    parser.add_argument("--config", required=True)
+    args = parser.parse_args()
+
+    from sync.config import load_config
+
+    config = load_config(args.config)
+    return run_to_first_frame(config, config.device.name or config.device.facility)
 
 
 if __name__ == "__main__":
