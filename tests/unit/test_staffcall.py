@@ -174,3 +174,19 @@ def test_staff_call_acl_covers_every_device_topic_kind() -> None:
     assert set(DEVICE_SENDS) | set(DEVICE_RECEIVES) == DEVICE_TOPIC_KINDS
     assert not set(DEVICE_SENDS) & set(DEVICE_RECEIVES)
     assert "pattern read kiosk/v1/devices/%u/staffcall" in acl_text({"d1": "f1"})
+
+
+def test_dashboard_shared_read_queries_once_per_interval_for_all_streams() -> None:
+    from central.ops.dashboard.live import SharedRead
+
+    reads: list[int] = []
+
+    def read() -> list[dict[str, object]]:
+        reads.append(1)
+        return [{"n": len(reads)}]
+
+    shared = SharedRead(read, seconds=3600)
+    assert shared() == shared() == [{"n": 1}]  # two pages, one query
+    assert len(reads) == 1
+    shared.seconds = 0
+    assert shared() == [{"n": 2}]  # the interval is over: read again

@@ -3,10 +3,11 @@ page listens to (``base.html`` shows a banner and plays a tone), and the
 "on the way" and "done" buttons.
 
 The stream polls the database (the ingest worker that opens a call is
-another process) every ``poll_seconds`` and sends the list of live calls
-whenever it changes, so a call is on screen well within a second of being
-stored. A stream ends after ``max_seconds``; the browser's EventSource
-reconnects by itself (``retry``), which also bounds a server shutdown.
+another process) every ``poll_seconds``, one query for all open pages
+(:class:`SharedRead`), and sends the list of live calls whenever it
+changes, so a call is on screen well within a second of being stored. A
+stream ends after ``max_seconds``; the browser's EventSource reconnects by
+itself (``retry``), which also bounds a server shutdown.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
@@ -46,6 +48,25 @@ def calls_message(calls: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+class SharedRead:
+    """``read`` at most once per ``seconds`` however many streams ask: every
+    open dashboard page is served from one query, not one each."""
+
+    def __init__(self, read: Callable[[], list[dict[str, Any]]], seconds: float) -> None:
+        self._read = read
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._value: list[dict[str, Any]] = []
+        self._at: float | None = None
+
+    def __call__(self) -> list[dict[str, Any]]:
+        with self._lock:
+            now = time.monotonic()
+            if self._at is None or now - self._at >= self.seconds:
+                self._value, self._at = self._read(), now
+            return self._value
+
+
 def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -76,12 +97,13 @@ def add_live_routes(
     sign-in, CSRF check and clock); ``changed`` wakes the relay that tells
     the device."""
     calls = StaffCalls(dash.db)
+    live = SharedRead(calls.live, poll_seconds)
 
     @app.get("/staffcalls/stream", include_in_schema=False)
     def stream(request: Request) -> Response:
         dash.require(request)
         return StreamingResponse(
-            call_stream(request, calls.live, poll_seconds, max_seconds),
+            call_stream(request, live, poll_seconds, max_seconds),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
