@@ -19,6 +19,7 @@ from central.devices.config import DevicesSection, EnrolmentSection, move_legacy
 from central.errors import CentralConfigError
 from central.issuance.config import IssuanceSection
 from central.ops.alerts import AlertThresholds
+from contracts.mqtt import MAX_PACKET_BYTES
 from foundation.config import Section, read_config_file, validate_toml
 from foundation.errors import MissingKeyError
 
@@ -57,6 +58,10 @@ class BrokerSection(Section):
     keepalive_seconds: int = Field(default=30, ge=5, le=3600)
     tls: TlsSection | None = None
     reconnect_max_seconds: float = Field(default=30.0, ge=1, le=600)
+    # The largest MQTT packet central accepts (CONNECT Maximum Packet Size;
+    # bigger ones are refused unread); the same value as the broker's
+    # max_packet_size. The default fits the largest valid payload.
+    max_packet_bytes: int = Field(default=MAX_PACKET_BYTES, ge=1024, le=256 * 1024 * 1024)
 
 
 class IngestSection(Section):
@@ -64,6 +69,11 @@ class IngestSection(Section):
     worker_id: str = Field(default="", max_length=64)
     # Messages waiting for the worker thread; when full the paho thread waits.
     queue_size: int = Field(default=2000, ge=10, le=1_000_000)
+    # The payload bytes this worker holds (queued and being committed). When
+    # full, QoS 1 messages wait at the broker (paho's thread stops reading);
+    # QoS 0 health is dropped (the next one replaces it). One message is
+    # always let in, so a limit below one packet cannot stall the worker.
+    queue_max_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024, le=2**40)
     # Up to this many MQTT messages are committed in one transaction.
     commit_batch: int = Field(default=50, ge=1, le=1000)
     # A device's first resync request registers its facility (demo and small

@@ -14,6 +14,8 @@ import ssl
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from central.config import BrokerSection
 
@@ -50,8 +52,15 @@ def make_client(broker: BrokerSection, client_id: str, *, manual_ack: bool = Fal
 
 
 def start(client: mqtt.Client, broker: BrokerSection) -> None:
-    """Connect in the background (retrying) and start paho's network thread."""
-    client.connect_async(broker.host, broker.port, broker.keepalive_seconds, clean_start=True)
+    """Connect in the background (retrying) and start paho's network thread.
+
+    The CONNECT carries ``broker.max_packet_bytes`` as the MQTT v5 Maximum
+    Packet Size: the broker then never sends central a bigger packet."""
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.MaximumPacketSize = broker.max_packet_bytes
+    client.connect_async(
+        broker.host, broker.port, broker.keepalive_seconds, clean_start=True, properties=props
+    )
     client.loop_start()
 
 

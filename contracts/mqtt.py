@@ -34,9 +34,17 @@ from contracts.errors import ContractError
 PROTOCOL_VERSION = 1
 TOPIC_ROOT = "kiosk/v1"
 MAX_PAYLOAD_BYTES = 256 * 1024
+# The largest MQTT packet a valid payload needs: the payload limit plus room
+# for the fixed header, the topic and the properties (response topic,
+# correlation data). The default of the broker's ``max_packet_size`` and of
+# both clients' CONNECT Maximum Packet Size (docs/protocol.md, "Limits").
+MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 8 * 1024
 # Central's ingest workers share the event load (MQTT v5 shared subscription).
 SHARED_EVENTS_SUBSCRIPTION = f"$share/central/{TOPIC_ROOT}/devices/+/events"
 
+# Every integer a payload carries fits a signed 64-bit column (SQLite INTEGER,
+# PostgreSQL BIGINT): a bigger one is refused on receipt, never stored.
+MAX_INT = 2**63 - 1
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 EventType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")]
 _DEVICE_TOPIC = re.compile(rf"^{TOPIC_ROOT}/devices/([a-z0-9][a-z0-9-]{{0,62}})/([a-z]+)$")
@@ -76,7 +84,8 @@ def parse_device_topic(topic: str) -> tuple[str, str]:
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and Infinity are not JSON: refused, so they never reach a column or an API.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     v: Literal[1] = 1
 
 
@@ -87,7 +96,7 @@ class EventEnvelope(BaseModel):
     id: Annotated[
         str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
     ]
-    seq: Annotated[int, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1, le=MAX_INT)]
     type: EventType
     at: AwareDatetime
     clock_trusted: bool
@@ -120,7 +129,7 @@ class Status(Message):
     """
 
     state: Literal["online", "offline"]
-    session: Annotated[int, Field(ge=0)]
+    session: Annotated[int, Field(ge=0, le=MAX_INT)]
     at: AwareDatetime | None = None
     versions: dict[str, str] = {}
 
@@ -129,18 +138,18 @@ class Health(Message):
     """``devices/{d}/health`` (QoS 0, latest value only, never queued)."""
 
     at: AwareDatetime
-    session: Annotated[int, Field(ge=0)] = 0
+    session: Annotated[int, Field(ge=0, le=MAX_INT)] = 0
     uptime_s: Annotated[float, Field(ge=0)] | None = None
     cpu_temp_c: Annotated[float, Field(ge=-50, le=150)] | None = None
-    throttled: int | None = None
+    throttled: Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)] | None = None
     load1: Annotated[float, Field(ge=0)] | None = None
     mem_available_mb: Annotated[float, Field(ge=0)] | None = None
     disk_free_mb: Annotated[float, Field(ge=0)] | None = None
     disk_read_only: bool | None = None
-    store_bytes: Annotated[int, Field(ge=0)] | None = None
-    outbox_depth: Annotated[int, Field(ge=0)] | None = None
+    store_bytes: Annotated[int, Field(ge=0, le=MAX_INT)] | None = None
+    outbox_depth: Annotated[int, Field(ge=0, le=MAX_INT)] | None = None
     outbox_oldest_age_s: Annotated[float, Field(ge=0)] | None = None
-    reservation_version: Annotated[int, Field(ge=0)] | None = None
+    reservation_version: Annotated[int, Field(ge=0, le=MAX_INT)] | None = None
     reservation_age_s: Annotated[float, Field(ge=0)] | None = None
     reservation_hash: str | None = None
     clock_synchronised: bool | None = None
@@ -150,7 +159,7 @@ class Health(Message):
     versions: dict[str, str] = {}
     # Additive and optional (older devices omit it): messages the device rejected as
     # malformed, oversized or wrongly typed since its agent started.
-    rejected_messages: Annotated[int, Field(ge=0)] | None = None
+    rejected_messages: Annotated[int, Field(ge=0, le=MAX_INT)] | None = None
 
 
 class Reservation(BaseModel):
@@ -182,8 +191,8 @@ class ReservationDelta(Message):
 
     kind: Literal["delta"] = "delta"
     facility: Identifier
-    prev_version: Annotated[int, Field(ge=0)]
-    version: Annotated[int, Field(ge=1)]
+    prev_version: Annotated[int, Field(ge=0, le=MAX_INT)]
+    version: Annotated[int, Field(ge=1, le=MAX_INT)]
     changes: Annotated[list[ReservationChange], Field(max_length=5000)]
 
 
@@ -194,9 +203,9 @@ class ReservationSnapshotChunk(Message):
 
     kind: Literal["snapshot"] = "snapshot"
     facility: Identifier
-    version: Annotated[int, Field(ge=0)]
+    version: Annotated[int, Field(ge=0, le=MAX_INT)]
     snapshot_id: Annotated[str, Field(min_length=1, max_length=64)]
-    chunk: Annotated[int, Field(ge=0)]
+    chunk: Annotated[int, Field(ge=0, le=MAX_INT)]
     chunks: Annotated[int, Field(ge=1, le=100000)]
     reservations: Annotated[list[Reservation], Field(max_length=5000)]
 
@@ -209,7 +218,7 @@ class ResyncRequest(Message):
 
     kind: Literal["reservations.resync"] = "reservations.resync"
     facility: Identifier
-    from_version: Annotated[int, Field(ge=0)]
+    from_version: Annotated[int, Field(ge=0, le=MAX_INT)]
     active_hash: str | None = None
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from contracts.mqtt import MAX_PACKET_BYTES
 from deploy import pki
 from deploy.errors import FleetError, FleetUsageError
 
@@ -96,6 +97,14 @@ def tls_listener_lines(
     return lines
 
 
+def limit_lines(max_packet_bytes: int = MAX_PACKET_BYTES) -> list[str]:
+    """The broker's size limit: a client sending a bigger packet is disconnected
+    (MQTT v5 reason 0x95) before its payload is read, so a 64 MiB publish
+    reaches neither the broker's nor central's memory. Keep it equal to the
+    clients' ``[broker] max_packet_bytes`` (docs/protocol.md, "Limits")."""
+    return [f"max_packet_size {max_packet_bytes}"]
+
+
 def broker_config_text(
     *,
     port: int,
@@ -121,6 +130,7 @@ def broker_config_text(
             "log_type notice",
             # Devices may be offline for days: queue for them, never drop silently.
             "max_queued_messages 100000",
+            *limit_lines(),
             "",
             *tls_listener_lines(port, bind=bind, ca=ca, cert=cert, key=key, acl=acl, crl=crl),
             "",

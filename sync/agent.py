@@ -159,6 +159,10 @@ class Agent:
         self._inbox.put(("disconnected", client, str(reason)))
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+        if len(message.payload) > self.config.broker.max_packet_bytes:
+            # The broker should not have sent it: refuse it unread, hold nothing.
+            self._inbox.put(("oversized", message.topic, len(message.payload)))
+            return
         self._inbox.put(("message", message.topic, message.payload))
 
     def _on_publish(
@@ -213,6 +217,9 @@ class Agent:
         kind = item[0]
         if kind == "message":
             self._handle_message(item[1], item[2])
+        elif kind == "oversized":
+            self._reject(item[1], item[2], f"over broker.max_packet_bytes"
+                         f" ({self.config.broker.max_packet_bytes})")  # fmt: skip
         elif kind in ("connack", "disconnected") and item[1] is not self._client:
             return  # from an earlier connection's client: already torn down
         elif kind == "connack":
@@ -316,8 +323,13 @@ class Agent:
         self.store.set_state(SESSION_KEY, str(session))
         client = self._new_client(session)
         broker = self.config.broker
+        # MQTT v5 Maximum Packet Size: the broker never sends a bigger packet.
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.MaximumPacketSize = broker.max_packet_bytes
         try:
-            client.connect(broker.host, broker.port, keepalive=broker.keepalive_seconds)
+            client.connect(
+                broker.host, broker.port, keepalive=broker.keepalive_seconds, properties=props
+            )
         except (OSError, ssl.SSLError) as exc:
             self._schedule_reconnect(f"connect failed: {exc}")
             return
@@ -444,11 +456,14 @@ class Agent:
             else:
                 raise ProtocolError(f"unexpected topic {topic!r}")
         except (ProtocolError, SnapshotError) as exc:
-            self.counters["rejected_messages"] += 1
-            log.warning(
-                "message rejected",
-                extra={"topic": topic, "bytes": len(payload), "reason": str(exc)},
-            )
+            self._reject(topic, len(payload), str(exc))
+        except Exception:  # a bug must not stop the agent: a retained message would crash-loop it
+            self.counters["internal_errors"] += 1
+            log.exception("message handling failed", extra={"topic": topic, "bytes": len(payload)})
+
+    def _reject(self, topic: str, size: int, reason: str) -> None:
+        self.counters["rejected_messages"] += 1
+        log.warning("message rejected", extra={"topic": topic, "bytes": size, "reason": reason})
 
     def _handle_answer(self, payload: bytes) -> None:
         try:

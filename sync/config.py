@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from contracts.mqtt import MAX_PACKET_BYTES
 from foundation.config import Section, read_config_file, validate_toml
 from foundation.errors import ConfigError
 
@@ -117,6 +118,10 @@ class BrokerSection(Section):
     port: int = Field(default=8883, ge=1, le=65535)
     keepalive_seconds: int = Field(default=30, ge=5, le=3600)
     tls: TlsSection | None = None
+    # The largest MQTT packet the agent accepts (CONNECT Maximum Packet Size:
+    # the broker sends nothing bigger); the same value as the broker's
+    # max_packet_size. The default fits the largest valid payload.
+    max_packet_bytes: int = Field(default=MAX_PACKET_BYTES, ge=1024, le=256 * 1024 * 1024)
 
 
 class CentralSection(Section):

@@ -22,6 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from central.api.bookings_api import add_booking_errors, add_booking_routes
 from central.api.members_api import add_member_routes
+from central.api.quarantine_api import add_quarantine_route
 from central.api.tokens import TokenStore, role_allows
 from central.api.use_api import add_use_route
 from central.booking.app import add_booking_site
@@ -198,7 +199,9 @@ def create_app(
         add_booking_site(app, booking_site, db=db, bookings=staff.bookings,
                          members=staff.members, code_key=code_key, now=staff.bookings.now,
                          smtp=booking_smtp)  # fmt: skip
-    _fleet_routes(app, IngestStore(db, "api"), need("reader"), page_size_max)
+    ingest = IngestStore(db, "api")
+    _fleet_routes(app, ingest, need("reader"), page_size_max)
+    add_quarantine_route(app, ingest, reader=need("reader"), page_size_max=page_size_max)
     add_ops_api(app, db, need("reader"), need("operator"))
     add_issuance_stats(app, db, need("reader"), ZoneInfo(issuance_zone))
     _document_errors(app)

@@ -9,6 +9,7 @@ rows are locked in device order, so two workers never deadlock each other.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,17 @@ MAX_EVENT_DATA_BYTES = 16 * 1024
 RETRIES = 5
 
 
+@dataclass(frozen=True)
+class QuarantinedEvent:
+    """An event whose envelope was valid and whose content central refused."""
+
+    event_id: str
+    device: str
+    seq: int
+    type: str
+    reason: str
+
+
 @dataclass
 class IngestOutcome:
     """What one transaction stored; ``acks`` maps device -> committed ids."""
@@ -44,6 +56,8 @@ class IngestOutcome:
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    # The events quarantined by this transaction (duplicates excluded).
+    quarantined_events: list[QuarantinedEvent] = field(default_factory=list)
     gaps_opened: list[tuple[str, Range]] = field(default_factory=list)
 
 
@@ -52,11 +66,24 @@ def refusal(event: EventEnvelope) -> str | None:
     size = len(event.model_dump_json(include={"data"}))
     if size > MAX_EVENT_DATA_BYTES:
         return f"data of {size} bytes exceeds {MAX_EVENT_DATA_BYTES}"
+    if not _finite(event.data):
+        # NaN or Infinity would make every later read of the event fail (not JSON).
+        return "data holds NaN or Infinity"
     try:
         check_event_data(event.data)
     except PersonalDataError as exc:
         return str(exc)
     return None
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 class IngestStore:
@@ -119,12 +146,16 @@ class IngestStore:
         if bad:
             stmt = self.db.insert(event_quarantine).on_conflict_do_nothing()
             rows = sorted(bad.values(), key=_order)
+            columns = event_quarantine.c
             kept = conn.execute(
-                stmt.returning(event_quarantine.c.device, event_quarantine.c.seq), rows
+                stmt.returning(columns.device, columns.seq, columns.event_id), rows
             ).all()
             out.quarantined = len(kept)
-            for device, seq in kept:
+            for device, seq, event_id in kept:
                 new_seqs[device].append(seq)
+                row = bad[event_id]
+                out.quarantined_events.append(QuarantinedEvent(
+                    event_id, device, seq, row["type"], row["reason"]))  # fmt: skip
         seen = sum(len(batch.events) for batch in batches)
         out.duplicates = seen - out.stored - out.quarantined
         for device in sorted(new_seqs):
@@ -284,6 +315,18 @@ class IngestStore:
         if until:
             query = query.where(events.c.at < utc(until))
         query = query.order_by(events.c.pk).limit(limit)
+        with self.db.read() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def query_quarantine(
+        self, *, device: str | None = None, after: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Quarantined events ordered by their central row number (``pk``),
+        after ``after``: the envelope without data, and the reason."""
+        query = select(event_quarantine).where(event_quarantine.c.pk > after)
+        if device:
+            query = query.where(event_quarantine.c.device == device)
+        query = query.order_by(event_quarantine.c.pk).limit(limit)
         with self.db.read() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 

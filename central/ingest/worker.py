@@ -4,7 +4,13 @@ Run several (processes, machines): the events subscription is shared
 (``$share/central/...``), so the broker splits batches between them. Each
 message goes through three steps:
 
-1. paho's thread (``_on_message``) only puts it on this worker's bounded queue;
+1. paho's thread (``_on_message``) only puts it on this worker's queue, bounded
+   in messages and in payload bytes (:mod:`central.ingest.inbox`); when it is
+   full, a QoS 1 message waits there, paho reads no further and the broker
+   holds the rest (backpressure, nothing dropped); a QoS 0 health report is
+   dropped (the next one replaces it). A payload over
+   ``broker.max_packet_bytes`` (the broker should have refused it) is
+   refused there and not queued;
 2. the worker thread validates it with :func:`contracts.mqtt.decode`, stores
    up to ``ingest.commit_batch`` event batches in ONE transaction, and only
    after the commit publishes :class:`~contracts.mqtt.Ack` on
@@ -20,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import socket
 import threading
 import time
@@ -40,7 +45,9 @@ from central import mqtt as central_mqtt
 from central.config import CentralConfig
 from central.db.engine import Database
 from central.errors import DatabaseError
-from central.ingest.store import IngestStore
+from central.ingest.inbox import ByteBoundedQueue
+from central.ingest.parse import Impersonation, parse_inbound
+from central.ingest.store import IngestStore, QuarantinedEvent
 from central.ops.staffcalls import apply_staff_call_events
 from central.reservations.hooks import queue_checkins
 from central.reservations.store import ReservationStore
@@ -54,10 +61,8 @@ from contracts.mqtt import (
     ReservationDelta,
     ResyncRequest,
     Status,
-    decode,
     device_topic,
     encode,
-    parse_device_topic,
 )
 from contracts.reservations_hash import same_content
 
@@ -81,6 +86,8 @@ class Inbound:
     mid: int
     qos: int
     properties: Properties | None
+    # The size of a payload refused unread (over broker.max_packet_bytes); 0: none.
+    oversized: int = 0
 
 
 class IngestWorker:
@@ -106,8 +113,11 @@ class IngestWorker:
         self.counts: Counter[str] = Counter()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
-        self._queue: queue.Queue[Inbound] = queue.Queue(config.ingest.queue_size)
+        self._queue: ByteBoundedQueue[Inbound] = ByteBoundedQueue(
+            config.ingest.queue_size, config.ingest.queue_max_bytes
+        )
         self._stop = threading.Event()
+        self._run_stop = self._stop
         self._last_snapshot: dict[str, float] = {}
         self.client = central_mqtt.make_client(
             config.broker, central_mqtt.client_id(f"ingest-{self.worker_id}"), manual_ack=True
@@ -145,83 +155,109 @@ class IngestWorker:
         log.warning("disconnected from the broker", extra={"reason": str(reason)})
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-        item = Inbound(message.topic, bytes(message.payload), message.mid, message.qos,
-                       getattr(message, "properties", None))  # fmt: skip
-        try:
-            self._queue.put(item, timeout=30)
-        except queue.Full:
-            # Not acked: the device sends the batch again later.
-            self.counts["dropped_overload"] += 1
-            log.error("ingest queue full, message dropped", extra={"topic": message.topic})
+        payload = bytes(message.payload)
+        oversized = len(payload) if len(payload) > self.config.broker.max_packet_bytes else 0
+        item = Inbound(message.topic, b"" if oversized else payload, message.mid, message.qos,
+                       getattr(message, "properties", None), oversized)  # fmt: skip
+        size = len(item.payload)
+        if message.qos == 0:  # health: the latest value only, never waited for
+            if not self._queue.put(item, size):
+                self.counts["dropped_qos0_overload"] += 1
+            return
+        waiting = False
+        while not self._queue.put(item, size, timeout=1.0):
+            if not waiting:
+                waiting = True
+                self.counts["backpressure"] += 1
+                log.warning(
+                    "ingest queue full: further messages wait at the broker",
+                    extra={"held_bytes": self._queue.held_bytes, "topic": message.topic},
+                )
+            if self._stopping():
+                # Not acked: the broker or the device sends it again.
+                return
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self._run_stop.is_set()
 
     # the worker's own thread --------------------------------------------------
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Connect and process until ``stop`` (or :meth:`close`) is set."""
-        stop = stop or self._stop
+        self._run_stop = stop or self._stop
         central_mqtt.start(self.client, self.config.broker)
         try:
-            while not stop.is_set() and not self._stop.is_set():
-                try:
-                    first = self._queue.get(timeout=0.2)
-                except queue.Empty:
+            while not self._stopping():
+                first = self._queue.get(timeout=0.2)
+                if first is None:
                     continue
-                self._process([first, *self._drain()])
+                held = [first, *self._drain()]
+                try:
+                    self._process([item for item, _ in held])
+                finally:
+                    for _, size in held:
+                        self._queue.release(size)
         finally:
             central_mqtt.stop(self.client)
 
     def close(self) -> None:
         self._stop.set()
 
-    def _drain(self) -> list[Inbound]:
-        items: list[Inbound] = []
+    def _drain(self) -> list[tuple[Inbound, int]]:
+        items: list[tuple[Inbound, int]] = []
         while len(items) < self.config.ingest.commit_batch - 1:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
+            got = self._queue.get()
+            if got is None:
                 break
+            items.append(got)
         return items
 
     def _process(self, items: list[Inbound]) -> None:
         batches: list[tuple[Inbound, EventBatch]] = []
         for item in items:
             self.counts["received"] += 1
-            try:
-                device, kind = parse_device_topic(item.topic)
-                if kind == "events":
-                    batch = self._event_batch(device, item)
-                    if batch is not None:
-                        batches.append((item, batch))
-                        continue
-                elif kind == "status" and item.payload:  # empty: retained status cleared
-                    self._status(device, decode(Status, item.payload))
-                elif kind == "health":
-                    self._health(device, decode(Health, item.payload))
-                elif kind == "requests":
-                    self._request(device, item)
-            except ProtocolError as exc:
-                self._refuse("malformed", item, str(exc))
-            except (DatabaseError, SQLAlchemyError) as exc:
-                self.counts["db_errors"] += 1
-                log.error("database error", extra={"topic": item.topic, "error": str(exc)[:300]})
-            except Exception:  # a bug must not stop the worker: log it, go on
-                self.counts["internal_errors"] += 1
-                log.exception("message handling failed", extra={"topic": item.topic})
+            batch = self._handle(item)
+            if batch is not None:
+                batches.append((item, batch))
         if batches:
-            self._store(batches)
+            try:
+                self._store(batches)
+            except Exception:  # a bug must not stop the worker: not acked, devices resend
+                self.counts["internal_errors"] += 1
+                log.exception("storing events failed", extra={"batches": len(batches)})
         # MQTT PUBACKs last and in the order received (event batches: after
         # the commit and the app-level ack, or after giving up on the database).
         for item in items:
             self._mqtt_ack(item)
 
-    def _event_batch(self, device: str, item: Inbound) -> EventBatch | None:
-        batch = decode(EventBatch, item.payload)
-        if batch.device != device:
-            self._refuse(
-                "impersonation", item, f"batch names device {batch.device!r}, topic {device!r}"
-            )
+    def _handle(self, item: Inbound) -> EventBatch | None:
+        """Handle one message; an event batch is returned for the shared commit."""
+        if item.oversized:
+            limit = self.config.broker.max_packet_bytes
+            self._refuse("oversized", item, f"{item.oversized} bytes exceed {limit}")
             return None
-        return batch
+        try:
+            parsed = parse_inbound(item.topic, item.payload)
+            message = parsed.message
+            if isinstance(message, EventBatch):
+                return message
+            if isinstance(message, Status):
+                self._status(parsed.device, message)
+            elif isinstance(message, Health):
+                self._health(parsed.device, message)
+            elif isinstance(message, ResyncRequest):
+                self._request(parsed.device, message, item)
+        except Impersonation as exc:
+            self._refuse("impersonation", item, str(exc))
+        except ProtocolError as exc:
+            self._refuse("malformed", item, str(exc))
+        except (DatabaseError, SQLAlchemyError) as exc:
+            self.counts["db_errors"] += 1
+            log.error("database error", extra={"topic": item.topic, "error": str(exc)[:300]})
+        except Exception:  # a bug must not stop the worker: log it, go on
+            self.counts["internal_errors"] += 1
+            log.exception("message handling failed", extra={"topic": item.topic})
+        return None
 
     def _refuse(self, what: str, item: Inbound, reason: str) -> None:
         self.counts[what] += 1
@@ -247,6 +283,8 @@ class IngestWorker:
         self.counts["events_stored"] += outcome.stored
         self.counts["events_duplicate"] += outcome.duplicates
         self.counts["events_quarantined"] += outcome.quarantined
+        for event in outcome.quarantined_events:
+            _log_quarantined(event)
         for device, (first, last) in outcome.gaps_opened:
             self.counts["seq_gaps_opened"] += 1
             log.info("seq gap opened", extra={"device": device, "first": first, "last": last})
@@ -292,8 +330,7 @@ class IngestWorker:
                 )
                 self._send_snapshot(device, facility, device_topic(device, "reservations"), None)
 
-    def _request(self, device: str, item: Inbound) -> None:
-        request = decode(ResyncRequest, item.payload)
+    def _request(self, device: str, request: ResyncRequest, item: Inbound) -> None:
         facility = self.store.device_facility(device)
         if facility is None and self.config.ingest.register_unknown_devices:
             self.store.register_device(device, request.facility)
@@ -349,3 +386,13 @@ class IngestWorker:
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.CorrelationData = correlation
         self.client.publish(topic, payload, qos=1, properties=props)
+
+
+def _log_quarantined(event: QuarantinedEvent) -> None:
+    """One line per quarantined event: the envelope's facts and the reason,
+    never the data (refused content may be personal data)."""
+    log.warning(
+        "event quarantined",
+        extra={"device": event.device, "seq": event.seq, "event_id": event.event_id,
+               "type": event.type, "reason": event.reason[:300]},
+    )  # fmt: skip

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy import pki
-from deploy.fleet import CENTRAL_IDENTITY, acl_text, tls_listener_lines
+from deploy.fleet import CENTRAL_IDENTITY, acl_text, limit_lines, tls_listener_lines
 from tests.harness.services import (
     ServiceProcess,
     free_port,
@@ -43,6 +43,9 @@ class Mosquitto:
     plain_port: int = 0
     tls_port: int = 0
     process: ServiceProcess | None = None
+    # The production max_packet_size line with this value; None: no limit (the
+    # session broker, whose tests send oversized payloads to our own checks).
+    max_packet_bytes: int | None = None
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -82,6 +85,7 @@ class Mosquitto:
                     "log_type information",
                     "max_queued_messages 1000000",
                     "max_inflight_messages 0",
+                    *(limit_lines(self.max_packet_bytes) if self.max_packet_bytes else []),
                     "",
                     f"listener {self.plain_port} 127.0.0.1",
                     "allow_anonymous true",
