@@ -1,9 +1,9 @@
 """``python -m sync``: the sync agent, and the device store, outbox and
 configuration from a shell.
 
-Thin adapters over :mod:`sync.agent`, :mod:`sync.config`, :mod:`sync.store`
-and :mod:`sync.outbox`; errors become one clear line on stderr (plus a structured
-log line) and a non-zero exit.
+Thin adapters over :mod:`sync.agent`, :mod:`sync.config`, :mod:`sync.store`,
+:mod:`sync.outbox` and :mod:`sync.cache_report`; errors become one clear line
+on stderr (plus a structured log line) and a non-zero exit.
 
 Exit codes: 0 ok, 1 failure reported by the command, 2 usage error,
 3 configuration error, 4 store error.
@@ -21,8 +21,10 @@ from typing import Any
 from foundation.cli import add_config_argument, run_cli
 from foundation.errors import EXIT_FAILED, EXIT_OK
 from foundation.logs import configure_logging
+from sync.cache_report import cache_report, format_report
 from sync.config import DeviceConfig, load_config
 from sync.outbox import Outbox
+from sync.reservations import ReservationCache
 from sync.store import SCHEMA_VERSION, open_store
 
 log = logging.getLogger("sync.cli")
@@ -75,6 +77,16 @@ def cmd_outbox_append(config: DeviceConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reservations(config: DeviceConfig, args: argparse.Namespace) -> int:
+    with open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds) as store:
+        report = cache_report(ReservationCache(store, config.device.facility))
+    if args.json:
+        _print(report.as_dict())
+    else:
+        print(format_report(report))
+    return 0
+
+
 def cmd_run(config: DeviceConfig, args: argparse.Namespace) -> int:
     import signal
 
@@ -116,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_argument(p)
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=cmd_outbox_list)
+
+    p = sub.add_parser(
+        "reservations",
+        help="show the reservation cache: version, hash, counts and windows per door"
+        " (no card references or codes)",
+    )
+    add_config_argument(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_reservations)
 
     p = sub.add_parser("append", help="append an event to the outbox (for tests and checks)")
     add_config_argument(p)

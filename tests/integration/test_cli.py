@@ -199,3 +199,15 @@ def assert_door_enrolment(state: Path, stdout: str) -> None:
     assert load_config(state / "counter.toml").enrolment.enabled
     assert "F9 a new member card to enrol" in stdout
     assert "staff bookings : http://127.0.0.1:" in stdout
+
+
+def test_cli_sync_reservations_shows_the_cache(tmp_path: Path) -> None:
+    config = tmp_path / "device.toml"
+    config.write_text('[device]\nid = "x"\nfacility = "y"\n')
+    text = run("sync", "reservations", "--config", str(config))
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith("facility y: version 0, synced never")
+    as_json = run("sync", "reservations", "--json", "--config", str(config))
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert (report["facility"], report["version"], report["doors"]) == ("y", 0, [])
