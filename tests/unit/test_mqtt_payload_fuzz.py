@@ -56,6 +56,9 @@ FUZZ = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
+# Examples that write a real SQLite file: fewer, to keep the unit tier quick.
+STORE_FUZZ = settings(FUZZ, max_examples=50)
+
 # central ---------------------------------------------------------------------
 
 CENTRAL_KINDS = ["events", "status", "health", "requests", "acks", "commands"]
@@ -111,7 +114,7 @@ def stored(worker: IngestWorker) -> set[str]:
         return {r[0] for r in conn.execute(select(events.c.event_id))}
 
 
-@FUZZ
+@STORE_FUZZ
 @given(st.data())
 def test_mqtt_fuzz_central_worker_keeps_the_valid_rest(
     worker: IngestWorker, data: st.DataObject
@@ -192,7 +195,7 @@ def device_topics() -> dict[str, str]:
     return {**topics, "facility": facility_reservations_topic("fac-1")}
 
 
-@FUZZ
+@STORE_FUZZ
 @given(st.data())
 def test_mqtt_fuzz_device_rejects_bad_payloads_and_keeps_the_valid_rest(
     agent: Agent, data: st.DataObject
