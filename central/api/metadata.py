@@ -78,8 +78,14 @@ class MetadataListener:
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                 proxy_headers=False, lifespan="off")  # fmt: skip
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="metadata", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="metadata", daemon=True)
         self.where = f"{host}:{port}"
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except SystemExit:  # uvicorn's answer to a port it cannot bind (logged by it)
+            log.error("metadata listener stopped", extra={"listen": self.where})
 
     def start(self, timeout: float = 10.0) -> MetadataListener:
         self.thread.start()
