@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pyotp
@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from central.booking.signin import Outcome, Policy, SignIns
 from central.db.engine import Database
 from central.db.tables import member_sessions, member_sign_ins, staff_sessions, staff_users
-from central.ops.staff import MAX_FAILURES, AccountLocked, SignInFailed, StaffStore
+from central.ops.staff import LOCKOUT, MAX_FAILURES, AccountLocked, SignInFailed, StaffStore
 from tests.harness.booking import booking_world
 
 pytestmark = pytest.mark.integration
@@ -84,6 +84,20 @@ def test_staff_sign_in_one_totp_code_opens_one_session(staff_db: Database) -> No
     assert all(isinstance(o, SignInFailed) for o in outcomes if not isinstance(o, tuple))
     failures, locked_until, sessions = _staff(staff_db)
     assert sessions == 1 and locked_until is None and failures <= 3
+
+
+def test_staff_sign_in_lock_runs_out_and_the_count_starts_again(staff_db: Database) -> None:
+    store, totp = StaffStore(staff_db), pyotp.TOTP(_secret(staff_db))
+    for _ in range(MAX_FAILURES):
+        with pytest.raises((SignInFailed, AccountLocked)):
+            store.sign_in("tanaka", "wrong password!!", totp.at(NOW), NOW)
+    assert _staff(staff_db)[1] is not None
+    later = NOW + LOCKOUT + timedelta(seconds=1)
+    with pytest.raises(SignInFailed):  # counted afresh: one failure, not a new lock
+        store.sign_in("tanaka", "wrong password!!", totp.at(later), later)
+    assert _staff(staff_db)[:2] == (1, None)
+    store.sign_in("tanaka", PASSWORD, totp.at(later), later)
+    assert _staff(staff_db)[:2] == (0, None)
 
 
 def _secret(db: Database) -> str:
