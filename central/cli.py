@@ -24,7 +24,7 @@ from central import mqtt as central_mqtt
 from central.api.app import create_app
 from central.api.tokens import ROLES, TokenStore
 from central.cli_common import EXIT_CONFIG, EXIT_DATABASE, EXIT_FAILED, open_db
-from central.config import CentralConfig, code_key, load_config, webhook_secret
+from central.config import CentralConfig, code_key, load_config, web_options, webhook_secret
 from central.db.commands import add_commands as add_db_commands
 from central.db.engine import Database
 from central.devices.listener import DeviceListener, device_app, make_server
@@ -77,7 +77,8 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
         grace = timedelta(minutes=config.reservations.checkin_grace_minutes)
         app = create_app(db, publisher, config.api.page_size_max, code_key=code_key(config),
                          issuance_zone=config.issuance.timezone, booking_site=site,
-                         checkin_grace=grace, staff_calls_changed=relay.wake)  # fmt: skip
+                         checkin_grace=grace, staff_calls_changed=relay.wake,
+                         web=web_options(config))  # fmt: skip
         enrolment = EnrolmentService(db, store, code_key(config)(ENROLMENT_KEY_SCOPE))
         # First: unusable listener TLS files end the command before any thread runs.
         devices = start_device_listener(config, db, enrolment, publisher.notify)
@@ -88,8 +89,9 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
             ops = ops_loop(config, db).start()
             calls = relay.start()
             hooks = hooks_loop(config, db)
+            # proxy_headers off: X-Forwarded-For counts only from api.trusted_proxies.
             uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
-                        log_config=None, access_log=False)  # fmt: skip
+                        log_config=None, access_log=False, proxy_headers=False)  # fmt: skip
         finally:
             for running in (devices, ops, hooks, calls):
                 if running is not None:

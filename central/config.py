@@ -19,6 +19,7 @@ from central.devices.config import DevicesSection, EnrolmentSection, move_legacy
 from central.errors import CentralConfigError
 from central.issuance.config import IssuanceSection
 from central.ops.alerts import AlertThresholds
+from central.websec import WebOptions, parse_networks
 from contracts.mqtt import MAX_PACKET_BYTES
 from foundation.config import Section, read_config_file, validate_toml
 from foundation.errors import MissingKeyError
@@ -117,6 +118,27 @@ class ApiSection(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     page_size_max: int = Field(default=1000, ge=1, le=100000)
+    # The address staff open the dashboard at; https:// makes every cookie
+    # Secure even when TLS ends at a reverse proxy and the request is http.
+    public_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the
+    # client; from anyone else the header is ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Sign-in attempts per client address per 5 minutes (dashboard), shared
+    # by all workers through the database.
+    sign_in_attempts_per_address: int = Field(default=20, ge=1, le=10000)
+    # /metrics, /docs, /openapi.json: with a token (Authorization: Bearer,
+    # the file's content) and/or only on a separate listener (port > 0);
+    # neither: not served.
+    metadata_token_file: Path | None = None
+    metadata_host: str = "127.0.0.1"
+    metadata_port: int = Field(default=0, ge=0, le=65535)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, entries: list[str]) -> list[str]:
+        parse_networks(entries)  # ValueError names the bad entry
+        return entries
 
 
 class LoggingSection(Section):
@@ -232,6 +254,9 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
     hook = config.booking_webhook
     if hook is not None:
         hook = hook.model_copy(update={"secret_file": absolute(hook.secret_file)})
+    api = config.api
+    if api.metadata_token_file is not None:
+        api = api.model_copy(update={"metadata_token_file": absolute(api.metadata_token_file)})
     devices = config.devices
     if devices.listener is not None:
         devices = devices.model_copy(update={"listener": devices.listener.resolved(base_dir)})
@@ -242,6 +267,7 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
             "broker": broker,
             "reservations": reservations,
             "booking_webhook": hook,
+            "api": api,
             "issuance": config.issuance.resolved(base_dir),
         }
     )
@@ -293,3 +319,26 @@ def webhook_secret(config: CentralConfig) -> bytes | None:
             config.source, ["booking_webhook.secret_file: secret shorter than 16 bytes"]
         )
     return secret
+
+
+def web_options(config: CentralConfig) -> WebOptions:
+    """``[api]``'s web keys for ``create_app``; an unreadable or short
+    metadata token file is a configuration error (never an open endpoint)."""
+    api = config.api
+    token = None
+    if api.metadata_token_file is not None:
+        try:
+            token = api.metadata_token_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CentralConfigError(
+                config.source, [f"api.metadata_token_file: cannot be read ({exc})"]
+            ) from None
+        if len(token) < 16:
+            raise CentralConfigError(
+                config.source, ["api.metadata_token_file: token shorter than 16 characters"]
+            )
+    listener = (api.metadata_host, api.metadata_port) if api.metadata_port else None
+    return WebOptions(public_url=api.public_url.rstrip("/"),
+                      trusted_proxies=tuple(api.trusted_proxies),
+                      attempts_per_address=api.sign_in_attempts_per_address,
+                      metadata_token=token, metadata_listener=listener)  # fmt: skip

@@ -1,4 +1,7 @@
-"""``python -m central serve``: the HTTP API (FastAPI; OpenAPI at ``/openapi.json``).
+"""``python -m central serve``: the HTTP API (FastAPI), the dashboard and the
+booking site, behind one security-headers middleware (``central.websec``).
+``/openapi.json``, ``/docs`` and ``/metrics`` need the metadata token or are
+on a separate listener (``central.api.metadata``).
 
 Every ``/api`` route needs ``Authorization: Bearer <token>`` (``python -m
 central token create --role ...``). Reservation changes are committed with a
@@ -22,6 +25,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from central.api.bookings_api import add_booking_errors, add_booking_routes
 from central.api.members_api import add_member_routes
+from central.api.metadata import MetadataListener, add_metadata
 from central.api.quarantine_api import add_quarantine_route
 from central.api.tokens import TokenStore, role_allows
 from central.api.use_api import add_use_route
@@ -33,7 +37,6 @@ from central.ingest.store import IngestStore
 from central.issuance.api import add_issuance_stats
 from central.ops.api import add_ops_api
 from central.ops.dashboard.views import add_dashboard
-from central.ops.metrics import add_metrics
 from central.reservations.bookings import BookingService
 from central.reservations.importer import Importer
 from central.reservations.members import ENROLMENT_KEY_SCOPE, MemberService
@@ -46,6 +49,7 @@ from central.reservations.staff_site import StaffServices
 from central.reservations.staff_views import add_staff_pages
 from central.reservations.store import Change, ReservationStore
 from central.smtp import SmtpServer
+from central.websec import DEFAULT_WEB, SecurityHeaders, WebOptions
 from contracts.mqtt import Identifier, Reservation
 from contracts.reservations_hash import active_hash, code_hash
 
@@ -142,16 +146,21 @@ def create_app(
     booking_smtp: SmtpServer | None = None,
     checkin_grace: timedelta = timedelta(minutes=15),
     staff_calls_changed: Callable[[], None] = lambda: None,
+    web: WebOptions = DEFAULT_WEB,
 ) -> FastAPI:
     """The API app with the dashboard and metrics; ``publisher`` (optional) is
     started and closed with the app; ``now`` is the dashboard's clock (tests);
     ``code_key(facility)`` the fleet's key for reservation-code hashes;
     ``booking_site`` mounts the residents' site under /booking/ (its SMTP
     server from the section, or ``booking_smtp``); ``staff_calls_changed``
-    wakes the staff call relay after the dashboard changed a call."""
+    wakes the staff call relay after the dashboard changed a call; ``web``
+    the public address, trusted proxies and where the metadata is."""
+    listener: list[MetadataListener] = []
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if meta is not None and web.metadata_listener is not None:
+            listener.append(MetadataListener(meta, *web.metadata_listener).start())
         if publisher is not None:
             publisher.start()
         try:
@@ -159,8 +168,13 @@ def create_app(
         finally:
             if publisher is not None:
                 publisher.close()
+            for running in listener:
+                running.close()
 
-    app = FastAPI(title="City kiosk central API", version="1", lifespan=lifespan)
+    app = FastAPI(title="City kiosk central API", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)  # fmt: skip
+    app.add_middleware(SecurityHeaders, https=web.https,
+                       cacheable=("/booking/static/", "/static/"))  # fmt: skip
     tokens = TokenStore(db)
     bearer = HTTPBearer(auto_error=False)
 
@@ -205,10 +219,9 @@ def create_app(
     add_ops_api(app, db, need("reader"), need("operator"))
     add_issuance_stats(app, db, need("reader"), ZoneInfo(issuance_zone))
     _document_errors(app)
-    add_metrics(app, db)
-    dashboard = add_dashboard(
-        app, db, now, template_dirs=[STAFF_TEMPLATES], staff_calls_changed=staff_calls_changed
-    )
+    meta = add_metadata(app, db, web)
+    dashboard = add_dashboard(app, db, now, template_dirs=[STAFF_TEMPLATES],
+                              staff_calls_changed=staff_calls_changed, web=web)  # fmt: skip
     add_staff_pages(app, dashboard, staff)
     add_member_pages(app, dashboard, staff)
     add_place_pages(app, dashboard, staff)

@@ -6,7 +6,9 @@ an HMAC under the site's key, so a copy of the database does not give the
 code away). Either one, within ``sign_in_minutes`` and once, opens a
 session; ``code_attempts`` wrong codes end the sign-in; a new request ends
 the member's earlier ones; at most ``mails_per_hour`` requests per member
-send mail. Whether an address belongs to a member is never revealed: the
+send mail. Counting a wrong code and using a sign-in are each one
+conditional UPDATE: parallel requests cannot use a code twice or guess past
+``code_attempts``. Whether an address belongs to a member is never revealed: the
 caller shows the same page either way (:meth:`SignIns.request` returns
 ``None`` for an unknown address and a made-up request id).
 """
@@ -20,7 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from central.db.engine import Database, aware, utc
@@ -82,8 +84,13 @@ class SignIns:
         active member has that address, or the mail limit is reached)."""
         request_id = secrets.token_hex(16)
         with self.db.write() as conn:
-            member = conn.execute(select(members.c.id, members.c.status).where(
-                members.c.email == email.strip().lower())).first()  # fmt: skip
+            # The member's row is locked (PostgreSQL) so parallel requests
+            # count each other's mails against mails_per_hour.
+            query = select(members.c.id, members.c.status).where(
+                members.c.email == email.strip().lower())  # fmt: skip
+            if self.db.lock_clause():
+                query = query.with_for_update()
+            member = conn.execute(query).first()
             if member is None or self._recent(conn, member.id, now) >= self.policy.mails_per_hour:
                 return request_id, None
             conn.execute(update(member_sign_ins).where(
@@ -131,26 +138,42 @@ class SignIns:
         return self._redeem(member_sign_ins.c.id == request_id, code.strip(), now)
 
     def _redeem(self, which: object, code: str | None, now: datetime) -> tuple[Outcome, str | None]:
-        # The failure counter is committed with the answer: it must survive.
-        with self.db.write() as conn:
+        """Each count and the use itself is one conditional UPDATE, so of
+        parallel requests (several workers, PostgreSQL) exactly one uses a
+        sign-in, and every wrong code is counted."""
+        with self.db.read() as conn:
             row = conn.execute(select(member_sign_ins).where(which)).first()  # type: ignore[arg-type]
-            if row is None:
-                return Outcome.UNKNOWN, None
-            if row.used_at is not None:
+        if row is None:
+            return Outcome.UNKNOWN, None
+        if row.used_at is not None:
+            return Outcome.USED, None
+        if aware(row.expires_at) <= now:
+            return Outcome.EXPIRED, None
+        if code is not None and not hmac.compare_digest(
+            self._code_hash(row.id, code), row.code_hash
+        ):
+            return self._wrong_code(row.id, now), None
+        open_ = (member_sign_ins.c.id == row.id, member_sign_ins.c.used_at.is_(None),
+                 member_sign_ins.c.expires_at > utc(now))  # fmt: skip
+        with self.db.write() as conn:
+            used = conn.execute(update(member_sign_ins).where(*open_).values(used_at=utc(now)))
+            if not used.rowcount:  # a parallel request used or ended it first
                 return Outcome.USED, None
-            if aware(row.expires_at) <= now:
-                return Outcome.EXPIRED, None
-            this = member_sign_ins.c.id == row.id
-            if code is not None and not hmac.compare_digest(
-                self._code_hash(row.id, code), row.code_hash
-            ):
-                attempts = row.attempts + 1
-                ended = utc(now) if attempts >= self.policy.code_attempts else None
-                conn.execute(update(member_sign_ins).where(this)
-                             .values(attempts=attempts, used_at=ended))  # fmt: skip
-                return (Outcome.USED if ended else Outcome.WRONG_CODE), None
-            conn.execute(update(member_sign_ins).where(this).values(used_at=utc(now)))
             return Outcome.SIGNED_IN, self._open_session(conn, row.member_id, now)
+
+    def _wrong_code(self, request_id: str, now: datetime) -> Outcome:
+        """Count a wrong code in one statement; the last allowed one ends the sign-in."""
+        c = member_sign_ins.c
+        ends = c.attempts + 1 >= self.policy.code_attempts
+        with self.db.write() as conn:
+            counted = conn.execute(
+                update(member_sign_ins).where(c.id == request_id, c.used_at.is_(None))
+                .values(attempts=c.attempts + 1, used_at=case((ends, utc(now)), else_=None))
+                .returning(c.used_at)
+            ).first()  # fmt: skip
+        if counted is None or counted.used_at is not None:
+            return Outcome.USED
+        return Outcome.WRONG_CODE
 
     # sessions ---------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 CSRF checks, the language and rendering a page.
 
 Cookies are scoped to ``/booking``: the session (HttpOnly, SameSite=Lax so
-the link in a mail arrives signed in, Secure over TLS), a form token for
+the link in a mail arrives signed in, Secure when ``public_url`` is https or
+the request came over TLS), a form token for
 visitors not signed in (double submit; signed-in forms carry the session's
 own token) and the language chosen with the switch. Every page works without
 JavaScript.
@@ -30,6 +31,7 @@ from central.errors import NotFoundError
 from central.reservations.bookings import BookingService
 from central.reservations.members import Member, MemberService
 from central.reservations.places import Places
+from central.websec import secure_cookies
 from foundation.languages import match
 
 log = logging.getLogger(__name__)
@@ -135,8 +137,13 @@ class Site:
             links.append((code, LANGUAGE_NAMES.get(code, code), target))
         return links
 
+    def secure(self, request: Request) -> bool:
+        """Secure cookies when the site's public address is https (TLS may
+        end at a proxy in front, so the request itself arrives as http)."""
+        return secure_cookies(request, self.settings.public_url)
+
     def remember(self, request: Request, visitor: Visitor, response: Response) -> None:
-        secure = request.url.scheme == "https"
+        secure = self.secure(request)
         if request.query_params.get("lang") == visitor.lang:
             response.set_cookie(LANG_COOKIE, visitor.lang, max_age=365 * 86400, path=PREFIX,
                                 samesite="lax", secure=secure)  # fmt: skip
@@ -149,7 +156,7 @@ class Site:
         response = RedirectResponse(to, status_code=303)
         max_age = self.settings.session_hours * 3600
         response.set_cookie(SESSION_COOKIE, token, max_age=max_age, path=PREFIX, httponly=True,
-                            samesite="lax", secure=request.url.scheme == "https")  # fmt: skip
+                            samesite="lax", secure=self.secure(request))  # fmt: skip
         response.delete_cookie(FORM_COOKIE, path=PREFIX)
         return response
 

@@ -525,3 +525,20 @@ booking_webhook_outbox = Table(
     Index("ix_booking_webhook_outbox_due", "delivered_at", "next_attempt_at"),
     Index("ix_booking_webhook_outbox_booking", "booking_id"),
 )
+
+
+# Sign-in attempts per client address (and per site), counted in fixed
+# windows so every API worker shares one limit: ``central.websec``'s
+# ``AttemptLimiter`` adds one with an atomic upsert and refuses past the limit.
+# The address is what the trusted-proxy rules make of the request; rows of
+# windows long past are deleted as new windows open.
+sign_in_attempts = Table(
+    "sign_in_attempts",
+    metadata,
+    Column("scope", String(16), nullable=False),  # dashboard | booking
+    Column("address", String(64), nullable=False),
+    Column("window_start", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    PrimaryKeyConstraint("scope", "address", "window_start"),
+    Index("ix_sign_in_attempts_window", "window_start"),
+)

@@ -3,12 +3,15 @@
 A collector reads the fleet from the database at scrape time: device counts
 by status, per-device gauges from the latest health report, open alerts per
 rule. Nothing is kept in process memory, so any API replica can be scraped.
+Who may scrape is decided by ``central.api.app`` (a token, or a separate
+listener; never open to anyone who reaches the API).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -71,10 +74,11 @@ class FleetCollector(Collector):
         yield by_rule
 
 
-def add_metrics(app: FastAPI, db: Database) -> None:
+def add_metrics(app: FastAPI, db: Database, dependencies: Sequence[Any] = ()) -> None:
+    """``/metrics`` on ``app``; ``dependencies`` guard it (the metadata token)."""
     registry = CollectorRegistry()
     registry.register(FleetCollector(db))
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=list(dependencies))
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

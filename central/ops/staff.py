@@ -2,9 +2,13 @@
 
 * Passwords are stored as scrypt hashes (``hashlib.scrypt``, random salt).
 * The second factor is TOTP (RFC 6238, pyotp): a code is accepted once
-  (its time step is remembered), with one step of clock drift either way.
-* After ``MAX_FAILURES`` wrong sign-ins in a row an account is locked for
-  ``LOCKOUT``; the message does not say which factor was wrong.
+  (its time step is taken with a conditional UPDATE, so of parallel
+  sign-ins with one code exactly one wins), with one step of clock drift
+  either way.
+* After ``MAX_FAILURES`` sign-in attempts without a success an account is
+  locked for ``LOCKOUT``; the message does not say which factor was wrong.
+  The count is one atomic ``UPDATE ... SET failed_logins = failed_logins + 1
+  RETURNING``: parallel wrong passwords are each counted.
 * Sessions are random tokens (only their SHA-256 is stored) that expire
   after ``SESSION_TTL``; each carries a CSRF token that every form posts back.
 * Roles: ``viewer`` reads, ``operator`` also acknowledges alerts, ``admin``
@@ -18,10 +22,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyotp
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import and_, case, delete, insert, select, update
 
 from central.db.engine import Database, aware, now_utc, utc
 from central.db.tables import staff_sessions, staff_users
@@ -107,56 +111,83 @@ class StaffStore:
     def sign_in(
         self, username: str, password: str, code: str, now: datetime
     ) -> tuple[str, StaffSession]:
-        """Check password and TOTP; returns the session token (for the cookie) and session."""
-        # Failures are committed before raising: the counter must survive.
-        with self.db.write() as conn:
-            outcome = self._check(conn, username, password, code, now)
-            if isinstance(outcome, StaffError):
-                failure = outcome
-            else:
-                token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-                session = StaffSession(username, outcome, csrf, now + SESSION_TTL)
-                conn.execute(
-                    insert(staff_sessions).values(
-                        token_hash=_token_hash(token), username=username, csrf=csrf,
-                        created_at=utc(now), expires_at=utc(session.expires_at),
-                    )
-                )  # fmt: skip
-                return token, session
-        raise failure
+        """Check password and TOTP; returns the session token (for the cookie) and session.
 
-    def _check(self, conn: Connection, username: str, password: str, code: str,
-               now: datetime) -> str | StaffError:  # fmt: skip
-        """The account's role, or the error to raise (after the commit)."""
-        row = conn.execute(select(staff_users).where(staff_users.c.username == username)).first()
-        if row is None:
+        Every step that counts or consumes is one conditional statement, so
+        parallel sign-ins (several workers, PostgreSQL) cannot share a read:
+        the attempt is counted before the password is checked, an attempt
+        past ``MAX_FAILURES`` is refused unchecked, and a TOTP step is taken
+        by ``UPDATE ... WHERE last_totp_step < :step`` (one winner)."""
+        counted = self._count_attempt(username, now)
+        if counted is None:
             check_password(password, _DUMMY_HASH)  # same cost whether the user exists or not
-            return SignInFailed("sign-in failed")
-        if row.locked_until is not None and aware(row.locked_until) > now:
-            return AccountLocked(aware(row.locked_until))
+            raise SignInFailed("sign-in failed")
+        attempts, locked_until, row = counted
+        if locked_until is not None:
+            raise AccountLocked(locked_until)
+        if attempts > MAX_FAILURES:  # a parallel attempt reached the limit first
+            raise self._lock(username, now)
         step = self._valid_step(row.totp_secret, code, now)
-        this_user = staff_users.c.username == username
-        if (
-            not check_password(password, row.password_hash)
-            or step is None
-            or step <= row.last_totp_step
-        ):
-            failures = row.failed_logins + 1
-            locked = now + LOCKOUT if failures >= MAX_FAILURES else None
+        password_ok = check_password(password, row.password_hash)  # always: same cost
+        if password_ok and step is not None and self._take_step(username, step):
+            return self._open_session(username, str(row.role), now)
+        if attempts >= MAX_FAILURES:
+            raise self._lock(username, now)
+        raise SignInFailed("sign-in failed")
+
+    def _count_attempt(
+        self, username: str, now: datetime
+    ) -> tuple[int, datetime | None, Any] | None:
+        """Count one attempt (a lock that has run out starts the count again);
+        (attempts, locked until, the account) or None for no such account."""
+        users, at = staff_users.c, utc(now)
+        expired = and_(users.locked_until.is_not(None), users.locked_until <= at)
+        with self.db.write() as conn:
+            row = conn.execute(
+                update(staff_users).where(users.username == username)
+                .values(failed_logins=case((expired, 1), else_=users.failed_logins + 1),
+                        locked_until=case((expired, None), else_=users.locked_until))
+                .returning(users.failed_logins, users.locked_until, users.password_hash,
+                           users.totp_secret, users.role)
+            ).first()  # fmt: skip
+        if row is None:
+            return None
+        locked = aware(row.locked_until) if row.locked_until is not None else None
+        return int(row.failed_logins), locked, row
+
+    def _lock(self, username: str, now: datetime) -> AccountLocked:
+        """Lock the account (once: a lock already set keeps its end)."""
+        until = now + LOCKOUT
+        with self.db.write() as conn:
             conn.execute(
                 update(staff_users)
-                .where(this_user)
-                .values(
-                    failed_logins=0 if locked else failures,
-                    locked_until=utc(locked) if locked else None,
-                )
+                .where(staff_users.c.username == username, staff_users.c.locked_until.is_(None))
+                .values(locked_until=utc(until))
             )
-            return AccountLocked(locked) if locked else SignInFailed("sign-in failed")
-        conn.execute(
-            update(staff_users).where(this_user)
-            .values(failed_logins=0, locked_until=None, last_totp_step=step)
-        )  # fmt: skip
-        return str(row.role)
+        return AccountLocked(until)
+
+    def _take_step(self, username: str, step: int) -> bool:
+        """Use up the TOTP step; False when it (or a later one) was used already."""
+        users = staff_users.c
+        with self.db.write() as conn:
+            taken = conn.execute(
+                update(staff_users)
+                .where(users.username == username, users.last_totp_step < step)
+                .values(failed_logins=0, locked_until=None, last_totp_step=step)
+            ).rowcount
+        return bool(taken)
+
+    def _open_session(self, username: str, role: str, now: datetime) -> tuple[str, StaffSession]:
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        session = StaffSession(username, role, csrf, now + SESSION_TTL)
+        with self.db.write() as conn:
+            conn.execute(
+                insert(staff_sessions).values(
+                    token_hash=_token_hash(token), username=username, csrf=csrf,
+                    created_at=utc(now), expires_at=utc(session.expires_at),
+                )
+            )  # fmt: skip
+        return token, session
 
     @staticmethod
     def _valid_step(secret: str, code: str, now: datetime) -> int | None:

@@ -15,6 +15,7 @@ from central.api.app import create_app
 from central.api.tokens import TokenStore
 from central.db.engine import Database
 from tests.harness.keys import fixed_code_key
+from tests.harness.web import METADATA_AUTH, WITH_METADATA
 
 TOKEN: dict[str, str] = {}
 
@@ -23,7 +24,8 @@ TOKEN: dict[str, str] = {}
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'central.db'}")
     TOKEN["admin"] = TokenStore(db).create("admin", "schemathesis")[1]
-    yield schemathesis.openapi.from_asgi("/openapi.json", create_app(db, code_key=fixed_code_key))
+    app = create_app(db, code_key=fixed_code_key, web=WITH_METADATA)
+    yield schemathesis.openapi.from_asgi("/openapi.json", app, headers=METADATA_AUTH)
     db.close()
 
 

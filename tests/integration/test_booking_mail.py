@@ -38,7 +38,8 @@ def site(tmp_path: Path) -> Iterator[tuple[TestClient, BookingWorld, Mailbox, st
     with smtp_server() as (mailbox, port):
         app, world = site_app(db, site_settings(port, public_url="https://yoyaku.city.example"))
         member = world.member("aki")
-        with TestClient(app) as client:
+        # An https public address makes the cookies Secure: the client must use https.
+        with TestClient(app, base_url="https://testserver") as client:
             yield client, world, mailbox, member
     db.close()
 

@@ -17,6 +17,7 @@ from central.db.engine import Database
 from central.ingest.store import IngestStore
 from contracts.mqtt import EventBatch
 from tests.harness.keys import fixed_code_key
+from tests.harness.web import METADATA_AUTH, WITH_METADATA
 
 SLOT = {"facility": "fac-1", "door": "room-a", "starts_at": "2026-04-01T10:00:00+09:00",
         "ends_at": "2026-04-01T11:00:00+09:00"}  # fmt: skip
@@ -31,7 +32,8 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db, page_size_max=50, code_key=fixed_code_key)) as test_client:
+    app = create_app(db, page_size_max=50, code_key=fixed_code_key, web=WITH_METADATA)
+    with TestClient(app) as test_client:
         yield test_client
 
 
@@ -123,7 +125,7 @@ def test_api_events_filters_and_paging(client: TestClient, db: Database) -> None
 
 
 def test_api_publishes_openapi(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
+    spec = client.get("/openapi.json", headers=METADATA_AUTH).json()
     for path in ("/api/reservations", "/api/reservations/{reservation_id}", "/api/events",
                  "/api/devices", "/api/facilities/{facility}"):  # fmt: skip
         assert path in spec["paths"]

@@ -21,6 +21,7 @@ from central.ops.alerts import Transition
 from central.ops.service import AlertStore
 from central.ops.staff import StaffStore
 from tests.harness.keys import fixed_code_key
+from tests.harness.web import METADATA_AUTH, WITH_METADATA
 
 NOW = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -38,7 +39,7 @@ class Clock:
 def setup(tmp_path: Path) -> Iterator[tuple[TestClient, Database, Clock, dict[str, str]]]:
     db = Database(f"sqlite:///{tmp_path / 'central.db'}")
     clock = Clock()
-    app: FastAPI = create_app(db, now=clock, code_key=fixed_code_key)
+    app: FastAPI = create_app(db, now=clock, code_key=fixed_code_key, web=WITH_METADATA)
     staff = StaffStore(db)
     secrets = {
         "op": staff.create("op", PASSWORD, "operator"),
@@ -156,7 +157,7 @@ def test_dashboard_session_expires(
 
 def test_metrics_expose_fleet(setup: tuple[TestClient, Database, Clock, dict[str, str]]) -> None:
     client, *_ = setup
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=METADATA_AUTH).text
     assert 'kiosk_devices{status="online"} 2.0' in text
     assert 'kiosk_device_cpu_temperature_celsius{device="dev-2",facility="pool"} 80.2' in text
     assert 'kiosk_alerts_open{rule="offline"} 1.0' in text
@@ -197,5 +198,5 @@ def test_ops_api_alerts_and_health(
     HealthHistory(db).record("dev-0", datetime.now(UTC), {"cpu_temp_c": 51.5})
     points = client.get("/api/devices/dev-0/health?hours=1", headers=as_reader).json()
     assert points[0]["figures"] == {"cpu_temp_c": 51.5}
-    spec = client.get("/openapi.json").json()
+    spec = client.get("/openapi.json", headers=METADATA_AUTH).json()
     assert "/api/alerts" in spec["paths"] and "/api/devices/{device}/health" in spec["paths"]

@@ -1,9 +1,11 @@
 """Dashboard routes: sign-in, fleet, device, alerts, events.
 
-Sessions are a cookie holding a random token (HttpOnly, SameSite=Strict);
-every POST carries the session's CSRF token, and the sign-in form a
-double-submit token. Sign-in attempts are limited per client address on
-top of the per-account lockout. Language: ``?lang=`` (remembered in a
+Sessions are a cookie holding a random token (HttpOnly, SameSite=Strict,
+Secure when the public address is https); every POST carries the session's
+CSRF token, and the sign-in form a double-submit token. Sign-in attempts are
+limited per client address (counted in the database, shared by all workers;
+X-Forwarded-For only from trusted proxies) on top of the per-account
+lockout. Language: ``?lang=`` (remembered in a
 cookie), else the browser's Accept-Language, else Japanese.
 """
 
@@ -11,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from central.db.engine import Database
@@ -28,6 +29,7 @@ from central.ops.dashboard.charts import sparkline
 from central.ops.dashboard.live import add_live_routes
 from central.ops.service import AlertStore, HealthHistory
 from central.ops.staff import AccountLocked, SignInFailed, StaffSession, StaffStore
+from central.websec import DEFAULT_WEB, AttemptLimiter, WebOptions, client_address, secure_cookies
 from foundation.i18n import Catalogues
 
 log = logging.getLogger(__name__)
@@ -36,23 +38,7 @@ HERE = Path(__file__).resolve().parent
 CATALOGUES = Catalogues(HERE / "locale", "dashboard", "ja")
 SESSION_COOKIE, CSRF_COOKIE, LANG_COOKIE = "kiosk_session", "kiosk_login_csrf", "kiosk_lang"
 FLEET_PAGE = 100  # rows per page of the fleet table (sorting and filters span all)
-
-
-class AttemptLimiter:
-    """At most ``limit`` sign-in attempts per client address per ``window`` s."""
-
-    def __init__(self, limit: int = 20, window: float = 300.0) -> None:
-        self.limit, self.window = limit, window
-        self._seen: dict[str, deque[float]] = {}
-
-    def allow(self, client: str, now: float) -> bool:
-        recent = self._seen.setdefault(client, deque())
-        while recent and now - recent[0] > self.window:
-            recent.popleft()
-        if len(recent) >= self.limit:
-            return False
-        recent.append(now)
-        return True
+STATIC = "/static/dashboard"  # the style sheet and the staff call script (CSP: no inline)
 
 
 def language(request: Request) -> str:
@@ -70,15 +56,19 @@ def language(request: Request) -> str:
 
 class Dashboard:
     def __init__(self, db: Database, now: Callable[[], datetime] | None = None,
-                 template_dirs: Sequence[Path] = ()) -> None:  # fmt: skip
+                 template_dirs: Sequence[Path] = (), *,
+                 web: WebOptions = DEFAULT_WEB) -> None:  # fmt: skip
         self.db = db
+        self.web = web
+        self.proxies = web.networks()
         # Pages mounted by other subsystems (the staff reservation pages) add
         # their folders; they extend this folder's base.html.
         self.templates = Jinja2Templates(directory=[HERE / "templates", *template_dirs])
         self.staff = StaffStore(db)
         self.alerts = AlertStore(db)
         self.history = HealthHistory(db)
-        self.limiter = AttemptLimiter()
+        self.limiter = AttemptLimiter(db, "dashboard", web.attempts_per_address,
+                                      web.attempts_window)  # fmt: skip
         self.now = now or (lambda: datetime.now(UTC))
 
     def page(self, request: Request, template: str, session: StaffSession | None,
@@ -87,12 +77,16 @@ class Dashboard:
         response = self.templates.TemplateResponse(
             request, template,
             {"_": CATALOGUES.get(lang).gettext, "lang": lang, "languages": CATALOGUES.languages(),
-             "session": session, **context},
+             "session": session, "static": STATIC, **context},
             status_code=code,
         )  # fmt: skip
         if request.query_params.get("lang") == lang:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict",
+                                secure=self.secure(request))  # fmt: skip
         return response
+
+    def secure(self, request: Request) -> bool:
+        return secure_cookies(request, self.web.public_url)
 
     @staticmethod
     def gettext(request: Request) -> Callable[[str], str]:
@@ -120,10 +114,12 @@ class Dashboard:
 def add_dashboard(
     app: FastAPI, db: Database, now: Callable[[], datetime] | None = None,
     template_dirs: Sequence[Path] = (), staff_calls_changed: Callable[[], None] = lambda: None,
+    *, web: WebOptions = DEFAULT_WEB,
 ) -> Dashboard:  # fmt: skip
     """Mount the dashboard's pages on ``app``; ``staff_calls_changed`` is
     called after staff acknowledge or finish a call (wakes the relay)."""
-    dash = Dashboard(db, now, template_dirs)
+    dash = Dashboard(db, now, template_dirs, web=web)
+    app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="dashboard-static")
     _auth_routes(app, dash)
     _fleet_routes(app, dash)
     _alert_routes(app, dash)
@@ -136,7 +132,8 @@ def _auth_routes(app: FastAPI, dash: Dashboard) -> None:
     def login_form(request: Request) -> Response:
         token = secrets.token_urlsafe(24)
         response = dash.page(request, "login.html", None, csrf=token, error="")
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=900)
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=900,
+                            secure=dash.secure(request))  # fmt: skip
         return response
 
     @app.post("/login", include_in_schema=False)
@@ -145,13 +142,13 @@ def _auth_routes(app: FastAPI, dash: Dashboard) -> None:
         code: Annotated[str, Form()], csrf: Annotated[str, Form()],
     ) -> Response:  # fmt: skip
         _ = CATALOGUES.get(language(request)).gettext
-        client = request.client.host if request.client else "?"
+        client = client_address(request, dash.proxies)
         cookie = request.cookies.get(CSRF_COOKIE, "")
         if not cookie or not secrets.compare_digest(cookie, csrf):
             log.warning("login csrf mismatch", extra={"client": client})
             return dash.page(request, "login.html", None, 403, csrf=cookie,
                              error=_("The form expired. Please try again."))  # fmt: skip
-        if not dash.limiter.allow(client, time.monotonic()):
+        if not dash.limiter.allow(client, dash.now()):
             log.warning("login rate limited", extra={"client": client})
             return dash.page(request, "login.html", None, 429, csrf=cookie,
                              error=_("Too many attempts. Wait a few minutes."))  # fmt: skip
@@ -168,9 +165,8 @@ def _auth_routes(app: FastAPI, dash: Dashboard) -> None:
         log.info("login", extra={"user": session.username, "role": session.role})
         response = RedirectResponse("/", status_code=303)
         max_age = int((session.expires_at - dash.now()).total_seconds())
-        secure = request.url.scheme == "https"
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                            secure=secure, max_age=max_age)  # fmt: skip
+                            secure=dash.secure(request), max_age=max_age)  # fmt: skip
         response.delete_cookie(CSRF_COOKIE)
         return response
 
