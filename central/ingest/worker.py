@@ -298,6 +298,15 @@ class IngestWorker:
         if facility is None and self.config.ingest.register_unknown_devices:
             self.store.register_device(device, request.facility)
             facility = request.facility
+        if facility is None:
+            # Not provisioned: its certificate alone must not choose a facility.
+            self._refuse(
+                "unknown_device",
+                item,
+                f"{device} is not registered (central device add); asked for "
+                f"{request.facility!r}",
+            )
+            return
         if facility != request.facility:
             self._refuse(
                 "wrong_facility",
