@@ -15,7 +15,6 @@ import os
 import tomllib
 from pathlib import Path
 
-
 from cardreader.credential import load_key, write_new_key
 from contracts.reservations_hash import facility_code_key
 

@@ -231,7 +231,8 @@ class PolicySection(Section):
     on_stale_cache: Literal["allow", "deny"] = "allow"
     on_untrusted_clock: Literal["allow", "deny"] = "deny"
     code_max_attempts: int = Field(default=5, ge=1, le=100)
-    code_lockout_minutes: int = Field(default=5, ge=1, le=1440)
+    # 15: see docs/provisioning.md "Keys" (online guessing at a door).
+    code_lockout_minutes: int = Field(default=15, ge=1, le=1440)
 
 
 class DeviceConfig(Section):

@@ -303,8 +303,7 @@ class IngestWorker:
             self._refuse(
                 "unknown_device",
                 item,
-                f"{device} is not registered (central device add); asked for "
-                f"{request.facility!r}",
+                f"{device} is not registered (central device add); asked for {request.facility!r}",
             )
             return
         if facility != request.facility:
