@@ -159,6 +159,11 @@ class IngestWorker:
     def run(self, stop: threading.Event | None = None) -> None:
         """Connect and process until ``stop`` (or :meth:`close`) is set."""
         stop = stop or self._stop
+        if self.config.ingest.register_unknown_devices:
+            log.warning(
+                "ingest.register_unknown_devices is on: any fleet certificate can choose "
+                "its facility (a demo setting, not for production)"
+            )
         central_mqtt.start(self.client, self.config.broker)
         try:
             while not stop.is_set() and not self._stop.is_set():
