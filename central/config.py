@@ -21,6 +21,7 @@ from central.issuance.config import IssuanceSection
 from central.ops.alerts import AlertThresholds
 from central.websec import WebOptions, parse_networks
 from contracts.mqtt import MAX_PACKET_BYTES
+from contracts.reservations_hash import facility_code_key
 from foundation.config import Section, read_config_file, validate_toml
 from foundation.errors import MissingKeyError
 
@@ -77,9 +78,11 @@ class IngestSection(Section):
     queue_max_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024, le=2**40)
     # Up to this many MQTT messages are committed in one transaction.
     commit_batch: int = Field(default=50, ge=1, le=1000)
-    # A device's first resync request registers its facility (demo and small
-    # fleets); false: only devices registered with `central device add`.
-    register_unknown_devices: bool = True
+    # true: a device's first resync request registers it for the facility it
+    # names -- any holder of a fleet certificate could then read any
+    # facility's reservations. Demo only; production registers devices from
+    # provisioning (`central device add`, the Ansible central role).
+    register_unknown_devices: bool = False
     max_gap_ranges: int = Field(default=100, ge=1, le=10000)
 
 
@@ -88,9 +91,11 @@ class ReservationsSection(Section):
     changelog_keep_versions: int = Field(default=10000, ge=1)
     # A device further behind than this gets a snapshot, not deltas.
     max_delta_versions: int = Field(default=1000, ge=1)
-    # The fleet's credential key (hex or raw, >= 16 bytes), the same file as
-    # the devices' reader.credential_key_file: reservation codes are stored as
-    # HMACs under it. Required by `central serve` (no fallback key).
+    # The fleet's code master key (hex or raw, >= 16 bytes; the fleet folder's
+    # secrets/code-master.key, never on a device): reservation codes are
+    # stored as HMACs under each facility's key derived from it, the key the
+    # facility's devices get as reader.code_key_file. Required by `central
+    # serve` (no fallback key).
     code_key_file: Path | None = None
     # A booking's first check-in later than its start + this is "late"; a
     # booking with none by then is a no-show (use figures, the webhook).
@@ -274,12 +279,13 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
 
 
 CodeKey = Callable[[str], bytes]
-CODE_KEY_HOW = "the fleet's credential key, the devices' reader.credential_key_file"
+CODE_KEY_HOW = "the fleet's code master key, secrets/code-master.key of the fleet folder"
 
 
 def code_key(config: CentralConfig) -> CodeKey:
-    """The key for reservation-code hashes, per facility (see
-    :mod:`contracts.reservations_hash`); unset is a configuration error."""
+    """The key for reservation-code hashes, per facility (or other scope):
+    derived from the master key file (:func:`facility_code_key`); unset is a
+    configuration error."""
     path = config.reservations.code_key_file
     if path is None:
         raise MissingKeyError(
@@ -299,7 +305,7 @@ def code_key(config: CentralConfig) -> CodeKey:
         raise CentralConfigError(
             config.source, ["reservations.code_key_file: key shorter than 16 bytes"]
         )
-    return lambda _facility: key
+    return lambda scope: facility_code_key(key, scope)
 
 
 def webhook_secret(config: CentralConfig) -> bytes | None:

@@ -19,9 +19,14 @@ The window is part of the string, so central recomputes exactly the window a
 device used (:func:`same_content`), whatever its own clock says.
 
 Reservation codes (what a user types at a door) are stored and sent only as
-``ch1_`` + HMAC-SHA256(fleet credential key, ``code:<facility>:<code>``) --
-the form ``kiosk.checkin.service.reservation_code_hash`` computes on the device; a
+``ch1_`` + HMAC-SHA256(facility code key, ``code:<facility>:<code>``) -- the
+form ``kiosk.checkin.service.reservation_code_hash`` computes on the device; a
 short code under an unkeyed hash could be reversed by trying every code.
+
+A facility's code key is :func:`facility_code_key` of the fleet's code master
+key: central holds the master (``reservations.code_key_file``), the fleet
+machine derives each device's key into its bundle (``reader.code_key_file``),
+so a device holds only its own facility's key (docs/provisioning.md, "Keys").
 """
 
 from __future__ import annotations
@@ -100,6 +105,18 @@ def same_content(reported: str, reservations: Iterable[ReservationLike]) -> bool
     if window is None:
         return False
     return hmac.compare_digest(reported, window_hash(reservations, *window))
+
+
+CODE_KEY_LABEL = b"city-kiosk/facility-code-key/v1\x00"
+
+
+def facility_code_key(master: bytes, scope: str) -> bytes:
+    """The code key of one facility (or another scope, e.g. enrolment codes):
+    HMAC-SHA256(master, label || scope). One-way: a facility's key reveals
+    neither the master nor another facility's key."""
+    if not scope:
+        raise ValueError("empty code key scope")
+    return hmac.new(master, CODE_KEY_LABEL + scope.encode(), hashlib.sha256).digest()
 
 
 def code_hash(key: bytes, facility: str, code: str) -> str:

@@ -1,6 +1,8 @@
 """The demo's device configuration: ``demo/device.toml`` (simulated reader,
 mock GPIO pins, local broker) written into the demo's state folder together
-with the credential key it names.
+with the keys it names: the fleet's credential key and the facility's code
+key, derived from the demo's code master key (central's
+``reservations.code_key_file``) as provisioning derives it.
 
 Product code never loads this: every device command needs ``--config``. The
 demo, and tests that want "the demo device", write it with
@@ -10,11 +12,15 @@ demo, and tests that want "the demo device", write it with
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
-from cardreader.credential import write_new_key
+from cardreader.credential import load_key, write_new_key
+from contracts.reservations_hash import facility_code_key
 
 KEY_FILE = "credential.key"
+CODE_MASTER_FILE = "code-master.key"
+CODE_KEY_FILE = "code.key"
 
 
 def demo_config_text() -> str:
@@ -39,11 +45,26 @@ def ensure_key(state: Path) -> Path:
     return path
 
 
+def ensure_code_master(state: Path) -> Path:
+    """The demo fleet's code master key, central's ``reservations.code_key_file``."""
+    path = state / CODE_MASTER_FILE
+    if not path.exists():
+        write_new_key(path)
+    return path
+
+
 def write_demo_config(state: Path, text: str | None = None) -> Path:
     """Write ``state/device.toml`` (the demo configuration, or ``text``) and
-    the key file it names; returns the configuration's path."""
+    the key files it names; returns the configuration's path."""
     state.mkdir(parents=True, exist_ok=True)
     ensure_key(state)
+    text = demo_config_text() if text is None else text
+    facility = tomllib.loads(text).get("device", {}).get("facility")
+    if isinstance(facility, str) and facility:
+        master = load_key(ensure_code_master(state))
+        code_key = state / CODE_KEY_FILE
+        code_key.write_text(facility_code_key(master, facility).hex() + "\n")
+        code_key.chmod(0o600)
     path = state / "device.toml"
-    path.write_text(demo_config_text() if text is None else text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path

@@ -47,7 +47,13 @@ from cardreader.sim.testpki import TestPki, load_test_pki, write_test_pki
 from contracts.enrolment import CardKind
 from demo.booking_site import booking_config_text, check_sign_in_mail
 from demo.bookings import DEMO_EMAIL, DemoBooking, seed_booking
-from demo.config import default_state_dir, demo_config_text, ensure_key, write_demo_config
+from demo.config import (
+    default_state_dir,
+    demo_config_text,
+    ensure_code_master,
+    ensure_key,
+    write_demo_config,
+)
 from demo.mailsink import MailSink
 from foundation.errors import MissingKeyError
 from foundation.supervisor import ProcessError, Supervisor, free_port, port_open
@@ -161,7 +167,9 @@ def start_services(
         f'[database]\nurl = "sqlite:///{state / "central.db"}"\n'
         f'[broker]\nhost = "127.0.0.1"\nport = {ports["broker"]}\nreconnect_max_seconds = 2\n'
         f'[api]\nhost = "127.0.0.1"\nport = {ports["api"]}\n'
-        f'[reservations]\ncode_key_file = "{config.reader.credential_key_file}"\n'
+        f'[reservations]\ncode_key_file = "{ensure_code_master(state)}"\n'
+        # The simulator's devices have no certificates: the demo registers on first request.
+        "[ingest]\nregister_unknown_devices = true\n"
         "[ops]\nevaluate_every_seconds = 5\n"
         "[ops.thresholds]\nfire_after_s = 10\nclear_after_s = 20\noffline_after_s = 10\n\n"
         + booking_config_text(ports["api"], ports["smtp"])

@@ -8,6 +8,8 @@ single top folder ``<device>/``)::
     manifest.sig       ECDSA-SHA256 signature of manifest.json by the fleet CA key
     device.toml        the complete device configuration (relative paths below)
     credential.key     the fleet's key for credential references (hex)
+    code.key           this facility's reservation-code key (hex), derived from
+                       the fleet's code master key (never in a bundle)
     tls/ca.pem         the fleet CA
     tls/device.pem     the device certificate (CN = device id)
     tls/device.key     its private key
@@ -46,11 +48,12 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 CONFIG = "device.toml"
 CREDENTIAL_KEY = "credential.key"
+CODE_KEY = "code.key"
 CA = "tls/ca.pem"
 CERT = "tls/device.pem"
 KEY = "tls/device.key"
-CONTENT_FILES = (CONFIG, CREDENTIAL_KEY, CA, CERT, KEY)
-SECRET_FILES = frozenset({CREDENTIAL_KEY, KEY})
+CONTENT_FILES = (CONFIG, CREDENTIAL_KEY, CODE_KEY, CA, CERT, KEY)
+SECRET_FILES = frozenset({CREDENTIAL_KEY, CODE_KEY, KEY})
 MAX_FILE_BYTES = 1 << 20
 
 

@@ -10,6 +10,15 @@
     DIR/broker/acl              generated from the registry
     DIR/broker/crl.pem          revoked device certificates (``crlfile``)
     DIR/central/central.pem,.key  the central services' identity (CN "central")
+    DIR/secrets/code-master.key   central's reservations.code_key_file; each
+                                  bundle gets only its facility's key derived
+                                  from it (deploy.provision)
+
+DIR is made absolute first: the generated mosquitto.conf names its files by
+absolute path (a relative one would resolve against mosquitto's working
+directory). The broker drops to its own user before it loads its key: install
+``server.key`` readable by the ``mosquitto`` group (the Ansible broker role
+does), the fleet folder keeps it 0600.
 
 ``python -m deploy fleet device DIR --id D --facility F`` adds
 ``DIR/devices/D/`` (``device.key``, ``device.pem``, ``ca.pem`` and a
@@ -33,6 +42,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from cardreader.credential import write_new_key
 from contracts.mqtt import MAX_PACKET_BYTES
 from deploy import pki
 from deploy.errors import FleetError, FleetUsageError
@@ -202,6 +212,14 @@ class Fleet:
         revoked.setdefault(cert.serial_number, dt.datetime.now(dt.UTC))
         pki.write_crl(pki.build_crl(self.ca(), revoked), self.crl)
 
+    def code_master_key(self) -> Path:
+        """The fleet's code master key (created on first use; central's
+        ``reservations.code_key_file``, never copied into a bundle)."""
+        path = self.root / "secrets" / "code-master.key"
+        if not path.exists():
+            write_new_key(path)
+        return path
+
     def ca(self) -> pki.Issued:
         try:
             return pki.load_issued(self.root / "ca" / "ca.pem", self.root / "ca" / "ca.key")
@@ -224,6 +242,7 @@ class Fleet:
 
 
 def load_fleet(root: Path) -> Fleet:
+    root = root.absolute()
     try:
         raw = json.loads((root / "fleet.json").read_text())
         return Fleet(root, raw["broker"]["host"], int(raw["broker"]["port"]), dict(raw["devices"]))
@@ -237,6 +256,7 @@ def load_fleet(root: Path) -> Fleet:
 
 def init_fleet(root: Path, *, broker_host: str, broker_port: int = 8883) -> Fleet:
     """Create a new fleet folder (refuses to overwrite an existing CA)."""
+    root = root.absolute()
     if (root / "ca" / "ca.key").exists():
         raise FleetUsageError(f"{root} already holds a fleet CA; refusing to replace it")
     ca = pki.create_ca("City Kiosk Fleet CA")
@@ -252,6 +272,7 @@ def init_fleet(root: Path, *, broker_host: str, broker_port: int = 8883) -> Flee
     pki.write_cert(ca.cert, root / "central" / "ca.pem")
     fleet = Fleet(root, broker_host, broker_port)
     fleet.save()
+    fleet.code_master_key()
     pki.write_crl(pki.build_crl(ca, {}), fleet.crl)
     (broker / "mosquitto.conf").write_text(
         broker_config_text(

@@ -6,10 +6,14 @@ provisioning the same device again gives the same key and certificate; only
 ``--rotate`` issues new ones, and then the old certificate goes into the fleet
 CRL (``broker/crl.pem``, mosquitto's ``crlfile``) so it can no longer connect.
 
-The credential-reference key is one per fleet (``secrets/credential.key``,
-created on first use): references must be equal on every device and at
-central (``reservations.code_key_file``), or a member card registered at one
-door would be unknown at the next.
+Two keys, both created on first use under ``secrets/``:
+
+* ``credential.key``, one per fleet, for card references: a member card
+  enrolled at one facility must have the same reference at every other.
+* ``code-master.key``, central's ``reservations.code_key_file``, never in a
+  bundle: each bundle gets only its facility's code key derived from it
+  (``code.key``, :func:`contracts.reservations_hash.facility_code_key`), so a
+  stolen device cannot check codes of another facility (docs/provisioning.md).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cardreader.credential import write_new_key
+from cardreader.credential import load_key, write_new_key
+from contracts.reservations_hash import facility_code_key
 from deploy import bundle, pki
 from deploy.errors import BundleError, FleetError, FleetUsageError
 from deploy.fleet import Fleet, add_device, load_fleet
@@ -110,6 +115,7 @@ def device_config_toml(request: ProvisionRequest, fleet: Fleet) -> str:
         "[reader]",
         'backend = "pcsc"',
         f"credential_key_file = {_toml_string(bundle.CREDENTIAL_KEY)}",
+        f"code_key_file = {_toml_string(bundle.CODE_KEY)}",
         "",
         "[lock]",
         f"socket = {_toml_string(LOCK_SOCKET)}",
@@ -191,6 +197,11 @@ def _credential_key(fleet: Fleet) -> bytes:
     return path.read_bytes()
 
 
+def _facility_code_key(fleet: Fleet, facility: str) -> bytes:
+    master = load_key(fleet.code_master_key())
+    return (facility_code_key(master, facility).hex() + "\n").encode()
+
+
 def _pem(issued: pki.Issued) -> tuple[bytes, bytes]:
     return x509.cert_pem(issued.cert), x509.key_pem(issued.key)
 
@@ -218,6 +229,7 @@ def provision(request: ProvisionRequest) -> ProvisionResult:
     files = {
         bundle.CONFIG: config_text.encode(),
         bundle.CREDENTIAL_KEY: _credential_key(fleet),
+        bundle.CODE_KEY: _facility_code_key(fleet, request.facility),
         bundle.CA: _pem(ca)[0],
         bundle.CERT: cert_pem,
         bundle.KEY: key_pem,

@@ -14,7 +14,8 @@ KEY_HOW = "the fleet's credential key (python -m cardreader keygen PATH; docs/co
 
 def credential_key(config: DeviceConfig) -> bytes:
     """The fleet's key (``reader.credential_key_file``) for card references
-    and reservation-code hashes; unset or unreadable is a configuration error."""
+    (and code hashes without ``reader.code_key_file``); unset or unreadable
+    is a configuration error."""
     path = config.reader.credential_key_file
     if path is None:
         raise MissingKeyError(config.source, "reader.credential_key_file", how=KEY_HOW)
@@ -22,6 +23,19 @@ def credential_key(config: DeviceConfig) -> bytes:
         return load_key(path)
     except CredentialKeyError as exc:
         raise ConfigError(config.source, [f"reader.credential_key_file: {exc}"]) from None
+
+
+def code_key(config: DeviceConfig) -> bytes:
+    """The key of reservation-code hashes: this facility's key
+    (``reader.code_key_file``, written by provisioning), else the credential
+    key (the demo's and the tests' single-key layout)."""
+    path = config.reader.code_key_file
+    if path is None:
+        return credential_key(config)
+    try:
+        return load_key(path)
+    except CredentialKeyError as exc:
+        raise ConfigError(config.source, [f"reader.code_key_file: {exc}"]) from None
 
 
 def card_service_for(config: DeviceConfig) -> CardService:

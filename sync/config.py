@@ -49,6 +49,9 @@ class ReaderSection(Section):
     name: str = ""
     # Key for opaque credential references (HMAC); 32 random bytes, hex or raw.
     credential_key_file: Path | None = None
+    # This facility's reservation-code key (derived from the fleet's code
+    # master key by provisioning); unset: credential_key_file (demo, tests).
+    code_key_file: Path | None = None
     # Per-APDU timeout (the signature gets at least 15 s).
     apdu_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     # Try one extended-length READ BINARY for certificates (falls back to
@@ -233,7 +236,8 @@ class PolicySection(Section):
     on_stale_cache: Literal["allow", "deny"] = "allow"
     on_untrusted_clock: Literal["allow", "deny"] = "deny"
     code_max_attempts: int = Field(default=5, ge=1, le=100)
-    code_lockout_minutes: int = Field(default=5, ge=1, le=1440)
+    # 15: see docs/provisioning.md "Keys" (online guessing at a door).
+    code_lockout_minutes: int = Field(default=15, ge=1, le=1440)
 
 
 class DeviceConfig(Section):
@@ -313,10 +317,9 @@ def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:
     store = config.store.model_copy(update={"path": absolute(config.store.path)})
     lock = config.lock.model_copy(update={"socket": absolute(config.lock.socket)})
     reader = config.reader
-    if reader.credential_key_file is not None:
-        reader = reader.model_copy(
-            update={"credential_key_file": absolute(reader.credential_key_file)}
-        )
+    for name in ("credential_key_file", "code_key_file"):
+        if getattr(reader, name) is not None:
+            reader = reader.model_copy(update={name: absolute(getattr(reader, name))})
 
     def absolute_tls(tls: TlsSection | None) -> TlsSection | None:
         if tls is None:

@@ -185,6 +185,11 @@ class IngestWorker:
     def run(self, stop: threading.Event | None = None) -> None:
         """Connect and process until ``stop`` (or :meth:`close`) is set."""
         self._run_stop = stop or self._stop
+        if self.config.ingest.register_unknown_devices:
+            log.warning(
+                "ingest.register_unknown_devices is on: any fleet certificate can choose "
+                "its facility (a demo setting, not for production)"
+            )
         central_mqtt.start(self.client, self.config.broker)
         try:
             while not self._stopping():
@@ -335,6 +340,14 @@ class IngestWorker:
         if facility is None and self.config.ingest.register_unknown_devices:
             self.store.register_device(device, request.facility)
             facility = request.facility
+        if facility is None:
+            # Not provisioned: its certificate alone must not choose a facility.
+            self._refuse(
+                "unknown_device",
+                item,
+                f"{device} is not registered (central device add); asked for {request.facility!r}",
+            )
+            return
         if facility != request.facility:
             self._refuse(
                 "wrong_facility",

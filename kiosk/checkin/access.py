@@ -59,7 +59,7 @@ class Policy:
     unlock_seconds: float = 5.0
     max_unlock_seconds: float = 30.0
     code_max_attempts: int = 5
-    code_lockout: timedelta = timedelta(minutes=5)
+    code_lockout: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from kiosk.checkin.reservations import StoreReservations
 from kiosk.checkin.service import CheckinService
 from kiosk.checkin.session import CheckinSession
 from kiosk.errors import LockUnavailable
-from kiosk.reader import credential_key
+from kiosk.reader import code_key
 from kiosk.touch.staffcall import StaffCaller, StoreStaffLink
 from lockctl.client import LockClient
 from lockctl.errors import LockctlError
@@ -54,7 +54,7 @@ def build_checkin_service(
         reservations=StoreReservations(store, zone),
         lock=lock,
         outbox=Outbox(store, timezone=zone, clock_trusted=clock_trusted),
-        code_key=credential_key(config),
+        code_key=code_key(config),
         now=lambda: datetime.now(zone),
         clock_trusted=clock_trusted,
     )

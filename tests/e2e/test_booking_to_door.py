@@ -49,10 +49,11 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from cardreader.credential import member_reference
+from cardreader.credential import load_key, member_reference
 from cardreader.sim.cards import UidCard
 from cardreader.sim.testpki import write_test_pki
 from central.reservations.rules import BookingRules, Facility, OpeningHours, Room
+from contracts.reservations_hash import facility_code_key
 from demo.central_issuance import prepare
 from deploy.fleet import add_device, init_fleet
 from kiosk.cards import CardFeed, CardSeen
@@ -183,7 +184,7 @@ def central(tmp_path: Path, fleet: tuple[Path, Path, int]) -> Iterator[Central]:
     write_test_pki(tmp_path / "jpki")
     paths = prepare(tmp_path / "central", fleet_dir, tmp_path / "jpki", port=free_port())
     api_port = free_port()
-    key = write_test_key(tmp_path / "central" / "credential.key")
+    key = fleet_dir / "secrets" / "code-master.key"  # as the Ansible central role copies it
     with smtp_server() as (mailbox, smtp_port):
         # A city with a counter kiosk: certificate issuance is for it alone,
         # while every registered device (the door too) may enrol cards.
@@ -233,15 +234,19 @@ def device(
     tmp_path: Path, fleet: tuple[Path, Path, int], central: Central, pcscd: Pcscd
 ) -> Iterator[Device]:
     """The door device's configuration and its sync agent and lockctl running."""
-    _fleet_dir, device_dir, broker_port = fleet
+    fleet_dir, device_dir, broker_port = fleet
     folder = tmp_path / "device"
     folder.mkdir()
+    # The facility's code key, as provisioning puts it into the bundle.
+    master = load_key(fleet_dir / "secrets" / "code-master.key")
+    (folder / "code.key").write_text(facility_code_key(master, FACILITY).hex())
     config = folder / "device.toml"
     config.write_text("\n".join([
         "[device]", f'id = "{DEVICE}"', f'facility = "{FACILITY}"', 'name = "Sports centre"',
         "[logging]", 'level = "INFO"',
         "[store]", f'path = "{folder / "device.db"}"',
         "[reader]", f'credential_key_file = "{write_test_key(folder / "credential.key")}"',
+        f'code_key_file = "{folder / "code.key"}"',
         "[lock]", f'socket = "{folder / "lockctl.sock"}"', 'pin_factory = "mock"',
         "[[doors]]", f'id = "{DOOR}"', 'name = "Gym A"', "relay_pin = 17", "contact_pin = 27",
         "[broker]", 'host = "localhost"', f"port = {broker_port}", "keepalive_seconds = 5",

@@ -61,6 +61,7 @@ def central(
             store.mark_published(delta.facility, delta.version)
     extra = f"[reservations]\nsnapshot_chunk_size = 3\nchangelog_keep_versions = {keep}\n"
     with worker_thread(write_config(tmp_path, fresh_mosquitto, url, extra=extra)) as worker:
+        worker.store.register_device("dev-a", "fac-1")  # provisioned
         yield worker, store, db
     db.close()
 

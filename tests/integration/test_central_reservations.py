@@ -33,7 +33,7 @@ from contracts.mqtt import (
     encode,
     facility_reservations_topic,
 )
-from contracts.reservations_hash import active_hash, code_hash
+from contracts.reservations_hash import active_hash, code_hash, facility_code_key
 from tests.harness.central import ROOT, central_process, worker_thread, write_config
 from tests.harness.keys import TEST_KEY, write_test_key
 from tests.harness.mosquitto import Mosquitto
@@ -94,7 +94,9 @@ def test_api_changes_reach_the_facility_topic_in_order(
         assert deltas[1].changes[0].reservation.door == "room-b"
         assert deltas[2].changes[0].reservation.status == "cancelled"
         stored = deltas[0].changes[0].reservation.code_hash
-        assert stored == code_hash(TEST_KEY, "fac-1", "4829")
+        # Under fac-1's own key, derived from the master central holds.
+        assert stored == code_hash(facility_code_key(TEST_KEY, "fac-1"), "fac-1", "4829")
+        assert stored != code_hash(TEST_KEY, "fac-1", "4829")
     finally:
         device.close()
         api.stop()
@@ -119,6 +121,7 @@ def synced(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[tuple[IngestWorker,
         for delta in store.unpublished():
             store.mark_published(delta.facility, delta.version)
     with worker_thread(write_config(tmp_path, mosquitto, url, extra=extra)) as worker:
+        worker.store.register_device("dev-a", "fac-1")  # provisioned
         yield worker, store
     db.close()
 
@@ -217,3 +220,32 @@ def test_resync_for_another_facility_is_refused(
         assert answer(device)[1] == b"ok"
     finally:
         device.close()
+
+
+def test_resync_from_an_unregistered_device_is_refused(
+    synced: tuple[IngestWorker, ReservationStore], mosquitto: Mosquitto
+) -> None:
+    """The attack: a valid fleet certificate central was never told about (a
+    spare or stolen identity) asks for a facility's reservations. It gets no
+    answer and is not registered; nothing reaches its reply topic."""
+    worker, _ = synced
+    intruder = connect(mosquitto, mosquitto.identity("dev-x"))
+    reply = device_topic("dev-x", "reservations")
+    intruder.subscribe(reply)  # active before its request: same connection, in order
+    try:
+        payload = encode(ResyncRequest(facility="fac-1", from_version=0))
+        assert intruder.publish(device_topic("dev-x", "requests"), payload) in (0, 0x10)
+        wait_until(lambda: worker.counts["unknown_device"] == 1, 10, "the refusal")
+        assert worker.store.device_facility("dev-x") is None
+        # A registered device's answer proves the worker has handled the
+        # intruder's request (one worker thread, in order) and sent it nothing.
+        device = connect(mosquitto, mosquitto.identity("dev-a"))
+        try:
+            subscribe_and_sync(device, device_topic("dev-a", "reservations"))
+            ask(device, b"after", from_version=5)
+            assert answer(device)[1] == b"after"
+        finally:
+            device.close()
+        assert intruder.messages.empty()
+    finally:
+        intruder.close()

@@ -16,6 +16,7 @@ import pytest
 
 from cardreader.credential import load_key, member_reference
 from cardreader.sim.profiles import DEMO_FELICA_IDM
+from contracts.reservations_hash import facility_code_key
 from demo.bookings import DEMO_EMAIL, DEMO_MEMBER
 from sync.config import load_config
 from sync.store import MIGRATION_SET, open_store
@@ -127,7 +128,12 @@ def test_cli_demo_runs_with_its_own_config(tmp_path: Path) -> None:
     assert (tmp_path / "device.db").exists()
     key = (tmp_path / "credential.key").read_text().strip()
     assert len(bytes.fromhex(key)) == 32  # the demo's own key, named by its configs
-    assert str(tmp_path / "credential.key") in (tmp_path / "central.toml").read_text()
+    # Central holds the code master key; the door only its facility's key.
+    central_toml = (tmp_path / "central.toml").read_text()
+    assert str(tmp_path / "code-master.key") in central_toml
+    assert "credential.key" not in central_toml
+    master = load_key(tmp_path / "code-master.key")
+    assert load_key(tmp_path / "code.key") == facility_code_key(master, "demo-gym")
     logs = {p.name for p in (tmp_path / "logs").iterdir()}
     assert {"mosquitto.log", "central-api.log", "lockctl.log", "sync-agent.log"} <= logs
     assert_demo_booking_on_device(tmp_path, result.stdout)

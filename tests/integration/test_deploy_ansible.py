@@ -6,7 +6,11 @@ health gate's source:
 * site.yml provisions broker, central and a device into their roots;
 * rollout.yml updates a device that reports healthy (and is idempotent);
 * rollout.yml rolls a device that never reports healthy back to its previous
-  release, and stops the rollout before the next device.
+  release, and stops the rollout before the next device;
+* the broker site.yml renders runs as mosquitto's own user, and refuses a
+  device certificate revoked by ``provision --rotate`` once site.yml ran
+  again; central's rendered config hashes codes under the key the device's
+  bundle holds, and knows the inventory's devices (and no others).
 
 Here the on-device installer is the stand-in of
 tests/harness/fake_installer.py (same command line and layout) so that these
@@ -16,12 +20,15 @@ the rollout with the real installer and real signed bundles.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,9 +37,21 @@ from typing import Any
 
 import pytest
 
+from central.config import code_key as central_code_key
+from central.config import load_config as central_config
+from central.db.engine import Database
+from central.ingest.store import IngestStore
+from contracts.reservations_hash import code_hash
+from deploy import bundle
 from deploy.fleet import add_device, init_fleet
+from deploy.provision import DoorSpec, ProvisionRequest, provision
+from kiosk.reader import code_key
+from sync.config import load_config as device_config
 from tests.harness import fake_installer
 from tests.harness.central_api import CentralApi
+from tests.harness.mosquitto import ClientIdentity, Mosquitto
+from tests.harness.mqtt import connect
+from tests.harness.services import ServiceError, ServiceProcess, free_port, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / "deploy" / "ansible"
@@ -67,6 +86,7 @@ class Fleet:
             "city_kiosk_manage_services": False,
             "city_kiosk_install_packages": False,
             "city_kiosk_central_install": False,
+            "city_kiosk_central_python": sys.executable,
             "city_kiosk_central_api": self.central.url,
             "city_kiosk_central_token": self.central.token,
             "city_kiosk_health_deadline_seconds": 4,
@@ -207,34 +227,104 @@ def test_rollout_refuses_without_release_name(fleet: Fleet) -> None:
     assert fleet.installer_calls("dev-a") == []
 
 
-def test_site_provisions_broker_central_and_device(fleet: Fleet) -> None:
-    broker_root, central_root = (
-        fleet.folder / "targets" / "broker",
-        fleet.folder / "targets" / "central",
+def broker_process(conf: Path, port: int, log: Path) -> ServiceProcess:
+    """mosquitto with the config site.yml wrote, only its port, persistence and
+    log moved; started as root without a ``user`` line it drops to the
+    ``mosquitto`` user before loading certificates, like the system service."""
+    text = (
+        conf.read_text()
+        .replace("listener 8883", f"listener {port} 127.0.0.1")
+        .replace("persistence true", "persistence false")
+        .replace("log_dest syslog", "log_dest stdout")
     )
+    runnable = conf.with_name("test.conf")
+    runnable.write_text(text)
+    process = ServiceProcess("mosquitto", ["mosquitto", "-c", str(runnable)], log)
+    process.start()
+    return process
+
+
+def broker_up(process: ServiceProcess, port: int) -> None:
+    wait_until(lambda: process.check_alive() and port_open(port), 10, "mosquitto to listen")
+
+
+@pytest.fixture
+def open_root() -> Iterator[Path]:
+    """A target root the ``mosquitto`` user may traverse (pytest's are 0700)."""
+    root = Path(tempfile.mkdtemp(prefix="broker-root-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root)
+
+
+def test_site_provisions_broker_central_and_device(fleet: Fleet, open_root: Path) -> None:
+    """site.yml for all three after ``provision --rotate`` of dev-a (stolen,
+    say). The attack: dev-a's old identity connects to the broker site.yml
+    installed -- refused, the CRL went out with it; the new one connects.
+    Central derives the code key dev-a's bundle holds and knows dev-a only."""
+    central_root = fleet.folder / "targets" / "central"
     groups = {
         **fleet.device_groups("dev-a"),
-        "broker": {"hosts": {"broker-1": {"city_kiosk_root": str(broker_root)}}},
+        "broker": {"hosts": {"broker-1": {"city_kiosk_root": str(open_root)}}},
         "central": {"hosts": {"central-1": {"city_kiosk_root": str(central_root)}}},
     }
+    request = ProvisionRequest(fleet.fleet, "dev-a", "fac-1", "door", [DoorSpec.parse("a:17")])
+    identity = fleet.fleet / "devices" / "dev-a"
+    old = fleet.folder / "old-identity"
+    shutil.copytree(identity, old)
+    rotated = provision(dataclasses.replace(request, rotate=True))
+    assert rotated.revoked_serial is not None
     done = playbook("site.yml", fleet.inventory(groups), "-e", "city_kiosk_release=r2")
     assert done.returncode == 0, done.stdout + done.stderr
     # Broker: the fleet's config with this machine's paths, every file there.
-    conf = (broker_root / "etc" / "mosquitto" / "mosquitto.conf").read_text()
-    folder = broker_root / "etc" / "mosquitto" / "city-kiosk"
-    for key, name in (("cafile", "ca.pem"), ("certfile", "server.pem"),
-                      ("keyfile", "server.key"), ("acl_file", "acl")):  # fmt: skip
-        assert f"{key} {folder / name}\n" in conf
+    conf = open_root / "etc" / "mosquitto" / "mosquitto.conf"
+    folder = open_root / "etc" / "mosquitto" / "city-kiosk"
+    text = conf.read_text()
+    for key, name in (("cafile", "ca.pem"), ("certfile", "server.pem"), ("keyfile", "server.key"),
+                      ("acl_file", "acl"), ("crlfile", "crl.pem")):  # fmt: skip
+        assert f"{key} {folder / name}\n" in text
         assert (folder / name).is_file()
-    assert "require_certificate true" in conf
+    assert "require_certificate true" in text
     assert "user dev-a" in (folder / "acl").read_text()
-    # Central: its config is valid for central itself.
-    config = central_root / "etc" / "kiosk-central" / "central.toml"
+    # Central: its config is valid for central itself; the key it derives is
+    # the one in the facility's bundle; the inventory's device is registered.
+    config_path = central_root / "etc" / "kiosk-central" / "central.toml"
     check = subprocess.run(
-        [sys.executable, "-m", "central", "config", "--config", str(config)],
+        [sys.executable, "-m", "central", "config", "--config", str(config_path)],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False,
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
+    config = central_config(config_path)
+    device_key = code_key(device_config(rotated.folder / bundle.CONFIG))
+    central_key = central_code_key(config)("fac-1")
+    assert code_hash(central_key, "fac-1", "482913") == code_hash(device_key, "fac-1", "482913")
+    with Database(config.database.url) as db:
+        assert IngestStore(db, "test").device_facility("dev-a") == "fac-1"
+        assert IngestStore(db, "test").device_facility("dev-b") is None  # not in this inventory
     assert (central_root / "etc" / "systemd" / "system" / "kiosk-central-serve.service").exists()
     # Device: the new release is active.
     assert fleet.link("dev-a") == "releases/r2"
+    # The broker, as its own user, on the files site.yml installed.
+    port = free_port()
+    broker = Mosquitto.__new__(Mosquitto)
+    broker.tls_port = port
+    ca = folder / "ca.pem"
+    process = broker_process(conf, port, fleet.folder / "broker.log")
+    try:
+        broker_up(process, port)
+        with pytest.raises((ServiceError, OSError)):
+            connect(broker, ClientIdentity("dev-a", old / "device.pem", old / "device.key", ca),
+                    timeout=3).close()  # fmt: skip
+        connect(broker, ClientIdentity("dev-a", identity / "device.pem",
+                                       identity / "device.key", ca)).close()  # fmt: skip
+    finally:
+        process.stop()
+    # The key as the fleet folder keeps it (0600 root): mosquitto cannot load it.
+    (folder / "server.key").chmod(0o600)
+    os.chown(folder / "server.key", 0, 0)
+    refused = broker_process(conf, free_port(), fleet.folder / "broker-0600.log")
+    try:
+        wait_until(lambda: not refused.alive(), 10, "mosquitto to give up on the key")
+        assert "Permission denied" in refused.tail()
+    finally:
+        refused.stop()

@@ -3,6 +3,7 @@ and the generated mosquitto config itself, run by a real mosquitto."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from tests.harness.mosquitto import ClientIdentity, Mosquitto, start_fleet_broke
 from tests.harness.mqtt import connect
 
 NOT_AUTHORIZED = 0x87
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def deploy(*args: str) -> subprocess.CompletedProcess[str]:
@@ -122,3 +124,24 @@ def test_deploy_generated_broker_confines_devices(fleet_dir: Path, fleet_broker:
     finally:
         gym.close()
         central.close()
+
+
+def test_deploy_fleet_init_relative_folder_writes_absolute_broker_paths(tmp_path: Path) -> None:
+    """mosquitto resolves relative paths against its own working directory:
+    a fleet made as ``fleet init fleet`` must still name its files absolutely."""
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy", "fleet", "init", "fleet", "--broker-host", "localhost"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "fleet"
+    paths = {
+        line.split(" ", 1)[0]: line.split(" ", 1)[1]
+        for line in (root / "broker" / "mosquitto.conf").read_text().splitlines()
+        if line.startswith(("cafile ", "certfile ", "keyfile ", "acl_file ", "crlfile "))
+    }
+    assert set(paths) == {"cafile", "certfile", "keyfile", "acl_file", "crlfile"}
+    for path in paths.values():
+        assert Path(path).is_absolute() and Path(path).is_file(), path
+    assert (root / "secrets" / "code-master.key").stat().st_mode & 0o077 == 0

@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from central.config import code_key
+from central.config import load_config as central_config
+from contracts.reservations_hash import code_hash
 from deploy import bundle, pki
 from deploy.errors import BundleError
 from deploy.fleet import load_fleet
+from kiosk.reader import code_key as device_code_key
 from sync.config import load_config
 from tests.harness.mosquitto import ClientIdentity, start_fleet_broker
 from tests.harness.mqtt import connect
@@ -73,6 +77,7 @@ def test_provision_bundle_contents(fleet: Path) -> None:
     config = load_config(folder / bundle.CONFIG)
     assert config.broker.tls is not None and config.broker.tls.cert_file == folder / bundle.CERT
     assert config.reader.credential_key_file == folder / bundle.CREDENTIAL_KEY
+    assert config.reader.code_key_file == folder / bundle.CODE_KEY
     assert [(d.id, d.relay_pin, d.contact_pin) for d in config.doors] == [("room-a", 17, 27)]
     assert config.lock.socket_group == "kiosk"
     assert bundle.ca_fingerprint((folder / bundle.CA).read_bytes()) in done.stdout
@@ -221,3 +226,41 @@ def test_bundle_archive_with_unsafe_members_is_refused(tmp_path: Path) -> None:
     garbage.write_bytes(b"not an archive")
     with pytest.raises(BundleError, match="not a readable bundle archive"):
         bundle.read_bundle(garbage)
+
+
+def _crack(key: bytes, facility: str, target: str, candidates: range) -> str | None:
+    """The offline attack: every candidate code through the code hash."""
+    for n in candidates:
+        if code_hash(key, facility, f"{n:06d}") == target:
+            return f"{n:06d}"
+    return None
+
+
+def test_provision_stolen_bundle_opens_no_other_facility_codes(fleet: Path) -> None:
+    """A bundle holds its facility's code key only. The attack: with the gym
+    door's bundle, recover codes from code hashes central published for the
+    gym (succeeds: docs/provisioning.md's accepted risk) and for the pool
+    (fails: another key)."""
+    assert provision(fleet).returncode == 0
+    pool = deploy("provision", "--fleet", str(fleet), "--id", "pool-door-1", "--facility",
+                  "pool", "--role", "door", "--doors", "lane-1:17")  # fmt: skip
+    assert pool.returncode == 0, pool.stderr
+    master = (fleet / "secrets" / "code-master.key").read_bytes()
+    stolen = bundle.read_bundle(fleet / "bundles" / "gym-door-1.tar.gz").files
+    other = bundle.read_bundle(fleet / "bundles" / "pool-door-1.tar.gz").files
+    assert stolen[bundle.CREDENTIAL_KEY] == other[bundle.CREDENTIAL_KEY]  # cards: fleet-wide
+    assert stolen[bundle.CODE_KEY] != other[bundle.CODE_KEY]
+    assert not any(master.strip() in data for data in (*stolen.values(), *other.values()))
+    # Central, configured as the Ansible role configures it, hashes the codes.
+    (fleet / "central.toml").write_text(
+        '[reservations]\ncode_key_file = "secrets/code-master.key"\n'
+    )
+    central = code_key(central_config(fleet / "central.toml"))
+    gym_hash = code_hash(central("gym"), "gym", "482913")
+    pool_hash = code_hash(central("pool"), "pool", "482913")
+    device = load_config(fleet / "bundles" / "gym-door-1" / bundle.CONFIG)
+    key = device_code_key(device)
+    assert key == bytes.fromhex(stolen[bundle.CODE_KEY].decode())
+    candidates = range(480000, 490000)  # a slice holding the code: the full 10**6 is seconds
+    assert _crack(key, "gym", gym_hash, candidates) == "482913"
+    assert _crack(key, "pool", pool_hash, candidates) is None

@@ -168,12 +168,17 @@ def test_central_cli_token_create_prints_a_token_it_can_verify(
 
 def test_central_config_code_key_file_is_read_and_checked(tmp_path: Path) -> None:
     from central.config import code_key
+    from contracts.reservations_hash import facility_code_key
     from foundation.errors import MissingKeyError
 
     (tmp_path / "key").write_text("ab" * 32)
     (tmp_path / "short").write_text("abcd")
     good = parse_config('[reservations]\ncode_key_file = "key"\n', "c.toml", tmp_path)
-    assert code_key(good)("fac-1") == bytes.fromhex("ab" * 32)
+    master = bytes.fromhex("ab" * 32)
+    # Each facility's key is derived from the master: never the master itself,
+    # never another facility's.
+    assert code_key(good)("fac-1") == facility_code_key(master, "fac-1")
+    assert len({code_key(good)("fac-1"), code_key(good)("fac-2"), master}) == 3
     short = parse_config('[reservations]\ncode_key_file = "short"\n', "c.toml", tmp_path)
     with pytest.raises(CentralConfigError, match="shorter than 16 bytes"):
         code_key(short)
