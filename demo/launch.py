@@ -216,12 +216,12 @@ def prepare_issuance(state: Path, pki: Path, ports: dict[str, int], door: Device
     fleet = state / "fleet"
     if not (fleet / "fleet.json").exists():
         init_fleet(fleet, broker_host="127.0.0.1")
-    for device_id, facility in ((COUNTER_ID, COUNTER_FACILITY),
-                                (door.device.id, door.device.facility)):  # fmt: skip
+    for device_id, facility, role in ((COUNTER_ID, COUNTER_FACILITY, "counter"),
+                                      (door.device.id, door.device.facility, "door")):  # fmt: skip
         if device_id not in load_fleet(fleet).devices:
-            add_device(fleet, device_id, facility)
+            add_device(fleet, device_id, facility, role=role)
     paths = prepare(state / "issuance-setup", fleet, pki, port=ports["issuance"])
-    return issuance_config_text(paths.issuance_dir, ports["issuance"], None, always_open=True)
+    return issuance_config_text(paths.issuance_dir, ports["issuance"], always_open=True)
 
 
 def counter_config_path(state: Path, ports: dict[str, int]) -> Path:
