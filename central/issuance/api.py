@@ -85,7 +85,8 @@ def _error_handlers(app: FastAPI) -> None:
 
 
 def create_issuance_app(service: IssuanceService, orders: OrderDesk) -> FastAPI:
-    app = FastAPI(title="City kiosk issuance API", version="1")
+    # The contract is served at /openapi.json; no Swagger page (it loads from a CDN).
+    app = FastAPI(title="City kiosk issuance API", version="1", docs_url=None, redoc_url=None)
     _error_handlers(app)
 
     app.state.issuance_service = service

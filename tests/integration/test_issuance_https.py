@@ -88,11 +88,16 @@ def listener(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Listener]:
     server = issuance_server(config, stack)
     running = DeviceListener(server, stack.close).start()
     wait_until(lambda: server.started, 10, "the issuance listener")
-    pairs = [_pair(devices[d]) for d in names] + [_pair(root / "foreign"), _pair(devices["door-1"])]
     central = (str(root / "fleet" / "central" / "central.pem"),
                str(root / "fleet" / "central" / "central.key"))  # fmt: skip
-    yield Listener(f"https://localhost:{paths.port}", str(paths.fleet_ca), *pairs, central,
-                   _pair(devices["kiosk-old"]), root / "fleet", paths.issuance_dir)  # fmt: skip
+    yield Listener(
+        url=f"https://localhost:{paths.port}", ca=str(paths.fleet_ca),
+        device=_pair(devices["kiosk-1"]), other_device=_pair(devices["kiosk-2"]),
+        revoked_device=_pair(devices["kiosk-gone"]), late_device=_pair(devices["kiosk-late"]),
+        foreign=_pair(root / "foreign"), door=_pair(devices["door-1"]), central=central,
+        no_role=_pair(devices["kiosk-old"]), fleet=root / "fleet",
+        issuance_dir=paths.issuance_dir,
+    )  # fmt: skip
     running.close()
     db.close()
 
