@@ -80,7 +80,7 @@ class ClientCertProtocol(H11Protocol):
 def _check_crl(listener: DeviceListenerSection, now: datetime) -> None:
     """The CRL must be one of the client CA's and current: a stale or foreign
     CRL would make OpenSSL refuse every device, or check nothing."""
-    crl_path, ca_path = Path(str(listener.client_crl_file)), Path(listener.client_ca_file)
+    crl_path, ca_path = listener.client_crl_file, listener.client_ca_file
     data = crl_path.read_bytes()
     pem = b"-----BEGIN X509 CRL-----" in data
     crl = x509.load_pem_x509_crl(data) if pem else x509.load_der_x509_crl(data)
@@ -133,7 +133,7 @@ class ReloadingTls:
 
     def __init__(self, listener: DeviceListenerSection, source: str = "") -> None:
         self.listener, self.source = listener, source
-        self.crl_path = Path(str(listener.client_crl_file))
+        self.crl_path = listener.client_crl_file
         self.state = _file_state(self.crl_path)
         self.base = tls_context(listener, source)  # what uvicorn holds
         self.base.sni_callback = self.choose
