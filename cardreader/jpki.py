@@ -89,12 +89,15 @@ class Jpki:
             if rest is not None:
                 return bytes(data + rest)
         while len(data) < total:
-            chunk = self._read(len(data), min(CHUNK, total - len(data)))
-            if not chunk:
+            asked = min(CHUNK, total - len(data))
+            chunk = self._read(len(data), asked)
+            data += chunk
+            # A short answer means the file ended; a hostile card answering a
+            # byte at a time would otherwise cost thousands of APDUs.
+            if len(chunk) < asked:
                 raise MalformedResponseError(
                     f"certificate file ends after {len(data)} of {total} bytes"
                 )
-            data += chunk
         return bytes(data)
 
     def _read(self, offset: int, length: int) -> bytes:

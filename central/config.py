@@ -209,7 +209,7 @@ class CentralConfig(Section):
                 if on:
                     raise ValueError(
                         f"{flow}.enabled needs the device listener: [devices.listener] "
-                        "with cert_file, key_file and client_ca_file"
+                        "with cert_file, key_file, client_ca_file and client_crl_file"
                     )
         return self
 

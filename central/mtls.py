@@ -15,3 +15,9 @@ def client_cn(request: Request) -> str | None:
     tls = request.scope.get("extensions", {}).get(TLS_EXTENSION) or {}
     value = tls.get("client_cn")
     return str(value) if value else None
+
+
+def client_roles(request: Request) -> list[str]:
+    """The roles the verified client certificate names (OU ``role:<role>``)."""
+    tls = request.scope.get("extensions", {}).get(TLS_EXTENSION) or {}
+    return [str(role) for role in tls.get("client_roles") or ()]

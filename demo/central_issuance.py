@@ -4,7 +4,8 @@ end-to-end tests: :func:`prepare`.
 It uses the test JPKI (``python -m cardreader testpki DIR``; created when
 absent) and an existing fleet folder (``python -m deploy fleet init``): the
 fleet CA signs the device listener's server certificate and is the client
-CA, so every device certificate of the fleet is accepted.
+CA, with the fleet CRL (``python -m deploy listener-cert``); issuance admits
+only counter-role device certificates.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cardreader.sim.testpki import load_test_pki, write_extra_user, write_test_pki
 from central.issuance.registry.sqlite import SqliteRegistry, seed_demo
-from deploy import pki as fleet_pki
-from deploy.fleet import load_fleet
+from deploy.listener_cert import listener_files, write_listener_files
 
 SERVER_NAMES = ["localhost", "127.0.0.1"]
 
@@ -34,20 +34,13 @@ class DemoPaths:
     port: int
 
 
-def listener_config_text(issuance: Path, port: int, crl: Path | None) -> str:
+def listener_config_text(issuance: Path, port: int) -> str:
     """The ``[devices.listener]`` part of a central config (the device
-    listener's TLS files in ``issuance``)."""
-    lines = [
-        "[devices.listener]", 'host = "127.0.0.1"', f"port = {port}",
-        f'cert_file = "{issuance / "server.pem"}"', f'key_file = "{issuance / "server.key"}"',
-        f'client_ca_file = "{issuance / "fleet-ca.pem"}"',
-    ]  # fmt: skip
-    if crl is not None:
-        lines.append(f'client_crl_file = "{crl}"')
-    return "\n".join(lines) + "\n"
+    listener's TLS files in ``issuance``, from ``python -m deploy listener-cert``)."""
+    return listener_files(issuance).config_text("127.0.0.1", port)
 
 
-def issuance_config_text(issuance: Path, port: int, crl: Path | None, always_open: bool) -> str:
+def issuance_config_text(issuance: Path, port: int, always_open: bool) -> str:
     """The ``[issuance]`` part of a central config for the files in
     ``issuance``, with the device listener and card enrolment on it."""
     lines = [
@@ -59,7 +52,7 @@ def issuance_config_text(issuance: Path, port: int, crl: Path | None, always_ope
     if always_open:  # tests and demos at any hour
         lines += ["", "[issuance.hours]", 'opens = "00:00"', 'closes = "24:00"', "closed_days = []"]
     lines += ["", "[enrolment]", "enabled = true", ""]
-    return "\n".join(lines) + "\n" + listener_config_text(issuance, port, crl)
+    return "\n".join(lines) + "\n" + listener_config_text(issuance, port)
 
 
 def prepare(
@@ -70,14 +63,9 @@ def prepare(
     if not (pki_dir / "TEST-root-ca.pem").exists():
         write_test_pki(pki_dir)
     test_pki = load_test_pki(pki_dir)
-    fleet = load_fleet(fleet_dir)
     issuance = state_dir / "issuance"
     issuance.mkdir(parents=True, exist_ok=True)
-    ca = fleet.ca()
-    fleet_pki.issue(ca, "central-issuance", server_names=SERVER_NAMES, client=False).write(
-        issuance / "server.pem", issuance / "server.key"
-    )
-    fleet_pki.write_cert(ca.cert, issuance / "fleet-ca.pem")
+    write_listener_files(fleet_dir, issuance, SERVER_NAMES, common_name="central-issuance")
     pem = serialization.Encoding.PEM
     (issuance / "jpki-root.pem").write_bytes(test_pki.root.cert.public_bytes(pem))
     shutil.copyfile(pki_dir / "TEST-crl.pem", issuance / "jpki-crl.pem")
@@ -89,12 +77,11 @@ def prepare(
         seed_demo(registry, test_pki.users["valid"].cert, ineligible)
     finally:
         registry.close()
-    crl = fleet.crl if fleet.crl.exists() else None
     config = state_dir / "central.toml"
     config.write_text(
         "# Written by demo.central_issuance.prepare: TEST material only.\n"
         f'[database]\nurl = "sqlite:///{state_dir / "central.db"}"\n\n'
-        + issuance_config_text(issuance, port, crl, always_open)
+        + issuance_config_text(issuance, port, always_open)
     )
     return DemoPaths(config, issuance / "registry.db", issuance, issuance / "fleet-ca.pem",
                      cert_path, key_path, port)  # fmt: skip

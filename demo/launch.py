@@ -219,17 +219,23 @@ def prepare_issuance(state: Path, pki: Path, ports: dict[str, int], door: Device
     demo resident; returns the ``[issuance]`` part of central's configuration.
     Open around the clock, so the demo works at any hour."""
     from demo.central_issuance import issuance_config_text, prepare
+    from deploy import pki as fleet_pki
     from deploy.fleet import add_device, init_fleet, load_fleet
 
     fleet = state / "fleet"
     if not (fleet / "fleet.json").exists():
         init_fleet(fleet, broker_host="127.0.0.1")
-    for device_id, facility in ((COUNTER_ID, COUNTER_FACILITY),
-                                (door.device.id, door.device.facility)):  # fmt: skip
+    for device_id, facility, role in ((COUNTER_ID, COUNTER_FACILITY, "counter"),
+                                      (door.device.id, door.device.facility, "door")):  # fmt: skip
         if device_id not in load_fleet(fleet).devices:
-            add_device(fleet, device_id, facility)
+            add_device(fleet, device_id, facility, role=role)
+        folder = fleet / "devices" / device_id
+        cert, key = folder / "device.pem", folder / "device.key"
+        if role not in fleet_pki.roles_of(fleet_pki.load_issued(cert, key).cert):
+            # A demo state from before roles: the same device, issued again with its role.
+            fleet_pki.issue(load_fleet(fleet).ca(), device_id, role=role).write(cert, key)
     paths = prepare(state / "issuance-setup", fleet, pki, port=ports["issuance"])
-    return issuance_config_text(paths.issuance_dir, ports["issuance"], None, always_open=True)
+    return issuance_config_text(paths.issuance_dir, ports["issuance"], always_open=True)
 
 
 def counter_config_path(state: Path, ports: dict[str, int]) -> Path:

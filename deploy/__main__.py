@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, help="fleet folder (from 'fleet init')")
     p.add_argument("--id", required=True, help="device id (certificate CN, MQTT username)")
     p.add_argument("--facility", required=True, help="facility id whose reservations it reads")
+    p.add_argument("--role", choices=("counter", "door"), help="role carried by the certificate")
     p.add_argument(
         "--store-path",
         default="/var/lib/city-kiosk/device.db",
@@ -65,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             fleet = init_fleet(args.dir, broker_host=args.broker_host, broker_port=args.broker_port)
             print(f"fleet created in {fleet.root} (broker {fleet.broker_host}:{fleet.broker_port})")
         else:
-            folder = add_device(args.dir, args.id, args.facility, store_path=args.store_path)
+            folder = add_device(
+                args.dir, args.id, args.facility, store_path=args.store_path, role=args.role
+            )
             print(f"device {args.id} issued in {folder}; reload the broker (SIGHUP) for its ACL")
     except FleetUsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,5 +1,6 @@
-"""``python -m deploy provision | install | rollback``: thin adapters over
-:mod:`deploy.provision`, :mod:`deploy.install` and :mod:`deploy.release`.
+"""``python -m deploy provision | install | rollback | listener-cert``: thin
+adapters over :mod:`deploy.provision`, :mod:`deploy.install`,
+:mod:`deploy.release` and :mod:`deploy.listener_cert`.
 
 Only ``provision`` imports the device configuration schema (pydantic): the
 installer runs on Debian's own python3 with python3-cryptography, before the
@@ -69,6 +70,13 @@ def add_device_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p = sub.add_parser("rollback", help="switch back to the previous release")
     p.add_argument("--root", type=Path, default=Path("/"))
 
+    p = sub.add_parser("listener-cert", help="central's device listener: TLS files from the fleet")
+    p.add_argument("--fleet", required=True, type=Path, help="fleet folder (from 'fleet init')")
+    p.add_argument("--out", required=True, type=Path, help="folder for central's listener files")
+    p.add_argument("--name", action="append", default=[], help="host name or IP devices use")
+    p.add_argument("--crl-only", action="store_true", help="copy the fleet CRL again only")
+    p.add_argument("--host", default="127.0.0.1", help="listener address printed in the config")
+
 
 def run_device_command(args: argparse.Namespace) -> int:
     from foundation.logs import (
@@ -81,6 +89,8 @@ def run_device_command(args: argparse.Namespace) -> int:
             return _provision(args)
         if args.area == "install":
             return _install(args)
+        if args.area == "listener-cert":
+            return _listener_cert(args)
         from deploy.install import rollback_install
 
         rollback_install(args.root)
@@ -129,6 +139,17 @@ def _provision(args: argparse.Namespace) -> int:
         )
     elif result.new_identity:
         print("new device identity: reload the broker (SIGHUP) for its ACL")
+    return 0
+
+
+def _listener_cert(args: argparse.Namespace) -> int:
+    from deploy.listener_cert import copy_fleet_crl, write_listener_files
+
+    if args.crl_only:
+        print(f"fleet CRL copied to {copy_fleet_crl(args.fleet, args.out)}")
+        return 0
+    files = write_listener_files(args.fleet, args.out, args.name)
+    print("listener files written; in central's configuration:\n" + files.config_text(args.host))
     return 0
 
 

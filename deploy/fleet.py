@@ -289,9 +289,15 @@ def init_fleet(root: Path, *, broker_host: str, broker_port: int = 8883) -> Flee
 
 
 def add_device(
-    root: Path, device_id: str, facility: str, *, store_path: str = "/var/lib/city-kiosk/device.db"
+    root: Path,
+    device_id: str,
+    facility: str,
+    *,
+    store_path: str = "/var/lib/city-kiosk/device.db",
+    role: str | None = None,
 ) -> Path:
-    """Issue a device identity and config; returns the device's folder."""
+    """Issue a device identity and config; returns the device's folder. ``role``
+    ("counter", "door") goes into the certificate (:func:`deploy.pki.issue`)."""
     for what, value in (("device id", device_id), ("facility id", facility)):
         if not IDENTIFIER.match(value):
             raise FleetUsageError(
@@ -303,7 +309,7 @@ def add_device(
     folder = root / "devices" / device_id
     if device_id in fleet.devices or (folder / "device.key").exists():
         raise FleetUsageError(f"device {device_id!r} already exists in {root}")
-    pki.issue(fleet.ca(), device_id).write(folder / "device.pem", folder / "device.key")
+    pki.issue(fleet.ca(), device_id, role=role).write(folder / "device.pem", folder / "device.key")
     pki.write_cert(fleet.ca().cert, folder / "ca.pem")
     (folder / "device.toml").write_text(
         device_config_text(device_id, facility, fleet.broker_host, fleet.broker_port, store_path)

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from foundation import x509 as builder
 from foundation.x509 import common_name, not_after, write_cert, write_crl, write_key
@@ -32,6 +32,8 @@ __all__ = [
     "new_key",
     "not_after",
     "revoked_serials",
+    "role_unit",
+    "roles_of",
     "same_key",
     "sign",
     "verify_signature",
@@ -41,6 +43,10 @@ __all__ = [
 ]
 
 FLEET_ORG = "City Kiosk Fleet"
+# A device certificate names its provisioned role in one subject OU,
+# "role:<role>" ("role:counter", "role:door"): central's device listener admits
+# only "role:counter" to certificate issuance (central/issuance/service.py).
+ROLE_UNIT_PREFIX = "role:"
 
 Issued: TypeAlias = builder.KeyPair[ec.EllipticCurvePrivateKey]
 """A fleet key and its certificate (``.write(cert_path, key_path)``)."""
@@ -69,19 +75,37 @@ def issue(
     organisation: str = FLEET_ORG,
     days: int = 825,
     not_before: dt.datetime | None = None,
+    role: str | None = None,
 ) -> Issued:
-    """Issue a leaf certificate; ``server_names`` (DNS names or IPs) make it a server cert."""
+    """Issue a leaf certificate; ``server_names`` (DNS names or IPs) make it a server cert;
+    ``role`` (a device's provisioned role) goes into the subject as OU ``role:<role>``."""
     usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
     if server_names:
         usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
     return builder.issue(
         ca,
         builder.ec_key(),
-        builder.name(organisation=organisation, common_name=common_name),
+        builder.name(
+            organisation=organisation,
+            units=[role_unit(role)] if role else (),
+            common_name=common_name,
+        ),
         builder.Validity.lasting(days, start=not_before),
         extended_usage=usages,
         alt_names=server_names or (),
     )
+
+
+def role_unit(role: str) -> str:
+    """The subject OU that carries a device's role."""
+    return ROLE_UNIT_PREFIX + role
+
+
+def roles_of(cert: x509.Certificate) -> list[str]:
+    """The roles a certificate's subject names (none for one issued before roles)."""
+    units = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    values = [str(unit.value) for unit in units]
+    return [v[len(ROLE_UNIT_PREFIX) :] for v in values if v.startswith(ROLE_UNIT_PREFIX)]
 
 
 def load_issued(cert_path: Path, key_path: Path) -> Issued:

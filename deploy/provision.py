@@ -169,7 +169,8 @@ def _identity(fleet: Fleet, request: ProvisionRequest) -> tuple[pki.Issued, bool
     folder = fleet.root / "devices" / request.device_id
     known = fleet.devices.get(request.device_id)
     if known is None:
-        add_device(fleet.root, request.device_id, request.facility, store_path=STORE_PATH)
+        add_device(fleet.root, request.device_id, request.facility, store_path=STORE_PATH,
+                   role=request.role)  # fmt: skip
         return pki.load_issued(folder / "device.pem", folder / "device.key"), True, None
     if known != request.facility:
         raise FleetUsageError(
@@ -185,7 +186,7 @@ def _identity(fleet: Fleet, request: ProvisionRequest) -> tuple[pki.Issued, bool
             )
         return current, False, None
     fleet.revoke(current.cert)
-    fresh = pki.issue(fleet.ca(), request.device_id)
+    fresh = pki.issue(fleet.ca(), request.device_id, role=request.role)
     fresh.write(folder / "device.pem", folder / "device.key")
     return fresh, True, format(current.cert.serial_number, "x")
 
@@ -224,6 +225,9 @@ def provision(request: ProvisionRequest) -> ProvisionResult:
     except ConfigError as exc:
         raise FleetUsageError(str(exc)) from None
     issued, new_identity, revoked = _identity(fleet, request)
+    if request.role not in pki.roles_of(issued.cert):  # issued before roles: issuance refuses it
+        warnings.append(f"the certificate of {request.device_id} does not carry its role"
+                        f" {request.role!r}: provision again with --rotate")  # fmt: skip
     cert_pem, key_pem = _pem(issued)
     ca = fleet.ca()
     files = {

@@ -20,6 +20,7 @@ LEGACY_ISSUANCE_LISTENER: dict[str, Any] = {
     "cert_file": "issuance/server.pem",
     "key_file": "issuance/server.key",
     "client_ca_file": "issuance/fleet-ca.pem",
+    "client_crl_file": "issuance/fleet-crl.pem",
 }
 
 
@@ -33,8 +34,9 @@ class DeviceListenerSection(Section):
     key_file: Path
     # The fleet CA: only its device certificates are accepted (CN = device id).
     client_ca_file: Path
-    # The fleet CRL (revoked device certificates); None = not checked.
-    client_crl_file: Path | None = None
+    # The fleet CRL (revoked device certificates), required; read again when
+    # the file changes (python -m deploy listener-cert --crl-only).
+    client_crl_file: Path
 
     def resolved(self, base_dir: Path) -> DeviceListenerSection:
         """Relative paths made absolute against the configuration's folder."""
@@ -42,12 +44,11 @@ class DeviceListenerSection(Section):
         def absolute(p: Path) -> Path:
             return p if p.is_absolute() else base_dir / p
 
-        crl = self.client_crl_file
         return self.model_copy(update={
             "cert_file": absolute(self.cert_file),
             "key_file": absolute(self.key_file),
             "client_ca_file": absolute(self.client_ca_file),
-            "client_crl_file": absolute(crl) if crl is not None else None,
+            "client_crl_file": absolute(self.client_crl_file),
         })  # fmt: skip
 
 

@@ -1,9 +1,11 @@
 """The issuance HTTP API (the contract in :mod:`contracts.issuance`).
 
-Served on its own mutual-TLS listener (:mod:`central.issuance.server`): the
-device id is the verified client certificate's CN, which the listener puts
-into ``scope["extensions"]["tls"]["client_cn"]``; a body never names the
-device. Every refusal is an :class:`IssuanceErrorOut` with its contract code.
+Served on the mutual-TLS device listener (:mod:`central.devices.listener`):
+the device id is the verified client certificate's CN and its roles the
+subject's ``role:`` OUs, which the listener puts into
+``scope["extensions"]["tls"]``; a body never names the device, and only a
+certificate provisioned for the counter role may issue. Every refusal is an
+:class:`IssuanceErrorOut` with its contract code.
 
 :func:`add_issuance_stats` adds the monthly statistics to the staff API
 (bearer tokens, reader role).
@@ -25,7 +27,7 @@ from central.db.engine import Database
 from central.errors import IssuanceRefused, RegistryError
 from central.issuance.orders import OrderDesk, issuance_stats
 from central.issuance.service import IssuanceService
-from central.mtls import client_cn
+from central.mtls import client_cn, client_roles
 from contracts.issuance import (
     BASE_PATH,
     ERROR_CODES,
@@ -46,9 +48,10 @@ MONTH = re.compile(r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$")  # 1900-2999
 
 
 def _device(request: Request) -> str:
-    """The requesting device: the client certificate's CN, if allowed."""
+    """The requesting device: the client certificate's CN, if its
+    certificate carries the counter role (and it is allowed)."""
     service: IssuanceService = request.app.state.issuance_service
-    return service.check_device(client_cn(request))
+    return service.check_device(client_cn(request), client_roles(request))
 
 
 Device = Annotated[str, Depends(_device)]
@@ -82,7 +85,8 @@ def _error_handlers(app: FastAPI) -> None:
 
 
 def create_issuance_app(service: IssuanceService, orders: OrderDesk) -> FastAPI:
-    app = FastAPI(title="City kiosk issuance API", version="1")
+    # The contract is served at /openapi.json; no Swagger page (it loads from a CDN).
+    app = FastAPI(title="City kiosk issuance API", version="1", docs_url=None, redoc_url=None)
     _error_handlers(app)
 
     app.state.issuance_service = service

@@ -24,7 +24,7 @@ from central.config import CentralConfig
 from central.issuance.api import MONTH
 from central.issuance.orders import issuance_stats
 from central.issuance.registry.adapter import Resident
-from central.issuance.registry.sqlite import SqliteRegistry, certificate_key, synthetic_ref
+from central.issuance.registry.sqlite import SqliteRegistry, certificate_key
 from central.issuance.server import build_stack, issuance_server
 
 log = logging.getLogger("central.cli")
@@ -36,20 +36,29 @@ def _registry(config: CentralConfig, create: bool = False) -> SqliteRegistry:
 
 
 def cmd_registry_add(config: CentralConfig, args: argparse.Namespace) -> int:
+    registry = _registry(config, create=True)
+    try:
+        return _add_resident(registry, args)
+    finally:
+        registry.close()
+
+
+def _add_resident(registry: SqliteRegistry, args: argparse.Namespace) -> int:
+    try:
+        birth, moved_in = date.fromisoformat(args.birth_date), date.fromisoformat(args.moved_in)
+    except ValueError:
+        print("error: --birth-date and --moved-in must be YYYY-MM-DD", file=sys.stderr)
+        return EXIT_USAGE
     resident = Resident(
-        ref=args.ref or synthetic_ref(f"{args.name}|{args.birth_date}|{args.household}"),
-        name=args.name, birth_date=date.fromisoformat(args.birth_date), sex=args.sex,
+        ref=args.ref or registry.reference_for(args.name, birth, args.household),
+        name=args.name, birth_date=birth, sex=args.sex,
         address=args.address, household=args.household, relationship=args.relationship,
-        moved_in=date.fromisoformat(args.moved_in), status=args.status,
+        moved_in=moved_in, status=args.status,
         support_measures=args.support_measures, honseki=args.honseki, hittousha=args.hittousha,
         honseki_here=args.honseki_here, seal_number=args.seal_number,
         income_yen=args.income_yen, tax_yen=args.tax_yen,
     )  # fmt: skip
-    registry = _registry(config, create=True)
-    try:
-        registry.add(resident)
-    finally:
-        registry.close()
+    registry.add(resident)
     print(resident.ref)
     return 0
 
@@ -110,7 +119,8 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], Any]
     p = sub.add_parser("registry", help="the reference resident registry (synthetic, SQLite)")
     rsub = p.add_subparsers(dest="registry_command", required=True)
     a = with_config(rsub.add_parser("add", help="add a synthetic resident (prints its ref)"))
-    for flag, default in (("--ref", ""), ("--sex", "男"), ("--relationship", "世帯主"),
+    # --sex and --relationship left out are "not recorded" on a certificate.
+    for flag, default in (("--ref", ""), ("--sex", ""), ("--relationship", ""),
                           ("--status", "resident"), ("--honseki", ""), ("--hittousha", ""),
                           ("--seal-number", "")):  # fmt: skip
         a.add_argument(flag, default=default)

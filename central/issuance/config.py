@@ -116,6 +116,8 @@ class IssuanceSection(Section):
     timezone: str = "Asia/Tokyo"
     challenge_seconds: int = Field(default=120, ge=10, le=600)
     session_seconds: int = Field(default=600, ge=60, le=3600)
+    # How long central keeps a confirmed order's PDFs, outcome or not.
+    document_seconds: int = Field(default=300, ge=30, le=3600)
     min_age: int = Field(default=15, ge=0, le=120)
     # JPKI user-authentication root certificates (PEM) and their CRLs (PEM/DER).
     jpki_roots: list[Path] = Field(default_factory=lambda: [Path("issuance/jpki-root.pem")])
@@ -123,7 +125,7 @@ class IssuanceSection(Section):
     # The reference registry (SQLite file; python -m central registry ...).
     registry_file: Path = Path("issuance/registry.db")
     # Counter devices allowed to issue (client certificate CN); empty = any
-    # device certificate of the fleet CA.
+    # fleet certificate provisioned with the counter role.
     allowed_devices: list[str] = Field(default_factory=list)
     hours: HoursSection = HoursSection()
     kinds: list[KindSection] = Field(default_factory=_default_kinds, min_length=1)

@@ -1,5 +1,6 @@
 """Orders of the issuance service: create (idempotent), confirm (issue
-numbers and PDFs, idempotent), outcome; and the monthly statistics.
+numbers and PDFs, idempotent while the session lives), outcome, the purge
+of PDFs after ``document_seconds``; and the monthly statistics.
 
 Issue numbers are ``YYYY-NNNNNN``: sequential per local year, allocated by
 an atomic upsert on ``issuance_counters`` inside the confirming transaction
@@ -15,7 +16,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -126,11 +127,13 @@ class OrderDesk:
         moment = self.service.now()
         with self.db.write() as conn:
             order = self._locked(conn, device, order_id)
-            if order.status == "confirmed":
-                return self._confirmed(conn, order)
-            if order.status != "pending":
+            if order.status not in ("pending", "confirmed"):
                 raise IssuanceRefused("order_state", f"the order is {order.status}")
+            # A repeated confirm (a retry after a lost answer) needs the same
+            # live session: a closed one never gets the certificates again.
             self.service.session(conn, device, order.session_id, moment)
+            if order.status == "confirmed":
+                return self._confirmed(conn, order, moment)
             documents = self._issue(conn, order, moment)
             conn.execute(update(issuance_orders).where(issuance_orders.c.id == order_id).values(
                 status="confirmed", payment_ref=body.payment_ref, issued_at=utc(moment),
@@ -175,11 +178,30 @@ class OrderDesk:
                 documents.append(_document(kind.id, issue_number, copy_index, pdf, digest))
         return documents
 
-    def _confirmed(self, conn: Connection, order: Row[Any]) -> ConfirmOut:
+    def _confirmed(self, conn: Connection, order: Row[Any], moment: datetime) -> ConfirmOut:
         query = select(issuance_documents).where(issuance_documents.c.order_id == order.id)
-        rows = conn.execute(query.order_by(issuance_documents.c.pk))
+        rows = list(conn.execute(query.order_by(issuance_documents.c.pk)))
+        if self._past_retention(order, moment) or any(r.pdf is None for r in rows):
+            raise IssuanceRefused("order_state", "the certificates of this order are not kept")
         documents = [_document(r.kind, r.issue_number, r.copy_index, r.pdf, r.sha256) for r in rows]
         return ConfirmOut(order_id=order.id, issued_at=aware(order.issued_at), documents=documents)
+
+    def _past_retention(self, order: Row[Any], moment: datetime) -> bool:
+        kept = timedelta(seconds=self.settings.document_seconds)
+        return order.issued_at is None or aware(order.issued_at) + kept <= moment
+
+    def purge_documents(self) -> int:
+        """Delete the PDFs of orders confirmed more than ``document_seconds``
+        ago, whatever the kiosk reported (or did not); returns how many."""
+        cutoff = self.service.now() - timedelta(seconds=self.settings.document_seconds)
+        expired = select(issuance_orders.c.id).where(issuance_orders.c.issued_at <= utc(cutoff))
+        with self.db.write() as conn:
+            purged = conn.execute(update(issuance_documents).where(
+                issuance_documents.c.pdf.is_not(None),
+                issuance_documents.c.order_id.in_(expired)).values(pdf=None))  # fmt: skip
+        if purged.rowcount:
+            log.info("issuance documents purged", extra={"documents": purged.rowcount})
+        return int(purged.rowcount)
 
     # Outcome
 

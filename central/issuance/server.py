@@ -6,9 +6,12 @@ issuance onto the shared device listener instead (``central/cli.py``).
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from central.config import CentralConfig
 from central.db.engine import Database
@@ -21,16 +24,47 @@ from central.issuance.orders import OrderDesk
 from central.issuance.registry.sqlite import SqliteRegistry
 from central.issuance.service import IssuanceService
 
+log = logging.getLogger(__name__)
+
+
+class DocumentPurger:
+    """A thread that deletes expired PDFs (:meth:`OrderDesk.purge_documents`)
+    every ``interval`` seconds, so none outlives ``document_seconds`` by much
+    even when no kiosk calls; a database error is logged and tried again."""
+
+    def __init__(self, orders: OrderDesk, interval: float) -> None:
+        self.orders, self.interval = orders, interval
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="issuance-purge", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.orders.purge_documents()
+            except SQLAlchemyError as exc:
+                log.error("issuance purge failed", extra={"error": type(exc).__name__})
+
+    def start(self) -> DocumentPurger:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+
 
 @dataclass
 class IssuanceStack:
-    """The service objects of issuance; ``close()`` releases the registry."""
+    """The service objects of issuance; ``close()`` stops the purge and
+    releases the registry."""
 
     service: IssuanceService
     orders: OrderDesk
     registry: SqliteRegistry
+    purger: DocumentPurger
 
     def close(self) -> None:
+        self.purger.stop()
         self.registry.close()
 
 
@@ -39,7 +73,14 @@ def build_stack(settings: IssuanceSection, db: Database) -> IssuanceStack:
     verifier = CardVerifier(roots, CrlRevocationChecker(settings.crl_files))
     registry = SqliteRegistry(settings.registry_file, min_age=settings.min_age, create=False)
     service = IssuanceService(db, settings, verifier, registry)
-    return IssuanceStack(service, OrderDesk(service), registry)
+    orders = OrderDesk(service)
+    purger = DocumentPurger(orders, purge_interval(settings.document_seconds)).start()
+    return IssuanceStack(service, orders, registry, purger)
+
+
+def purge_interval(document_seconds: int) -> float:
+    """A tenth of the keeping time, at most a minute."""
+    return min(60.0, document_seconds / 10)
 
 
 def issuance_server(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +46,9 @@ from contracts.issuance import (
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+# The role a device certificate must carry to issue (provisioned with
+# python -m deploy provision --role counter).
+COUNTER_ROLE = "counter"
 
 # The options central can apply; the least data is the default.
 OPTIONS: dict[str, OptionOut] = {
@@ -138,11 +141,15 @@ class IssuanceService:
 
     # Devices
 
-    def check_device(self, device: str | None) -> str:
-        """The verified client certificate's CN, if this device may issue."""
+    def check_device(self, device: str | None, roles: Sequence[str] = ()) -> str:
+        """The verified client certificate's CN, if this device may issue: its
+        certificate carries the counter role set at provisioning (door
+        terminals and central's own identity do not), and it is in
+        ``allowed_devices`` when that is set."""
         allowed = self.settings.allowed_devices
-        if not device or (allowed and device not in allowed):
-            log.warning("issuance device refused", extra={"device": device or ""})
+        if not device or COUNTER_ROLE not in roles or (allowed and device not in allowed):
+            extra = {"device": device or "", "roles": ",".join(roles)}
+            log.warning("issuance device refused", extra=extra)
             raise IssuanceRefused("device_unknown", "this device may not issue certificates")
         return device
 

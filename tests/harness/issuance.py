@@ -178,7 +178,7 @@ def start_issuance_listener(
     ``always_open=False`` closes the service all day."""
     fleet, pki_dir = root / "fleet", root / "pki"
     init_fleet(fleet, broker_host="127.0.0.1")
-    device_dir = add_device(fleet, device, "city-hall")
+    device_dir = add_device(fleet, device, "city-hall", role="counter")
     write_test_pki(pki_dir)
     write_extra_user(pki_dir, "unknown")
     paths = prepare(root / "central", fleet, pki_dir, port=free_port(), always_open=always_open)

@@ -129,14 +129,13 @@ def _listener(tmp_path: Path, issuance: bool) -> Iterator[Listener]:
     init_fleet(tmp_path / "fleet", broker_host="localhost")
     door = add_device(tmp_path / "fleet", "door-1", FACILITY)
     stray = add_device(tmp_path / "fleet", "door-9", FACILITY)
-    counter = add_device(tmp_path / "fleet", "counter-1", "city-hall")
+    counter = add_device(tmp_path / "fleet", "counter-1", "city-hall", role="counter")
     write_test_pki(tmp_path / "jpki", issuance_pki().pki)
     paths = prepare(tmp_path / "state", tmp_path / "fleet", tmp_path / "jpki", port=free_port())
     if not issuance:  # a city with facility bookings only
         paths.config.write_text(
             f'[database]\nurl = "sqlite:///{tmp_path / "state" / "central.db"}"\n'
-            "[enrolment]\nenabled = true\n"
-            + listener_config_text(paths.issuance_dir, paths.port, None)
+            "[enrolment]\nenabled = true\n" + listener_config_text(paths.issuance_dir, paths.port)
         )
     config = load_config(paths.config)
     assert config.issuance.enabled is issuance and config.enrolment.enabled

@@ -264,3 +264,45 @@ def test_provision_stolen_bundle_opens_no_other_facility_codes(fleet: Path) -> N
     candidates = range(480000, 490000)  # a slice holding the code: the full 10**6 is seconds
     assert _crack(key, "gym", gym_hash, candidates) == "482913"
     assert _crack(key, "pool", pool_hash, candidates) is None
+
+
+def test_provision_puts_the_role_in_the_certificate_and_flags_an_old_one(fleet: Path) -> None:
+    assert provision(fleet).returncode == 0
+    door = x509.load_pem_x509_certificate((fleet / "devices" / "gym-door-1" / "device.pem")
+                                          .read_bytes())  # fmt: skip
+    assert pki.roles_of(door) == ["door"]
+    # A counter whose identity was issued before roles: its bundle is written,
+    # with the re-provision step named; --rotate gives it the role.
+    old = deploy("fleet", "device", str(fleet), "--id", "counter-1", "--facility", "gym")
+    assert old.returncode == 0, old.stderr
+    counter = ("--id", "counter-1", "--facility", "gym", "--role", "counter",
+               "--payment-backend", "sim", "--printer-backend", "file")  # fmt: skip
+    flagged = deploy("provision", "--fleet", str(fleet), *counter)
+    assert flagged.returncode == 0 and "provision again with --rotate" in flagged.stderr
+    rotated = deploy("provision", "--fleet", str(fleet), *counter, "--rotate")
+    assert rotated.returncode == 0 and "--rotate" not in rotated.stderr
+    cert = fleet / "bundles" / "counter-1" / bundle.CERT
+    assert pki.roles_of(x509.load_pem_x509_certificate(cert.read_bytes())) == ["counter"]
+
+
+def test_listener_cert_writes_the_listener_files_and_copies_the_crl(
+    fleet: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "central-devices"
+    done = deploy("listener-cert", "--fleet", str(fleet), "--out", str(out), "--name",
+                  "central.example", "--name", "10.0.0.5")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f'client_crl_file = "{out / "fleet-crl.pem"}"' in done.stdout
+    server = x509.load_pem_x509_certificate((out / "server.pem").read_bytes())
+    assert pki.issued_by(server, load_fleet(fleet).ca().cert)
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "central.example" in names.get_values_for_type(x509.DNSName)
+    assert (out / "fleet-ca.pem").read_bytes() == (fleet / "ca" / "ca.pem").read_bytes()
+    assert (out / "server.key").stat().st_mode & 0o077 == 0
+    assert provision(fleet).returncode == 0
+    assert provision(fleet, "gym-door-1", "--rotate").returncode == 0
+    copied = deploy("listener-cert", "--fleet", str(fleet), "--out", str(out), "--crl-only")
+    assert copied.returncode == 0, copied.stderr
+    assert (out / "fleet-crl.pem").read_bytes() == load_fleet(fleet).crl.read_bytes()
+    assert pki.revoked_serials(out / "fleet-crl.pem")
+    assert deploy("listener-cert", "--fleet", str(fleet), "--out", str(out)).returncode == 2

@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 from central.api.app import create_app
 from central.api.tokens import TokenStore
 from central.db.engine import Database
+from central.issuance.config import IssuanceSection
 from central.issuance.orders import OrderDesk
+from central.issuance.registry.adapter import NOT_RECORDED
 from central.issuance.registry.sqlite import SqliteRegistry, certificate_key
 from contracts.issuance import ConfirmIn, OrderIn, OrderItemIn, OutcomeIn
 from tests.harness.issuance import (
@@ -89,6 +91,13 @@ def test_cli_registry_add_list_and_link(config: Path, tmp_path: Path) -> None:
     assert linked.returncode == 0, linked.stderr
     registry = SqliteRegistry(tmp_path / "registry.db")
     assert registry.resident_for(certificate_key(user)) == ref
+    # Added without --sex or --relationship: nothing invented on a certificate.
+    juminhyo = IssuanceSection().kind("juminhyo")
+    assert juminhyo is not None
+    lines = "\n".join(registry.certificate_lines(ref, juminhyo, {"relationship": "true"},
+                                                 weekday_at(10).date()))  # fmt: skip
+    assert f"性別　{NOT_RECORDED}" in lines and f"続柄　{NOT_RECORDED}" in lines
+    assert f"世帯主　{NOT_RECORDED}" in lines and "男" not in lines
     registry.close()
     unknown = central(config, "registry", "link-cert", "R-NOBODY", str(pem))
     assert unknown.returncode == 1 and "no resident" in unknown.stderr

@@ -20,6 +20,7 @@ from central.db.tables import issuance_audit, issuance_documents
 from central.errors import IssuanceRefused
 from central.issuance.orders import OrderDesk, allocate_issue_numbers, issuance_stats
 from central.issuance.registry.sqlite import SqliteRegistry
+from central.issuance.server import DocumentPurger
 from central.issuance.service import IssuanceService
 from contracts.issuance import ConfirmIn, OrderIn, OrderItemIn, OutcomeIn, SessionOut
 from tests.harness.issuance import (
@@ -33,6 +34,7 @@ from tests.harness.issuance import (
     settings_for,
     weekday_at,
 )
+from tests.harness.services import wait_until
 
 DEVICE = "kiosk-1"
 KEY = "a" * 32
@@ -207,6 +209,49 @@ def test_confirm_needs_an_open_session_and_a_pending_order(desk: Desk) -> None:
     assert voided.status == "voided"
     assert code_of(desk.orders.confirm, DEVICE, order.order_id, ConfirmIn(payment_ref="p")) \
         == "order_state"  # fmt: skip
+
+
+def test_confirm_again_after_the_session_closed_is_refused(desk: Desk) -> None:
+    """The attack: a second confirm of a confirmed order to fetch the PDFs
+    again once the resident has gone (session closed, no outcome yet)."""
+    session = desk.session()
+    order = desk.orders.create(DEVICE, desk.order(session))
+    desk.orders.confirm(DEVICE, order.order_id, ConfirmIn(payment_ref="p"))
+    desk.service.close_session(DEVICE, session.session_id)
+    assert code_of(desk.orders.confirm, DEVICE, order.order_id, ConfirmIn(payment_ref="p")) \
+        == "session_invalid"  # fmt: skip
+
+
+def _pdfs_kept(db: Database) -> int:
+    with db.read() as conn:
+        query = select(func.count()).where(issuance_documents.c.pdf.is_not(None))
+        return int(conn.execute(query).scalar_one())
+
+
+def test_documents_purged_after_document_seconds_without_an_outcome(desk: Desk) -> None:
+    session = desk.session()
+    order = desk.orders.create(DEVICE, desk.order(session, copies=2))
+    desk.orders.confirm(DEVICE, order.order_id, ConfirmIn(payment_ref="p"))
+    assert desk.orders.purge_documents() == 0 and _pdfs_kept(desk.db) == 2
+    desk.clock.advance(desk.service.settings.document_seconds)  # the session still lives
+    assert code_of(desk.orders.confirm, DEVICE, order.order_id, ConfirmIn(payment_ref="p")) \
+        == "order_state"  # fmt: skip
+    assert desk.orders.purge_documents() == 2 and _pdfs_kept(desk.db) == 0
+    # The kiosk may still report what became of it.
+    assert desk.orders.outcome(DEVICE, order.order_id, OutcomeIn(status="printed")).status \
+        == "printed"  # fmt: skip
+
+
+def test_document_purger_thread_purges_with_no_request(desk: Desk) -> None:
+    session = desk.session()
+    order = desk.orders.create(DEVICE, desk.order(session))
+    desk.orders.confirm(DEVICE, order.order_id, ConfirmIn(payment_ref="p"))
+    purger = DocumentPurger(desk.orders, interval=0.02).start()
+    try:
+        desk.clock.advance(desk.service.settings.document_seconds + 1)
+        wait_until(lambda: _pdfs_kept(desk.db) == 0, 10, "the purge thread")
+    finally:
+        purger.stop()
 
 
 def test_outcome_drops_the_pdfs_audits_and_counts(desk: Desk) -> None:

@@ -3,6 +3,8 @@ enrolment switch, the old ``[issuance.listener]`` name, and the errors."""
 
 from __future__ import annotations
 
+import datetime as dt
+import ssl
 from pathlib import Path
 
 import pytest
@@ -11,13 +13,18 @@ from central.cli import main
 from central.cli_common import EXIT_CONFIG
 from central.config import parse_config
 from central.devices.config import DeviceListenerSection, EnrolmentSection
+from central.devices.listener import tls_context
 from central.errors import CentralConfigError
+from deploy import pki
+from foundation import x509 as x509_builder
 from tests.harness.keys import write_test_key
 
 LISTENER = (
     '[devices.listener]\nport = 9443\ncert_file = "tls/server.pem"\n'
     'key_file = "tls/server.key"\nclient_ca_file = "tls/fleet-ca.pem"\n'
+    'client_crl_file = "tls/fleet-crl.pem"\n'
 )
+DAY = dt.timedelta(days=1)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "central.md"
 
 
@@ -34,7 +41,7 @@ def test_device_listener_config_enrolment_without_issuance(tmp_path: Path) -> No
     listener = config.devices.listener
     assert listener is not None and listener.port == 9443
     assert listener.cert_file == tmp_path / "tls" / "server.pem"
-    assert listener.client_crl_file is None
+    assert listener.client_crl_file == tmp_path / "tls" / "fleet-crl.pem"
 
 
 def test_device_listener_config_off_by_default(tmp_path: Path) -> None:
@@ -49,7 +56,7 @@ def test_device_listener_config_enrolment_needs_the_listener(tmp_path: Path) -> 
 
 def test_device_listener_config_tls_files_are_required(tmp_path: Path) -> None:
     found = problems("[enrolment]\nenabled = true\n[devices.listener]\nport = 9443\n", tmp_path)
-    for key in ("cert_file", "key_file", "client_ca_file"):
+    for key in ("cert_file", "key_file", "client_ca_file", "client_crl_file"):
         assert f"devices.listener.{key}: required key is missing" in found
 
 
@@ -91,3 +98,32 @@ def test_device_listener_config_errors_exit_3(
     no_files.write_text(base + "[enrolment]\nenabled = true\n" + LISTENER)
     assert main(["serve", "--config", str(no_files)]) == EXIT_CONFIG
     assert "devices.listener: TLS files unusable" in capsys.readouterr().err
+
+
+def _listener_files(tmp_path: Path) -> DeviceListenerSection:
+    ca = pki.create_ca("fleet")
+    pki.issue(ca, "central-devices", server_names=["localhost"], client=False).write(
+        tmp_path / "server.pem", tmp_path / "server.key"
+    )
+    pki.write_cert(ca.cert, tmp_path / "ca.pem")
+    pki.write_crl(pki.build_crl(ca, {}), tmp_path / "crl.pem")
+    return DeviceListenerSection(cert_file=tmp_path / "server.pem",
+                                 key_file=tmp_path / "server.key",
+                                 client_ca_file=tmp_path / "ca.pem",
+                                 client_crl_file=tmp_path / "crl.pem")  # fmt: skip
+
+
+def test_device_listener_crl_of_another_ca_or_expired_is_refused(tmp_path: Path) -> None:
+    listener = _listener_files(tmp_path)
+    assert tls_context(listener).verify_flags & ssl.VERIFY_CRL_CHECK_LEAF
+    other = pki.create_ca("someone else")
+    pki.write_crl(pki.build_crl(other, {}), tmp_path / "crl.pem")
+    with pytest.raises(CentralConfigError, match="not signed by the client CA"):
+        tls_context(listener)
+    fleet = pki.create_ca("fleet")  # a client CA whose CRL has expired
+    pki.write_cert(fleet.cert, tmp_path / "ca.pem")
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    expired = x509_builder.build_crl(fleet, [], next_update=past, last_update=past - DAY)
+    pki.write_crl(expired, tmp_path / "crl.pem")
+    with pytest.raises(CentralConfigError, match="expired"):
+        tls_context(listener)

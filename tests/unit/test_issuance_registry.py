@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import date
+from pathlib import Path
 
 from central.issuance.config import IssuanceSection, KindSection
-from central.issuance.registry.adapter import Resident, age_on, certificate_lines, decide
-from central.issuance.registry.sqlite import demo_household, synthetic_ref
+from central.issuance.registry.adapter import (
+    NOT_RECORDED,
+    Resident,
+    age_on,
+    certificate_lines,
+    decide,
+)
+from central.issuance.registry.sqlite import SqliteRegistry, demo_household, synthetic_ref
 
 TODAY = date(2025, 6, 11)
 SETTINGS = IssuanceSection()
@@ -77,3 +85,32 @@ def test_lines_other_kinds() -> None:
     assert "2025年度" in tax and "4,200,000円" in tax
     koseki = "\n".join(certificate_lines(HEAD, [HEAD], kind("koseki_zenbu"), {}, 2025))
     assert "本籍" in koseki and "筆頭者" in koseki
+
+
+def test_registry_lines_never_invent_sex_or_head_of_household() -> None:
+    unknown = dataclasses.replace(HEAD, sex="", relationship="")
+    lines = "\n".join(certificate_lines(unknown, [unknown], kind("juminhyo"),
+                                         {"relationship": "true"}, 2025))  # fmt: skip
+    assert f"性別　{NOT_RECORDED}" in lines and f"世帯主　{NOT_RECORDED}" in lines
+    assert f"続柄　{NOT_RECORDED}" in lines and "男" not in lines and HEAD.name in lines
+
+
+def test_registry_reference_is_keyed(tmp_path: Path) -> None:
+    """Whoever holds the references and a list of candidates cannot match
+    them: the reference of the same person differs under another key."""
+    one, other = SqliteRegistry(tmp_path / "a.db"), SqliteRegistry(tmp_path / "b.db")
+    try:
+        person = ("試験　次郎", date(1990, 1, 2), "H9")
+        ref = one.reference_for(*person)
+        assert ref != other.reference_for(*person)
+        assert one.reference_key != other.reference_key
+        unkeyed = "R" + hashlib.sha256("試験　次郎|1990-01-02|H9".encode()).hexdigest()
+        assert ref[1:12] != unkeyed[1:12].upper()
+    finally:
+        one.close()
+        other.close()
+    again = SqliteRegistry(tmp_path / "a.db")  # the key stays with its registry
+    try:
+        assert again.reference_for(*person) == ref
+    finally:
+        again.close()

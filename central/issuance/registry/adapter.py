@@ -50,10 +50,10 @@ class Resident:
     ref: str  # opaque reference (what the audit log keeps)
     name: str
     birth_date: date
-    sex: str
+    sex: str  # "" = not recorded (printed as NOT_RECORDED, never guessed)
     address: str
     household: str  # household id
-    relationship: str  # 続柄, e.g. 世帯主, 妻, 子
+    relationship: str  # 続柄, e.g. 世帯主, 妻, 子; "" = not recorded
     moved_in: date
     status: Status = "resident"
     support_measures: bool = False  # 支援措置 (DV protection etc.)
@@ -118,6 +118,15 @@ def decide(
     return Eligibility(True, "ok")
 
 
+# What a certificate prints for a field the record does not hold: the
+# registry never fills in a value (a sex, a head of household) it was not given.
+NOT_RECORDED = "（記録なし）"
+
+
+def recorded(value: str) -> str:
+    return value or NOT_RECORDED
+
+
 def _printed_date(day: date) -> str:
     """A date as printed (Gregorian: an era table is left to the city's own system)."""
     return f"{day.year}年{day.month}月{day.day}日"
@@ -125,10 +134,10 @@ def _printed_date(day: date) -> str:
 
 def _person(resident: Resident, options: Mapping[str, str]) -> list[str]:
     lines = [f"氏名　{resident.name}",
-             f"生年月日　{_printed_date(resident.birth_date)}　性別　{resident.sex}",
+             f"生年月日　{_printed_date(resident.birth_date)}　性別　{recorded(resident.sex)}",
              f"住民となった日　{_printed_date(resident.moved_in)}"]  # fmt: skip
     if options.get("relationship") == "true":
-        lines.append(f"続柄　{resident.relationship}")
+        lines.append(f"続柄　{recorded(resident.relationship)}")
     return lines
 
 
@@ -145,8 +154,8 @@ def certificate_lines(
         members = list(household) if options.get("household") == "all" else [resident]
         lines = [f"住所　{resident.address}"]
         if options.get("relationship") == "true":
-            head = next((m for m in household if m.relationship == "世帯主"), resident)
-            lines.append(f"世帯主　{head.name}")
+            head = next((m.name for m in household if m.relationship == "世帯主"), "")
+            lines.append(f"世帯主　{recorded(head)}")
         for member in members:
             lines += _person(member, options)
             if options.get("honseki") == "true":
@@ -163,5 +172,5 @@ def certificate_lines(
     if kind.id.startswith("koseki"):
         return [f"本籍　{resident.honseki}", f"筆頭者　{resident.hittousha}",
                 f"氏名　{resident.name}", f"生年月日　{_printed_date(resident.birth_date)}",
-                f"続柄　{resident.relationship}"]  # fmt: skip
+                f"続柄　{recorded(resident.relationship)}"]  # fmt: skip
     return [f"氏名　{resident.name}", f"住所　{resident.address}"]

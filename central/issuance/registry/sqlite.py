@@ -9,6 +9,8 @@ for the demo and tests from the test PKI.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, fields
 from datetime import date
@@ -63,6 +65,14 @@ residents = Table(
     Column("tax_yen", Integer, nullable=False),
 )
 
+# One row: the key of this registry's resident references (see reference_for).
+registry_keys = Table(
+    "registry_keys",
+    registry_metadata,
+    Column("name", String(32), primary_key=True),
+    Column("key_hex", String(64), nullable=False),
+)
+
 certificate_links = Table(
     "certificate_links",
     registry_metadata,
@@ -92,8 +102,26 @@ class SqliteRegistry:
         self.engine = create_engine(f"sqlite:///{path}")
         try:
             registry_metadata.create_all(self.engine)
+            self.reference_key = self._reference_key()
         except SQLAlchemyError as exc:
             raise RegistryError(f"registry {path} unusable: {type(exc).__name__}") from None
+
+    def _reference_key(self) -> bytes:
+        """This registry's reference key, made at first use. It lives beside the
+        names it keys: whoever has only the references (the audit log, a
+        ``registry list``) cannot test candidates against them."""
+        with self.engine.begin() as conn:
+            query = select(registry_keys.c.key_hex).where(registry_keys.c.name == "reference")
+            found = conn.execute(query).scalar()
+            if found is None:
+                found = secrets.token_hex(32)
+                conn.execute(registry_keys.insert().values(name="reference", key_hex=found))
+        return bytes.fromhex(found)
+
+    def reference_for(self, name: str, birth_date: date, household: str) -> str:
+        """A new resident's opaque reference: keyed, so a list of candidate
+        names, birth dates and households cannot be matched against it."""
+        return keyed_ref(self.reference_key, f"{name}|{birth_date.isoformat()}|{household}")
 
     def add(self, resident: Resident) -> None:
         try:
@@ -164,8 +192,14 @@ def _resident(row: Any) -> Resident:
     return Resident(**{f.name: row[f.name] for f in fields(Resident)})
 
 
+def keyed_ref(key: bytes, seed: str) -> str:
+    """An opaque resident reference: HMAC-SHA256 under the registry's key."""
+    return "R" + hmac.new(key, seed.encode(), hashlib.sha256).hexdigest()[:20].upper()
+
+
 def synthetic_ref(seed: str) -> str:
-    """An opaque resident reference (never a 住民票コード or My Number)."""
+    """A fixed reference for the demo's synthetic residents, from a label
+    (never from personal data: those go through :meth:`SqliteRegistry.reference_for`)."""
     return "R" + hashlib.sha256(seed.encode()).hexdigest()[:11].upper()
 
 
