@@ -162,6 +162,9 @@ class HealthyDevice:
 def test_rollout_happy_path_device_reports_healthy(fleet: Fleet) -> None:
     inventory = fleet.inventory(fleet.device_groups("dev-a"))
     fleet.central.report("dev-a")  # known to central, with health from before the update
+    legacy = fleet.root("dev-a") / "var/cache/city-kiosk/deploy/r1"  # staged by old releases
+    legacy.mkdir(parents=True)
+    (legacy / "bundle.tar.gz").write_bytes(b"an old bundle with the device key")
     with HealthyDevice(fleet, "dev-a", "r2"):
         done = playbook("rollout.yml", inventory, "-e", "city_kiosk_release=r2")
         assert done.returncode == 0, done.stdout + done.stderr
