@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy import nofollow
 from deploy.errors import InstallError
 
 EXIT_FAILED, EXIT_APT = 1, 5
@@ -52,9 +54,30 @@ COMMON_PACKAGES = (
 COUNTER_PACKAGES = ("cups-daemon", "cups-client")
 CAGE_PACKAGES = ("cage", "xwayland")
 
-GROUPS = ("gpio", "kiosk", "video", "input", "render")
+# Least privilege on the device (docs/provisioning.md, "Users, groups and
+# secrets"): each service runs as its own user, and each group grants exactly
+# one thing, so a file's group says who may read it.
+CONFIG_GROUP = "city-kiosk"  # reads /etc/city-kiosk/device.toml, writes the store
+DEVICE_KEY_GROUP = "city-kiosk-devkey"  # reads tls/device.key (mTLS: MQTT, HTTPS)
+CARD_KEY_GROUP = "city-kiosk-cardkey"  # reads credential.key and code.key (cards, codes)
+UNLOCK_GROUP = "kiosk"  # may reach lockctl's unlock socket (lock.socket_group)
+SYNC_USER = "city-kiosk-sync"
+GROUPS = ("gpio", "kiosk", "video", "input", "render", CONFIG_GROUP, DEVICE_KEY_GROUP,
+          CARD_KEY_GROUP)  # fmt: skip
 # user -> (supplementary groups); each user also gets its own primary group.
-USERS = {"kiosk": ("video", "input", "render"), "lockctl": ("gpio", "kiosk")}
+USERS = {
+    "kiosk": ("video", "input", "render", CONFIG_GROUP, DEVICE_KEY_GROUP, CARD_KEY_GROUP),
+    "lockctl": ("gpio", UNLOCK_GROUP, CONFIG_GROUP),
+    SYNC_USER: (CONFIG_GROUP, DEVICE_KEY_GROUP),
+}
+# The groups that guard a secret or the doors list exactly these members: a
+# technician's account added by hand is removed again by the next install.
+EXACT_MEMBERS = {
+    UNLOCK_GROUP: ("lockctl",),  # kiosk is in it as its primary group
+    DEVICE_KEY_GROUP: ("kiosk", SYNC_USER),
+    CARD_KEY_GROUP: ("kiosk",),
+    CONFIG_GROUP: ("kiosk", "lockctl", SYNC_USER),
+}
 
 
 @dataclass(frozen=True)
@@ -192,6 +215,12 @@ def ensure_accounts(target: Target) -> list[str]:
             f"creating user {user}",
         )
         created.append(f"user {user}")
+    for group, members in EXACT_MEMBERS.items():
+        _checked(
+            ["gpasswd", *(["--root", root[1]] if root else []), "--members", ",".join(members),
+             group],
+            f"setting the members of {group}",
+        )  # fmt: skip
     return created
 
 
@@ -251,15 +280,16 @@ def disable_console_blanking(target: Target) -> str:
             if "consoleblank=0" in words:
                 return f"{name}: consoleblank=0 already set"
             words = [w for w in words if not w.startswith("consoleblank=")] + ["consoleblank=0"]
-            tmp = path.with_name(path.name + ".city-kiosk")
-            tmp.write_text(" ".join(words) + "\n")
-            tmp.replace(path)
+            text = (" ".join(words) + "\n").encode()
+            _write_root_file(target, name, text, stat.S_IMODE(path.lstat().st_mode))
             return f"{name}: consoleblank=0 added (active after reboot)"
     if target.path("/etc/default/grub").exists():
-        drop_in = target.path(GRUB_DROP_IN)
-        drop_in.parent.mkdir(parents=True, exist_ok=True)
-        drop_in.write_text(
-            'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT consoleblank=0"\n'
-        )
+        line = b'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT consoleblank=0"\n'
+        _write_root_file(target, GRUB_DROP_IN, line, 0o644)
         return f"{GRUB_DROP_IN} written: run update-grub, then reboot"
     return "no kernel command line found: add consoleblank=0 to it by hand"
+
+
+def _write_root_file(target: Target, absolute: str, data: bytes, mode: int) -> None:
+    owner = nofollow.Owner(0, 0) if os.geteuid() == 0 else None
+    nofollow.write_file(target.root, absolute, data, mode, owner)

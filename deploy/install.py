@@ -4,8 +4,11 @@ Order (each step idempotent; nothing that runs is touched before the last step):
 
 1. read and verify the bundle (hashes, CA signature, chain, expiry); refuse a
    bundle for another device or fleet than the one installed (``--replace``);
+   refuse when a path it would change is a symbolic link (:mod:`deploy.nofollow`:
+   every change is made through descriptors opened without following links);
 2. Debian packages (``apt-get install``; simulated for a root other than /);
-3. system groups and users;
+3. system groups and users (one per service; the groups guarding a key or the
+   unlock socket get exactly their members);
 4. build the release's venv beside the running one (skipped when complete),
    then its self-check with the *new* configuration;
 5. configuration under /etc/city-kiosk, the store folder, systemd units and
@@ -18,6 +21,7 @@ Exit codes: see :data:`EXIT_CODES` (and docs/provisioning.md).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import sys
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy import bundle as bundles
-from deploy import host, release
+from deploy import host, nofollow, release
 from deploy.errors import BundleError, InstallError
 from deploy.host import Target
 
@@ -41,6 +45,8 @@ UNIT_DIR = "/etc/systemd/system"
 UNITS = ("city-kiosk-lockctl.service", "city-kiosk-sync.service", "city-kiosk-kiosk.service")
 DISPLAYS = ("kmsdrm", "cage")
 INSTALLED_MANIFEST = "bundle-manifest.json"
+JOURNALD_DROP_IN = "/etc/systemd/journald.conf.d/city-kiosk.conf"
+WATCHDOG_DROP_IN = "/etc/systemd/system.conf.d/city-kiosk-watchdog.conf"
 
 EXIT_USAGE, EXIT_BUNDLE, EXIT_OTHER_DEVICE = 2, 3, 4
 EXIT_CODES = {
@@ -53,6 +59,7 @@ EXIT_CODES = {
     6: "Python packages unavailable (no network: use --wheelhouse)",
     7: "the new release failed its self-check (config invalid for it)",
     8: "rollback impossible: no previous release",
+    9: "refused: a path the installer changes is a symbolic link (planted?)",
 }
 
 
@@ -127,14 +134,22 @@ def installed_device(target: Target) -> str | None:
 
 @contextmanager
 def _install_lock(target: Target) -> Iterator[None]:
-    opt = target.path(release.OPT)
-    opt.mkdir(parents=True, exist_ok=True)
-    with (opt / ".install.lock").open("w") as lock:
+    with nofollow.open_folder(target.root, release.OPT, create=0o755) as opt:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            lock = os.open(".install.lock", flags, 0o600, dir_fd=opt)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise nofollow.PlantedLinkError(f"{release.OPT}/.install.lock") from None
+            raise
+    try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InstallError("another installer is running on this system", 1) from None
         yield
+    finally:
+        os.close(lock)
 
 
 def install(options: InstallOptions, say: Callable[[str], None] = print) -> InstallReport:
@@ -154,6 +169,7 @@ def install(options: InstallOptions, say: Callable[[str], None] = print) -> Inst
         f" certificate valid until {manifest.expires[:10]}"
     )
     packages = host.debian_packages(manifest.role, options.display, options.extra_packages)
+    nofollow.refuse_links(target.root, _changed_paths(bundle))
     if options.check_only:
         if not options.skip_apt:
             step(host.ensure_packages(target, packages, simulate=True))
@@ -195,53 +211,65 @@ def _write_tree(folder: Path, files: dict[str, bytes]) -> None:
 
 
 class _Writer:
-    """Writes files into the target atomically, only when their content differs."""
+    """Writes into the target without following links (:mod:`deploy.nofollow`):
+    only what differs in content, mode or owner; owners only when root."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
         self.changed: list[str] = []
         self.root_user = os.geteuid() == 0
 
-    def ids(self, user: str, group: str) -> tuple[int, int]:
-        return host.account_ids(self.target, user, group)
+    def owner(self, user: str, group: str) -> nofollow.Owner | None:
+        if not self.root_user:
+            return None
+        return nofollow.Owner(*host.account_ids(self.target, user, group))
 
-    def folder(self, absolute: str, mode: int, owner: tuple[str, str] = ("root", "kiosk")) -> None:
-        path = self.target.path(absolute)
-        path.mkdir(parents=True, exist_ok=True)
-        if self.root_user:
-            os.chown(path, *self.ids(*owner))
-        path.chmod(mode)
+    def folder(self, absolute: str, mode: int, owner: tuple[str, str] = ("root", "root")) -> None:
+        if nofollow.ensure_folder(self.target.root, absolute, mode, self.owner(*owner)):
+            self.changed.append(absolute + "/")
 
     def file(self, absolute: str, data: bytes, mode: int, group: str = "root") -> None:
-        path = self.target.path(absolute)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        same = path.exists() and path.read_bytes() == data
-        if not same:
-            tmp = path.with_name(f".{path.name}.new")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            tmp.chmod(mode)
-            if self.root_user:
-                os.chown(tmp, 0, self.ids("root", group)[1])
-            tmp.replace(path)
+        owner = self.owner("root", group)
+        if nofollow.write_file(self.target.root, absolute, data, mode, owner):
             self.changed.append(absolute)
+
+
+# Who may read each installed bundle file (docs/provisioning.md, "Users,
+# groups and secrets"); the others are public (0644 root:root).
+FILE_GROUPS = {
+    bundles.CONFIG: host.CONFIG_GROUP,
+    bundles.KEY: host.DEVICE_KEY_GROUP,
+    bundles.CREDENTIAL_KEY: host.CARD_KEY_GROUP,
+    bundles.CODE_KEY: host.CARD_KEY_GROUP,  # the kiosk hashes typed codes with it
+}
+
+
+def _changed_paths(bundle: bundles.Bundle) -> list[str]:
+    """Every path the installer changes (checked for planted links up front)."""
+    files = [f"{ETC}/{INSTALLED_MANIFEST if rel == bundles.MANIFEST else rel}"
+             for rel in bundle.files if rel != bundles.SIGNATURE]  # fmt: skip
+    files += [f"{ETC}/kivy.env", *(f"{UNIT_DIR}/{unit}" for unit in UNITS)]
+    files += [JOURNALD_DROP_IN, WATCHDOG_DROP_IN, f"{release.OPT}/.install.lock"]
+    # (current and previous are the installer's own links: renamed over, never followed.)
+    folders = [f"{STORE}/kivy", f"{STORE}/voice-cache", f"{release.OPT}/releases"]
+    return [*files, *folders, *host.CMDLINE_FILES, host.GRUB_DROP_IN]
 
 
 def _install_configuration(target: Target, bundle: bundles.Bundle, role: str, display: str) -> str:
     write = _Writer(target)
-    write.folder(ETC, 0o750)
-    write.folder(f"{ETC}/tls", 0o750)
+    write.folder(ETC, 0o750, owner=("root", host.CONFIG_GROUP))
+    write.folder(f"{ETC}/tls", 0o750, owner=("root", host.CONFIG_GROUP))
     for rel, data in sorted(bundle.files.items()):
         if rel == bundles.SIGNATURE:
             continue
-        secret = rel in bundles.SECRET_FILES or rel == bundles.CONFIG
         destination = INSTALLED_MANIFEST if rel == bundles.MANIFEST else rel
-        write.file(f"{ETC}/{destination}", data, 0o640 if secret else 0o644, group="kiosk")
+        group = FILE_GROUPS.get(rel)
+        write.file(f"{ETC}/{destination}", data, 0o640 if group else 0o644, group or "root")
     write.file(f"{ETC}/kivy.env", (SYSTEMD_FILES / "kivy.env").read_bytes(), 0o644)
-    write.folder(STORE, 0o2770)
-    write.folder(f"{STORE}/kivy", 0o750, owner=("kiosk", "kiosk"))
-    write.folder(f"{STORE}/voice-cache", 0o750, owner=("kiosk", "kiosk"))
+    write.folder(STORE, 0o2770, owner=("root", host.CONFIG_GROUP))
+    write.changed += _regroup_store(write)
+    write.folder(f"{STORE}/kivy", 0o700, owner=("kiosk", "kiosk"))
+    write.folder(f"{STORE}/voice-cache", 0o700, owner=("kiosk", "kiosk"))
     kiosk_unit = (
         "city-kiosk-kiosk-door.service"
         if role == "door"
@@ -254,19 +282,22 @@ def _install_configuration(target: Target, bundle: bundles.Bundle, role: str, di
     }
     for unit, source in sources.items():
         write.file(f"{UNIT_DIR}/{unit}", (SYSTEMD_FILES / source).read_bytes(), 0o644)
-    write.file(
-        "/etc/systemd/journald.conf.d/city-kiosk.conf",
-        (SYSTEMD_FILES / "journald.conf").read_bytes(),
-        0o644,
-    )
-    write.file(
-        "/etc/systemd/system.conf.d/city-kiosk-watchdog.conf",
-        (SYSTEMD_FILES / "watchdog.conf").read_bytes(),
-        0o644,
-    )
+    write.file(JOURNALD_DROP_IN, (SYSTEMD_FILES / "journald.conf").read_bytes(), 0o644)
+    write.file(WATCHDOG_DROP_IN, (SYSTEMD_FILES / "watchdog.conf").read_bytes(), 0o644)
     return f"files: {len(write.changed)} changed" + (
         f" ({', '.join(write.changed)})" if write.changed else ""
     )
+
+
+def _regroup_store(write: _Writer) -> list[str]:
+    """Releases before the per-service users kept the store in group ``kiosk``;
+    its files move to the store's group so every service can write them."""
+    if not write.root_user:
+        return []
+    old = host.account_ids(write.target, "root", host.UNLOCK_GROUP)[1]
+    new = host.account_ids(write.target, "root", host.CONFIG_GROUP)[1]
+    moved = nofollow.regroup_files(write.target.root, STORE, old, new)
+    return [f"{STORE}/{name}" for name in moved]
 
 
 def rollback_install(root: Path, say: Callable[[str], None] = print) -> tuple[str, str, bool]:

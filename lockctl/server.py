@@ -5,7 +5,7 @@ gets a ``too_large`` error reply and is skipped up to its newline. Any bad
 request gets an error reply and the connection stays open; an unexpected
 exception in a handler is logged and answered with ``internal`` (the control
 loop is not affected). The socket is created mode 0660, owned by
-``lock.socket_group`` when set.
+``lock.socket_group`` when set; its folder then is 0750 in that group.
 """
 
 from __future__ import annotations
@@ -65,8 +65,29 @@ def clear_stale_socket(path: Path) -> None:
     raise LockctlError(f"another lockctl is already serving on {path}; stop it first")
 
 
+def prepare_socket_folder(folder: Path, gid: int | None) -> None:
+    """Make the socket's folder; with a socket group, lockctl's own folder
+    becomes mode 0750 in that group, so only its members can even reach the
+    socket (on a device: /run/lockctl, the unit's RuntimeDirectory, and the
+    group of the kiosk user alone). A folder lockctl does not own is left as it is."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if gid is None:
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            log.warning(
+                "lock socket folder is not lockctl's own: mode left", extra={"folder": str(folder)}
+            )
+            return
+        os.fchown(fd, -1, gid)
+        os.fchmod(fd, 0o750)
+    finally:
+        os.close(fd)
+
+
 async def open_server(path: Path, gid: int | None, controller: Controller) -> asyncio.Server:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_socket_folder(path.parent, gid)
     clear_stale_socket(path)
     # Created with the process umask (0755 at most: only the owner may
     # connect), then opened to the group.

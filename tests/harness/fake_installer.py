@@ -71,13 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--release", required=True)
     parser.add_argument("--skip-apt", action="store_true")
     parser.add_argument("--wheelhouse", type=Path)
+    parser.add_argument("--ca-fingerprint", default="")
     args = parser.parse_args(argv)
     if args.root == Path("/"):
         print("the test installer only installs into a throwaway --root", file=sys.stderr)
         return 2
     install(args.bundle, args.root, args.release)
     with (args.root / "installer-calls.jsonl").open("a") as log:
-        log.write(json.dumps({"release": args.release, "skip_apt": args.skip_apt}) + "\n")
+        call = {"release": args.release, "skip_apt": args.skip_apt,
+                "ca_fingerprint": args.ca_fingerprint}  # fmt: skip
+        log.write(json.dumps(call) + "\n")
     return 0
 
 

@@ -91,11 +91,15 @@ class Fleet:
             "city_kiosk_central_token": self.central.token,
             "city_kiosk_health_deadline_seconds": 4,
             "city_kiosk_health_poll_seconds": 1,
+            "city_kiosk_ca_fingerprint": self.ca_fingerprint(),
             **extra,
         }
         path = self.folder / "inventory.json"  # JSON is YAML
         path.write_text(json.dumps({"all": {"vars": everyone, "children": groups}}, indent=1))
         return path
+
+    def ca_fingerprint(self) -> str:
+        return bundle.ca_fingerprint((self.fleet / "ca" / "ca.pem").read_bytes())
 
     def device_groups(self, *hosts: str) -> dict[str, Any]:
         members = {h: {"city_kiosk_root": str(self.root(h))} for h in hosts}
@@ -177,12 +181,20 @@ class HealthyDevice:
 def test_rollout_happy_path_device_reports_healthy(fleet: Fleet) -> None:
     inventory = fleet.inventory(fleet.device_groups("dev-a"))
     fleet.central.report("dev-a")  # known to central, with health from before the update
+    legacy = fleet.root("dev-a") / "var/cache/city-kiosk/deploy/r1"  # staged by old releases
+    legacy.mkdir(parents=True)
+    (legacy / "bundle.tar.gz").write_bytes(b"an old bundle with the device key")
     with HealthyDevice(fleet, "dev-a", "r2"):
         done = playbook("rollout.yml", inventory, "-e", "city_kiosk_release=r2")
         assert done.returncode == 0, done.stdout + done.stderr
         assert fleet.link("dev-a") == "releases/r2"
         assert fleet.link("dev-a", "previous") == "releases/r1"
-        assert fleet.installer_calls("dev-a")[-1] == {"release": "r2", "skip_apt": True}
+        assert fleet.installer_calls("dev-a")[-1] == {
+            "release": "r2", "skip_apt": True, "ca_fingerprint": fleet.ca_fingerprint()
+        }  # fmt: skip
+        # No bundle (the device's private key) is left on the device.
+        assert not list(fleet.root("dev-a").rglob("bundle.tar.gz"))
+        assert not (fleet.root("dev-a") / "var/lib/city-kiosk-deploy/r2").exists()
         assert (fleet.root("dev-a") / "etc" / "city-kiosk" / "device.toml").exists()
         # Again: r2 is active already, so the installer is not run a second time.
         calls = len(fleet.installer_calls("dev-a"))
@@ -201,7 +213,7 @@ def test_rollout_rolls_back_a_device_that_never_reports_healthy(fleet: Fleet) ->
     assert done.returncode != 0, output
     # The canary installed r2, never reported, and is back on r1.
     assert [c["release"] for c in fleet.installer_calls("dev-a")] == ["r2"]
-    assert fleet.link("dev-a") == "releases/r1"
+    assert fleet.link("dev-a") == "releases/r1", output
     assert "it was rolled back to its previous release" in output
     # The rollout stopped: the second device was never touched.
     assert fleet.installer_calls("dev-b") == []
@@ -225,6 +237,19 @@ def test_rollout_refuses_without_release_name(fleet: Fleet) -> None:
     assert done.returncode != 0
     assert "pass -e city_kiosk_release=NAME" in done.stdout
     assert fleet.installer_calls("dev-a") == []
+
+
+def test_rollout_refuses_without_pinned_ca_fingerprint(fleet: Fleet) -> None:
+    """Without the pin the role installs nothing (the installer would take a
+    bundle of any CA on a new device), and the device is not rolled back."""
+    inventory = fleet.inventory(fleet.device_groups("dev-a"), city_kiosk_ca_fingerprint="")
+    fleet.central.report("dev-a")
+    done = playbook("rollout.yml", inventory, "-e", "city_kiosk_release=r2")
+    assert done.returncode != 0
+    assert "set city_kiosk_ca_fingerprint in the inventory" in done.stdout
+    assert "did not install the release" in done.stdout
+    assert fleet.installer_calls("dev-a") == []
+    assert fleet.link("dev-a") == "releases/r1"
 
 
 def broker_process(conf: Path, port: int, log: Path) -> ServiceProcess:

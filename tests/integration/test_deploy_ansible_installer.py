@@ -66,6 +66,19 @@ def real_fleet(tmp_path: Path) -> Iterator[tuple[Fleet, Path, Path]]:
         central.stop()
 
 
+def forged_bundle(folder: Path) -> Path:
+    """A bundle for the same device from a forger's own fleet CA."""
+    for argv in (
+        ["fleet", "init", str(folder), "--broker-host", "localhost"],
+        ["provision", "--fleet", str(folder), "--id", DEVICE, "--facility", "fac-1",
+         "--role", "door", "--doors", "room-a:17:27:22"],
+    ):  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "deploy", *argv], cwd=SOURCE,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    return folder / "bundles" / f"{DEVICE}.tar.gz"
+
+
 def rollout(fleet: Fleet, wheelhouse: Path, farm: Path, release: str
             ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     groups = fleet.device_groups(DEVICE)
@@ -106,10 +119,28 @@ def test_rollout_with_real_installer_updates_then_rolls_back(
 ) -> None:
     fleet, wheelhouse, farm = real_fleet
     fleet.central.report(DEVICE)
+    root = fleet.root(DEVICE)
+    # The attack: the device's bundle swapped for one signed by another CA
+    # (consistent, signed, but not the fleet's). A new device has no CA yet,
+    # so only the pinned fingerprint stands between it and the forgery.
+    genuine = fleet.fleet / "bundles" / f"{DEVICE}.tar.gz"
+    kept = genuine.with_name("genuine.tar.gz")
+    genuine.rename(kept)
+    forged_bundle(fleet.folder / "forger").rename(genuine)
+    forged = rollout(fleet, wheelhouse, farm, "r1")
+    output = forged.stdout + forged.stderr
+    assert forged.returncode != 0, output[-3000:]
+    assert "the fleet CA is not the expected one (fingerprint mismatch)" in output
+    assert "did not install the release" in output
+    assert not (root / "opt/city-kiosk/current").is_symlink()
+    assert not (root / "etc/city-kiosk").exists()
+    assert not list(root.rglob("bundle.tar.gz"))  # the staging folder is gone too
+    kept.rename(genuine)
+
     with HealthyOnceInstalled(fleet, DEVICE, "r1"):
         first = rollout(fleet, wheelhouse, farm, "r1")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
-    root = fleet.root(DEVICE)
+    assert not list(root.rglob("bundle.tar.gz"))
     assert fleet.link(DEVICE) == "releases/r1"
     assert (root / "opt/city-kiosk/releases/r1/.complete").exists()
     assert (root / "etc/city-kiosk/device.toml").exists()

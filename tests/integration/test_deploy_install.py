@@ -109,6 +109,24 @@ def verify_units(root: Path) -> None:
         assert (done.returncode, done.stdout + done.stderr) == (0, ""), unit
 
 
+def secret_readers(root: Path) -> dict[str, set[str]]:
+    """Members of the groups that guard a key, the doors or the store (primary
+    group included)."""
+    passwd = [line.split(":") for line in (root / "etc/passwd").read_text().splitlines()]
+    readers = {}
+    for line in (root / "etc/group").read_text().splitlines():
+        name, _, gid, members = line.split(":")
+        if name in ("kiosk", "city-kiosk", "city-kiosk-devkey", "city-kiosk-cardkey", "gpio"):
+            primary = {user[0] for user in passwd if user[3] == gid}
+            readers[name] = primary | set(filter(None, members.split(",")))
+    return readers
+
+
+def unit_user(root: Path, unit: str) -> str:
+    text = (root / "etc/systemd/system" / unit).read_text()
+    return next(line.split("=", 1)[1] for line in text.splitlines() if line.startswith("User="))
+
+
 def snapshot(root: Path) -> dict[str, bytes | str]:
     """What must not change when an install is refused."""
     opt = root / "opt/city-kiosk"
@@ -138,14 +156,29 @@ def test_install_door_device_into_fresh_root(
     assert (etc / "device.toml").read_bytes() == bundle.read_bundle(
         archive(fleet, "gym-door-1")
     ).files[bundle.CONFIG]
-    for secret in ("tls/device.key", "credential.key", "device.toml"):
-        assert (etc / secret).stat().st_mode & 0o777 == 0o640
-    assert (root / "var/lib/city-kiosk").stat().st_mode & 0o7777 == 0o2770
-    passwd, group = (root / "etc/passwd").read_text(), (root / "etc/group").read_text()
-    assert "\nkiosk:" in passwd and "\nlockctl:" in passwd
-    members = {line.split(":")[0]: line.split(":")[3] for line in group.splitlines()}
-    assert "lockctl" in members["gpio"] and "lockctl" in members["kiosk"]
-    assert "kiosk" in members["video"] and "kiosk" in members["input"]
+    gids = {line.split(":")[0]: int(line.split(":")[2])
+            for line in (root / "etc/group").read_text().splitlines()}  # fmt: skip
+    for secret, group_name in (("tls/device.key", "city-kiosk-devkey"),
+                               ("credential.key", "city-kiosk-cardkey"),
+                               ("code.key", "city-kiosk-cardkey"),
+                               ("device.toml", "city-kiosk")):  # fmt: skip
+        info = (etc / secret).stat()
+        assert (info.st_mode & 0o777, info.st_uid, info.st_gid) == (0o640, 0, gids[group_name])
+    assert (etc / "tls/ca.pem").stat().st_gid == 0
+    store = (root / "var/lib/city-kiosk").stat()
+    assert (store.st_mode & 0o7777, store.st_gid) == (0o2770, gids["city-kiosk"])
+    passwd = (root / "etc/passwd").read_text()
+    assert all(f"\n{user}:" in passwd for user in ("kiosk", "lockctl", "city-kiosk-sync"))
+    # Who may read which key, and reach the unlock socket (group kiosk): exactly these.
+    assert secret_readers(root) == {
+        "kiosk": {"kiosk", "lockctl"},
+        "city-kiosk": {"kiosk", "lockctl", "city-kiosk-sync"},
+        "city-kiosk-devkey": {"kiosk", "city-kiosk-sync"},
+        "city-kiosk-cardkey": {"kiosk"},
+        "gpio": {"lockctl"},
+    }
+    assert unit_user(root, "city-kiosk-sync.service") == "city-kiosk-sync"
+    assert unit_user(root, "city-kiosk-lockctl.service") == "lockctl"
     wants = root / "etc/systemd/system/multi-user.target.wants"
     assert {p.name for p in wants.iterdir()} == set(UNITS)
     kiosk_unit = (root / "etc/systemd/system/city-kiosk-kiosk.service").read_text()
@@ -183,13 +216,13 @@ def test_install_counter_then_update_and_rollback(
     cage = root / "usr/bin/cage"
     cage.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(BASE_PYTHON, cage)
+    shutil.copy2("/usr/bin/env", root / "usr/bin/env")
     done = installer(
         root, counter, offline_packages, "--release", "r2", "--display", "cage", "--skip-apt"
     )
     assert done.returncode == 0, done.stderr
     assert (
-        "ExecStart=/usr/bin/cage -- "
-        in (root / "etc/systemd/system/city-kiosk-kiosk.service").read_text()
+        " /usr/bin/cage -- " in (root / "etc/systemd/system/city-kiosk-kiosk.service").read_text()
     )
     verify_units(root)
     opt = root / "opt/city-kiosk"
@@ -322,6 +355,16 @@ def test_install_refusals_leave_the_previous_install(
         assert len(errors) == 1 and message in errors[0], what
         assert json.loads(done.stderr.splitlines()[0])["msg"] == "install failed", what
         assert snapshot(root) == before, what
+    _planted_links_are_refused(root, own, offline_packages, before)
+    # An upgrade from the store in group kiosk: its files move to city-kiosk,
+    # a link planted among them is neither followed nor changed.
+    store, kiosk_gid = root / "var/lib/city-kiosk", grp_id(root, "kiosk")
+    (store / "device.db").write_bytes(b"")
+    os.chown(store / "device.db", 0, kiosk_gid)
+    outside = root.parent / "outside-file"
+    outside.write_bytes(b"not the installer's")
+    os.chown(outside, 0, kiosk_gid)
+    (store / "device.db-wal").symlink_to(outside)
     replaced = installer(
         root,
         archive(fleet, "gym-door-2"),
@@ -332,7 +375,38 @@ def test_install_refusals_leave_the_previous_install(
         "--replace",
     )
     assert replaced.returncode == 0, replaced.stderr
+    assert (store / "device.db").stat().st_gid == grp_id(root, "city-kiosk")
+    assert (outside.stat().st_gid, outside.stat().st_mode & 0o777) == (kiosk_gid, 0o644)
     assert b'id = "gym-door-2"' in (root / "etc/city-kiosk/device.toml").read_bytes()
+
+
+def grp_id(root: Path, name: str) -> int:
+    lines = (root / "etc/group").read_text().splitlines()
+    return next(int(line.split(":")[2]) for line in lines if line.startswith(f"{name}:"))
+
+
+def _planted_links_are_refused(
+    root: Path, own: Path, offline: tuple[Path, Path], before: dict[str, bytes | str]
+) -> None:
+    """The attack: a device user (the store is group-writable, the kiosk owns
+    its Kivy home) swaps a folder the installer chowns for a link to /etc."""
+    victim = root.parent / "victim-etc"  # stands for /etc
+    victim.mkdir(mode=0o755)
+    (victim / "shadow").write_text("root:*:19000:0:99999:7:::\n")
+    for planted in ("var/lib/city-kiosk/kivy", "var/lib/city-kiosk/voice-cache"):
+        shutil.rmtree(root / planted)
+        (root / planted).symlink_to(victim)
+        done = installer(root, own, offline, "--release", "r2", "--skip-apt")
+        assert done.returncode == 9, (planted, done.stdout, done.stderr)
+        assert f"refusing to follow the symbolic link /{planted}" in done.stderr
+        assert snapshot(root) == before, planted
+        for path in (victim, victim / "shadow"):
+            info = path.lstat()
+            assert (info.st_uid, info.st_gid) == (0, 0), path
+        assert victim.stat().st_mode & 0o777 == 0o755
+        assert not (root / "opt/city-kiosk/releases/r2").exists()
+        (root / planted).unlink()
+        (root / planted).mkdir()
 
 
 def test_install_check_only_on_debian_python_changes_nothing(

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import grp
 import os
+import pwd
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -267,6 +269,47 @@ def test_lockctl_socket_mode_0660_with_group(tmp_path: Path) -> None:
         assert info.st_gid == os.getgid()
     finally:
         daemon.stop()
+
+
+UNLOCK_AS_OTHER_USER = """
+import json, socket, sys
+try:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(sys.argv[1])
+        s.sendall(b'{"op": "unlock", "door": "room-a", "seconds": 5, "reason": "staff"}\\n')
+        print("answered", json.loads(s.makefile().readline())["ok"])
+except PermissionError:
+    print("refused")
+"""
+
+
+def test_lockctl_socket_unlock_refused_to_users_outside_its_group() -> None:
+    """The attack: a device process that is not the kiosk (say the sync agent)
+    asks lockctl to unlock a door. Only the socket group's members get through."""
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrnam("users")  # a group "nobody" is not in (the kiosk's, here)
+    with tempfile.TemporaryDirectory(prefix="lockctl-unlock-") as base:
+        Path(base).chmod(0o755)  # world-traversable down to lockctl's own folder
+        daemon = LockDaemon(Path(base) / "d", group=group.gr_name)
+        daemon.start()
+        try:
+            folder = daemon.socket.parent.stat()
+            assert (stat.S_IMODE(folder.st_mode), folder.st_gid) == (0o750, group.gr_gid)
+
+            def unlock_as(extra_groups: list[int]) -> str:
+                done = subprocess.run(
+                    ["/usr/bin/python3", "-I", "-c", UNLOCK_AS_OTHER_USER, str(daemon.socket)],
+                    user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=extra_groups,
+                    capture_output=True, text=True, timeout=30, check=False,
+                )  # fmt: skip
+                return done.stdout.strip() + done.stderr
+
+            assert unlock_as([]) == "refused"
+            assert daemon.door("room-a")["relay_level"] is False
+            assert unlock_as([group.gr_gid]) == "answered True"
+            assert daemon.door("room-a")["relay_level"] is True
+        finally:
+            daemon.stop()
 
 
 def test_lockctl_unknown_group_and_bad_config_fail_clearly(tmp_path: Path) -> None:
