@@ -12,18 +12,31 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from central.cli_common import open_db
 from central.config import load_config
 from central.db.engine import Database
 from central.reservations.publisher import DeltaPublisher
 from central.reservations.store import ReservationStore
-from contracts.mqtt import MAX_PACKET_BYTES, Reservation, ReservationChange
+from contracts.mqtt import (
+    MAX_PACKET_BYTES,
+    MAX_PAYLOAD_BYTES,
+    Reservation,
+    ReservationChange,
+    ReservationSnapshotChunk,
+    ResyncRequest,
+    decode,
+    device_topic,
+    encode,
+)
 from contracts.reservations_hash import active_hash
 from sync.reservations import ReservationCache
 from sync.store import open_store
 from tests.harness.central import worker_thread, write_config
 from tests.harness.mosquitto import Mosquitto
+from tests.harness.mqtt import connect
 from tests.harness.services import ServiceProcess, wait_until
 from tests.harness.syncdev import agent_process, write_device_config
 
@@ -145,3 +158,37 @@ def test_reservation_chunks_oversized_live_delta_makes_devices_resync(
         publisher_db.close()
     with open_store(device_db) as device:
         assert ReservationCache(device, "fac-1").count() == BULK + 2
+
+
+def test_reservation_chunks_long_correlation_data_cannot_cut_central_off(
+    tmp_path: Path, limited_broker: Mosquitto, central_db: tuple[str, ReservationStore]
+) -> None:
+    """The attack: a device asks for a resync with 20 KB of correlation data,
+    which central copies into every answer; with full 256 KiB chunks each
+    answer would exceed the broker's packet limit and the broker would
+    disconnect central's ingest worker (for every device) at each request."""
+    url, store = central_db
+    bulk_import(store, 0)
+    device = connect(limited_broker, limited_broker.identity("dev-a"))
+    answers = device_topic("dev-a", "reservations")
+    try:
+        with worker_thread(write_config(tmp_path, limited_broker, url)) as worker:
+            device.subscribe(answers)
+            # The broker handles a client's packets in order: subscribed once this PUBACK is back.
+            assert device.publish(device_topic("dev-a", "commands"), b"probe") == 0x87
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.CorrelationData = b"c" * 20_000
+            request = encode(ResyncRequest(facility="fac-1", from_version=0))
+            device.client.publish(device_topic("dev-a", "requests"), request, qos=1,
+                                  properties=props)  # fmt: skip
+            chunks: list[ReservationSnapshotChunk] = []
+            while not chunks or len(chunks) < chunks[0].chunks:
+                message = device.next_message(15)
+                assert message.topic == answers
+                assert getattr(message.properties, "CorrelationData", None) is None
+                assert len(message.payload) <= MAX_PAYLOAD_BYTES
+                chunks.append(decode(ReservationSnapshotChunk, bytes(message.payload)))
+            assert len(chunks) > 1 and sum(len(c.reservations) for c in chunks) == BULK
+            assert worker.client.is_connected()
+    finally:
+        device.close()
