@@ -107,12 +107,31 @@ def tls_listener_lines(
     return lines
 
 
-def limit_lines(max_packet_bytes: int = MAX_PACKET_BYTES) -> list[str]:
-    """The broker's size limit: a client sending a bigger packet is disconnected
-    (MQTT v5 reason 0x95) before its payload is read, so a 64 MiB publish
-    reaches neither the broker's nor central's memory. Keep it equal to the
-    clients' ``[broker] max_packet_bytes`` (docs/protocol.md, "Limits")."""
-    return [f"max_packet_size {max_packet_bytes}"]
+# The broker's per-client queue of QoS 1 messages beyond the in-flight window.
+# Sessions are clean (devices and central connect with clean start and no
+# session expiry), so nothing is queued for an offline client: an offline
+# device catches up by resync, not from this queue. It holds bursts for a
+# connected client that is slower than its senders: a snapshot pushed to a
+# device (all chunks are published at once), or events for a central that is
+# applying backpressure. Sized for the largest legitimate burst, a snapshot of
+# the benchmarked 100,000-reservation facility (about 21 MB with two card
+# references each), three times over; beyond it the broker drops (and logs)
+# further QoS 1 messages for that client: a device then asks again after
+# sync.resync_timeout_seconds, a device's events are resent after
+# sync.ack_timeout_seconds. Worst case memory: this times the connected clients.
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
+
+def limit_lines(
+    max_packet_bytes: int = MAX_PACKET_BYTES, max_queued_bytes: int = MAX_QUEUED_BYTES
+) -> list[str]:
+    """The broker's size limits. ``max_packet_size``: a client sending a bigger
+    packet is disconnected (MQTT v5 reason 0x95) before its payload is read,
+    so a 64 MiB publish reaches neither the broker's nor central's memory.
+    Keep it equal to the clients' ``[broker] max_packet_bytes``
+    (docs/protocol.md, "Limits"). ``max_queued_bytes``: the bytes queued per
+    client (see MAX_QUEUED_BYTES)."""
+    return [f"max_packet_size {max_packet_bytes}", f"max_queued_bytes {max_queued_bytes}"]
 
 
 def broker_config_text(

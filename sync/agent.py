@@ -469,7 +469,7 @@ class Agent:
         try:
             kind = (
                 json.loads(payload).get("kind")
-                if len(payload) < protocol.MAX_PAYLOAD_BYTES
+                if len(payload) <= protocol.MAX_PAYLOAD_BYTES
                 else None
             )
         except (ValueError, AttributeError):

@@ -49,6 +49,11 @@ from central.ingest.inbox import ByteBoundedQueue
 from central.ingest.parse import Impersonation, parse_inbound
 from central.ingest.store import IngestStore, QuarantinedEvent
 from central.ops.staffcalls import apply_staff_call_events
+from central.reservations.chunks import (
+    MAX_CORRELATION_BYTES,
+    OversizedReservation,
+    payload_budget,
+)
 from central.reservations.hooks import queue_checkins
 from central.reservations.store import ReservationStore
 from contracts.mqtt import (
@@ -361,22 +366,32 @@ class IngestWorker:
         if asked not in (None, reply_topic):
             log.warning("response topic ignored", extra={"device": device, "asked": asked})
         correlation = getattr(props, "CorrelationData", None) if props else None
+        if correlation is not None and len(correlation) > MAX_CORRELATION_BYTES:
+            # Copied, it could push the answers over the broker's packet limit.
+            log.warning("correlation data too long: not copied",
+                        extra={"device": device, "bytes": len(correlation)})  # fmt: skip
+            correlation = None
         self.counts["resync_requests"] += 1
         version, active = self.reservations.active_state(facility)
         hash_differs = request.active_hash is not None and not same_content(
             request.active_hash, active
         )
         deltas = None
+        budget = payload_budget(self.config.broker.max_packet_bytes)
         if not (request.from_version == version and hash_differs):
-            deltas = self.reservations.deltas_since(facility, request.from_version)
+            deltas = self.reservations.deltas_since(facility, request.from_version, budget)
         if deltas is None or (not deltas and version == 0):
             self._send_snapshot(device, facility, reply_topic, correlation)
             return
         if not deltas:  # up to date: an empty delta says so
             deltas = self._up_to_date(facility, version)
+        payloads = [encode(delta) for delta in deltas]
+        if any(len(p) > budget for p in payloads):  # the store cuts by bytes: a safety net
+            self._send_snapshot(device, facility, reply_topic, correlation)
+            return
         self.counts["resync_deltas"] += 1
-        for delta in deltas:
-            self._publish(reply_topic, encode(delta), correlation)
+        for payload in payloads:
+            self._publish(reply_topic, payload, correlation)
 
     def _up_to_date(self, facility: str, version: int) -> list[ReservationDelta]:
         return [ReservationDelta(facility=facility, prev_version=version, version=version,
@@ -385,13 +400,25 @@ class IngestWorker:
     def _send_snapshot(
         self, device: str, facility: str, topic: str, correlation: bytes | None
     ) -> None:
-        chunks = self.reservations.snapshot(facility, self.config.reservations.snapshot_chunk_size)
+        """The snapshot in chunks of at most ``reservations.snapshot_chunk_size``
+        reservations and the payload budget of ``broker.max_packet_bytes``."""
+        budget = payload_budget(self.config.broker.max_packet_bytes)
+        try:
+            snapshot = self.reservations.snapshot(
+                facility, self.config.reservations.snapshot_chunk_size, budget
+            )
+        except OversizedReservation as exc:  # only with a broker.max_packet_bytes far too low
+            self.counts["snapshots_unsendable"] += 1
+            log.error("snapshot not sent: raise broker.max_packet_bytes", extra={
+                "device": device, "facility": facility, "error": str(exc)})  # fmt: skip
+            return
         self.counts["snapshots_sent"] += 1
         log.info("sending a reservation snapshot", extra={
-            "device": device, "facility": facility, "version": chunks[0].version,
-            "chunks": len(chunks)})  # fmt: skip
-        for chunk in chunks:
-            self._publish(topic, encode(chunk), correlation)
+            "device": device, "facility": facility, "version": snapshot.version,
+            "reservations": snapshot.reservations, "chunks": len(snapshot.payloads),
+            "bytes": sum(len(p) for p in snapshot.payloads)})  # fmt: skip
+        for payload in snapshot.payloads:
+            self._publish(topic, payload, correlation)
 
     def _publish(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
         props = None

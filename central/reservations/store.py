@@ -5,7 +5,10 @@ Every change batch (one API call) is one transaction that bumps its
 facility's version by one and appends one change-log row; the publisher
 sends change-log rows in version order (:mod:`central.reservations.publisher`). The log
 keeps ``keep_versions`` versions per facility; an older ``from_version`` is
-answered with a snapshot.
+answered with a snapshot. What devices are sent is cut to a payload budget in
+bytes (:mod:`central.reservations.chunks`): snapshot chunks by bytes and
+count, catch-up deltas between versions; a single version over the budget
+is answered with a snapshot.
 """
 
 from __future__ import annotations
@@ -23,18 +26,30 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from central.db.engine import Database, aware, is_retryable, now_utc, utc
 from central.db.tables import facilities, reservation_changes, reservations
-from central.errors import ConflictError, DatabaseError, NotFoundError
-from contracts.mqtt import (
-    Reservation,
-    ReservationChange,
-    ReservationDelta,
-    ReservationSnapshotChunk,
+from central.errors import CentralError, ConflictError, DatabaseError, NotFoundError
+from central.reservations.chunks import (
+    change_size,
+    delta_overhead,
+    encoded_reservations,
+    snapshot_payloads,
 )
+from contracts.mqtt import MAX_PAYLOAD_BYTES, Reservation, ReservationChange, ReservationDelta
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_CHANGES_PER_DELTA = 5000
 EDITABLE = ("door", "starts_at", "ends_at", "credential_refs", "code_hash")
+
+
+@dataclass(frozen=True)
+class EncodedSnapshot:
+    """A snapshot ready to publish: each payload is one chunk's message."""
+
+    facility: str
+    version: int
+    snapshot_id: str
+    reservations: int
+    payloads: list[bytes]
 
 
 @dataclass(frozen=True)
@@ -217,8 +232,12 @@ class ReservationStore:
         )
         return version, [_reservation(r) for r in rows]
 
-    def deltas_since(self, facility: str, from_version: int) -> list[ReservationDelta] | None:
-        """Deltas from ``from_version`` to now, or None when a snapshot is needed."""
+    def deltas_since(
+        self, facility: str, from_version: int, max_bytes: int = MAX_PAYLOAD_BYTES
+    ) -> list[ReservationDelta] | None:
+        """Deltas from ``from_version`` to now, each encoded in at most
+        ``max_bytes``, or None when a snapshot is needed (the log no longer
+        has them, or one version's changes alone exceed ``max_bytes``)."""
         with self.db.read() as conn:
             current = int(conn.execute(
                 select(facilities.c.version).where(facilities.c.id == facility)
@@ -234,19 +253,24 @@ class ReservationStore:
             ).all()  # fmt: skip
         if len(rows) != current - from_version:
             return None
-        return _merge(facility, from_version, [(int(v), list(c)) for v, c in rows])
+        try:
+            return _merge(facility, from_version, [(int(v), list(c)) for v, c in rows], max_bytes)
+        except OversizedVersion as exc:
+            log.warning("catch-up delta over the payload budget: a snapshot instead",
+                        extra={"facility": facility, "version": exc.version,
+                               "bytes": exc.size, "max_bytes": max_bytes})  # fmt: skip
+            return None
 
-    def snapshot(self, facility: str, chunk_size: int) -> list[ReservationSnapshotChunk]:
-        """The active reservations at one version, in chunks (one snapshot id)."""
+    def snapshot(self, facility: str, chunk_size: int, max_bytes: int) -> EncodedSnapshot:
+        """The active reservations at one version as the payloads of its chunks
+        (one snapshot id): at most ``chunk_size`` reservations and
+        ``max_bytes`` bytes each (:mod:`central.reservations.chunks`)."""
         with self.db.write() as conn:  # one consistent read
             version, active = self._active(conn, facility)
         snapshot_id = uuid.uuid4().hex
-        parts = [active[i : i + chunk_size] for i in range(0, len(active), chunk_size)] or [[]]
-        return [
-            ReservationSnapshotChunk(facility=facility, version=version, snapshot_id=snapshot_id,
-                                     chunk=i, chunks=len(parts), reservations=part)
-            for i, part in enumerate(parts)
-        ]  # fmt: skip
+        payloads = snapshot_payloads(facility, version, snapshot_id, encoded_reservations(active),
+                                     budget=max_bytes, max_count=chunk_size)  # fmt: skip
+        return EncodedSnapshot(facility, version, snapshot_id, len(active), payloads)
 
     # publication ------------------------------------------------------------
 
@@ -274,18 +298,39 @@ class ReservationStore:
         ))  # fmt: skip
 
 
+class OversizedVersion(CentralError, ValueError):
+    """The changes of one version alone do not fit one delta message."""
+
+    def __init__(self, version: int, size: int) -> None:
+        super().__init__(f"version {version} takes {size} bytes as a delta")
+        self.version = version
+        self.size = size
+
+
 def _merge(
-    facility: str, from_version: int, rows: list[tuple[int, list[dict[str, Any]]]]
+    facility: str,
+    from_version: int,
+    rows: list[tuple[int, list[dict[str, Any]]]],
+    max_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> list[ReservationDelta]:
+    """Consecutive versions merged into deltas, cut between versions so that
+    each has at most MAX_CHANGES_PER_DELTA changes and ``max_bytes`` bytes."""
     deltas: list[ReservationDelta] = []
-    prev, pending = from_version, list[ReservationChange]()
+    overhead = delta_overhead(facility)
+    prev, pending, pending_bytes = from_version, list[ReservationChange](), overhead
     last = from_version
-    for version, changes in rows:
-        if pending and len(pending) + len(changes) > MAX_CHANGES_PER_DELTA:
+    for version, raw in rows:
+        changes = [ReservationChange.model_validate(c) for c in raw]
+        size = sum(change_size(c) for c in changes)
+        if overhead + size > max_bytes:
+            raise OversizedVersion(version, overhead + size)
+        if pending and (len(pending) + len(changes) > MAX_CHANGES_PER_DELTA
+                        or pending_bytes + size > max_bytes):  # fmt: skip
             deltas.append(ReservationDelta(facility=facility, prev_version=prev, version=last,
                                            changes=pending))  # fmt: skip
-            prev, pending = last, []
-        pending += [ReservationChange.model_validate(c) for c in changes]
+            prev, pending, pending_bytes = last, [], overhead
+        pending += changes
+        pending_bytes += size
         last = version
     if pending:
         deltas.append(ReservationDelta(facility=facility, prev_version=prev, version=last,

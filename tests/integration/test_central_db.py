@@ -15,7 +15,14 @@ from central.db.tables import event_quarantine, events
 from central.errors import ConflictError, NotFoundError
 from central.ingest.store import IngestStore
 from central.reservations.store import ReservationStore
-from contracts.mqtt import EventBatch, Reservation, Status
+from contracts.mqtt import (
+    MAX_PAYLOAD_BYTES,
+    EventBatch,
+    Reservation,
+    ReservationSnapshotChunk,
+    Status,
+    decode,
+)
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
@@ -123,7 +130,8 @@ def test_reservation_store_versions_deltas_and_snapshot(db: Database) -> None:
     store.create(reservation("r3"))  # version 5 prunes versions <= 2
     assert store.deltas_since("fac-1", 0) is None
     assert store.deltas_since("fac-1", 2) is not None
-    chunks = store.snapshot("fac-1", chunk_size=1)
+    snapshot = store.snapshot("fac-1", chunk_size=1, max_bytes=MAX_PAYLOAD_BYTES)
+    chunks = [decode(ReservationSnapshotChunk, p) for p in snapshot.payloads]
     assert [c.chunk for c in chunks] == [0, 1] and {c.version for c in chunks} == {5}
     snap = [r for c in chunks for r in c.reservations]
     assert sorted(r.id for r in snap) == ["r1", "r3"]
