@@ -18,6 +18,7 @@ from paho.mqtt.properties import Properties
 from central.cli_common import open_db
 from central.config import load_config
 from central.db.engine import Database
+from central.ingest.store import IngestStore
 from central.reservations.publisher import DeltaPublisher
 from central.reservations.store import ReservationStore
 from contracts.mqtt import (
@@ -83,6 +84,7 @@ def limited_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquit
 def central_db(tmp_path: Path) -> Iterator[tuple[str, ReservationStore]]:
     url = f"sqlite:///{tmp_path / 'central.db'}"
     db = Database(url)
+    IngestStore(db, "test").register_device("dev-a", "fac-1")  # provisioned
     yield url, ReservationStore(db)
     db.close()
 
