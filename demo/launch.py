@@ -144,7 +144,8 @@ def door_enrolment_text(state: Path, device_id: str, ports: dict[str, int]) -> s
 def start_services(
     sup: Supervisor, state: Path, config_path: str | None, smtp_port: int
 ) -> tuple[dict[str, int], DemoBooking]:
-    ports = {"broker": free_port(), "api": free_port(), "issuance": free_port(), "smtp": smtp_port}
+    ports = {"broker": free_port(), "api": free_port(), "issuance": free_port(), "smtp": smtp_port,
+             "metadata": free_port()}  # fmt: skip
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(mosquitto).exists():
         raise ProcessError("mosquitto is not installed (run ./scripts/bootstrap)")
@@ -166,7 +167,7 @@ def start_services(
     central.write_text(
         f'[database]\nurl = "sqlite:///{state / "central.db"}"\n'
         f'[broker]\nhost = "127.0.0.1"\nport = {ports["broker"]}\nreconnect_max_seconds = 2\n'
-        f'[api]\nhost = "127.0.0.1"\nport = {ports["api"]}\n'
+        f'[api]\nhost = "127.0.0.1"\nport = {ports["api"]}\nmetadata_port = {ports["metadata"]}\n'
         f'[reservations]\ncode_key_file = "{ensure_code_master(state)}"\n'
         # The simulator's devices have no certificates: the demo registers on first request.
         "[ingest]\nregister_unknown_devices = true\n"
@@ -175,6 +176,7 @@ def start_services(
         + booking_config_text(ports["api"], ports["smtp"])
         + issuance
     )
+    upgrade_demo_database(central)
     ensure_staff(central, state)
     sup.python("central-ingest", ["-m", "central", "ingest", "--config", str(central)])
     sup.python("central-api", ["-m", "central", "serve", "--config", str(central)])
@@ -287,6 +289,20 @@ def seed_central(central: Path, config: DeviceConfig, pki: TestPki) -> DemoBooki
     return seed_booking(str(central), config, demo_cards(config, pki))
 
 
+def upgrade_demo_database(central: Path) -> None:
+    """The demo's own database follows the code: a state folder from an older
+    version is upgraded in place (a city's central is upgraded by its
+    operators, docs/operations.md)."""
+    from central.config import load_config as load_central
+    from central.db.engine import Database
+
+    db = Database(load_central(central).database.url, check_schema=False)
+    try:
+        db.upgrade_schema()
+    finally:
+        db.close()
+
+
 def ensure_staff(central: Path, state: Path) -> None:
     """A dashboard account for the demo; its TOTP secret is kept in the state folder."""
     secret_file = state / "dashboard-totp-secret"
@@ -363,6 +379,8 @@ def status_report(state: Path, ports: dict[str, int], booking: DemoBooking) -> s
         f"    sign in as   : {STAFF_USER} / {STAFF_PASSWORD}, code now {pyotp.TOTP(secret).now()}",
         "    codes later  : .venv/bin/python -c"
         f" \"import pyotp; print(pyotp.TOTP('{secret}').now())\"",
+        f"  metrics, docs  : http://127.0.0.1:{ports['metadata']}/metrics and /openapi.json:"
+        " a separate listener (not on the dashboard's port: docs/security.md)",
         "  call staff     : press 係員を呼ぶ on either touchscreen: the call shows on the"
         " dashboard at once (banner and tone); 向かいます there, and the touchscreen says staff"
         " are on the way; 対応完了 ends the call",
