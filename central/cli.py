@@ -34,6 +34,7 @@ from central.ingest.worker import IngestWorker
 from central.issuance.api import create_issuance_app
 from central.issuance.cli import add_commands as add_issuance_commands
 from central.issuance.server import build_stack
+from central.opendata.cli import add_commands as add_opendata_commands
 from central.ops.alerts import AlertEngine
 from central.ops.notify import EmailNotifier, Notifier, WebhookNotifier
 from central.ops.service import OpsLoop
@@ -78,7 +79,8 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
         app = create_app(db, publisher, config.api.page_size_max, code_key=code_key(config),
                          issuance_zone=config.issuance.timezone, booking_site=site,
                          checkin_grace=grace, staff_calls_changed=relay.wake,
-                         web=web_options(config))  # fmt: skip
+                         web=web_options(config),
+                         opendata_folder=config.opendata.folder)  # fmt: skip
         enrolment = EnrolmentService(db, store, code_key(config)(ENROLMENT_KEY_SCOPE))
         # First: unusable listener TLS files end the command before any thread runs.
         devices = start_device_listener(config, db, enrolment, publisher.notify)
@@ -305,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_issuance_commands(sub, with_config)
     add_import_commands(sub, with_config)
     add_db_commands(sub, with_config)
+    add_opendata_commands(sub, with_config)
     command("db-init", "create a brand-new database (the services also do it at start)",
             cmd_db_init)  # fmt: skip
     p = command("config", "validate the central configuration (and print it)", cmd_config)

@@ -18,6 +18,7 @@ from central.booking.settings import BookingSection
 from central.devices.config import DevicesSection, EnrolmentSection, move_legacy_listener
 from central.errors import CentralConfigError
 from central.issuance.config import IssuanceSection
+from central.opendata.config import OpendataSection
 from central.ops.alerts import AlertThresholds
 from central.websec import WebOptions, parse_networks
 from contracts.mqtt import MAX_PACKET_BYTES
@@ -194,6 +195,7 @@ class CentralConfig(Section):
     booking: BookingSection = BookingSection()
     devices: DevicesSection = DevicesSection()
     enrolment: EnrolmentSection = EnrolmentSection()
+    opendata: OpendataSection = OpendataSection()
     source: str = Field(default="<built-in demo>", exclude=True)
 
     @model_validator(mode="before")
@@ -265,8 +267,10 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
     devices = config.devices
     if devices.listener is not None:
         devices = devices.model_copy(update={"listener": devices.listener.resolved(base_dir)})
+    opendata = config.opendata.model_copy(update={"folder": absolute(config.opendata.folder)})
     return config.model_copy(
         update={
+            "opendata": opendata,
             "devices": devices,
             "database": database,
             "broker": broker,

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Generic, Self, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -35,6 +36,7 @@ from central.db.engine import Database, aware
 from central.errors import ConflictError, DatabaseError, NotFoundError
 from central.ingest.store import IngestStore
 from central.issuance.api import add_issuance_stats
+from central.opendata.web import add_opendata
 from central.ops.api import add_ops_api
 from central.ops.dashboard.views import add_dashboard
 from central.reservations.bookings import BookingService
@@ -147,6 +149,7 @@ def create_app(
     checkin_grace: timedelta = timedelta(minutes=15),
     staff_calls_changed: Callable[[], None] = lambda: None,
     web: WebOptions = DEFAULT_WEB,
+    opendata_folder: Path | None = None,
 ) -> FastAPI:
     """The API app with the dashboard and metrics; ``publisher`` (optional) is
     started and closed with the app; ``now`` is the dashboard's clock (tests);
@@ -154,7 +157,8 @@ def create_app(
     ``booking_site`` mounts the residents' site under /booking/ (its SMTP
     server from the section, or ``booking_smtp``); ``staff_calls_changed``
     wakes the staff call relay after the dashboard changed a call; ``web``
-    the public address, trusted proxies and where the metadata is."""
+    the public address, trusted proxies and where the metadata is;
+    ``opendata_folder`` serves the published open data under /opendata/."""
     listener: list[MetadataListener] = []
 
     @asynccontextmanager
@@ -225,6 +229,8 @@ def create_app(
     add_staff_pages(app, dashboard, staff)
     add_member_pages(app, dashboard, staff)
     add_place_pages(app, dashboard, staff)
+    if opendata_folder is not None:
+        add_opendata(app, opendata_folder)
     return app
 
 
