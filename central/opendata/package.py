@@ -112,6 +112,11 @@ def publish_month(root: Path, month: str, tables: Sequence[Table], meta: dict[st
     """Write, validate and swap in ``root/month``; returns the month's path."""
     versions = root / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
+    link = root / month
+    previous = link.resolve() if link.is_symlink() else None
+    for orphan in versions.glob(f"{month}-*"):  # left by a publish that was killed
+        if orphan.resolve() != previous:
+            shutil.rmtree(orphan, ignore_errors=True)
     build = versions / f"{month}-{uuid.uuid4().hex[:12]}"
     build.mkdir()
     try:
@@ -124,8 +129,6 @@ def publish_month(root: Path, month: str, tables: Sequence[Table], meta: dict[st
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
-    link = root / month
-    previous = link.resolve() if link.is_symlink() else None
     staged = root / f".link-{uuid.uuid4().hex[:12]}"
     staged.symlink_to(Path(VERSIONS) / build.name)
     staged.replace(link)  # one rename: old or new, never a mix

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from pyld import jsonld
 from sqlalchemy import insert
 
 from central.api.app import create_app
@@ -107,6 +108,20 @@ def world(tmp_path: Path) -> Iterator[tuple[Path, Database, Path]]:
     db.close()
 
 
+RDF_TYPE = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
+DCAT, DCT = "http://www.w3.org/ns/dcat#", "http://purl.org/dc/terms/"
+
+
+def _triples(document: dict[str, object]) -> set[tuple[str, str, str]]:
+    """The catalogue as RDF, by a JSON-LD processor (what a harvester reads)."""
+    quads = jsonld.to_rdf(document, {"format": "application/n-quads"})
+    found = set()
+    for line in quads.splitlines():
+        subject, predicate, rest = line.split(" ", 2)
+        found.add((subject, predicate, rest.rsplit(" .", 1)[0]))
+    return found
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
@@ -152,6 +167,19 @@ def test_opendata_publish_validates_suppresses_and_is_served(
     assert catalog["@type"] == "dcat:Catalog" and "dcat" in catalog["@context"]
     datasets = catalog["dcat:dataset"]
     assert len(datasets) == 4
+    triples = _triples(catalog)
+    for name in ("certificates-issued", "facility-use", "device-availability", "facilities"):
+        dataset, csv_url = f"<{BASE}{MONTH}/{name}>", f"<{BASE}{MONTH}/{name}.csv>"
+        assert (dataset, RDF_TYPE, f"<{DCAT}Dataset>") in triples
+        assert (
+            dataset,
+            f"<{DCT}license>",
+            "<https://creativecommons.org/licenses/by/4.0/>",
+        ) in triples
+        assert (dataset, f"<{DCAT}distribution>", csv_url) in triples
+        assert (csv_url, f"<{DCAT}downloadURL>", csv_url) in triples
+        assert (csv_url, f"<{DCAT}mediaType>",
+                "<https://www.iana.org/assignments/media-types/text/csv>") in triples  # fmt: skip
     app = create_app(db, code_key=fixed_code_key, opendata_folder=folder)
     with TestClient(app) as client:
         for dataset in datasets:
@@ -183,6 +211,7 @@ def test_opendata_republish_replaces_the_month_atomically(
     config, _db, folder = world
     assert _publish(config, MONTH) == 0
     first = (folder / MONTH).resolve()
+    (folder / ".versions" / f"{MONTH}-killedbuild").mkdir()  # a publish killed half way
     assert _publish(config, MONTH) == 0
     second = (folder / MONTH).resolve()
     assert first != second and not first.exists()
