@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.engine import Connection
 
 from central import audit as central_audit
@@ -16,7 +16,18 @@ from central.audit import AuditEntry
 from central.db.engine import Database
 from central.db.tables import audit_log
 
-__all__ = ["AuditEntry", "entries", "record"]
+__all__ = ["RESERVATION_ACTIONS", "AuditEntry", "entries", "record", "reservation_actions"]
+
+# The action areas of reservations: what the staff reservation pages' audit
+# trail (any viewer) shows. Sign-ins, API requests, tokens and the like are in
+# the same log but for admins only (the dashboard's /audit-log).
+RESERVATION_ACTIONS = ("booking.", "member.", "card.", "room.", "closure.", "facility.",
+                       "enrolment_code.", "opendata.")  # fmt: skip
+
+
+def reservation_actions() -> ColumnElement[bool]:
+    """A WHERE clause: the entry is a reservation action."""
+    return or_(*(audit_log.c.action.startswith(area) for area in RESERVATION_ACTIONS))
 
 
 def record(conn: Connection, actor: str, action: str, subject: str, **detail: Any) -> None:

@@ -199,6 +199,12 @@ def test_audit_log_page_export_and_api_are_for_admins_only(world: World) -> None
     for path in ("/audit-log", "/audit-log.csv"):
         assert w.client.get(path).status_code == 403
     assert "/audit-log" not in w.client.get("/alerts").text  # no link for a viewer
+    with w.db.write() as conn:
+        reservations_audit.record(conn, "token:t1", "booking.cancelled", "booking:b1")
+    trail = w.client.get("/audit").text  # the reservation pages' trail, for any viewer
+    assert (
+        "booking.cancelled" in trail and "staff.sign_in" not in trail and "wrong_code" not in trail
+    )
     refused = w.rows(actor="staff:view", outcome="refused", reason="role")
     assert [e.action for e in refused] == ["audit.export", "audit.view"]
     assert w.client.get("/api/audit", headers={"Authorization": f"Bearer {reader_token}"}
