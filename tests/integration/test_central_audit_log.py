@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -26,6 +27,7 @@ from central import audit
 from central.api.app import create_app
 from central.api.tokens import TokenStore
 from central.audit import AuditFilter, Outcome, query, record_now
+from central.audit.web import AuditRequests
 from central.cli import main as central_main
 from central.db.engine import Database, utc
 from central.db.tables import alerts, audit_log
@@ -130,7 +132,7 @@ def test_audit_log_records_sign_out_acknowledgements_and_staff_call_answers(
             row = {"device": "dev-1", "rule": rule, "detail": "", "state": "open",
                    "opened_at": utc(NOW), "notified": 0}  # fmt: skip
             conn.execute(insert(alerts).values(**row))
-        ids = dict(conn.execute(select(alerts.c.rule, alerts.c.pk)).tuples().all())
+        ids = {r.rule: r.pk for r in conn.execute(select(alerts.c.rule, alerts.c.pk))}
     alert, call = ids["offline"], ids["staff_requested"]
     assert sign_in(w, "op") == 303
     csrf = csrf_of(w)
@@ -319,3 +321,31 @@ def test_audit_log_is_append_only_on_sqlite_and_postgresql(central_db: Database)
     # filters: time range is [since, until)
     assert query.count(central_db, AuditFilter(until=kept.at)) == 0
     assert query.count(central_db, AuditFilter(since=kept.at, until=kept.at + timedelta(1))) == 1
+
+
+def test_audit_log_source_behind_a_trusted_proxy_is_the_forwarded_client(world: World) -> None:
+    web = WebOptions(trusted_proxies=("10.0.0.1",))
+    app = create_app(world.db, code_key=fixed_code_key, web=web)
+    forwarded = {"X-Forwarded-For": "198.51.100.7, 10.0.0.1"}
+    with TestClient(app, client=("10.0.0.1", 50000)) as proxied:
+        assert proxied.post("/api/reservations", json={}, headers=forwarded).status_code == 401
+    [refused] = world.rows(action="api.write")
+    assert (refused.source, refused.reason) == ("198.51.100.7", "http_401")
+
+
+def test_audit_log_records_no_address_of_a_booking_site_visitor(world: World) -> None:
+    app = FastAPI()
+    app.add_middleware(AuditRequests, db=world.db)
+
+    @app.post("/booking/{page}")
+    @app.post("/dashboard/{page}")
+    def change(page: str) -> dict[str, str]:
+        record_now(world.db, "member:m1" if page == "book" else "staff:op", f"test.{page}")
+        return {}
+
+    with TestClient(app, client=("198.51.100.8", 50000)) as client:
+        assert client.post("/booking/book").status_code == 200
+        assert client.post("/dashboard/ack").status_code == 200
+    got = [(e.action, e.source) for e in reversed(world.rows()) if e.action.startswith("test.")]
+    assert got == [
+        ("test.book", ""), ("test.ack", "198.51.100.8")]  # fmt: skip
