@@ -40,6 +40,13 @@ def name_caller(request: Request, actor: str) -> None:
     request.state.audit_actor = actor
 
 
+def route_of(scope: Scope) -> dict[str, str]:
+    """The matched route's template (``/api/bookings/{booking_id}/cancel``):
+    the path in ``subject`` is cut at its column's width."""
+    route = getattr(scope.get("route"), "path", None)
+    return {"route": route} if isinstance(route, str) else {}
+
+
 def outcome_of(status: int) -> tuple[Outcome, str]:
     if status < 400:
         return Outcome.OK, ""
@@ -84,7 +91,7 @@ class AuditRequests:
             await run_in_threadpool(
                 record_now, self.db, actor, "api.write" if write else "api.read", path,
                 source=address, outcome=outcome, reason=reason,
-                detail={"method": method, "status": status},
+                detail={"method": method, "status": status, **route_of(scope)},
             )  # fmt: skip
         except DatabaseError as exc:  # the answer is sent; say loudly what is missing
             log.error("audit entry not written", extra={"path": path, "error": str(exc)})

@@ -139,6 +139,8 @@ def test_audit_log_records_sign_out_acknowledgements_and_staff_call_answers(
     for path in (f"/alerts/{alert}/ack", f"/alerts/{alert}/ack", f"/staffcalls/{call}/ack",
                  f"/staffcalls/{call}/done", f"/staffcalls/{call}/done"):  # fmt: skip
         assert w.client.post(path, data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    forged = w.client.post(f"/alerts/{alert}/ack", data={"csrf": "forged"})
+    assert forged.status_code == 403
     assert w.client.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
 
     got = [(e.action, e.subject, e.outcome, e.reason) for e in reversed(w.rows(actor="staff:op"))]
@@ -148,6 +150,7 @@ def test_audit_log_records_sign_out_acknowledgements_and_staff_call_answers(
         ("staffcall.acknowledge", f"alert:{call}", "ok", ""),
         ("staffcall.done", f"alert:{call}", "ok", ""),
         ("staffcall.done", f"alert:{call}", "refused", "not_live"),
+        ("dashboard.request", "form", "refused", "csrf"),
         ("staff.sign_out", "staff:op", "ok", ""),
     ]
     assert {e.source for e in w.rows(actor="staff:op")} == {"testclient"}
@@ -208,7 +211,8 @@ def test_audit_log_page_export_and_api_are_for_admins_only(world: World) -> None
         "booking.cancelled" in trail and "staff.sign_in" not in trail and "wrong_code" not in trail
     )
     refused = w.rows(actor="staff:view", outcome="refused", reason="role")
-    assert [e.action for e in refused] == ["audit.export", "audit.view"]
+    assert [(e.action, e.subject) for e in refused] == [
+        ("dashboard.request", "/audit-log.csv"), ("dashboard.request", "/audit-log")]  # fmt: skip
     assert w.client.get("/api/audit", headers={"Authorization": f"Bearer {reader_token}"}
                         ).status_code == 403  # fmt: skip
     assert w.client.get("/api/audit").status_code == 401

@@ -154,8 +154,9 @@ def test_staff_viewer_cannot_change_anything(
     made = world.bookings.create(ROOM, today_plus(3, 10), today_plus(3, 11), member_id=member,
                                  actor="t")  # fmt: skip
 
-    def changes() -> int:  # the sign-in itself is audited too (staff.sign_in)
-        return sum(not e.action.startswith("staff.") for e in audit.entries(world.db, limit=1000))
+    def changes() -> int:  # the sign-in and the refusals are audited too (admins' log)
+        return sum(e.action.startswith(audit.RESERVATION_ACTIONS)
+                   for e in audit.entries(world.db, limit=1000))  # fmt: skip
 
     before = changes()
     csrf = sign_in(client, world, "view", secrets["view"])
@@ -176,6 +177,10 @@ def test_staff_viewer_cannot_change_anything(
     for path, form in attempts:
         assert client.post(path, data={"csrf": csrf, **form}).status_code == 403, path
     assert changes() == before
+    refused = [e for e in audit.entries(world.db, limit=1000) if e.action == "dashboard.request"]
+    assert {(e.actor, e.outcome, e.reason) for e in refused} == {("staff:view", "refused", "role")}
+    assert sorted(e.subject for e in refused) == sorted(path[:80] for path, _ in attempts)
+    assert "/members/{member_id}/cards/{card_id}/revoke" in {e.detail["route"] for e in refused}
     assert world.bookings.get(made.booking.id).status == "booked"
 
 

@@ -1,7 +1,8 @@
 """The admins' audit log page (``/audit-log``) and its CSV export
 (``/audit-log.csv``): central's one audit log (:mod:`central.audit`),
 filtered by time range, actor, action, outcome and source, newest first in
-pages. Admin role only; a refusal and every export are themselves recorded.
+pages. Admin role only (a refusal is recorded by the dashboard's role check,
+``dashboard.request``); every export is itself recorded (``audit.export``).
 Times in the form are UTC."""
 
 from __future__ import annotations
@@ -41,21 +42,12 @@ def read_filters(params: dict[str, str]) -> AuditFilter:
                        values["source"])  # fmt: skip
 
 
-def _admin(dash: Any, request: Request, action: str) -> StaffSession:
-    """The admin's session; a signed-in non-admin's try is recorded, then 403."""
-    session: StaffSession | None = dash.session(request)
-    if session is not None and not session.may("admin"):
-        record_now(dash.db, f"staff:{session.username}", action, "audit_log",
-                   outcome=Outcome.REFUSED, reason="role")  # fmt: skip
-    return dash.require(request, "admin")  # type: ignore[no-any-return]
-
-
 def add_audit_pages(app: FastAPI, dash: Any) -> None:
     """``dash`` is the :class:`~central.ops.dashboard.views.Dashboard`."""
 
     @app.get("/audit-log", response_class=HTMLResponse, include_in_schema=False)
     def audit_log_page(request: Request, before: int | None = None) -> Response:
-        session = _admin(dash, request, "audit.view")
+        session: StaffSession = dash.require(request, "admin")
         params = dict(request.query_params)
         shown = {k: params.get(k, "")[:MAX_TEXT] for k in FIELDS}
         try:
@@ -82,7 +74,7 @@ def add_audit_pages(app: FastAPI, dash: Any) -> None:
 
     @app.get("/audit-log.csv", include_in_schema=False)
     def audit_log_export(request: Request) -> Response:
-        session = _admin(dash, request, "audit.export")
+        session: StaffSession = dash.require(request, "admin")
         try:
             filters = read_filters(dict(request.query_params))
         except ValueError as exc:

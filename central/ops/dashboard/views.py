@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from central.audit import Outcome, record_now
+from central.audit.web import route_of
 from central.db.engine import Database
 from central.ops.dashboard import fleet as fleet_model
 from central.ops.dashboard.audit_page import add_audit_pages
@@ -103,13 +104,18 @@ class Dashboard:
         if session is None:
             raise HTTPException(303, headers={"Location": "/login"})
         if not session.may(role):
+            record_now(self.db, f"staff:{session.username}", "dashboard.request",
+                       request.url.path, outcome=Outcome.REFUSED, reason="role",
+                       detail={"method": request.method, "needs": role,
+                               **route_of(request.scope)})  # fmt: skip
             raise HTTPException(403, f"this needs the {role} role")
         return session
 
-    @staticmethod
-    def check_csrf(session: StaffSession, token: str) -> None:
+    def check_csrf(self, session: StaffSession, token: str) -> None:
         if not secrets.compare_digest(session.csrf, token):
             log.warning("csrf token mismatch", extra={"user": session.username})
+            record_now(self.db, f"staff:{session.username}", "dashboard.request", "form",
+                       outcome=Outcome.REFUSED, reason="csrf")  # fmt: skip
             raise HTTPException(403, "form expired or forged: reload the page and try again")
 
 
