@@ -20,6 +20,7 @@ from typing import Any
 import pyotp
 import uvicorn
 
+from central import audit
 from central import mqtt as central_mqtt
 from central.api.app import create_app
 from central.api.tokens import ROLES, TokenStore
@@ -28,7 +29,7 @@ from central.config import CentralConfig, code_key, load_config, web_options, we
 from central.db.commands import add_commands as add_db_commands
 from central.db.engine import Database
 from central.devices.listener import DeviceListener, device_app, make_server
-from central.errors import CentralConfigError, CentralError, DatabaseError
+from central.errors import CentralConfigError, CentralError, DatabaseError, NotFoundError
 from central.ingest.store import IngestStore
 from central.ingest.worker import IngestWorker
 from central.issuance.api import create_issuance_app
@@ -169,11 +170,16 @@ def ops_loop(config: CentralConfig, db: Database) -> OpsLoop:
 def cmd_staff_create(config: CentralConfig, args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
     with open_db(config) as db:
+        subject = f"staff:{args.username}"
         try:
             secret = StaffStore(db).create(args.username, password, args.role)
         except StaffError as exc:
+            audit.record_now(db, audit.cli_actor(), "staff.create", subject,
+                             outcome=audit.Outcome.REFUSED, reason="invalid")  # fmt: skip
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        audit.record_now(db, audit.cli_actor(), "staff.create", subject,
+                         detail={"role": args.role})  # fmt: skip
     uri = pyotp.TOTP(secret).provisioning_uri(name=args.username, issuer_name="City kiosk ops")
     print(f"created {args.username} ({args.role}). Add this to the authenticator app (shown once):")
     print(f"  secret: {secret}")
@@ -199,6 +205,8 @@ def cmd_simulate(config: CentralConfig, args: argparse.Namespace) -> int:
 def cmd_token_create(config: CentralConfig, args: argparse.Namespace) -> int:
     with open_db(config) as db:
         token_id, token = TokenStore(db).create(args.role, args.name)
+        audit.record_now(db, audit.cli_actor(), "token.create", f"token:{token_id}",
+                         detail={"role": args.role})  # fmt: skip
     print(token)
     print(f"token {token_id} ({args.role}) created; it is shown only now", file=sys.stderr)
     return 0
@@ -212,7 +220,13 @@ def cmd_token_list(config: CentralConfig, args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(config: CentralConfig, args: argparse.Namespace) -> int:
     with open_db(config) as db:
-        TokenStore(db).revoke(args.id)
+        try:
+            TokenStore(db).revoke(args.id)
+        except NotFoundError:
+            audit.record_now(db, audit.cli_actor(), "token.revoke", f"token:{args.id}",
+                             outcome=audit.Outcome.REFUSED, reason="unknown_token")  # fmt: skip
+            raise
+        audit.record_now(db, audit.cli_actor(), "token.revoke", f"token:{args.id}")
     return 0
 
 
@@ -315,8 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that run a service (the audit source is each request's or device's).
+SERVICES = frozenset({"serve", "ingest", "simulate", "issuance"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command not in SERVICES:  # a service's requests and devices say where they are
+        audit.SOURCE.set(audit.CLI_SOURCE)  # whatever this command records comes from here
     configure_logging("WARNING")
     try:
         config = load_config(args.config)

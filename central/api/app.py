@@ -24,12 +24,14 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from central.api.audit_api import add_audit_route
 from central.api.bookings_api import add_booking_errors, add_booking_routes
 from central.api.members_api import add_member_routes
 from central.api.metadata import MetadataListener, add_metadata
 from central.api.quarantine_api import add_quarantine_route
 from central.api.tokens import TokenStore, role_allows
 from central.api.use_api import add_use_route
+from central.audit.web import AuditRequests, name_caller
 from central.booking.app import add_booking_site
 from central.booking.settings import BookingSection
 from central.db.engine import Database, aware
@@ -179,26 +181,8 @@ def create_app(
                   docs_url=None, redoc_url=None, openapi_url=None)  # fmt: skip
     app.add_middleware(SecurityHeaders, https=web.https,
                        cacheable=("/booking/static/", "/static/"))  # fmt: skip
-    tokens = TokenStore(db)
-    bearer = HTTPBearer(auto_error=False)
-
-    def need(role: str) -> Any:
-        def check(
-            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        ) -> str:
-            if creds is None or creds.scheme.lower() != "bearer":
-                raise HTTPException(401, "bearer token required",
-                                    headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-            found = tokens.holder(creds.credentials)
-            if found is None:
-                raise HTTPException(401, "unknown or revoked token",
-                                    headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-            token_id, have = found
-            if not role_allows(have, role):
-                raise HTTPException(403, f"this needs the {role} role (token has {have})")
-            return f"token:{token_id}"  # the caller, as the audit trail names it
-
-        return Depends(check)
+    app.add_middleware(AuditRequests, db=db, proxies=web.networks())
+    need = _token_guard(TokenStore(db))
 
     _error_handlers(app)
 
@@ -222,6 +206,7 @@ def create_app(
     add_quarantine_route(app, ingest, reader=need("reader"), page_size_max=page_size_max)
     add_ops_api(app, db, need("reader"), need("operator"))
     add_issuance_stats(app, db, need("reader"), ZoneInfo(issuance_zone))
+    add_audit_route(app, db, need("admin"))
     _document_errors(app)
     meta = add_metadata(app, db, web)
     dashboard = add_dashboard(app, db, now, template_dirs=[STAFF_TEMPLATES],
@@ -232,6 +217,34 @@ def create_app(
     if opendata_folder is not None:
         add_opendata(app, opendata_folder)
     return app
+
+
+def _token_guard(tokens: TokenStore) -> Callable[[str], Any]:
+    """``need(role)``: a dependency admitting a bearer token of at least that
+    role; it names the caller (``token:<id>``) for the audit trail."""
+    bearer = HTTPBearer(auto_error=False)
+
+    def need(role: str) -> Any:
+        def check(
+            request: Request,
+            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        ) -> str:
+            if creds is None or creds.scheme.lower() != "bearer":
+                raise HTTPException(401, "bearer token required",
+                                    headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            found = tokens.holder(creds.credentials)
+            if found is None:
+                raise HTTPException(401, "unknown or revoked token",
+                                    headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            token_id, have = found
+            name_caller(request, f"token:{token_id}")
+            if not role_allows(have, role):
+                raise HTTPException(403, f"this needs the {role} role (token has {have})")
+            return f"token:{token_id}"  # the caller, as the audit trail names it
+
+        return Depends(check)
+
+    return need
 
 
 def _booking_api(

@@ -459,20 +459,52 @@ for _ddl in ("CREATE EXTENSION IF NOT EXISTS btree_gist", BOOKINGS_NO_OVERLAP_DD
         DDL(_ddl).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
     )
 
-# Who changed what of members, cards, rooms, closures and bookings, and when.
-# ``detail`` holds ids, times and codes, never a name or an e-mail address.
+# Central's one audit log (docs/ops.md, "Audit log"): every staff, API and
+# command-line action with who (``actor``), when (``at``), from where
+# (``source``: client address, ``cli``, ``device:<id>``) and the outcome
+# (``ok``/``refused``/``failed`` and a reason code). ``detail`` holds ids,
+# times and codes, never a name, an e-mail address or a secret
+# (``central.audit`` checks it before writing). Append-only: the triggers below
+# refuse UPDATE and DELETE, for the application and anyone without the right
+# to drop them (pruning after the retention period: docs/ops.md).
 audit_log = Table(
     "audit_log",
     metadata,
     Column("pk", BigId, primary_key=True, autoincrement=True),
     Column("at", DateTime, nullable=False),
-    Column("actor", String(80), nullable=False),  # staff:<who> | token:<role> | device:<id> | ...
-    Column("action", String(48), nullable=False),  # booking.created, card.revoked, ...
+    Column("actor", String(80), nullable=False),  # staff:<who> | token:<id> | device:<id> | cli:..
+    Column("action", String(48), nullable=False),  # booking.created, staff.sign_in, ...
     Column("subject", String(80), nullable=False),  # booking:<id>, member:<id>, ...
     Column("detail", Json, nullable=False),
+    Column("source", String(64), nullable=False, server_default=""),
+    Column("outcome", String(8), nullable=False, server_default="ok"),  # ok | refused | failed
+    Column("reason", String(48), nullable=False, server_default=""),  # wrong_code, http_403, ..
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_subject", "subject"),
+    Index("ix_audit_log_actor", "actor"),
 )
+# The same statements are in migration 0007 (frozen there).
+AUDIT_LOG_APPEND_ONLY_SQLITE = tuple(
+    f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+    for verb in ("UPDATE", "DELETE")
+)
+AUDIT_LOG_APPEND_ONLY_POSTGRESQL = (
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = '42501'; END $$",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+)
+for _dialect, _statements in (("sqlite", AUDIT_LOG_APPEND_ONLY_SQLITE),
+                              ("postgresql", AUDIT_LOG_APPEND_ONLY_POSTGRESQL)):  # fmt: skip
+    for _ddl in _statements:
+        event.listen(
+            audit_log,
+            "after_create",
+            DDL(_ddl).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
+        )
 
 # The booking site's password-less sign-in (docs/booking.md): a one-time link
 # and a 6-digit code per request. The link token is stored as SHA-256 (it is

@@ -42,7 +42,12 @@ class StaffError(Exception):
 
 
 class SignInFailed(StaffError):
-    """Wrong user, password or code (deliberately not saying which)."""
+    """Wrong user, password or code (the message deliberately does not say
+    which; ``reason`` does, for the audit log only)."""
+
+    def __init__(self, reason: str = "failed") -> None:
+        self.reason = reason  # unknown_user | wrong_password | wrong_code | code_reused
+        super().__init__("sign-in failed")
 
 
 class AccountLocked(StaffError):
@@ -121,7 +126,7 @@ class StaffStore:
         counted = self._count_attempt(username, now)
         if counted is None:
             check_password(password, _DUMMY_HASH)  # same cost whether the user exists or not
-            raise SignInFailed("sign-in failed")
+            raise SignInFailed("unknown_user")
         attempts, locked_until, row = counted
         if locked_until is not None:
             raise AccountLocked(locked_until)
@@ -133,7 +138,8 @@ class StaffStore:
             return self._open_session(username, str(row.role), now)
         if attempts >= MAX_FAILURES:
             raise self._lock(username, now)
-        raise SignInFailed("sign-in failed")
+        raise SignInFailed("wrong_password" if not password_ok else
+                           "wrong_code" if step is None else "code_reused")  # fmt: skip
 
     def _count_attempt(
         self, username: str, now: datetime

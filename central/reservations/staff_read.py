@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from central.db.engine import Database, aware, utc
 from central.db.tables import audit_log, bookings, closures, devices, facilities, members
 from central.db.tables import member_cards as cards
-from central.reservations.audit import AuditEntry
+from central.reservations.audit import AuditEntry, reservation_actions
 from central.reservations.booking_rows import BookingView, view
 from central.reservations.places import Places, StoredClosure
 from central.reservations.rules import OpeningHours, Room
@@ -178,7 +178,8 @@ def audit_trail(
     """Newest first; each filter narrows to entries about that facility
     (its bookings, closures, settings), member (the member, their bookings
     and cards) or booking."""
-    query = select(audit_log).order_by(audit_log.c.pk.desc()).limit(limit)
+    query = (select(audit_log).where(reservation_actions())
+             .order_by(audit_log.c.pk.desc()).limit(limit))  # fmt: skip
     detail = audit_log.c.detail
     if booking:
         query = query.where(audit_log.c.subject == f"booking:{booking}")

@@ -19,12 +19,14 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from central.api.tokens import TokenStore
+from central.audit import record_now
 from central.cli_common import EXIT_DATABASE
 from central.db.engine import Database
 from central.db.migrate import FIRST_REVISION, Status, head
-from central.db.tables import devices, events, metadata, reservations, staff_users
+from central.db.tables import audit_log, devices, events, metadata, reservations, staff_users
 from central.errors import SchemaVersionError
 from tests.harness.central import ROOT
 
@@ -114,6 +116,10 @@ def test_db_upgrade_keeps_every_row_of_the_previous_release(
             refs = conn.execute(select(reservations.c.credential_refs)).scalar_one()
             role = conn.execute(select(staff_users.c.role)).scalar_one()
     assert counts == ROWS
+    with Database(legacy_url) as db:  # revision 0007 made the audit log append-only
+        record_now(db, "cli", "test.kept", "x")
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(update(audit_log).values(actor="someone else"))
     with Database(legacy_url, check_schema=False) as db, db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     assert (versions, max_seq, refs, role) == ({"kiosk": "0.1.0"}, 3, ["ref-1"], "viewer")

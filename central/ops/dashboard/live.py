@@ -24,6 +24,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from central.audit import Outcome, record_now
 from central.ops.staffcalls import StaffCalls
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,13 @@ async def call_stream(
         await asyncio.sleep(poll_seconds)
 
 
+def _audit(dash: Any, username: str, action: str, alert_id: int, done: bool) -> None:
+    """A staff call answered, or refused: not live (any more)."""
+    record_now(dash.db, f"staff:{username}", action, f"alert:{alert_id}",
+               outcome=Outcome.OK if done else Outcome.REFUSED,
+               reason="" if done else "not_live")  # fmt: skip
+
+
 def add_live_routes(
     app: FastAPI, dash: Any, changed: Callable[[], None],
     poll_seconds: float = 0.25, max_seconds: float = 300.0,
@@ -112,7 +120,9 @@ def add_live_routes(
     def on_the_way(request: Request, alert_id: int, csrf: Annotated[str, Form()]) -> Response:
         session = dash.require(request, "operator")
         dash.check_csrf(session, csrf)
-        if calls.acknowledge(alert_id, session.username, dash.now()):
+        done = calls.acknowledge(alert_id, session.username, dash.now())
+        _audit(dash, session.username, "staffcall.acknowledge", alert_id, done)
+        if done:
             changed()
             log.info("staff call acknowledged", extra={"alert": alert_id,
                                                        "user": session.username})  # fmt: skip
@@ -122,7 +132,9 @@ def add_live_routes(
     def done(request: Request, alert_id: int, csrf: Annotated[str, Form()]) -> Response:
         session = dash.require(request, "operator")
         dash.check_csrf(session, csrf)
-        if calls.finish(alert_id, session.username, dash.now()):
+        done = calls.finish(alert_id, session.username, dash.now())
+        _audit(dash, session.username, "staffcall.done", alert_id, done)
+        if done:
             changed()
             log.info("staff call done", extra={"alert": alert_id, "user": session.username})
         return RedirectResponse("/alerts", status_code=303)

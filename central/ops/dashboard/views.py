@@ -23,8 +23,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from central.audit import Outcome, record_now
+from central.audit.web import route_of
 from central.db.engine import Database
 from central.ops.dashboard import fleet as fleet_model
+from central.ops.dashboard.audit_page import add_audit_pages
 from central.ops.dashboard.charts import sparkline
 from central.ops.dashboard.live import add_live_routes
 from central.ops.service import AlertStore, HealthHistory
@@ -101,13 +104,18 @@ class Dashboard:
         if session is None:
             raise HTTPException(303, headers={"Location": "/login"})
         if not session.may(role):
+            record_now(self.db, f"staff:{session.username}", "dashboard.request",
+                       request.url.path, outcome=Outcome.REFUSED, reason="role",
+                       detail={"method": request.method, "needs": role,
+                               **route_of(request.scope)})  # fmt: skip
             raise HTTPException(403, f"this needs the {role} role")
         return session
 
-    @staticmethod
-    def check_csrf(session: StaffSession, token: str) -> None:
+    def check_csrf(self, session: StaffSession, token: str) -> None:
         if not secrets.compare_digest(session.csrf, token):
             log.warning("csrf token mismatch", extra={"user": session.username})
+            record_now(self.db, f"staff:{session.username}", "dashboard.request", "form",
+                       outcome=Outcome.REFUSED, reason="csrf")  # fmt: skip
             raise HTTPException(403, "form expired or forged: reload the page and try again")
 
 
@@ -124,6 +132,7 @@ def add_dashboard(
     _fleet_routes(app, dash)
     _alert_routes(app, dash)
     add_live_routes(app, dash, staff_calls_changed)
+    add_audit_pages(app, dash)
     return dash
 
 
@@ -144,25 +153,39 @@ def _auth_routes(app: FastAPI, dash: Dashboard) -> None:
         _ = CATALOGUES.get(language(request)).gettext
         client = client_address(request, dash.proxies)
         cookie = request.cookies.get(CSRF_COOKIE, "")
+
+        def audited(outcome: Outcome, reason: str = "", account: str = "") -> None:
+            """Who only for an account that exists: what was typed as a user
+            name may be a password typed in the wrong field."""
+            actor = f"staff:{account}" if account else "anonymous"
+            record_now(dash.db, actor, "staff.sign_in", actor if account else "staff",
+                       source=client, outcome=outcome, reason=reason)  # fmt: skip
+
         if not cookie or not secrets.compare_digest(cookie, csrf):
             log.warning("login csrf mismatch", extra={"client": client})
+            audited(Outcome.REFUSED, "form_expired")
             return dash.page(request, "login.html", None, 403, csrf=cookie,
                              error=_("The form expired. Please try again."))  # fmt: skip
         if not dash.limiter.allow(client, dash.now()):
             log.warning("login rate limited", extra={"client": client})
+            audited(Outcome.REFUSED, "address_limit")
             return dash.page(request, "login.html", None, 429, csrf=cookie,
                              error=_("Too many attempts. Wait a few minutes."))  # fmt: skip
         try:
             token, session = dash.staff.sign_in(username, password, code.strip(), dash.now())
         except AccountLocked:
             log.warning("login on locked account", extra={"user": username, "client": client})
+            audited(Outcome.REFUSED, "locked", username)
             locked = _("This account is locked for a while. Ask an administrator.")
             return dash.page(request, "login.html", None, 403, csrf=cookie, error=locked)
-        except SignInFailed:
+        except SignInFailed as failed:
             log.warning("login failed", extra={"user": username, "client": client})
+            known = "" if failed.reason == "unknown_user" else username
+            audited(Outcome.REFUSED, failed.reason, known)
             return dash.page(request, "login.html", None, 401, csrf=cookie,
                              error=_("User name, password or code is wrong."))  # fmt: skip
         log.info("login", extra={"user": session.username, "role": session.role})
+        audited(Outcome.OK, account=session.username)
         response = RedirectResponse("/", status_code=303)
         max_age = int((session.expires_at - dash.now()).total_seconds())
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
@@ -175,6 +198,8 @@ def _auth_routes(app: FastAPI, dash: Dashboard) -> None:
         session = dash.require(request)
         dash.check_csrf(session, csrf)
         dash.staff.sign_out(request.cookies.get(SESSION_COOKIE, ""))
+        record_now(dash.db, f"staff:{session.username}", "staff.sign_out",
+                   f"staff:{session.username}")  # fmt: skip
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response
@@ -236,6 +261,9 @@ def _alert_routes(app: FastAPI, dash: Dashboard) -> None:
     def acknowledge(request: Request, alert_id: int, csrf: Annotated[str, Form()]) -> Response:
         session = dash.require(request, "operator")
         dash.check_csrf(session, csrf)
-        dash.alerts.acknowledge(alert_id, session.username, dash.now())
+        done = dash.alerts.acknowledge(alert_id, session.username, dash.now())
+        record_now(dash.db, f"staff:{session.username}", "alert.acknowledge",
+                   f"alert:{alert_id}", outcome=Outcome.OK if done else Outcome.REFUSED,
+                   reason="" if done else "not_open")  # fmt: skip
         log.info("alert acknowledged", extra={"alert": alert_id, "user": session.username})
         return RedirectResponse("/alerts", status_code=303)
