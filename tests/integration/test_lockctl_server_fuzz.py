@@ -42,7 +42,7 @@ DOORS = ("room-a", "room-b")
 
 @dataclass
 class InProcessDaemon:
-    socket: Path
+    path: Path
     daemon: Daemon
     hardware: Hardware
     thread: threading.Thread
@@ -51,7 +51,7 @@ class InProcessDaemon:
     def connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX)
         sock.settimeout(10)
-        sock.connect(str(self.socket))
+        sock.connect(str(self.path))
         return sock
 
     def relay_on(self) -> dict[str, bool]:
@@ -87,9 +87,11 @@ def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessDa
 
     daemon.events.put = recording_put  # type: ignore[method-assign]  # observe, then write
     handle.thread.start()
-    wait_until(
-        lambda: daemon.controller and daemon.controller.startup.get("listening"), 10, "socket"
-    )
+
+    def listening() -> bool:
+        return daemon.controller is not None and "listening" in daemon.controller.startup
+
+    wait_until(listening, 10, "the daemon to listen")
     yield handle
     assert daemon._loop is not None
     daemon._loop.call_soon_threadsafe(daemon.request_stop, "test over")
