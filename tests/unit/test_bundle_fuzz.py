@@ -38,6 +38,11 @@ class Member:
     size: int | None = None  # declared size; None = len(data)
 
 
+def is_folder(m: Member) -> bool:
+    # tar's own rule: an old-style file whose name ends in "/" is a folder.
+    return m.type == tarfile.DIRTYPE or (m.type == tarfile.AREGTYPE and m.name.endswith("/"))
+
+
 def tar_gz(members: list[Member]) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -46,8 +51,8 @@ def tar_gz(members: list[Member]) -> bytes:
             info.type = m.type
             if m.type in (tarfile.SYMTYPE, tarfile.LNKTYPE):
                 info.linkname = "/etc/shadow"
-            if m.type not in bundle.PLAIN_FILE_TYPES:
-                tar.addfile(info)
+            if m.type not in bundle.PLAIN_FILE_TYPES or is_folder(m):
+                tar.addfile(info)  # (tar skips no data after a folder's header)
                 continue
             info.size = len(m.data) if m.size is None else m.size
             body = m.data if m.size is None else bytes(m.size) if m.size < 1 << 21 else None
@@ -65,7 +70,7 @@ def expected(members: list[Member]) -> dict[str, bytes] | None:
         if name.is_absolute() or ".." in name.parts or not name.parts:
             return None
         tops.add(name.parts[0])
-        if m.type == tarfile.DIRTYPE:
+        if is_folder(m):
             continue
         relative = PurePosixPath(*name.parts[1:]).as_posix()
         if (
