@@ -28,15 +28,20 @@ catches corruption and edits, not a forged bundle with a forged CA.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
+import stat
 import tarfile
-from dataclasses import asdict, dataclass
+import zlib
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -78,11 +83,31 @@ class Manifest:
         try:
             raw = json.loads(data)
             manifest = cls(**raw)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             raise BundleError(f"{MANIFEST} is not a bundle manifest ({exc})") from None
+        wrong = manifest.mistyped()
+        if wrong:
+            raise BundleError(f"{MANIFEST} is not a bundle manifest (wrong type: {wrong})")
         if manifest.format != FORMAT:
             raise BundleError(f"{MANIFEST}: unknown bundle format {manifest.format!r}")
         return manifest
+
+    def mistyped(self) -> str:
+        """The first field of a wrong JSON type ("" when all are right): the
+        checks below compare them, and a list or number must not crash them."""
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "broker_port":
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif item.name == "files":
+                ok = isinstance(value, dict) and all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+                )
+            else:
+                ok = isinstance(value, str)
+            if not ok:
+                return item.name
+        return ""
 
     def same_content(self, other: Manifest) -> bool:
         """Equal apart from the creation time."""
@@ -169,14 +194,21 @@ def write_archive(archive: Path, top: str, files: dict[str, bytes], mtime: float
     tmp.replace(archive)
 
 
+# A bundle is a few kilobytes: anything far bigger, or with more members, is
+# refused while it is read, before it can fill memory or the disk.
+MAX_MEMBERS = 32
+MAX_TAR_BYTES = 8 << 20  # the unpacked tar stream, headers included
+PLAIN_FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE)
+
+
 def read_bundle(path: Path) -> Bundle:
-    """Read a bundle folder or archive; refuses unsafe or unexpected members."""
+    """Read a bundle folder or archive; refuses unsafe or unexpected members.
+
+    Only plain files are read: a symbolic or hard link, a device, a FIFO, a
+    path outside the top folder, a name given twice or an oversized member is
+    refused with :class:`BundleError`. Nothing is written anywhere."""
     if path.is_dir():
-        files = {
-            p.relative_to(path).as_posix(): p.read_bytes()
-            for p in sorted(path.rglob("*"))
-            if p.is_file()
-        }
+        files = _read_folder(path)
     elif path.is_file():
         files = _read_archive(path)
     else:
@@ -187,28 +219,94 @@ def read_bundle(path: Path) -> Bundle:
     return Bundle(str(path), files)
 
 
-def _read_archive(path: Path) -> dict[str, bytes]:
+def _read_folder(path: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for entry in sorted(path.rglob("*")):
+        name = entry.relative_to(path).as_posix()
+        if entry.is_symlink():
+            raise BundleError(f"{path}: unsafe member {name!r} refused (a symbolic link)")
+        if entry.is_dir():
+            continue
+        if len(files) == MAX_MEMBERS:
+            raise BundleError(f"{path}: more than {MAX_MEMBERS} files, not a device bundle")
+        files[name] = _read_plain_file(path, entry, name)
+    return files
+
+
+def _read_plain_file(where: Path, file: Path, name: str) -> bytes:
+    # O_NOFOLLOW: a file swapped for a link after the check above is not
+    # followed; O_NONBLOCK: a FIFO does not hang the open.
     try:
-        with tarfile.open(path, mode="r:*") as tar:
-            members = tar.getmembers()
-            tops = {PurePosixPath(m.name).parts[0] for m in members if m.name}
-            if len(tops) != 1:
-                raise BundleError(f"{path}: expected one top folder, found {sorted(tops)}")
-            files: dict[str, bytes] = {}
-            for member in members:
-                name = PurePosixPath(member.name)
-                if member.isdir():
-                    continue
-                if not member.isfile() or name.is_absolute() or ".." in name.parts:
-                    raise BundleError(f"{path}: unsafe member {member.name!r} refused")
-                if member.size > MAX_FILE_BYTES:
-                    raise BundleError(f"{path}: member {member.name!r} is too large")
-                stream = tar.extractfile(member)
-                assert stream is not None  # a regular file always has one
-                files[PurePosixPath(*name.parts[1:]).as_posix()] = stream.read()
-            return files
-    except (tarfile.TarError, OSError, EOFError) as exc:
+        fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise BundleError(f"{where}: {name!r} cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BundleError(f"{where}: unsafe member {name!r} refused (not a plain file)")
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise BundleError(f"{where}: member {name!r} is too large")
+    return data
+
+
+class _CappedStream(io.RawIOBase):
+    """A read-only stream that fails once more than ``limit`` bytes were read:
+    a gzip bomb stops here, whatever tar header it hides in."""
+
+    def __init__(self, inner: io.BufferedIOBase, limit: int, where: Path) -> None:
+        self.inner, self.left, self.where = inner, limit, where
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size if size >= 0 else self.left + 1)
+        self.left -= len(data)
+        if self.left < 0:
+            raise BundleError(f"{self.where}: unpacks to more than {MAX_TAR_BYTES} bytes")
+        return data
+
+
+def _read_archive(path: Path) -> dict[str, bytes]:
+    """The members of a ``.tar.gz`` bundle, checked one by one as the stream
+    is read (tar's stream mode: nothing is looked up ahead or extracted)."""
+    try:
+        with (
+            gzip.open(path, "rb") as unpacked,
+            tarfile.open(fileobj=_CappedStream(unpacked, MAX_TAR_BYTES, path), mode="r|") as tar,
+        ):
+            return _archive_members(path, tar)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise BundleError(f"{path} is not a readable bundle archive ({exc})") from None
+
+
+def _archive_members(path: Path, tar: tarfile.TarFile) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    top = ""
+    for count, member in enumerate(tar, start=1):
+        if count > MAX_MEMBERS:
+            raise BundleError(f"{path}: more than {MAX_MEMBERS} members, not a device bundle")
+        name = PurePosixPath(member.name)
+        if name.is_absolute() or ".." in name.parts or not name.parts:
+            raise BundleError(f"{path}: unsafe member {member.name!r} refused")
+        top = top or name.parts[0]
+        if name.parts[0] != top:
+            raise BundleError(
+                f"{path}: expected one top folder, found {sorted({top, name.parts[0]})}"
+            )
+        if member.isdir():
+            continue
+        if member.type not in PLAIN_FILE_TYPES or len(name.parts) < 2:
+            raise BundleError(f"{path}: unsafe member {member.name!r} refused")
+        if member.size > MAX_FILE_BYTES:
+            raise BundleError(f"{path}: member {member.name!r} is too large")
+        relative = PurePosixPath(*name.parts[1:]).as_posix()
+        if relative in files:
+            raise BundleError(f"{path}: member {member.name!r} appears twice")
+        stream = tar.extractfile(member)
+        assert stream is not None  # a regular file always has one
+        files[relative] = stream.read()
+    return files
 
 
 def verify_bundle(
@@ -231,7 +329,7 @@ def verify_bundle(
         ca = x509.load_pem_x509_certificate(bundle.files[CA])
         cert = bundle.certificate()
         key = serialization.load_pem_private_key(bundle.files[KEY], password=None)
-    except ValueError as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # TypeError: an encrypted key
         raise BundleError(f"{where}: unreadable certificate or key ({exc})") from None
     if not pki.verify_signature(ca, bundle.files[MANIFEST], bundle.files[SIGNATURE]):
         raise BundleError(f"{where}: manifest signature does not match the fleet CA (tampered?)")

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class Section(BaseModel):
-    """Base of every configuration section: unknown keys are errors, values frozen."""
+    """Base of every configuration section: unknown keys are errors, values
+    frozen, and TOML's ``inf``/``nan`` are no number of seconds or items."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 ConfigErrorType = Callable[[str, list[str]], Exception]
@@ -42,6 +43,8 @@ def validate_toml(text: str, source: str, model: type[M], error: ConfigErrorType
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise error(source, [f"not valid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        raise error(source, ["not valid TOML: arrays or tables nested too deeply"]) from None
     try:
         return model.model_validate({**raw, "source": source})
     except ValidationError as exc:

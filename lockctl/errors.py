@@ -19,7 +19,7 @@ class RequestError(LockctlError, ValueError):
     ``code`` is the machine-readable reason sent back in the error reply
     (``bad_json``, ``too_large``, ``bad_request``, ``unknown_op``,
     ``unknown_door``, ``bad_seconds``, ``bad_reason``, ``bad_ref``,
-    ``mock_only``, ``internal``).
+    ``mock_only``, ``internal``; the server adds ``busy``).
     """
 
     def __init__(self, code: str, message: str) -> None:

@@ -92,6 +92,10 @@ def parse_request(line: bytes) -> tuple[Any, Request]:
         raise RequestError("bad_json", f"not a JSON object: {exc}") from None
     if not isinstance(body, dict):
         raise RequestError("bad_json", "a request must be a JSON object")
+    if _has_lone_surrogate(body):
+        raise RequestError(
+            "bad_json", "text must be valid Unicode (an unpaired \\uD800-\\uDFFF escape)"
+        )
     req_id = body.get("id")
     if isinstance(req_id, bool) or not isinstance(req_id, str | int | None):
         raise RequestError("bad_request", "id must be a string or an integer")
@@ -100,6 +104,16 @@ def parse_request(line: bytes) -> tuple[Any, Request]:
     except RequestError as exc:
         exc.req_id = req_id  # so the error reply still names the request
         raise
+
+
+def _has_lone_surrogate(body: dict[str, Any]) -> bool:
+    # A JSON escape such as "\ud800" decodes to a lone surrogate, which no
+    # UTF-8 reply (or log line) can carry: refused here, once, for every field.
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _parse_body(body: dict[str, Any]) -> Request:
@@ -149,7 +163,8 @@ def _unlock(body: dict[str, Any]) -> Unlock:
     if seconds is not None:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise RequestError("bad_seconds", "seconds must be a number")
-        if not math.isfinite(seconds) or seconds <= 0:
+        # Compared as given (math.isfinite would overflow on a huge integer).
+        if (isinstance(seconds, float) and not math.isfinite(seconds)) or seconds <= 0:
             raise RequestError("bad_seconds", f"seconds must be more than 0, not {seconds}")
         if seconds > MAX_REQUEST_SECONDS:
             raise RequestError(
@@ -188,8 +203,10 @@ def _mock(body: dict[str, Any]) -> MockDrive:
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    """One message as a JSON line."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    """One message as a JSON line (always encodable: a lone surrogate becomes
+    its JSON escape rather than an exception that would drop the connection)."""
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "backslashreplace") + b"\n"
 
 
 def error_reply(req_id: Any, code: str, message: str) -> dict[str, Any]:

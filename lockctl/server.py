@@ -4,8 +4,11 @@ Each connection reads lines of at most ``MAX_REQUEST_BYTES``; a longer line
 gets a ``too_large`` error reply and is skipped up to its newline. Any bad
 request gets an error reply and the connection stays open; an unexpected
 exception in a handler is logged and answered with ``internal`` (the control
-loop is not affected). The socket is created mode 0660, owned by
-``lock.socket_group`` when set; its folder then is 0750 in that group.
+loop is not affected). At most ``MAX_CONNECTIONS`` clients at once: one
+more gets a ``busy`` error reply and is closed, so a client that opens
+connections without end cannot run the daemon out of file descriptors. The
+socket is created mode 0660, owned by ``lock.socket_group`` when set; its
+folder then is 0750 in that group.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from lockctl.protocol import (
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
+# Far above what a device uses (the touchscreen, the door terminal, a
+# subscriber or two, the doctor), far below the default 1024 descriptors.
+MAX_CONNECTIONS = 64
 
 
 def socket_gid(group: str) -> int | None:
@@ -91,13 +97,34 @@ async def open_server(path: Path, gid: int | None, controller: Controller) -> as
     clear_stale_socket(path)
     # Created with the process umask (0755 at most: only the owner may
     # connect), then opened to the group.
-    server = await asyncio.start_unix_server(
-        lambda r, w: Session(controller, r, w).run(), path=str(path)
-    )
+    server = await asyncio.start_unix_server(Admission(controller).serve, path=str(path))
     path.chmod(0o660)
     if gid is not None:
         os.chown(path, -1, gid)
     return server
+
+
+class Admission:
+    """Counts the open connections; refuses one over ``MAX_CONNECTIONS``."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self.open = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.open >= MAX_CONNECTIONS:
+            log.warning("connection refused: too many clients", extra={"open": self.open})
+            message = f"more than {MAX_CONNECTIONS} connections open; close one and retry"
+            with contextlib.suppress(Exception):
+                writer.write(encode(error_reply(None, "busy", message)))
+                await asyncio.wait_for(writer.drain(), 1)
+            writer.close()
+            return
+        self.open += 1
+        try:
+            await Session(self.controller, reader, writer).run()
+        finally:
+            self.open -= 1
 
 
 class Session:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from contracts.mqtt import MAX_PACKET_BYTES
 from foundation.config import Section, read_config_file, validate_toml
@@ -32,6 +33,19 @@ class DeviceSection(Section):
     role: Literal["counter", "door"] = "door"
     name: str = ""
     timezone: str = "Asia/Tokyo"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        # Checked at load: an unknown zone would otherwise stop the
+        # touchscreen and lockctl later, at their first event time.
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"unknown time zone {name!r} (an IANA name such as Asia/Tokyo)"
+            ) from None
+        return name
 
 
 class LoggingSection(Section):
@@ -232,7 +246,8 @@ class PolicySection(Section):
     early_entry_minutes: int = Field(default=10, ge=0, le=240)
     late_exit_minutes: int = Field(default=10, ge=0, le=240)
     # How old the reservation cache may be before on_stale_cache applies.
-    stale_cache_minutes: int = Field(default=60, ge=1)
+    # At most a year (a bigger number overflows the date arithmetic).
+    stale_cache_minutes: int = Field(default=60, ge=1, le=525_600)
     on_stale_cache: Literal["allow", "deny"] = "allow"
     on_untrusted_clock: Literal["allow", "deny"] = "deny"
     code_max_attempts: int = Field(default=5, ge=1, le=100)

@@ -18,6 +18,9 @@ from lockctl.protocol import (
     Status,
     Subscribe,
     Unlock,
+    encode,
+    error_reply,
+    ok_reply,
     parse_request,
 )
 
@@ -58,6 +61,8 @@ def test_protocol_parses_every_op() -> None:
         (b'{"op": "unlock", "door": "a", "seconds": NaN}', "bad_seconds"),
         (b'{"op": "unlock", "door": "a", "seconds": Infinity}', "bad_seconds"),
         (req(op="unlock", door="a", seconds=10**9), "bad_seconds"),
+        (req(op="unlock", door="a", seconds=10**400), "bad_seconds"),  # too big for a float
+        (req(op="unlock", door="a", seconds=-(10**400)), "bad_seconds"),
         (req(op="unlock", door="a", seconds="5"), "bad_seconds"),
         (req(op="unlock", door="a", seconds=True), "bad_seconds"),
         (req(op="unlock", door="a", reason="exit_button"), "bad_reason"),
@@ -68,6 +73,8 @@ def test_protocol_parses_every_op() -> None:
         (req(op="unlock", door="a", colour="red"), "bad_request"),
         (req(op="status", id=True), "bad_request"),
         (req(op="status", id=[1]), "bad_request"),
+        (b'{"op": "unlock", "door": "\\ud800"}', "bad_json"),  # a lone surrogate
+        (b'{"op": "status", "id": "\\udfff"}', "bad_json"),
         (req(op="mock", door="a", input="relay", state="open"), "bad_request"),
         (req(op="mock", door="a", input="fire-alarm", state="on"), "bad_request"),
     ],
@@ -117,5 +124,44 @@ def test_protocol_fuzzed_lines_parse_or_raise_request_error(line: bytes) -> None
         assert exc.code in {"bad_json", "too_large", "bad_request", "unknown_op", "bad_seconds",
                             "bad_reason", "bad_ref"}  # fmt: skip
         return
+    if isinstance(request, Unlock) and request.seconds is not None:
+        assert 0 < request.seconds <= 86400
+
+
+def test_protocol_encode_carries_any_text() -> None:
+    # A reply never raises on the way out (that would drop the connection).
+    line = encode(error_reply("\ud800", "x", "door '\udfff'"))
+    assert json.loads(line) == {"ok": False, "id": "\ud800",
+                                "error": {"code": "x", "message": "door '\udfff'"}}  # fmt: skip
+    assert parse_request(req(op="status", id="\U0001f600")) == ("\U0001f600", Status())
+
+
+# JSON text a careless or hostile client could send: lone surrogate escapes,
+# integers beyond any float, deep nesting; each must be a RequestError too.
+hostile_values = (
+    st.integers(min_value=-(10**500), max_value=10**500)
+    | st.sampled_from(["\ud800", "a\udfffb", "\U0001f600"])
+    | st.text(st.characters(codec="utf-8"), max_size=10)
+)
+hostile_fields = st.fixed_dictionaries(
+    {"op": st.sampled_from(["unlock", "lock", "signal", "mock", "status"])},
+    optional={"door": hostile_values, "seconds": hostile_values, "id": hostile_values,
+              "ref": hostile_values, "pattern": hostile_values},
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    hostile_fields.map(lambda f: json.dumps(f).encode())
+    | st.integers(1, 3000).map(lambda n: b'{"op": "status", "id": ' + b"[" * n + b"]" * n + b"}")
+)
+def test_protocol_hostile_json_parses_or_raises_request_error(line: bytes) -> None:
+    try:
+        req_id, request = parse_request(line)
+    except RequestError as exc:
+        assert exc.code in {"bad_json", "too_large", "bad_request", "unknown_op",
+                            "bad_seconds", "bad_reason", "bad_ref"}  # fmt: skip
+        return
+    encode(ok_reply(req_id, request=repr(request))).decode()  # always a valid UTF-8 line
     if isinstance(request, Unlock) and request.seconds is not None:
         assert 0 < request.seconds <= 86400
