@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -23,6 +24,17 @@ class Section(BaseModel):
 
 ConfigErrorType = Callable[[str, list[str]], Exception]
 M = TypeVar("M", bound=BaseModel)
+
+
+def known_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone, else ValueError (a validator for
+    every ``timezone`` key: an unknown zone, or one naming a folder such as
+    ``Asia``, would otherwise stop a service later, at its first date)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Tokyo)") from None
+    return name
 
 
 def read_config_file(file: Path, error: ConfigErrorType) -> str:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from contracts.mqtt import MAX_PACKET_BYTES
-from foundation.config import Section, read_config_file, validate_toml
+from foundation.config import Section, known_zone, read_config_file, validate_toml
 from foundation.errors import ConfigError
 
 DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -39,13 +38,7 @@ class DeviceSection(Section):
     def _known_zone(cls, name: str) -> str:
         # Checked at load: an unknown zone would otherwise stop the
         # touchscreen and lockctl later, at their first event time.
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(
-                f"unknown time zone {name!r} (an IANA name such as Asia/Tokyo)"
-            ) from None
-        return name
+        return known_zone(name)
 
 
 class LoggingSection(Section):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from foundation.config import Section
+from foundation.config import Section, known_zone
 
 
 class OpendataSection(Section):
@@ -35,11 +35,7 @@ class OpendataSection(Section):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {name!r}") from None
-        return name
+        return known_zone(name)
 
     @property
     def zone(self) -> ZoneInfo:

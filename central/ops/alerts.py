@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class AlertThresholds(BaseModel):
     """Thresholds (central config ``[alerts]``); durations in seconds."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     offline_after_s: float = Field(default=120, gt=0)
     heartbeat_stale_s: float = Field(default=180, gt=0)
     cpu_temp_c: float = Field(default=75, gt=0, le=150)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AwareDatetime,
@@ -34,6 +34,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from foundation.config import known_zone
 
 MINUTES_PER_DAY = 24 * 60
 
@@ -184,11 +186,7 @@ class Facility(_Frozen):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, timezone: str) -> str:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {timezone!r}") from exc
-        return timezone
+        return known_zone(timezone)
 
     @property
     def zone(self) -> ZoneInfo:
