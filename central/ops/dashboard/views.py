@@ -25,10 +25,18 @@ from fastapi.templating import Jinja2Templates
 
 from central.db.engine import Database
 from central.ops.dashboard import fleet as fleet_model
+from central.ops.dashboard.accounts import add_account_routes, second_factor_page
 from central.ops.dashboard.charts import sparkline
 from central.ops.dashboard.live import add_live_routes
+from central.ops.passkeys import ClonedAuthenticator, PasskeyError, PasskeyStore, RelyingParty
 from central.ops.service import AlertStore, HealthHistory
-from central.ops.staff import AccountLocked, SignInFailed, StaffSession, StaffStore
+from central.ops.staff import (
+    AccountDisabled,
+    AccountLocked,
+    StaffError,
+    StaffSession,
+    StaffStore,
+)
 from central.websec import DEFAULT_WEB, AttemptLimiter, WebOptions, client_address, secure_cookies
 from foundation.i18n import Catalogues
 
@@ -37,6 +45,8 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 CATALOGUES = Catalogues(HERE / "locale", "dashboard", "ja")
 SESSION_COOKIE, CSRF_COOKIE, LANG_COOKIE = "kiosk_session", "kiosk_login_csrf", "kiosk_lang"
+# The pending second step of a sign-in (password right, passkey or code next).
+PENDING_COOKIE = "kiosk_signin_step"
 FLEET_PAGE = 100  # rows per page of the fleet table (sorting and filters span all)
 STATIC = "/static/dashboard"  # the style sheet and the staff call script (CSP: no inline)
 
@@ -55,6 +65,8 @@ def language(request: Request) -> str:
 
 
 class Dashboard:
+    csrf_cookie, pending_cookie = CSRF_COOKIE, PENDING_COOKIE
+
     def __init__(self, db: Database, now: Callable[[], datetime] | None = None,
                  template_dirs: Sequence[Path] = (), *,
                  web: WebOptions = DEFAULT_WEB) -> None:  # fmt: skip
@@ -65,6 +77,9 @@ class Dashboard:
         # their folders; they extend this folder's base.html.
         self.templates = Jinja2Templates(directory=[HERE / "templates", *template_dirs])
         self.staff = StaffStore(db)
+        # Passkeys need the public address (RP id and origin); without it, TOTP only.
+        rp = RelyingParty.from_public_url(web.public_url)
+        self.passkeys = PasskeyStore(db, rp) if rp is not None else None
         self.alerts = AlertStore(db)
         self.history = HealthHistory(db)
         self.limiter = AttemptLimiter(db, "dashboard", web.attempts_per_address,
@@ -104,6 +119,50 @@ class Dashboard:
             raise HTTPException(403, f"this needs the {role} role")
         return session
 
+    def login_refused(self, request: Request, csrf: str) -> Response | None:
+        """The sign-in forms' double-submit token and the per-address limit."""
+        _ = self.gettext(request)
+        client = client_address(request, self.proxies)
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not cookie or not secrets.compare_digest(cookie, csrf):
+            log.warning("login csrf mismatch", extra={"client": client})
+            return self.page(request, "login.html", None, 403, csrf=cookie,
+                             error=_("The form expired. Please try again."))  # fmt: skip
+        if not self.limiter.allow(client, self.now()):
+            log.warning("login rate limited", extra={"client": client})
+            return self.page(request, "login.html", None, 429, csrf=cookie,
+                             error=_("Too many attempts. Wait a few minutes."))  # fmt: skip
+        return None
+
+    def sign_in_failed(self, request: Request, exc: Exception, user: str, csrf: str) -> Response:
+        _ = self.gettext(request)
+        where = {"user": user, "client": client_address(request, self.proxies)}
+        if isinstance(exc, AccountLocked):
+            log.warning("login on locked account", extra=where)
+            error, code = _("This account is locked for a while. Ask an administrator."), 403
+        elif isinstance(exc, AccountDisabled):
+            log.warning("login on disabled account", extra=where)
+            error, code = _("This account is disabled. Ask an administrator."), 403
+        elif isinstance(exc, PasskeyError):
+            log.warning("login passkey refused", extra={**where, "reason": str(exc)})
+            error, code = _(str(exc)), 403 if isinstance(exc, ClonedAuthenticator) else 401
+        else:
+            log.warning("login failed", extra=where)
+            error, code = _("User name, password or code is wrong."), 401
+        response = self.page(request, "login.html", None, code, csrf=csrf, error=error)
+        response.delete_cookie(PENDING_COOKIE, path="/login")
+        return response
+
+    def signed_in(self, request: Request, token: str, session: StaffSession) -> Response:
+        log.info("login", extra={"user": session.username, "role": session.role})
+        response = RedirectResponse("/", status_code=303)
+        max_age = int((session.expires_at - self.now()).total_seconds())
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                            secure=self.secure(request), max_age=max_age)  # fmt: skip
+        response.delete_cookie(CSRF_COOKIE)
+        response.delete_cookie(PENDING_COOKIE, path="/login")
+        return response
+
     @staticmethod
     def check_csrf(session: StaffSession, token: str) -> None:
         if not secrets.compare_digest(session.csrf, token):
@@ -121,6 +180,7 @@ def add_dashboard(
     dash = Dashboard(db, now, template_dirs, web=web)
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="dashboard-static")
     _auth_routes(app, dash)
+    add_account_routes(app, dash)
     _fleet_routes(app, dash)
     _alert_routes(app, dash)
     add_live_routes(app, dash, staff_calls_changed)
@@ -139,36 +199,21 @@ def _auth_routes(app: FastAPI, dash: Dashboard) -> None:
     @app.post("/login", include_in_schema=False)
     def login(
         request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
-        code: Annotated[str, Form()], csrf: Annotated[str, Form()],
+        csrf: Annotated[str, Form()], code: Annotated[str, Form()] = "",
     ) -> Response:  # fmt: skip
         _ = CATALOGUES.get(language(request)).gettext
-        client = client_address(request, dash.proxies)
+        refused = dash.login_refused(request, csrf)
+        if refused is not None:
+            return refused
         cookie = request.cookies.get(CSRF_COOKIE, "")
-        if not cookie or not secrets.compare_digest(cookie, csrf):
-            log.warning("login csrf mismatch", extra={"client": client})
-            return dash.page(request, "login.html", None, 403, csrf=cookie,
-                             error=_("The form expired. Please try again."))  # fmt: skip
-        if not dash.limiter.allow(client, dash.now()):
-            log.warning("login rate limited", extra={"client": client})
-            return dash.page(request, "login.html", None, 429, csrf=cookie,
-                             error=_("Too many attempts. Wait a few minutes."))  # fmt: skip
         try:
+            if not code.strip():  # the passkey (or the code) comes on the next page
+                step = dash.staff.password_step(username, password, dash.now())
+                return second_factor_page(dash, request, step, cookie)
             token, session = dash.staff.sign_in(username, password, code.strip(), dash.now())
-        except AccountLocked:
-            log.warning("login on locked account", extra={"user": username, "client": client})
-            locked = _("This account is locked for a while. Ask an administrator.")
-            return dash.page(request, "login.html", None, 403, csrf=cookie, error=locked)
-        except SignInFailed:
-            log.warning("login failed", extra={"user": username, "client": client})
-            return dash.page(request, "login.html", None, 401, csrf=cookie,
-                             error=_("User name, password or code is wrong."))  # fmt: skip
-        log.info("login", extra={"user": session.username, "role": session.role})
-        response = RedirectResponse("/", status_code=303)
-        max_age = int((session.expires_at - dash.now()).total_seconds())
-        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                            secure=dash.secure(request), max_age=max_age)  # fmt: skip
-        response.delete_cookie(CSRF_COOKIE)
-        return response
+        except StaffError as exc:
+            return dash.sign_in_failed(request, exc, username, cookie)
+        return dash.signed_in(request, token, session)
 
     @app.post("/logout", include_in_schema=False)
     def logout(request: Request, csrf: Annotated[str, Form()]) -> Response:
