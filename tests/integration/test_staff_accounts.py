@@ -1,0 +1,169 @@
+"""Staff accounts through the dashboard (FastAPI's test client, real SQLite):
+the admin's create / disable / reset / role changes with their refusals and
+audit entries, the one-time enrolment link, and the two-step sign-in
+(password, then passkey or authenticator code)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyotp
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from central.api.app import create_app
+from central.db.engine import Database
+from central.db.tables import audit_log
+from central.ops.staff import StaffError, StaffSession, StaffStore
+from central.ops.staff_admin import StaffAdmin
+from central.websec import WebOptions
+from tests.harness.keys import fixed_code_key
+
+PASSWORD = "correct horse battery"
+NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[TestClient, Database, dict[str, str]]]:
+    db = Database(f"sqlite:///{tmp_path / 'central.db'}")
+    web = WebOptions(public_url="http://testserver")
+    app = create_app(db, now=lambda: NOW, code_key=fixed_code_key, web=web)
+    staff = StaffStore(db)
+    secrets = {name: staff.create(name, PASSWORD, role)
+               for name, role in (("boss", "admin"), ("op", "operator"))}  # fmt: skip
+    with TestClient(app, base_url="http://testserver") as client:
+        client.cookies.set("kiosk_lang", "en")
+        yield client, db, secrets
+    db.close()
+
+
+def form_csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def sign_in(client: TestClient, user: str, secret: str, *, at: datetime = NOW) -> str:
+    csrf = form_csrf(client.get("/login").text)
+    form = {"username": user, "password": PASSWORD, "code": pyotp.TOTP(secret).at(at),
+            "csrf": csrf}  # fmt: skip
+    assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+    return form_csrf(client.get("/account").text)
+
+
+def audit(db: Database) -> list[tuple[str, str, str]]:
+    with db.read() as conn:
+        rows = conn.execute(select(audit_log).order_by(audit_log.c.pk)).all()
+    return [(r.actor, r.action, r.subject) for r in rows]
+
+
+def test_staff_admin_creates_account_and_it_enrols_with_the_link(
+    site: tuple[TestClient, Database, dict[str, str]],
+) -> None:
+    client, db, secrets = site
+    csrf = sign_in(client, "boss", secrets["boss"])
+    page = client.post("/staff", data={"csrf": csrf, "username": "suzuki", "role": "viewer"})
+    assert page.status_code == 200
+    password = re.search(r'id="issued-password">([^<]+)<', page.text).group(1)  # type: ignore[union-attr]
+    link = re.search(r'id="issued-link">http://testserver(/enrol/[^<]+)<', page.text).group(1)  # type: ignore[union-attr]
+    assert ("staff:boss", "staff.create", "staff:suzuki") in audit(db)
+    client.post("/logout", data={"csrf": csrf})
+
+    # No second factor yet: the password alone is not enough.
+    login = form_csrf(client.get("/login").text)
+    refused = client.post("/login", data={"username": "suzuki", "password": password,
+                                          "csrf": login})  # fmt: skip
+    assert refused.status_code == 403 and "enrolment link" in refused.text
+    enrol_csrf = form_csrf(client.get(link).text)
+    wrong = client.post(link, data={"username": "suzuki", "password": "wrong password!",
+                                    "csrf": enrol_csrf})  # fmt: skip
+    assert wrong.status_code in (401, 403)
+    done = client.post(link, data={"username": "suzuki", "password": password,
+                                   "csrf": enrol_csrf})  # fmt: skip
+    assert done.status_code == 200 and 'id="enrol-secret"' in done.text
+    assert client.get("/account").status_code == 200  # signed in
+    assert client.get(link).status_code == 404  # used up
+    assert ("staff:suzuki", "staff.enrol", "staff:suzuki") in audit(db)
+
+
+def test_staff_non_admin_gets_403_and_forged_csrf_is_refused(
+    site: tuple[TestClient, Database, dict[str, str]],
+) -> None:
+    client, db, secrets = site
+    csrf = sign_in(client, "op", secrets["op"])
+    assert client.get("/staff", follow_redirects=False).status_code == 403
+    attack = client.post("/staff/boss/disable", data={"csrf": csrf})
+    assert attack.status_code == 403
+    client.post("/logout", data={"csrf": csrf})
+    sign_in(client, "boss", secrets["boss"], at=NOW)
+    forged = client.post("/staff/op/disable", data={"csrf": "forged"})
+    assert forged.status_code == 403
+    assert not [a for a in audit(db) if a[1] == "staff.disable"]
+
+
+def test_staff_last_admin_and_self_are_protected(
+    site: tuple[TestClient, Database, dict[str, str]],
+) -> None:
+    client, db, secrets = site
+    csrf = sign_in(client, "boss", secrets["boss"])
+    for path, data in (("/staff/boss/disable", {}), ("/staff/boss/role", {"role": "viewer"})):
+        refused = client.post(path, data={"csrf": csrf, **data})
+        assert refused.status_code == 409 and "your own account" in refused.text
+    # With another admin, demoting one is fine.
+    assert client.post("/staff/op/role", data={"csrf": csrf, "role": "admin"}).status_code == 200
+    assert client.post("/staff/op/role", data={"csrf": csrf, "role": "viewer"}).status_code == 200
+    entries = audit(db)
+    assert ("staff:boss", "staff.role", "staff:op") in entries
+    assert [a for a in entries if a[1] == "staff.refused"]
+    # Two admins; one is disabled: the other (the last enabled one) cannot be demoted.
+    StaffStore(db).create("second", PASSWORD, "admin")
+    admin = StaffAdmin(db)
+    admin.set_disabled(StaffSession("boss", "admin", "x", NOW), "second", True)
+    with pytest.raises(StaffError, match="last enabled admin"):
+        admin.set_role(StaffSession("second", "admin", "x", NOW), "boss", "viewer")
+
+
+def test_staff_disable_ends_sessions_and_reset_needs_enrolment(
+    site: tuple[TestClient, Database, dict[str, str]],
+) -> None:
+    client, db, secrets = site
+    with TestClient(client.app, base_url="http://testserver") as other:
+        other.cookies.set("kiosk_lang", "en")
+        sign_in(other, "op", secrets["op"])
+        csrf = sign_in(client, "boss", secrets["boss"])
+        assert client.post("/staff/op/disable", data={"csrf": csrf}).status_code == 200
+        assert other.get("/account", follow_redirects=False).status_code == 303  # signed out
+        login = form_csrf(other.get("/login").text)
+        later = pyotp.TOTP(secrets["op"]).at(NOW.timestamp() + 60)
+        disabled = other.post("/login", data={"username": "op", "password": PASSWORD,
+                                              "code": later, "csrf": login})  # fmt: skip
+        assert disabled.status_code in (401, 403)
+        assert client.post("/staff/op/enable", data={"csrf": csrf}).status_code == 200
+        reset = client.post("/staff/op/reset", data={"csrf": csrf})
+        assert reset.status_code == 200 and 'id="issued-link"' in reset.text
+        assert 'id="issued-password"' not in reset.text
+    assert not StaffStore(db).has_totp("op")
+    actions = [a[1] for a in audit(db)]
+    assert actions[-3:] == ["staff.disable", "staff.enable", "staff.second_factor.reset"]
+
+
+def test_staff_two_step_sign_in_with_code_after_password(
+    site: tuple[TestClient, Database, dict[str, str]],
+) -> None:
+    client, _db, secrets = site
+    login = form_csrf(client.get("/login").text)
+    step = client.post("/login", data={"username": "op", "password": PASSWORD, "csrf": login})
+    assert step.status_code == 200 and 'action="/login/code"' in step.text
+    pending = client.cookies.get("kiosk_signin_step")
+    assert pending
+    code = pyotp.TOTP(secrets["op"]).at(NOW)
+    done = client.post("/login/code", data={"code": code, "csrf": login}, follow_redirects=False)
+    assert done.status_code == 303
+    login = form_csrf(client.get("/login").text)
+    client.cookies.set("kiosk_signin_step", pending, domain="testserver.local", path="/login")
+    replay = client.post("/login/code", data={"code": code, "csrf": login})
+    assert replay.status_code == 401 and "expired" in replay.text  # the step was used up
