@@ -12,7 +12,7 @@
   disables, demotes or resets themselves here (no lock-out by a slip). The
   admin rows are read ``FOR UPDATE`` (PostgreSQL) in the changing
   transaction, so two admins demoting each other cannot both succeed.
-* Every change writes its audit entry in its own transaction.
+* Every change writes its audit entry in the same transaction as the change.
 """
 
 from __future__ import annotations
@@ -122,15 +122,28 @@ class StaffAdmin:
         """Passkeys and TOTP gone, sessions ended; a new enrolment link."""
         with self.db.write() as conn:
             self._target(conn, actor, username)
-            removed = conn.execute(delete(staff_passkeys).where(
-                staff_passkeys.c.username == username)).rowcount  # fmt: skip
-            conn.execute(update(staff_users).where(staff_users.c.username == username)
-                         .values(totp_secret="", last_totp_step=0))  # fmt: skip
-            conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username))
-            self.challenges.drop_for(conn, username)
-            record(conn, f"staff:{actor.username}", "staff.second_factor.reset",
-                   f"staff:{username}", passkeys_removed=int(removed or 0))  # fmt: skip
+            self._reset(conn, f"staff:{actor.username}", username)
         return Issued(username, self.challenges.issue(username, "enrol", "", now, ENROL_TTL))
+
+    def reset_from_console(self, username: str, now: datetime) -> Issued:
+        """The same from the server's command line (``central staff reset``):
+        the way back in when the only admin lost their second factor."""
+        with self.db.write() as conn:
+            if conn.execute(select(staff_users.c.username).where(
+                    staff_users.c.username == username)).first() is None:  # fmt: skip
+                raise StaffError(f"no account {username}")
+            self._reset(conn, "cli", username)
+        return Issued(username, self.challenges.issue(username, "enrol", "", now, ENROL_TTL))
+
+    def _reset(self, conn: Any, actor: str, username: str) -> None:
+        removed = conn.execute(delete(staff_passkeys).where(
+            staff_passkeys.c.username == username)).rowcount  # fmt: skip
+        conn.execute(update(staff_users).where(staff_users.c.username == username)
+                     .values(totp_secret="", last_totp_step=0))  # fmt: skip
+        conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username))
+        self.challenges.drop_for(conn, username)
+        record(conn, actor, "staff.second_factor.reset", f"staff:{username}",
+               passkeys_removed=int(removed or 0))  # fmt: skip
 
     def _target(self, conn: Any, actor: StaffSession, username: str) -> Any:
         if username == actor.username:

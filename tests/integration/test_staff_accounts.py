@@ -5,6 +5,8 @@ audit entries, the one-time enrolment link, and the two-step sign-in
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,12 +18,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from central.api.app import create_app
+from central.cli import main as cli_main
 from central.db.engine import Database
 from central.db.tables import audit_log
 from central.ops.staff import StaffError, StaffSession, StaffStore
 from central.ops.staff_admin import StaffAdmin
 from central.websec import WebOptions
 from tests.harness.keys import fixed_code_key
+from tests.harness.soft_authenticator import SoftAuthenticator
 
 PASSWORD = "correct horse battery"
 NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
@@ -167,3 +171,68 @@ def test_staff_two_step_sign_in_with_code_after_password(
     client.cookies.set("kiosk_signin_step", pending, domain="testserver.local", path="/login")
     replay = client.post("/login/code", data={"code": code, "csrf": login})
     assert replay.status_code == 401 and "expired" in replay.text  # the step was used up
+
+
+def test_staff_account_page_adds_and_removes_passkey_and_switches_app(
+    site: tuple[TestClient, Database, dict[str, str]],
+) -> None:
+    client, db, secrets = site
+    csrf = sign_in(client, "op", secrets["op"])
+    device = SoftAuthenticator("testserver", "http://testserver")
+    got = client.post("/account/passkeys/options", data={"csrf": csrf}).json()
+    assert got["options"]["authenticatorSelection"]["userVerification"] == "required"
+    added = client.post("/account/passkeys", data={
+        "csrf": csrf, "token": got["token"], "label": "desk key",
+        "credential": device.create(got["options"])})  # fmt: skip
+    assert added.status_code == 200 and "desk key" in added.text
+    forged = client.post("/account/passkeys/options", data={"csrf": "forged"})
+    assert forged.status_code == 403
+
+    # The authenticator app is switched only with a code of the new one.
+    page = client.post("/account/totp", data={"csrf": csrf}).text
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)  # type: ignore[union-attr]
+    token = re.search(r'name="token" value="([^"]+)"', page.split("totp-secret")[1]).group(1)  # type: ignore[union-attr]
+    wrong = client.post("/account/totp/confirm", data={"csrf": csrf, "token": token,
+                                                       "code": "000000"})  # fmt: skip
+    assert wrong.status_code == 400
+    assert StaffStore(db).has_totp("op")  # the old app still works
+    page = client.post("/account/totp", data={"csrf": csrf}).text
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)  # type: ignore[union-attr]
+    token = re.search(r'name="token" value="([^"]+)"', page.split("totp-secret")[1]).group(1)  # type: ignore[union-attr]
+    switched = client.post("/account/totp/confirm", data={
+        "csrf": csrf, "token": token, "code": pyotp.TOTP(secret).at(NOW)})  # fmt: skip
+    assert switched.status_code == 200 and "switched" in switched.text
+    client.post("/logout", data={"csrf": csrf})
+
+    # Password + passkey through the forms the page script posts.
+    login = form_csrf(client.get("/login").text)
+    step = client.post("/login", data={"username": "op", "password": PASSWORD, "csrf": login})
+    options = json.loads(html.unescape(re.search(r'data-options="([^"]+)"', step.text).group(1)))  # type: ignore[union-attr]
+    done = client.post("/login/passkey", data={"csrf": login, "credential": device.get(options)},
+                       follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303
+    csrf = form_csrf(client.get("/account").text)
+    credential = re.search(r'name="credential_id" value="([^"]+)"', client.get("/account").text)
+    removed = client.post("/account/passkeys/remove", data={
+        "csrf": csrf, "credential_id": credential.group(1)})  # type: ignore[union-attr]  # fmt: skip
+    assert removed.status_code == 200 and "Passkey removed." in removed.text
+    actions = [a[1] for a in audit(db)]
+    assert actions == ["staff.passkey.register", "staff.totp.switch", "staff.passkey.remove"]
+
+
+def test_staff_cli_reset_prints_a_one_time_enrolment_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    config = tmp_path / "central.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n[api]\npublic_url = "https://ops.example.jp"\n')
+    with Database(url) as db:
+        db.upgrade_schema()
+        StaffStore(db).create("boss", PASSWORD, "admin")
+    assert cli_main(["staff", "reset", "boss", "--config", str(config)]) == 0
+    printed = capsys.readouterr().out
+    assert "https://ops.example.jp/enrol/" in printed
+    assert cli_main(["staff", "reset", "nobody", "--config", str(config)]) == 1
+    with Database(url) as db:
+        assert not StaffStore(db).has_totp("boss")
+        assert ("cli", "staff.second_factor.reset", "staff:boss") in audit(db)

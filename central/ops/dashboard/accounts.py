@@ -178,11 +178,10 @@ def _my_account(app: FastAPI, dash: Dashboard) -> None:
         dash.check_csrf(session, csrf)
         _ = dash.gettext(request)
         taken = Challenges(dash.db).take(token, "totp", dash.now())
-        if (
-            taken is None
-            or taken[0] != session.username
-            or not pyotp.TOTP(taken[1]).verify(code.strip(), valid_window=1)
-        ):
+        matches = taken is not None and pyotp.TOTP(taken[1]).verify(
+            code.strip(), for_time=dash.now(), valid_window=1
+        )
+        if taken is None or taken[0] != session.username or not matches:
             return _account_page(dash, request, session, 400,
                                  error=_("That code did not match: start again."))  # fmt: skip
         StaffStore(dash.db).set_totp_secret(session.username, taken[1])
