@@ -24,6 +24,7 @@ single-use challenges, registering a passkey and signing in with one.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import secrets
@@ -81,12 +82,13 @@ class RelyingParty:
     @classmethod
     def from_public_url(cls, public_url: str) -> RelyingParty | None:
         """``https://ops.example.jp:8443/x`` -> RP id ``ops.example.jp``, origin
-        ``https://ops.example.jp:8443``; None without a public address."""
+        ``https://ops.example.jp:8443``; None without a public address or
+        when its host is an IP address."""
         if not public_url:
             return None
         parts = urlsplit(public_url)
-        if not parts.hostname:
-            return None
+        if not parts.hostname or _is_ip(parts.hostname):
+            return None  # browsers accept only a domain name as RP id
         return cls(parts.hostname, f"{parts.scheme}://{parts.netloc}")
 
 
@@ -317,6 +319,14 @@ class PasskeyStore:
                    step=step, reason=reason)  # fmt: skip
         log.warning("staff passkey refused", extra={"user": username, "step": step,
                                                      "reason": reason})  # fmt: skip
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _transports(credential: str) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.virtual_authenticator import (
     Credential,
@@ -70,10 +70,13 @@ class Staff:
     def __init__(self, driver: webdriver.Chrome, url: str) -> None:
         self.driver, self.url, self.axe = driver, url, axe_script()
 
-    def text(self) -> str:
+    def text(self, element: str = "") -> str:
+        """The visible text of the page (or of the element with this id)."""
         try:
+            if element:
+                return self.driver.find_element(By.ID, element).text
             return self.driver.find_element(By.TAG_NAME, "body").text
-        except (StaleElementReferenceException, NoSuchElementException):  # page changing
+        except WebDriverException:  # the page is being replaced
             return ""
 
     def wait_text(self, words: str) -> None:
@@ -173,8 +176,9 @@ def test_passkey_browser_cloned_counter_is_refused_and_disabled(
     assert [d["reason"] for d in refused] == ["cloned"]
     # Next time the account goes straight to the code.
     staff.password("tanaka")
-    staff.wait_text("Authenticator code")
+    staff.wait_text("Password accepted for tanaka")
     assert "Use my passkey" not in staff.text()
+    assert browser.find_element(By.ID, "fallback-code").is_displayed()
 
 
 def test_staff_admin_browser_manages_accounts(
@@ -199,19 +203,34 @@ def test_staff_admin_browser_manages_accounts(
     Select(browser.find_element(By.ID, "new-role")).select_by_value("viewer")
     browser.find_element(By.ID, "create-staff").click()
     staff.wait_text("shown only once")
-    assert "/enrol/" in browser.find_element(By.ID, "issued-link").text
+    link = browser.find_element(By.ID, "issued-link").text
+    initial = browser.find_element(By.ID, "issued-password").text
+    assert link.startswith(f"{url}/enrol/")
     staff.accessible()
     Select(browser.find_element(By.ID, "role-op")).select_by_value("admin")
     browser.find_element(By.ID, "setrole-op").click()
-    wait_until(lambda: "admin" in browser.find_element(By.ID, "staff-op").text, 10, "op admin")
+    wait_until(lambda: staff.text("role-of-op") == "admin", 10, "op admin")
     browser.find_element(By.ID, "toggle-suzuki").click()
-    wait_until(lambda: "Disabled" in browser.find_element(By.ID, "staff-suzuki").text, 10,
-               "suzuki disabled")  # fmt: skip
+    wait_until(lambda: "Disabled" in staff.text("staff-suzuki"), 10, "suzuki disabled")
     browser.find_element(By.ID, "reset-op").click()
     staff.wait_text("shown only once")
+    browser.find_element(By.ID, "toggle-suzuki").click()  # enable again
+    wait_until(lambda: "Enabled" in staff.text("staff-suzuki"), 10, "suzuki enabled")
+    staff.sign_out()
+
+    # The new staff member opens the link: password, then an authenticator app.
+    browser.get(link)
+    staff.accessible()
+    browser.find_element(By.ID, "username").send_keys("suzuki")
+    browser.find_element(By.ID, "password").send_keys(initial)
+    browser.find_element(By.ID, "enrol").click()
+    staff.wait_text("Next: add a passkey")
+    staff.accessible()
+    assert StaffStore(db).has_totp("suzuki")
     with db.read() as conn:
         actions = conn.execute(select(audit_log.c.action).order_by(audit_log.c.pk)).scalars().all()
-    assert actions == ["staff.create", "staff.role", "staff.disable", "staff.second_factor.reset"]
+    assert actions == ["staff.create", "staff.role", "staff.disable", "staff.second_factor.reset",
+                       "staff.enable", "staff.enrol"]  # fmt: skip
 
 
 def _p256_pkcs8() -> bytes:

@@ -55,6 +55,7 @@ def test_relying_party_from_public_url() -> None:
         "localhost", "http://localhost:8080"
     )
     assert RelyingParty.from_public_url("") is None
+    assert RelyingParty.from_public_url("http://127.0.0.1:8080") is None  # not a domain
 
 
 def test_passkey_registers_and_signs_in(central_db: Database) -> None:
