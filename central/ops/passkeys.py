@@ -111,14 +111,17 @@ class Challenges:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def issue(self, username: str, purpose: str, challenge: str, now: datetime,
-              ttl: timedelta = CHALLENGE_TTL) -> str:  # fmt: skip
+    def issue(self, username: str, purpose: str, challenge: str, now: datetime, *,
+              ttl: timedelta = CHALLENGE_TTL, conn: Any = None) -> str:  # fmt: skip
+        """A new step; in ``conn``'s transaction when given (with the change it belongs to)."""
         token = secrets.token_urlsafe(32)
-        with self.db.write() as conn:
-            conn.execute(delete(staff_challenges).where(staff_challenges.c.expires_at <= utc(now)))
-            conn.execute(insert(staff_challenges).values(
-                token_hash=_hash(token), username=username, purpose=purpose,
-                challenge=challenge, expires_at=utc(now + ttl)))  # fmt: skip
+        if conn is None:
+            with self.db.write() as own:
+                return self.issue(username, purpose, challenge, now, ttl=ttl, conn=own)
+        conn.execute(delete(staff_challenges).where(staff_challenges.c.expires_at <= utc(now)))
+        conn.execute(insert(staff_challenges).values(
+            token_hash=_hash(token), username=username, purpose=purpose,
+            challenge=challenge, expires_at=utc(now + ttl)))  # fmt: skip
         return token
 
     def peek(self, token: str, purpose: str, now: datetime) -> str | None:

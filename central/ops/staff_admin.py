@@ -89,9 +89,9 @@ class StaffAdmin:
                     role=role, failed_logins=0, last_totp_step=0, created_at=utc(now),
                     disabled=False))  # fmt: skip
                 record(conn, actor, "staff.create", f"staff:{username}", role=role)
+                token = self.challenges.issue(username, "enrol", "", now, ttl=ENROL_TTL, conn=conn)
         except IntegrityError:
             raise StaffError(f"there is already an account {username}") from None
-        token = self.challenges.issue(username, "enrol", "", now, ENROL_TTL)
         return Issued(username, token, password)
 
     def set_disabled(self, actor: StaffSession, username: str, disabled: bool) -> None:
@@ -123,7 +123,8 @@ class StaffAdmin:
         with self.db.write() as conn:
             self._target(conn, actor, username)
             self._reset(conn, f"staff:{actor.username}", username)
-        return Issued(username, self.challenges.issue(username, "enrol", "", now, ENROL_TTL))
+            token = self.challenges.issue(username, "enrol", "", now, ttl=ENROL_TTL, conn=conn)
+            return Issued(username, token)
 
     def reset_from_console(self, username: str, now: datetime) -> Issued:
         """The same from the server's command line (``central staff reset``):
@@ -133,7 +134,8 @@ class StaffAdmin:
                     staff_users.c.username == username)).first() is None:  # fmt: skip
                 raise StaffError(f"no account {username}")
             self._reset(conn, "cli", username)
-        return Issued(username, self.challenges.issue(username, "enrol", "", now, ENROL_TTL))
+            token = self.challenges.issue(username, "enrol", "", now, ttl=ENROL_TTL, conn=conn)
+            return Issued(username, token)
 
     def _reset(self, conn: Any, actor: str, username: str) -> None:
         removed = conn.execute(delete(staff_passkeys).where(

@@ -52,7 +52,7 @@ def second_factor_page(dash: Dashboard, request: Request, step: SignInStep, csrf
                          username=step.username, has_totp=step.has_totp)  # fmt: skip
         return _pending(dash, request, page, token)
     if step.has_totp:
-        token = Challenges(dash.db).issue(step.username, "signin", "", now, PENDING_TTL)
+        token = Challenges(dash.db).issue(step.username, "signin", "", now, ttl=PENDING_TTL)
         page = dash.page(request, "login_code.html", None, csrf=csrf, username=step.username)
         return _pending(dash, request, page, token)
     log.warning("login without a second factor", extra={"user": step.username})
@@ -164,7 +164,7 @@ def _my_account(app: FastAPI, dash: Dashboard) -> None:
         dash.check_csrf(session, csrf)
         secret = pyotp.random_base32()
         token = Challenges(dash.db).issue(session.username, "totp", secret, dash.now(),
-                                          timedelta(minutes=10))  # fmt: skip
+                                          ttl=timedelta(minutes=10))  # fmt: skip
         uri = pyotp.TOTP(secret).provisioning_uri(name=session.username, issuer_name=TOTP_ISSUER)
         return _account_page(dash, request, session, totp_secret=secret, totp_uri=uri,
                              totp_token=token)  # fmt: skip
