@@ -151,6 +151,15 @@ class StaffStore:
         _, row = self._first_factor(username, password, now)
         return SignInStep(username, str(row.role), bool(row.totp_secret))
 
+    def confirm_password(self, username: str, password: str, now: datetime) -> None:
+        """Asked again before a change that would outlive the session (a new
+        passkey or authenticator app), so a stolen session cookie cannot plant
+        a lasting second factor. Counted like a sign-in."""
+        self._first_factor(username, password, now)
+        with self.db.write() as conn:
+            conn.execute(update(staff_users).where(staff_users.c.username == username)
+                         .values(failed_logins=0))  # fmt: skip
+
     def second_factor_totp(
         self, username: str, code: str, now: datetime
     ) -> tuple[str, StaffSession]:

@@ -181,22 +181,29 @@ def test_staff_account_page_adds_and_removes_passkey_and_switches_app(
     device = SoftAuthenticator("testserver", "http://testserver")
     got = client.post("/account/passkeys/options", data={"csrf": csrf}).json()
     assert got["options"]["authenticatorSelection"]["userVerification"] == "required"
+    # A stolen session cookie (no password) cannot plant a lasting passkey.
+    attacker = SoftAuthenticator("testserver", "http://testserver")
+    stolen = client.post("/account/passkeys", data={
+        "csrf": csrf, "token": got["token"], "label": "attacker", "password": "guess guess guess",
+        "credential": attacker.create(got["options"])})  # fmt: skip
+    assert stolen.status_code == 403 and "attacker" not in stolen.text
+    got = client.post("/account/passkeys/options", data={"csrf": csrf}).json()
     added = client.post("/account/passkeys", data={
-        "csrf": csrf, "token": got["token"], "label": "desk key",
+        "csrf": csrf, "token": got["token"], "label": "desk key", "password": PASSWORD,
         "credential": device.create(got["options"])})  # fmt: skip
     assert added.status_code == 200 and "desk key" in added.text
     forged = client.post("/account/passkeys/options", data={"csrf": "forged"})
     assert forged.status_code == 403
 
     # The authenticator app is switched only with a code of the new one.
-    page = client.post("/account/totp", data={"csrf": csrf}).text
+    page = client.post("/account/totp", data={"csrf": csrf, "password": PASSWORD}).text
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)  # type: ignore[union-attr]
     token = re.search(r'name="token" value="([^"]+)"', page.split("totp-secret")[1]).group(1)  # type: ignore[union-attr]
     wrong = client.post("/account/totp/confirm", data={"csrf": csrf, "token": token,
                                                        "code": "000000"})  # fmt: skip
     assert wrong.status_code == 400
     assert StaffStore(db).has_totp("op")  # the old app still works
-    page = client.post("/account/totp", data={"csrf": csrf}).text
+    page = client.post("/account/totp", data={"csrf": csrf, "password": PASSWORD}).text
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)  # type: ignore[union-attr]
     token = re.search(r'name="token" value="([^"]+)"', page.split("totp-secret")[1]).group(1)  # type: ignore[union-attr]
     switched = client.post("/account/totp/confirm", data={
@@ -217,7 +224,8 @@ def test_staff_account_page_adds_and_removes_passkey_and_switches_app(
         "csrf": csrf, "credential_id": credential.group(1)})  # type: ignore[union-attr]  # fmt: skip
     assert removed.status_code == 200 and "Passkey removed." in removed.text
     actions = [a[1] for a in audit(db)]
-    assert actions == ["staff.passkey.register", "staff.totp.switch", "staff.passkey.remove"]
+    assert actions == ["staff.refused", "staff.passkey.register", "staff.totp.switch",
+                       "staff.passkey.remove"]  # fmt: skip
 
 
 def test_staff_cli_reset_prints_a_one_time_enrolment_link(

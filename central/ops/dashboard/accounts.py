@@ -113,6 +113,22 @@ def _account_page(dash: Dashboard, request: Request, session: StaffSession, code
                      **{"error": "", "notice": "", "totp_secret": "", **extra})  # fmt: skip
 
 
+def _password_refused(dash: Dashboard, request: Request, session: StaffSession, password: str,
+                      what: str) -> Response | None:  # fmt: skip
+    """The password asked again before adding a second factor; a refusal page or None."""
+    try:
+        dash.staff.confirm_password(session.username, password, dash.now())
+    except StaffError as exc:
+        with dash.db.write() as conn:
+            record(conn, f"staff:{session.username}", "staff.refused",
+                   f"staff:{session.username}", attempted=what, reason="password")  # fmt: skip
+        log.warning("second factor change refused: password", extra={
+            "user": session.username, "what": what, "error": type(exc).__name__})  # fmt: skip
+        error = dash.gettext(request)("The password is wrong: nothing was changed.")
+        return _account_page(dash, request, session, 403, error=error)
+    return None
+
+
 def _my_account(app: FastAPI, dash: Dashboard) -> None:
     @app.get("/account", response_class=HTMLResponse, include_in_schema=False)
     def account(request: Request) -> Response:
@@ -129,14 +145,18 @@ def _my_account(app: FastAPI, dash: Dashboard) -> None:
 
     @app.post("/account/passkeys", include_in_schema=False)
     def add_passkey(
-        request: Request, csrf: Annotated[str, Form()], credential: Annotated[str, Form()],
-        token: Annotated[str, Form()], label: Annotated[str, Form()] = "",
+        request: Request, *, csrf: Annotated[str, Form()], credential: Annotated[str, Form()],
+        token: Annotated[str, Form()], password: Annotated[str, Form()],
+        label: Annotated[str, Form()] = "",
     ) -> Response:  # fmt: skip
         session = dash.require(request)
         dash.check_csrf(session, csrf)
         _ = dash.gettext(request)
         if dash.passkeys is None:
             raise HTTPException(404, "passkeys are not set up")
+        refused = _password_refused(dash, request, session, password, "passkey")
+        if refused is not None:
+            return refused
         try:
             dash.passkeys.register(session.username, token, credential[:20000], label, dash.now())
         except PasskeyError as exc:
@@ -159,9 +179,14 @@ def _my_account(app: FastAPI, dash: Dashboard) -> None:
         return _account_page(dash, request, session, notice=_("Passkey removed."))
 
     @app.post("/account/totp", include_in_schema=False)
-    def new_totp(request: Request, csrf: Annotated[str, Form()]) -> Response:
+    def new_totp(
+        request: Request, csrf: Annotated[str, Form()], password: Annotated[str, Form()]
+    ) -> Response:
         session = dash.require(request)
         dash.check_csrf(session, csrf)
+        refused = _password_refused(dash, request, session, password, "totp")
+        if refused is not None:
+            return refused
         secret = pyotp.random_base32()
         token = Challenges(dash.db).issue(session.username, "totp", secret, dash.now(),
                                           ttl=timedelta(minutes=10))  # fmt: skip
