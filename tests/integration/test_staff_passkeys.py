@@ -134,3 +134,26 @@ def test_passkey_last_second_factor_cannot_be_removed(central_db: Database) -> N
     with pytest.raises(PasskeyError, match="last second factor"):
         store.remove("tanaka", passkey.credential_id, "staff:tanaka")
     assert len(store.passkeys("tanaka")) == 1
+
+
+@pytest.mark.parametrize("central_db", ["sqlite"], indirect=True)
+def test_passkey_malformed_answers_are_refused_not_crashing(central_db: Database) -> None:
+    store, device = registered(central_db)
+    token, options = store.authentication_options("tanaka", NOW)
+    good = json.loads(device.get(json.loads(options)))
+    garbage = [
+        "not json", "[]", '{"id": 5}', "{}", json.dumps({**good, "response": {}}),
+        json.dumps({**good, "response": {**good["response"], "signature": "!!"}}),
+        json.dumps({**good, "response": {**good["response"], "authenticatorData": "AA"}}),
+        json.dumps({**good, "rawId": "other"}),
+    ]  # fmt: skip
+    for answer in garbage:
+        token, _ = store.authentication_options("tanaka", NOW)
+        with pytest.raises(PasskeyRefused):
+            store.authenticate(token, answer, NOW)
+    token, options = store.registration_options("tanaka", NOW)
+    for answer in ("not json", "{}", json.dumps({"id": "x", "response": {"attestationObject": 1}})):
+        token, _ = store.registration_options("tanaka", NOW)
+        with pytest.raises(PasskeyRefused):
+            store.register("tanaka", token, answer, "x", NOW)
+    assert not store.passkeys("tanaka")[0].disabled
