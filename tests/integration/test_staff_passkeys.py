@@ -151,7 +151,6 @@ def test_passkey_malformed_answers_are_refused_not_crashing(central_db: Database
         token, _ = store.authentication_options("tanaka", NOW)
         with pytest.raises(PasskeyRefused):
             store.authenticate(token, answer, NOW)
-    token, options = store.registration_options("tanaka", NOW)
     for answer in ("not json", "{}", json.dumps({"id": "x", "response": {"attestationObject": 1}})):
         token, _ = store.registration_options("tanaka", NOW)
         with pytest.raises(PasskeyRefused):
