@@ -41,6 +41,7 @@ from central.ops.notify import EmailNotifier, Notifier, WebhookNotifier
 from central.ops.service import OpsLoop
 from central.ops.staff import ROLES as STAFF_ROLES
 from central.ops.staff import StaffError, StaffStore
+from central.ops.staff_admin import StaffAdmin
 from central.ops.staffcalls import StaffCallRelay
 from central.reservations.cli import add_commands as add_import_commands
 from central.reservations.enrolment import EnrolmentService
@@ -187,6 +188,22 @@ def cmd_staff_create(config: CentralConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_reset(config: CentralConfig, args: argparse.Namespace) -> int:
+    with open_db(config) as db:
+        try:
+            issued = StaffAdmin(db).reset_from_console(args.username, datetime.now(UTC))
+        except StaffError as exc:
+            audit.record_now(db, audit.cli_actor(), "staff.second_factor.reset",
+                             f"staff:{args.username}", source=audit.CLI_SOURCE,
+                             outcome=audit.Outcome.REFUSED, reason=exc.reason)  # fmt: skip
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    base = config.api.public_url.rstrip("/") or "<dashboard address>"
+    print(f"second factor of {args.username} reset; passkeys removed, sessions ended.")
+    print(f"one-time enrolment link (24 hours, shown once): {base}/enrol/{issued.enrol_token}")
+    return 0
+
+
 def cmd_simulate(config: CentralConfig, args: argparse.Namespace) -> int:
     broker = config.broker
     tls = (broker.tls.ca_file, broker.tls.cert_file, broker.tls.key_file) if broker.tls else None
@@ -255,6 +272,21 @@ def _print(value: Any) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
+def _staff_commands(parent: argparse.ArgumentParser, with_config: Any) -> None:
+    ssub = parent.add_subparsers(dest="staff_command", required=True)
+    s = with_config(
+        ssub.add_parser("create", help="create a staff account (prints the TOTP secret once)")
+    )
+    s.add_argument("username")
+    s.add_argument("--role", choices=STAFF_ROLES, required=True)
+    s.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    s.set_defaults(func=cmd_staff_create)
+    reset_help = "remove a staff member's passkeys and TOTP; prints an enrolment link once"
+    s = with_config(ssub.add_parser("reset", help=reset_help))
+    s.add_argument("username")
+    s.set_defaults(func=cmd_staff_reset)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m central",
@@ -302,15 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--id", required=True)
     d.add_argument("--facility", required=True)
     d.set_defaults(func=cmd_device_add)
-    p = command("staff", "dashboard staff accounts", None)
-    ssub = p.add_subparsers(dest="staff_command", required=True)
-    s = with_config(
-        ssub.add_parser("create", help="create a staff account (prints the TOTP secret once)")
-    )
-    s.add_argument("username")
-    s.add_argument("--role", choices=STAFF_ROLES, required=True)
-    s.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    s.set_defaults(func=cmd_staff_create)
+    _staff_commands(command("staff", "dashboard staff accounts", None), with_config)
     p = command("simulate", "publish a simulated fleet over MQTT (demo, load)", cmd_simulate)
     p.add_argument("--devices", type=int, default=50)
     p.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     text,
 )
 from sqlalchemy.dialects import postgresql
@@ -280,6 +281,44 @@ staff_users = Table(
     Column("locked_until", DateTime, nullable=True),
     Column("last_totp_step", BigInteger, nullable=False, default=0),
     Column("created_at", DateTime, nullable=False),
+    # An admin disabled the account: no sign-in, its sessions are gone.
+    Column("disabled", Boolean, nullable=False, default=False, server_default=false()),
+)
+# totp_secret "" means no authenticator app: a new account or one whose second
+# factor an admin reset signs in only through its one-time enrolment link.
+
+# Staff passkeys (WebAuthn, central/ops/passkeys.py). ``credential_id`` is the
+# authenticator's id in base64url; ``public_key`` its COSE key. A credential
+# whose signature counter did not increase (a cloned authenticator) is kept
+# but ``disabled_at`` is set, so it can never sign in again.
+staff_passkeys = Table(
+    "staff_passkeys",
+    metadata,
+    Column("credential_id", String(512), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False, default=0),
+    Column("transports", String(128), nullable=False, default=""),  # comma-separated
+    Column("label", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime, nullable=True),
+    Column("disabled_at", DateTime, nullable=True),
+    Index("ix_staff_passkeys_username", "username"),
+)
+
+# Pending single-use steps of staff sign-in: a WebAuthn challenge (sign-in
+# after the password, or registering a passkey) and one-time enrolment links.
+# Only the SHA-256 of the token (cookie or link) is stored; a step is used by
+# ``DELETE ... RETURNING``, so of parallel uses exactly one gets it.
+staff_challenges = Table(
+    "staff_challenges",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("purpose", String(16), nullable=False),  # signin | register | enrol
+    Column("challenge", String(128), nullable=False),  # base64url; "" for enrol
+    Column("expires_at", DateTime, nullable=False),
+    Index("ix_staff_challenges_expires", "expires_at"),
 )
 
 staff_sessions = Table(

@@ -1,15 +1,17 @@
 """Central's one audit log through the real app on a real database: staff
 sign-in (every failure kind, also when the per-address limit answers 429),
 sign-out, acknowledgements, staff-call answers, API writes and refusals,
-token and staff commands, the admins' page, CSV export and ``GET
-/api/audit``; append-only (triggers, SQLite and PostgreSQL); the
+token and staff commands, staff account and passkey actions, the admins'
+page, CSV export and ``GET /api/audit``; append-only (triggers, SQLite and PostgreSQL); the
 personal-data guard in front of it."""
 
 from __future__ import annotations
 
 import contextvars
 import csv
+import html
 import io
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from central.ops.staff import StaffStore
 from central.reservations import audit as reservations_audit
 from central.websec import WebOptions
 from tests.harness.keys import fixed_code_key
+from tests.harness.soft_authenticator import SoftAuthenticator
 
 pytestmark = pytest.mark.integration
 
@@ -353,3 +356,82 @@ def test_audit_log_records_no_address_of_a_booking_site_visitor(world: World) ->
     got = [(e.action, e.source) for e in reversed(world.rows()) if e.action.startswith("test.")]
     assert got == [
         ("test.book", ""), ("test.ack", "198.51.100.8")]  # fmt: skip
+
+
+def test_audit_log_records_passkey_and_staff_admin_actions_with_source_and_outcome(
+    world: World,
+) -> None:
+    """Through a trusted proxy: every entry's source is the forwarded client."""
+    web = WebOptions(public_url="http://testserver", trusted_proxies=("10.0.0.1",))
+    app = create_app(world.db, now=lambda: world.clock[0], code_key=fixed_code_key, web=web)
+    device = SoftAuthenticator("testserver", "http://testserver")
+    with TestClient(app, base_url="http://testserver", client=("10.0.0.1", 50000),
+                    headers={"X-Forwarded-For": "198.51.100.7"}) as client:  # fmt: skip
+        w = World(client, world.db, world.secrets, world.clock)
+        login = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+        assert login
+        code = pyotp.TOTP(w.secrets["root"]).at(NOW)
+        signed = client.post("/login", data={"username": "root", "password": PASSWORD,
+                                             "code": code, "csrf": login.group(1)})  # fmt: skip
+        assert signed.status_code == 200
+        csrf = csrf_of(w)
+        made = client.post("/staff", data={"csrf": csrf, "username": "suzuki", "role": "viewer"})
+        link = re.search(r"/enrol/([\w-]+)", made.text)
+        password = re.search(r'id="issued-password">([^<]+)<', made.text)
+        assert made.status_code == 200 and link and password
+        assert client.post("/staff/root/disable", data={"csrf": csrf}).status_code == 409
+        assert (
+            client.post("/staff/op/role", data={"csrf": csrf, "role": "admin"}).status_code == 200
+        )
+        assert client.post("/staff/view/reset", data={"csrf": csrf}).status_code == 200
+        for typed in ("wrong password!", PASSWORD):
+            got = client.post("/account/passkeys/options", data={"csrf": csrf}).json()
+            client.post("/account/passkeys", data={
+                "csrf": csrf, "token": got["token"], "label": "desk key", "password": typed,
+                "credential": device.create(got["options"])})  # fmt: skip
+        client.post("/logout", data={"csrf": csrf})
+
+        def passkey_step(origin: str | None = None) -> int:
+            login = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+            assert login
+            step = client.post("/login", data={"username": "root", "password": PASSWORD,
+                                               "csrf": login.group(1)})  # fmt: skip
+            options = re.search(r'data-options="([^"]+)"', step.text)
+            assert options
+            answer = device.get(json.loads(html.unescape(options.group(1))), origin=origin)
+            done = client.post("/login/passkey", follow_redirects=False,
+                               data={"csrf": login.group(1), "credential": answer})  # fmt: skip
+            return int(done.status_code)
+
+        assert passkey_step(origin="https://ops-testserver.evil.example") == 401  # phishing
+        assert passkey_step() == 303
+        # The code after the password: wrong; then the used-up step (expired).
+        login = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+        assert login
+        client.post("/login", data={"username": "root", "password": PASSWORD,
+                                    "csrf": login.group(1)})  # fmt: skip
+        for _ in range(2):
+            answer = client.post("/login/code", data={"code": "000000", "csrf": login.group(1)})
+            assert answer.status_code == 401
+
+    got = [(e.actor, e.action, e.subject, e.outcome, e.reason) for e in reversed(w.rows())
+           if e.action != "staff.sign_out"]  # fmt: skip
+    assert got == [
+        ("staff:root", "staff.sign_in", "staff:root", "ok", ""),
+        ("staff:root", "staff.create", "staff:suzuki", "ok", ""),
+        ("staff:root", "staff.disable", "staff:root", "refused", "own_account"),
+        ("staff:root", "staff.role", "staff:op", "ok", ""),
+        ("staff:root", "staff.second_factor.reset", "staff:view", "ok", ""),
+        ("staff:root", "staff.passkey.register", "staff:root", "refused", "wrong_password"),
+        ("staff:root", "staff.passkey.register", "staff:root", "ok", ""),
+        ("staff:root", "staff.sign_in", "staff:root", "refused", "other_origin"),
+        ("staff:root", "staff.sign_in", "staff:root", "ok", ""),
+        ("staff:root", "staff.sign_in", "staff:root", "refused", "wrong_code"),
+        ("anonymous", "staff.sign_in", "staff", "refused", "expired"),
+    ]  # fmt: skip
+    assert {e.source for e in w.rows()} == {"198.51.100.7"}
+    factors = [e.detail.get("factor") for e in reversed(w.rows(action="staff.sign_in"))]
+    assert factors == ["totp", "passkey", "passkey", "totp", "totp"]
+    dumped = repr(w.rows())  # never the link, the initial password or a TOTP secret
+    assert link.group(1) not in dumped and password.group(1) not in dumped
+    assert "redacted" not in dumped and world.secrets["root"] not in dumped

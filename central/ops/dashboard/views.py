@@ -27,11 +27,19 @@ from central.audit import Outcome, record_now
 from central.audit.web import route_of
 from central.db.engine import Database
 from central.ops.dashboard import fleet as fleet_model
+from central.ops.dashboard.accounts import add_account_routes, second_factor_page
 from central.ops.dashboard.audit_page import add_audit_pages
 from central.ops.dashboard.charts import sparkline
 from central.ops.dashboard.live import add_live_routes
+from central.ops.passkeys import ClonedAuthenticator, PasskeyError, PasskeyStore, RelyingParty
 from central.ops.service import AlertStore, HealthHistory
-from central.ops.staff import AccountLocked, SignInFailed, StaffSession, StaffStore
+from central.ops.staff import (
+    AccountDisabled,
+    AccountLocked,
+    StaffError,
+    StaffSession,
+    StaffStore,
+)
 from central.websec import DEFAULT_WEB, AttemptLimiter, WebOptions, client_address, secure_cookies
 from foundation.i18n import Catalogues
 
@@ -40,6 +48,8 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 CATALOGUES = Catalogues(HERE / "locale", "dashboard", "ja")
 SESSION_COOKIE, CSRF_COOKIE, LANG_COOKIE = "kiosk_session", "kiosk_login_csrf", "kiosk_lang"
+# The pending second step of a sign-in (password right, passkey or code next).
+PENDING_COOKIE = "kiosk_signin_step"
 FLEET_PAGE = 100  # rows per page of the fleet table (sorting and filters span all)
 STATIC = "/static/dashboard"  # the style sheet and the staff call script (CSP: no inline)
 
@@ -58,6 +68,8 @@ def language(request: Request) -> str:
 
 
 class Dashboard:
+    csrf_cookie, pending_cookie = CSRF_COOKIE, PENDING_COOKIE
+
     def __init__(self, db: Database, now: Callable[[], datetime] | None = None,
                  template_dirs: Sequence[Path] = (), *,
                  web: WebOptions = DEFAULT_WEB) -> None:  # fmt: skip
@@ -68,6 +80,9 @@ class Dashboard:
         # their folders; they extend this folder's base.html.
         self.templates = Jinja2Templates(directory=[HERE / "templates", *template_dirs])
         self.staff = StaffStore(db)
+        # Passkeys need the public address (RP id and origin); without it, TOTP only.
+        rp = RelyingParty.from_public_url(web.public_url)
+        self.passkeys = PasskeyStore(db, rp) if rp is not None else None
         self.alerts = AlertStore(db)
         self.history = HealthHistory(db)
         self.limiter = AttemptLimiter(db, "dashboard", web.attempts_per_address,
@@ -111,6 +126,69 @@ class Dashboard:
             raise HTTPException(403, f"this needs the {role} role")
         return session
 
+    def audit_sign_in(self, request: Request, outcome: Outcome, reason: str = "", *,
+                      account: str = "", factor: str = "") -> None:  # fmt: skip
+        """One ``staff.sign_in`` entry per attempt. Who only for an account
+        that exists: what was typed as a user name may be a password typed in
+        the wrong field. ``factor``: password, totp, passkey or enrolment."""
+        actor = f"staff:{account}" if account else "anonymous"
+        record_now(self.db, actor, "staff.sign_in", actor if account else "staff",
+                   source=client_address(request, self.proxies), outcome=outcome,
+                   reason=reason, detail={"factor": factor} if factor else None)  # fmt: skip
+
+    def login_refused(self, request: Request, csrf: str, factor: str = "") -> Response | None:
+        """The sign-in forms' double-submit token and the per-address limit."""
+        _ = self.gettext(request)
+        client = client_address(request, self.proxies)
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not cookie or not secrets.compare_digest(cookie, csrf):
+            log.warning("login csrf mismatch", extra={"client": client})
+            self.audit_sign_in(request, Outcome.REFUSED, "form_expired", factor=factor)
+            return self.page(request, "login.html", None, 403, csrf=cookie,
+                             error=_("The form expired. Please try again."))  # fmt: skip
+        if not self.limiter.allow(client, self.now()):
+            log.warning("login rate limited", extra={"client": client})
+            self.audit_sign_in(request, Outcome.REFUSED, "address_limit", factor=factor)
+            return self.page(request, "login.html", None, 429, csrf=cookie,
+                             error=_("Too many attempts. Wait a few minutes."))  # fmt: skip
+        return None
+
+    def sign_in_failed(self, request: Request, exc: StaffError | PasskeyError, user: str,
+                       csrf: str, factor: str) -> Response:  # fmt: skip
+        """``user``: the account of the attempt as far as known (typed or pending)."""
+        _ = self.gettext(request)
+        where = {"user": user, "client": client_address(request, self.proxies)}
+        if isinstance(exc, AccountLocked):
+            log.warning("login on locked account", extra=where)
+            error, code = _("This account is locked for a while. Ask an administrator."), 403
+        elif isinstance(exc, AccountDisabled):
+            log.warning("login on disabled account", extra=where)
+            error, code = _("This account is disabled. Ask an administrator."), 403
+        elif isinstance(exc, PasskeyError):
+            user = exc.username or user
+            log.warning("login passkey refused", extra={**where, "reason": str(exc)})
+            error, code = _(str(exc)), 403 if isinstance(exc, ClonedAuthenticator) else 401
+        else:
+            log.warning("login failed", extra=where)
+            error, code = _("User name, password or code is wrong."), 401
+        account = "" if exc.reason == "unknown_user" else user
+        self.audit_sign_in(request, Outcome.REFUSED, exc.reason, account=account, factor=factor)
+        response = self.page(request, "login.html", None, code, csrf=csrf, error=error)
+        response.delete_cookie(PENDING_COOKIE, path="/login")
+        return response
+
+    def signed_in(self, request: Request, token: str, session: StaffSession,
+                  factor: str) -> Response:  # fmt: skip
+        log.info("login", extra={"user": session.username, "role": session.role})
+        self.audit_sign_in(request, Outcome.OK, account=session.username, factor=factor)
+        response = RedirectResponse("/", status_code=303)
+        max_age = int((session.expires_at - self.now()).total_seconds())
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                            secure=self.secure(request), max_age=max_age)  # fmt: skip
+        response.delete_cookie(CSRF_COOKIE)
+        response.delete_cookie(PENDING_COOKIE, path="/login")
+        return response
+
     def check_csrf(self, session: StaffSession, token: str) -> None:
         if not secrets.compare_digest(session.csrf, token):
             log.warning("csrf token mismatch", extra={"user": session.username})
@@ -129,6 +207,7 @@ def add_dashboard(
     dash = Dashboard(db, now, template_dirs, web=web)
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="dashboard-static")
     _auth_routes(app, dash)
+    add_account_routes(app, dash)
     _fleet_routes(app, dash)
     _alert_routes(app, dash)
     add_live_routes(app, dash, staff_calls_changed)
@@ -148,50 +227,21 @@ def _auth_routes(app: FastAPI, dash: Dashboard) -> None:
     @app.post("/login", include_in_schema=False)
     def login(
         request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
-        code: Annotated[str, Form()], csrf: Annotated[str, Form()],
+        csrf: Annotated[str, Form()], code: Annotated[str, Form()] = "",
     ) -> Response:  # fmt: skip
-        _ = CATALOGUES.get(language(request)).gettext
-        client = client_address(request, dash.proxies)
+        refused = dash.login_refused(request, csrf, "totp" if code.strip() else "password")
+        if refused is not None:
+            return refused
         cookie = request.cookies.get(CSRF_COOKIE, "")
-
-        def audited(outcome: Outcome, reason: str = "", account: str = "") -> None:
-            """Who only for an account that exists: what was typed as a user
-            name may be a password typed in the wrong field."""
-            actor = f"staff:{account}" if account else "anonymous"
-            record_now(dash.db, actor, "staff.sign_in", actor if account else "staff",
-                       source=client, outcome=outcome, reason=reason)  # fmt: skip
-
-        if not cookie or not secrets.compare_digest(cookie, csrf):
-            log.warning("login csrf mismatch", extra={"client": client})
-            audited(Outcome.REFUSED, "form_expired")
-            return dash.page(request, "login.html", None, 403, csrf=cookie,
-                             error=_("The form expired. Please try again."))  # fmt: skip
-        if not dash.limiter.allow(client, dash.now()):
-            log.warning("login rate limited", extra={"client": client})
-            audited(Outcome.REFUSED, "address_limit")
-            return dash.page(request, "login.html", None, 429, csrf=cookie,
-                             error=_("Too many attempts. Wait a few minutes."))  # fmt: skip
         try:
+            if not code.strip():  # the passkey (or the code) comes on the next page
+                step = dash.staff.password_step(username, password, dash.now())
+                return second_factor_page(dash, request, step, cookie)
             token, session = dash.staff.sign_in(username, password, code.strip(), dash.now())
-        except AccountLocked:
-            log.warning("login on locked account", extra={"user": username, "client": client})
-            audited(Outcome.REFUSED, "locked", username)
-            locked = _("This account is locked for a while. Ask an administrator.")
-            return dash.page(request, "login.html", None, 403, csrf=cookie, error=locked)
-        except SignInFailed as failed:
-            log.warning("login failed", extra={"user": username, "client": client})
-            known = "" if failed.reason == "unknown_user" else username
-            audited(Outcome.REFUSED, failed.reason, known)
-            return dash.page(request, "login.html", None, 401, csrf=cookie,
-                             error=_("User name, password or code is wrong."))  # fmt: skip
-        log.info("login", extra={"user": session.username, "role": session.role})
-        audited(Outcome.OK, account=session.username)
-        response = RedirectResponse("/", status_code=303)
-        max_age = int((session.expires_at - dash.now()).total_seconds())
-        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                            secure=dash.secure(request), max_age=max_age)  # fmt: skip
-        response.delete_cookie(CSRF_COOKIE)
-        return response
+        except StaffError as exc:
+            return dash.sign_in_failed(request, exc, username, cookie,
+                                       "totp" if code.strip() else "password")  # fmt: skip
+        return dash.signed_in(request, token, session, "totp")
 
     @app.post("/logout", include_in_schema=False)
     def logout(request: Request, csrf: Annotated[str, Form()]) -> Response:
