@@ -41,13 +41,18 @@ _PIN_VALUE = re.compile(
     r"(\d{4,16}(?!\d)|'[^']*'|\"[^\"]*\")"
 )
 # A 12-digit number, contiguous or in groups of four. Spans inside a UUID
-# (event ids: hex that may happen to be digits, "-" separated) do not count.
+# (event ids: hex that may happen to be digits, "-" separated) or inside a
+# UUID's 32 hex digits written without separators (booking and member ids:
+# about one in fifteen holds a run of 12 decimal digits) do not count.
 TWELVE_DIGITS = re.compile(r"(?<!\d)\d{4}([ -]?)\d{4}\1\d{4}(?!\d)")
-UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])"
+)
 
 
 def twelve_digit_spans(text: str) -> list[tuple[int, int]]:
-    """Where ``text`` holds a 12-digit number (outside UUIDs)."""
+    """Where ``text`` holds a 12-digit number (outside UUIDs, hyphenated or not)."""
     found = [m.span() for m in TWELVE_DIGITS.finditer(text)]
     if not found:
         return []

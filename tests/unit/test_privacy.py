@@ -81,3 +81,17 @@ def test_privacy_rejects_too_deep_nesting() -> None:
         inner = inner["x"]  # type: ignore[assignment]
     with pytest.raises(PersonalDataError):
         check_event_data(data)
+
+
+@given(st.uuids())
+def test_privacy_allows_ids_written_as_32_hex_digits(event_id: uuid.UUID) -> None:
+    # Booking and member ids are uuid4().hex; about one in fifteen holds a
+    # run of 12 decimal digits, which must not make its events unsendable.
+    check_event_data({"reservation": event_id.hex, "path": f"/bookings/{event_id.hex}/cancel"})
+
+
+def test_privacy_hex_id_with_a_twelve_digit_run_is_allowed_but_a_tagged_number_is_not() -> None:
+    check_event_data({"reservation": "48733d26d7364e0a162902463233de4f"})
+    for text in ("MN123456789012", "id 123456789012", "0a123456789012"):
+        with pytest.raises(PersonalDataError):
+            check_event_data({"note": text})
