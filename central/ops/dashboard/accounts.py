@@ -27,7 +27,7 @@ from central.ops.staff import ROLES, SignInStep, StaffError, StaffSession, Staff
 from central.ops.staff_admin import Enrolment, Issued, StaffAdmin
 
 if TYPE_CHECKING:
-    from central.ops.dashboard.views import Dashboard
+    from central.ops.dashboard.core import Dashboard
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ def read_filters(params: dict[str, str]) -> AuditFilter:
 
 
 def add_audit_pages(app: FastAPI, dash: Any) -> None:
-    """``dash`` is the :class:`~central.ops.dashboard.views.Dashboard`."""
+    """``dash`` is the :class:`~central.ops.dashboard.core.Dashboard`."""
 
     @app.get("/audit-log", response_class=HTMLResponse, include_in_schema=False)
     def audit_log_page(request: Request, before: int | None = None) -> Response:

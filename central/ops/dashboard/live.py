@@ -101,7 +101,7 @@ def add_live_routes(
     app: FastAPI, dash: Any, changed: Callable[[], None],
     poll_seconds: float = 0.25, max_seconds: float = 300.0,
 ) -> None:  # fmt: skip
-    """``dash`` is the :class:`~central.ops.dashboard.views.Dashboard` (its
+    """``dash`` is the :class:`~central.ops.dashboard.core.Dashboard` (its
     sign-in, CSRF check and clock); ``changed`` wakes the relay that tells
     the device."""
     calls = StaffCalls(dash.db)
