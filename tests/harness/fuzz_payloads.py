@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,23 +59,23 @@ EDGES = st.sampled_from(
 )
 
 
-def event_batch(device: str, seqs: range | list[int]) -> EventBatch:
+def event_batch(
+    device: str, seqs: Sequence[int], *, pad: int = 0, data: Sequence[dict[str, Any]] = ()
+) -> EventBatch:
+    """``door.opened`` events with these seqs; ``pad`` bytes of filler in
+    each, or ``data`` as the events' data, one per seq."""
+    filler = {"pad": "x" * pad} if pad else {}
+    datas = list(data) or [{"door": "room-a", **filler} for _ in seqs]
     return EventBatch.model_validate(
         {
             "device": device,
             "events": [
-                {
-                    "id": str(uuid.uuid4()),
-                    "seq": s,
-                    "type": "door.opened",
-                    "at": T0,
-                    "clock_trusted": True,
-                    "data": {"door": "room-a"},
-                }
-                for s in seqs
+                {"id": str(uuid.uuid4()), "seq": s, "type": "door.opened", "at": T0,
+                 "clock_trusted": True, "data": d}
+                for s, d in zip(seqs, datas, strict=True)
             ],
         }
-    )
+    )  # fmt: skip
 
 
 def reservation(n: int) -> Reservation:

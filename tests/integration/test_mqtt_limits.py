@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +21,12 @@ from central.ingest.store import IngestOutcome
 from contracts.mqtt import MAX_PACKET_BYTES, Ack, EventBatch, decode, device_topic, encode
 from deploy.fleet import add_device, init_fleet
 from tests.harness.central import worker_thread, write_config
+from tests.harness.fuzz_payloads import event_batch
 from tests.harness.mosquitto import ClientIdentity, Mosquitto, start_fleet_broker
 from tests.harness.mqtt import TestClient, connect
 from tests.harness.services import wait_until
 
-T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 SMALL_LIMIT = 64 * 1024
-
-
-def batch(device: str, seqs: Sequence[int], pad: int = 0) -> EventBatch:
-    return EventBatch.model_validate(
-        {
-            "device": device,
-            "events": [
-                {
-                    "id": str(uuid.uuid4()),
-                    "seq": s,
-                    "type": "door.opened",
-                    "at": T0,
-                    "clock_trusted": True,
-                    "data": {"door": "room-a", "pad": "x" * pad},
-                }
-                for s in seqs
-            ],
-        }
-    )
 
 
 def stored(db_url: str) -> int:
@@ -124,7 +103,7 @@ def test_mqtt_limits_oversized_publish_never_reaches_central(
         # The device's next honest batch is stored and acked: the worker was never touched.
         device = connect(small_broker, small_broker.identity("dev-a"))
         device.subscribe(device_topic("dev-a", "acks"))
-        honest = batch("dev-a", [1])
+        honest = event_batch("dev-a", [1])
         assert device.publish(device_topic("dev-a", "events"), encode(honest)) == 0
         ack = decode(Ack, bytes(device.next_message(10).payload))
         device.close()
@@ -144,10 +123,10 @@ def test_mqtt_limits_broker_keeps_packets_over_centrals_limit_from_it(
         device = connect(mosquitto, mosquitto.identity("dev-a"))
         device.subscribe(device_topic("dev-a", "acks"))
         topic = device_topic("dev-a", "events")
-        assert device.publish(topic, encode(batch("dev-a", [1], pad=12_000))) == 0
-        big = batch("dev-a", range(2, 12), pad=12_000)  # about 120 KiB, not for central
+        assert device.publish(topic, encode(event_batch("dev-a", [1], pad=12_000))) == 0
+        big = event_batch("dev-a", range(2, 12), pad=12_000)  # about 120 KiB, not for central
         assert device.publish(topic, encode(big)) == 0
-        honest = batch("dev-a", [12])
+        honest = event_batch("dev-a", [12])
         assert device.publish(topic, encode(honest)) == 0
         acked: list[str] = []
         while honest.events[0].id not in acked:
@@ -181,7 +160,7 @@ def test_mqtt_limits_ingest_queue_stays_within_its_bytes_while_stalled(
         worker.store.store_batches = stalled  # type: ignore[method-assign]
         device = connect(mosquitto, mosquitto.identity("dev-a"))
         device.subscribe(device_topic("dev-a", "acks"))
-        sent = [batch("dev-a", range(i * 10 + 1, i * 10 + 11), pad=1500) for i in range(30)]
+        sent = [event_batch("dev-a", range(i * 10 + 1, i * 10 + 11), pad=1500) for i in range(30)]
         for b in sent:  # about 16 KiB each, 480 KiB in all: the broker holds the rest
             assert device.publish(device_topic("dev-a", "events"), encode(b)) == 0
         wait_until(lambda: worker.counts["backpressure"] >= 1, 10, "the queue to push back")

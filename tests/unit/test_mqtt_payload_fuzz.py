@@ -27,7 +27,6 @@ from central.ingest.worker import Inbound, IngestWorker
 from contracts.mqtt import (
     Ack,
     Command,
-    EventBatch,
     EventEnvelope,
     ProtocolError,
     ReservationChange,
@@ -139,26 +138,8 @@ def test_mqtt_fuzz_central_worker_keeps_the_valid_rest(
 def test_mqtt_fuzz_central_worker_logs_each_quarantined_event(
     worker: IngestWorker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    batch = EventBatch.model_validate(
-        {
-            "device": "dev-a",
-            "events": [
-                {
-                    "id": str(uuid.uuid4()),
-                    "seq": s,
-                    "type": "door.opened",
-                    "at": T0,
-                    "clock_trusted": True,
-                    "data": data,
-                }
-                for s, data in (
-                    (1, {"name": "Yamada Taro"}),
-                    (2, {"door": "a"}),
-                    (3, {"n": 123456789012}),
-                )
-            ],
-        }
-    )
+    batch = event_batch("dev-a", [1, 2, 3], data=[{"name": "Yamada Taro"}, {"door": "a"},
+                                                  {"n": 123456789012}])  # fmt: skip
     worker._process([Inbound(device_topic("dev-a", "events"), encode(batch), 1, 1, None)])
     lines = [r for r in caplog.records if r.getMessage() == "event quarantined"]
     assert [(r.seq, r.event_id) for r in lines] == [  # type: ignore[attr-defined]
