@@ -36,6 +36,7 @@ from central.db.engine import Database, utc  # noqa: E402
 from central.db.tables import devices, health_samples  # noqa: E402
 from central.ingest.store import IngestStore  # noqa: E402
 from central.ops.alerts import AlertEngine  # noqa: E402
+from central.ops.dashboard.core import FLEET_PAGE  # noqa: E402
 from central.ops.service import fleet_snapshots  # noqa: E402
 from central.ops.staff import StaffStore  # noqa: E402
 from central.simulate import make_fleet  # noqa: E402
@@ -61,19 +62,28 @@ def seed(db: Database, count: int) -> None:
             ))  # fmt: skip
 
 
-def fleet_page(db: Database, renders: int) -> dict[str, float]:
+def fleet_page(db: Database, renders: int, count: int) -> dict[str, float]:
     secret = StaffStore(db).create("bench", PASSWORD, "operator")
     with TestClient(create_app(db, code_key=fixed_code_key)) as client:
         page = client.get("/login").text
         csrf = page.split('name="csrf" value="')[1].split('"')[0]
-        client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf": csrf,
-                                    "code": pyotp.TOTP(secret).now()})  # fmt: skip
+        signed = client.post("/login", follow_redirects=False,
+                             data={"username": "bench", "password": PASSWORD, "csrf": csrf,
+                                   "code": pyotp.TOTP(secret).now()})  # fmt: skip
+        # An unauthenticated "/" answers 200 with the sign-in page: without
+        # these checks the figure could be the sign-in page's.
+        if signed.status_code != 303 or signed.headers.get("location") != "/":
+            raise SystemExit(f"bench: the staff sign-in failed (HTTP {signed.status_code})")
         ours = []
         for _ in range(renders):
             t0 = time.perf_counter()
             response = client.get("/?sort=temperature&desc=true")
             ours.append(time.perf_counter() - t0)
-            assert response.status_code == 200
+            if response.status_code != 200 or '<table id="fleet">' not in response.text:
+                raise SystemExit("bench: the fleet page did not render (signed out?)")
+            rows = response.text.count('<tr id="device-')
+            if rows != min(count, FLEET_PAGE):
+                raise SystemExit(f"bench: the fleet page showed {rows} devices")
     raw = []
     for _ in range(renders):
         t0 = time.perf_counter()
@@ -133,7 +143,7 @@ def main() -> int:
         db = Database(f"sqlite:///{Path(tmp) / 'central.db'}")
         seed(db, args.devices)
         results = {
-            "fleet_page": fleet_page(db, args.renders),
+            "fleet_page": fleet_page(db, args.renders, args.devices),
             "health_ingest": health_ingest(db, args.devices),
             "alert_round": alert_round(db),
         }
