@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel
 
+from central.audit import Outcome, record_now
 from central.db.engine import Database, aware
 from central.ops.service import AlertStore, HealthHistory
 
@@ -78,11 +79,18 @@ def add_ops_api(app: FastAPI, db: Database, reader: Any, operator: Any) -> None:
             next_offset=offset + limit if len(rows) == limit else None,
         )
 
-    @app.post("/api/alerts/{alert_id}/acknowledge", dependencies=[operator])
-    def acknowledge(alert_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: AckIn) -> AlertOut:
+    @app.post("/api/alerts/{alert_id}/acknowledge")
+    def acknowledge(
+        alert_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: AckIn, caller: str = operator
+    ) -> AlertOut:
         if alerts.get(alert_id) is None:
             raise HTTPException(404, f"no alert {alert_id}")
-        if not alerts.acknowledge(alert_id, body.by[:64], datetime.now(UTC)):
+        done = alerts.acknowledge(alert_id, body.by[:64], datetime.now(UTC))
+        # The token is who acknowledged it (``by`` is only the caller's label).
+        record_now(db, caller, "alert.acknowledge", f"alert:{alert_id}",
+                   outcome=Outcome.OK if done else Outcome.REFUSED,
+                   reason="" if done else "not_open")  # fmt: skip
+        if not done:
             raise HTTPException(409, f"alert {alert_id} is not open")
         row = alerts.get(alert_id)
         assert row is not None

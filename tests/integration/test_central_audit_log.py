@@ -198,6 +198,27 @@ def test_audit_log_records_api_writes_and_refusals_never_the_token(world: World)
         assert secret not in everything
 
 
+def test_audit_log_records_an_alert_acknowledged_through_the_api_as_its_token(
+    world: World,
+) -> None:
+    w = world
+    with w.db.write() as conn:
+        row = {"device": "dev-1", "rule": "offline", "detail": "", "state": "open",
+               "opened_at": utc(NOW), "notified": 0}  # fmt: skip
+        conn.execute(insert(alerts).values(**row))
+        alert = conn.execute(select(alerts.c.pk)).scalar_one()
+    op_id, op_token = TokenStore(w.db).create("operator", "ops")
+    headers = {"Authorization": f"Bearer {op_token}"}
+    path = f"/api/alerts/{alert}/acknowledge"
+    # "by" is the caller's label; the entry names the token that did it.
+    assert w.client.post(path, json={"by": "someone else"}, headers=headers).status_code == 200
+    assert w.client.post(path, json={}, headers=headers).status_code == 409
+    got = [(e.actor, e.subject, e.outcome, e.reason)
+           for e in reversed(w.rows()) if e.action == "alert.acknowledge"]  # fmt: skip
+    assert got == [(f"token:{op_id}", f"alert:{alert}", "ok", ""),
+                   (f"token:{op_id}", f"alert:{alert}", "refused", "not_open")]  # fmt: skip
+
+
 def test_audit_log_page_export_and_api_are_for_admins_only(world: World) -> None:
     w = world
     _, reader_token = TokenStore(w.db).create("reader")
