@@ -216,12 +216,7 @@ class PasskeyStore:
                 require_user_verification=True,
             )  # fmt: skip
         except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-            self._refused(username, "register", str(exc)[:200])
-            raise PasskeyRefused(
-                "The passkey was not accepted for this site.",
-                reason=refusal_reason(exc),
-                username=username,
-            ) from exc
+            raise self._not_accepted(username, "register", exc) from exc
         credential_id = bytes_to_base64url(verified.credential_id)
         with self.db.write() as conn:
             count = conn.execute(select(func.count()).select_from(staff_passkeys).where(
@@ -312,14 +307,16 @@ class PasskeyStore:
                 require_user_verification=True,
             )  # fmt: skip
         except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-            self._refused(username, "signin", str(exc)[:200])
-            raise PasskeyRefused(
-                "The passkey was not accepted for this site.",
-                reason=refusal_reason(exc),
-                username=username,
-            ) from exc
+            raise self._not_accepted(username, "signin", exc) from exc
         self._advance_counter(username, credential_id, verified.new_sign_count, now)
         return username
+
+    def _not_accepted(self, username: str, step: str, exc: Exception) -> PasskeyRefused:
+        """py_webauthn refused the answer: logged with its text (which may quote
+        the other site's origin), refused with a short reason code."""
+        self._refused(username, step, str(exc)[:200])
+        return PasskeyRefused("The passkey was not accepted for this site.",
+                              reason=refusal_reason(exc), username=username)  # fmt: skip
 
     def _advance_counter(self, username: str, credential_id: str, count: int,
                          now: datetime) -> None:  # fmt: skip
