@@ -17,6 +17,7 @@ kiosk/v1/devices/{d}/requests              device -> central 1
 kiosk/v1/devices/{d}/reservations          central -> device 1
 kiosk/v1/facilities/{f}/reservations       central -> devices 1
 kiosk/v1/devices/{d}/commands              central -> device 1, never retained
+kiosk/v1/devices/{d}/results               device -> central 1
 kiosk/v1/devices/{d}/staffcall             central -> device 1, retained
 =========================================  ================  =============
 """
@@ -49,7 +50,17 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 EventType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")]
 _DEVICE_TOPIC = re.compile(rf"^{TOPIC_ROOT}/devices/([a-z0-9][a-z0-9-]{{0,62}})/([a-z]+)$")
 DEVICE_TOPIC_KINDS = frozenset(
-    {"events", "acks", "status", "health", "requests", "reservations", "commands", "staffcall"}
+    {
+        "events",
+        "acks",
+        "status",
+        "health",
+        "requests",
+        "reservations",
+        "commands",
+        "results",
+        "staffcall",
+    }
 )
 # The events a touchscreen records when a person calls staff, and when that
 # person's session ends (they left, or the call was finished at the screen).
@@ -220,16 +231,6 @@ class ResyncRequest(Message):
     facility: Identifier
     from_version: Annotated[int, Field(ge=0, le=MAX_INT)]
     active_hash: str | None = None
-
-
-class Command(Message):
-    """``devices/{d}/commands``: a remote operation; ignored after
-    ``expires_at`` and when its ``nonce`` was seen before."""
-
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]{0,63}$")]
-    nonce: Annotated[str, Field(min_length=16, max_length=64)]
-    expires_at: AwareDatetime
-    args: dict[str, Any] = {}
 
 
 class StaffCallState(Message):

@@ -53,7 +53,7 @@ RESERVED_IDS = frozenset({CENTRAL_IDENTITY})
 
 
 # The device topic kinds (contracts.mqtt.DEVICE_TOPIC_KINDS) by direction.
-DEVICE_SENDS = ("events", "status", "health", "requests")
+DEVICE_SENDS = ("events", "status", "health", "requests", "results")
 DEVICE_RECEIVES = ("acks", "reservations", "commands", "staffcall")
 
 

@@ -99,6 +99,34 @@ def m002_reservation_credentials_by_reservation(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_command_ledger(db: Database) -> None:
+    # The remote commands this device took (sync.ledger): the id is the
+    # primary key, so a command runs at most once however often it arrives.
+    db.execute(
+        """
+        CREATE TABLE commands (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            target TEXT NOT NULL CHECK (target IN ('agent', 'lockctl', 'kiosk')),
+            body BLOB NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'running', 'done', 'failed', 'refused', 'expired')),
+            code TEXT NOT NULL DEFAULT '',
+            message TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '{}',
+            attachment BLOB,
+            expires REAL NOT NULL,
+            received REAL NOT NULL,
+            finished REAL,
+            reported INTEGER NOT NULL DEFAULT 0 CHECK (reported IN (0, 1))
+        ) STRICT
+        """
+    )
+    db.execute("CREATE INDEX commands_waiting ON commands (target, state)")
+    db.execute("CREATE INDEX commands_unreported ON commands (reported) WHERE reported = 0")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 
 

@@ -12,11 +12,12 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import strategies as st
 
+from contracts.commands import sign
 from contracts.mqtt import (
     Ack,
-    Command,
     EventBatch,
     Health,
     Reservation,
@@ -125,8 +126,15 @@ DEVICE_VALID: dict[str, bytes] = {
         )
     ),
     "staffcall": encode(StaffCallState(call=str(uuid.uuid4()), state="open", at=T0)),
-    "commands": encode(
-        Command(name="reservations.resync", nonce="n" * 16, expires_at=T0, args={"a": 1})
+    "commands": sign(
+        Ed25519PrivateKey.generate(),
+        command_id=str(uuid.uuid4()),
+        device="d1",
+        name="door.unlock",
+        args={"door": "room-a", "seconds": 10, "reason": "jammed card reader"},
+        issued_by="staff:ops1",
+        issued_at=T0,
+        lifetime=timedelta(minutes=5),
     ),
 }
 

@@ -24,9 +24,9 @@ from central.db.tables import events
 from central.ingest.parse import parse_inbound
 from central.ingest.store import refusal
 from central.ingest.worker import Inbound, IngestWorker
+from contracts.commands import DeviceCommand
 from contracts.mqtt import (
     Ack,
-    Command,
     EventEnvelope,
     ProtocolError,
     ReservationChange,
@@ -207,7 +207,7 @@ def test_mqtt_fuzz_device_contract_decode_refuses_cleanly(kind: str, data: st.Da
         "facility": ReservationDelta,
         "reservations": ReservationSnapshotChunk,
         "staffcall": StaffCallState,
-        "commands": Command,
+        "commands": DeviceCommand,
     }
     payload = data.draw(payloads(DEVICE_VALID[kind]))
     try:
