@@ -248,6 +248,21 @@ class PolicySection(Section):
     code_lockout_minutes: int = Field(default=15, ge=1, le=1440)
 
 
+class CommandsSection(Section):
+    """``[commands]``: remote commands from central (docs/protocol.md, "Commands")."""
+
+    # Central's Ed25519 command public key (PEM), from the device bundle.
+    # Without it the device runs no remote command: each is refused, and the
+    # refusal reported to central.
+    public_key_file: Path | None = None
+    # How the agent restarts services and reboots: ``systemd`` (systemctl,
+    # allowed by the polkit rule the installer puts in place) or ``sim``
+    # (logged and recorded only: the demo and the tests).
+    system: Literal["systemd", "sim"] = "systemd"
+    # The configuration pushed by central (signed; applied over this file).
+    pushed_config_file: Path = Path("pushed-config.json")
+
+
 class DeviceConfig(Section):
     """The whole device configuration (one TOML file)."""
 
@@ -266,6 +281,7 @@ class DeviceConfig(Section):
     sync: SyncSection = SyncSection()
     policy: PolicySection = PolicySection()
     staff_call: StaffCallSection = StaffCallSection()
+    commands: CommandsSection = CommandsSection()
     # Where the config came from, for messages; not a TOML key.
     source: str = Field(default="<unnamed>", exclude=True)
 
@@ -341,6 +357,13 @@ def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:
         )
 
     broker = config.broker.model_copy(update={"tls": absolute_tls(config.broker.tls)})
+    key_file = config.commands.public_key_file
+    commands = config.commands.model_copy(
+        update={
+            "public_key_file": absolute(key_file) if key_file is not None else None,
+            "pushed_config_file": absolute(config.commands.pushed_config_file),
+        }
+    )
     central = config.central.model_copy(update={"tls": absolute_tls(config.central.tls)})
     issuance = config.issuance.model_copy(update={"spool": absolute(config.issuance.spool)})
     jtalk_voice = config.voice.jtalk_voice
@@ -359,5 +382,6 @@ def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:
             "central": central,
             "issuance": issuance,
             "voice": voice,
+            "commands": commands,
         }
     )

@@ -20,8 +20,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from contracts.commands import key_id
+from sync.errors import ConfigError
 from sync.store import Store
 
 Target = Literal["agent", "lockctl", "kiosk"]
@@ -30,6 +36,33 @@ FinalState = Literal["done", "failed", "refused", "expired"]
 # is refused as expired by its signature's time anyway, this is the margin
 # for a device clock that was stepped back.
 KEEP_AFTER_EXPIRY_SECONDS = 24 * 3600.0
+
+
+def load_command_keys(path: Path | None) -> dict[str, Ed25519PublicKey]:
+    """Central's command public key(s) by key id, from ``commands.public_key_file``
+    (a PEM file of one or more Ed25519 public keys: two during a key change).
+    None: no key, so every command is refused as ``unknown_key``."""
+    if path is None:
+        return {}
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"commands.public_key_file: {exc.strerror}"]) from None
+    keys: dict[str, Ed25519PublicKey] = {}
+    marker = b"-----END PUBLIC KEY-----"
+    for block in text.split(marker)[:-1]:
+        try:
+            key = load_pem_public_key(block + marker)
+        except ValueError:
+            raise ConfigError(
+                str(path), ["commands.public_key_file: not a PEM public key"]
+            ) from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise ConfigError(str(path), ["commands.public_key_file: not an Ed25519 key"])
+        keys[key_id(key)] = key
+    if not keys:
+        raise ConfigError(str(path), ["commands.public_key_file: no public key in it"])
+    return keys
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,3 +121,25 @@ def test_ledger_expires_what_nobody_claimed_in_time(tmp_path: Path) -> None:
     )
     assert [e.code for e in ledger.unreported()] == ["expired", "bad_signature"]
     store.close()
+
+
+def test_ledger_loads_command_keys_and_refuses_other_files(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from sync.errors import ConfigError
+    from sync.ledger import load_command_keys
+
+    def pem(key: Any) -> bytes:
+        return bytes(key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+
+    second = Ed25519PrivateKey.generate()
+    both = tmp_path / "command.pub"
+    both.write_bytes(pem(KEY.public_key()) + pem(second.public_key()))
+    assert set(load_command_keys(both)) == {key_id(KEY.public_key()), key_id(second.public_key())}
+    assert load_command_keys(None) == {}
+    rsa = tmp_path / "rsa.pub"
+    rsa.write_bytes(pem(generate_private_key(65537, 2048).public_key()))
+    for bad in (rsa, tmp_path / "missing.pub"):
+        with pytest.raises(ConfigError):
+            load_command_keys(bad)
