@@ -171,6 +171,9 @@ class Health(Message):
     # Additive and optional (older devices omit it): messages the device rejected as
     # malformed, oversized or wrongly typed since its agent started.
     rejected_messages: Annotated[int, Field(ge=0, le=MAX_INT)] | None = None
+    # Additive and optional: the version of the configuration central pushed
+    # that the agent runs with (None: the device's own file alone).
+    config_version: Annotated[int, Field(ge=1, le=MAX_INT)] | None = None
 
 
 class Reservation(BaseModel):

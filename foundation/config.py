@@ -57,6 +57,14 @@ def validate_toml(text: str, source: str, model: type[M], error: ConfigErrorType
         raise error(source, [f"not valid TOML: {exc}"]) from None
     except RecursionError:  # tomllib recurses once per nested array or table
         raise error(source, ["not valid TOML: arrays or tables nested too deeply"]) from None
+    return validate_data(raw, source, model, error, docs)
+
+
+def validate_data(
+    raw: dict[str, Any], source: str, model: type[M], error: ConfigErrorType, docs: str
+) -> M:
+    """Parsed TOML (or TOML with settings laid over it) validated into
+    ``model``, with the same messages as :func:`validate_toml`."""
     try:
         return model.model_validate({**raw, "source": source})
     except ValidationError as exc:

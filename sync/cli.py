@@ -35,11 +35,14 @@ def _print(value: Any) -> None:
 
 
 def cmd_config(config: DeviceConfig, args: argparse.Namespace) -> int:
+    # pushed_version: central's pushed configuration laid over the file (None: the file alone).
     if args.show:
-        _print(config.model_dump(mode="json"))
+        _print({**config.model_dump(mode="json"), "pushed_version": config.pushed_version})
     else:
         doors = ", ".join(d.id for d in config.doors) or "none"
-        print(f"{config.source}: valid (device {config.device.id}, doors: {doors})")
+        pushed = config.pushed_version
+        also = f", pushed configuration version {pushed}" if pushed is not None else ""
+        print(f"{config.source}: valid (device {config.device.id}, doors: {doors}{also})")
     return 0
 
 

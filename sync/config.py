@@ -7,19 +7,40 @@ back to a default. ``docs/configuration.md`` documents every key.
 
 There is no built-in configuration: every device command is given its file
 (the demo writes its own, see ``demo/config.py``).
+
+:func:`load_config` lays the configuration central pushed
+(``commands.pushed_config_file``, a signed ``config.apply`` command; see
+:mod:`contracts.configpush` and :mod:`sync.configpush`) over the file, so
+every process runs with the same pushed settings. A pushed file that does not
+verify, is for another device or makes the whole invalid (a software update
+that tightened a rule) is logged and left out: the process starts with its
+own file, never crash-loops.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from contracts.commands import CommandError
+from contracts.configpush import apply_settings, verify_pushed
 from contracts.mqtt import MAX_PACKET_BYTES
-from foundation.config import Section, known_zone, read_config_file, validate_toml
+from foundation.config import (
+    Section,
+    known_zone,
+    read_config_file,
+    validate_data,
+    validate_toml,
+)
 from foundation.errors import ConfigError
+from sync.ledger import load_command_keys
+
+log = logging.getLogger(__name__)
 
 DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 BCM_PIN = Annotated[int, Field(ge=0, le=27)]
@@ -284,6 +305,13 @@ class DeviceConfig(Section):
     commands: CommandsSection = CommandsSection()
     # Where the config came from, for messages; not a TOML key.
     source: str = Field(default="<unnamed>", exclude=True)
+    # The version of the pushed configuration laid over the file (None: the
+    # file alone); set by load_config, never read from TOML.
+    _pushed_version: int | None = PrivateAttr(default=None)
+
+    @property
+    def pushed_version(self) -> int | None:
+        return self._pushed_version
 
     @model_validator(mode="after")
     def _counter_names_its_backends(self) -> DeviceConfig:
@@ -322,16 +350,60 @@ class DeviceConfig(Section):
 
 
 def load_config(path: str | os.PathLike[str]) -> DeviceConfig:
-    """Load and validate a device configuration file; relative paths in it
-    are relative to the file's folder."""
+    """Load and validate a device configuration file, with the configuration
+    central pushed laid over it when there is a valid one; relative paths
+    in it are relative to the file's folder."""
     file = Path(path)
-    return parse_config(read_config_file(file, ConfigError), str(file), file.resolve().parent)
+    text = read_config_file(file, ConfigError)
+    base = parse_config(text, str(file), file.resolve().parent)
+    return with_pushed(base, tomllib.loads(text), file.resolve().parent)
 
 
 def parse_config(text: str, source: str, base_dir: Path) -> DeviceConfig:
     """Parse TOML text into a validated :class:`DeviceConfig`."""
     config = validate_toml(text, source, DeviceConfig, ConfigError, "docs/configuration.md")
     return _resolve_paths(config, base_dir)
+
+
+def parse_config_data(raw: dict[str, Any], source: str, base_dir: Path) -> DeviceConfig:
+    """Parsed TOML (the file with pushed settings over it) into a validated
+    :class:`DeviceConfig`: the same validator as :func:`parse_config`."""
+    config = validate_data(raw, source, DeviceConfig, ConfigError, "docs/configuration.md")
+    return _resolve_paths(config, base_dir)
+
+
+def with_pushed(base: DeviceConfig, raw: dict[str, Any], base_dir: Path) -> DeviceConfig:
+    """``base`` with the pushed configuration file over it, or ``base``
+    alone (and one error log line) when that file cannot be applied."""
+    pushed = base.commands.pushed_config_file
+    try:
+        payload = pushed.read_bytes()
+    except FileNotFoundError:
+        return base
+    except OSError as exc:
+        _not_applied(pushed, "unreadable", str(exc.strerror))
+        return base
+    try:
+        keys = load_command_keys(base.commands.public_key_file)
+        if not keys:
+            raise CommandError("unknown_key", "no commands.public_key_file to verify it with")
+        _, args = verify_pushed(payload, keys, device=base.device.id)
+        merged = parse_config_data(apply_settings(raw, args.settings), base.source, base_dir)
+    except CommandError as exc:
+        _not_applied(pushed, exc.code, exc.message)
+        return base
+    except ConfigError as exc:
+        _not_applied(pushed, "invalid_config", "; ".join(exc.problems))
+        return base
+    merged._pushed_version = args.version
+    return merged
+
+
+def _not_applied(pushed: Path, code: str, problem: str) -> None:
+    log.error(
+        "pushed configuration not applied: starting with the device's own file",
+        extra={"file": str(pushed), "code": code, "problem": problem[:500]},
+    )
 
 
 def _resolve_paths(config: DeviceConfig, base_dir: Path) -> DeviceConfig:

@@ -104,6 +104,9 @@ class HealthCollector:
     session: Callable[[], int]
     started: float = 0.0
     clock_trusted: Callable[[], bool] = clock_is_synchronised
+    # The pushed configuration version the agent was started with
+    # (DeviceConfig.pushed_version): a push restarts the agent, so it is current.
+    config_version: int | None = None
 
     def collect(self) -> Health:
         now = time.time()
@@ -139,4 +142,5 @@ class HealthCollector:
             reservation_hash=self.reservations.active_hash(),
             clock_synchronised=self.clock_trusted(),
             versions=software_versions(),
+            config_version=self.config_version,
         )
