@@ -6,12 +6,12 @@ The sync agent hands a verified ``config.apply`` command to
 1. the signed command is verified again (signature, this device, arguments)
    and its settings checked against the allowlist
    (:data:`contracts.configpush.PUSHABLE`): ``not_pushable`` names the key;
-2. a version below the applied one is refused (``stale_version``); the same
-   version again is done without change (a redelivery);
+2. a version below the applied one is refused (``stale_version``);
 3. the settings are laid over the device's own TOML file and the whole is
    validated by :func:`sync.config.parse_config_data`, the validator every
    process uses at start: ``invalid_config`` with its message, and the
-   previous pushed file is left as it was, byte for byte;
+   previous pushed file is left as it was, byte for byte; the same version
+   again, still valid, is done without change (a redelivery);
 4. the signed command is written as the pushed file (temporary file, fsync,
    rename: a crash leaves the old file or the new one, never half of one),
    so every process verifies for itself that central sent it;
@@ -98,15 +98,15 @@ def apply_pushed(
     if args.version < applied:
         older = f"version {args.version} is older than the applied {applied}"
         return _refused("stale_version", older, args.version)
-    if args.version == applied:
-        return PushOutcome("done", "unchanged", f"version {applied} is applied already",
-                           {"version": applied, "services": []})  # fmt: skip
-    try:
+    try:  # the same version again too: after a software update it may no longer fit
         parse_config_data(apply_settings(tomllib.loads(text), args.settings), base.source, base_dir)
     except CommandError as exc:  # an unknown door, a key not pushable
         return _refused(exc.code, exc.message, args.version)
     except ConfigError as exc:
         return _refused("invalid_config", "; ".join(exc.problems), args.version)
+    if args.version == applied:
+        return PushOutcome("done", "unchanged", f"version {applied} is applied already",
+                           {"version": applied, "services": []})  # fmt: skip
     write_atomically(pushed_file, body)
     store.set_state(VERSION_KEY, str(args.version))
     services = services_for(args.settings, previous.settings if previous else {})

@@ -613,3 +613,39 @@ sign_in_attempts = Table(
     PrimaryKeyConstraint("scope", "address", "window_start"),
     Index("ix_sign_in_attempts_window", "window_start"),
 )
+
+
+# Pushed device configuration (central.configpush, docs/ops.md "Configuration
+# push"): every saved desired configuration of a facility or a device is a
+# new row, never changed; ``version`` is one sequence for all of central, so
+# the merge of a facility's latest and a device's latest (whose version is
+# the greater of the two) only ever grows. ``settings`` holds only keys of
+# contracts.configpush's allowlist (timings, texts, tuning), no personal data.
+device_config_versions = Table(
+    "device_config_versions",
+    metadata,
+    Column("version", BigId, primary_key=True, autoincrement=True),
+    Column("scope", String(8), nullable=False),  # facility | device
+    Column("target", String(64), nullable=False),  # the facility or device id
+    Column("settings", Json, nullable=False),
+    Column("created_by", String(80), nullable=False),  # staff:<user> | token:<id> | cli:..
+    Column("created_at", DateTime, nullable=False),
+    Column("note", String(200), nullable=False, server_default=""),
+    Index("ix_device_config_versions_target", "scope", "target", "version"),
+)
+
+# The last configuration pushed to each device and what became of it
+# (pending until the device's result or health says applied / refused).
+device_config_state = Table(
+    "device_config_state",
+    metadata,
+    Column("device", String(64), primary_key=True),
+    Column("pushed_version", BigInteger, nullable=False),
+    Column("command_id", String(36), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | applied | refused | failed
+    Column("code", String(48), nullable=False, server_default=""),
+    Column("message", String(500), nullable=False, server_default=""),
+    Column("pushed_by", String(80), nullable=False),
+    Column("pushed_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)

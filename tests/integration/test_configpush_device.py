@@ -180,6 +180,14 @@ def test_configpush_device_invalid_push_is_refused_and_the_old_file_kept(
     assert load_config(device.config).lock.default_unlock_seconds == 8
 
 
+def test_configpush_device_same_version_no_longer_valid_is_refused(device: Device) -> None:
+    assert device.push(3, GOOD).code == "applied"
+    lowered = DEVICE_TOML.replace("max_unlock_seconds = 30", "max_unlock_seconds = 6")
+    device.config.write_text(lowered)  # a software update's stricter file
+    again = device.push(3, GOOD)
+    assert (again.state, again.code) == ("refused", "invalid_config")
+
+
 def test_configpush_device_restart_failure_is_reported_with_the_file_applied(
     device: Device,
 ) -> None:
