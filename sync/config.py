@@ -385,6 +385,10 @@ def with_pushed(base: DeviceConfig, raw: dict[str, Any], base_dir: Path) -> Devi
         return base
     try:
         keys = load_command_keys(base.commands.public_key_file)
+    except ConfigError as exc:
+        _not_applied(pushed, "no_key", "; ".join(exc.problems))
+        return base
+    try:
         if not keys:
             raise CommandError("unknown_key", "no commands.public_key_file to verify it with")
         _, args = verify_pushed(payload, keys, device=base.device.id)

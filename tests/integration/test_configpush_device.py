@@ -213,7 +213,9 @@ def test_configpush_device_handler_takes_the_signed_body_from_the_ledger(device:
     assert handle(missing, None).code == "not_in_ledger"
 
 
-@pytest.mark.parametrize("case", ["corrupt", "unsigned", "other_device", "invalid_after_update"])
+@pytest.mark.parametrize(
+    "case", ["corrupt", "unsigned", "other_device", "invalid_after_update", "key_gone"]
+)
 def test_configpush_device_bad_pushed_file_at_start_leaves_the_base_config(
     device: Device, case: str
 ) -> None:
@@ -226,6 +228,10 @@ def test_configpush_device_bad_pushed_file_at_start_leaves_the_base_config(
     elif case == "other_device":
         device.pushed.write_bytes(device.key.push("gym-door-02", 2, GOOD))
         expected = "wrong_device"
+    elif case == "key_gone":
+        assert device.push(2, GOOD).code == "applied"
+        (device.folder / "command.pub").unlink()
+        expected = "no_key"
     else:  # valid when pushed; the device file (a software update) now caps lower
         assert device.push(2, GOOD).code == "applied"
         device.config.write_text(
