@@ -165,9 +165,13 @@ def _apply_doors(doors: Any, table: Mapping[str, Any]) -> list[Any]:
 
 
 def services_for(*settings: Mapping[str, Any]) -> list[str]:
-    """The device services that read any section of ``settings`` (sorted;
-    ``sync`` last, since the agent that applies a push restarts itself)."""
+    """The device services that read any section of ``settings``, and the
+    sync agent whenever anything changes: it reports the version it was
+    started with in its health, so its restart is what shows central the push
+    is in force. Sorted, ``sync`` last (the agent applying it restarts itself)."""
     found = {svc for s in settings for section in s for svc in SECTION_SERVICES.get(section, ())}
+    if found:
+        found.add("sync")
     return sorted(found, key=lambda name: (name == "sync", name))
 
 

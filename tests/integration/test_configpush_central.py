@@ -206,7 +206,7 @@ def test_configpush_central_push_reaches_the_device_and_applied_shows(
         version, version, "pending")  # fmt: skip
     outcome = fleet.run_agent_command(service)
     assert (outcome.state, outcome.code) == ("done", "applied")
-    assert fleet.restarts == [["kiosk", "lockctl"]]
+    assert fleet.restarts == [["kiosk", "lockctl", "sync"]]
     [status] = service.statuses(device="gym-door-01")
     assert (status.applied_version, status.state) == (version, "applied")
     assert load_config(fleet.folder / "device.toml").lock.default_unlock_seconds == 8
@@ -223,7 +223,7 @@ def test_configpush_central_push_reaches_the_device_and_applied_shows(
     outcome = fleet.run_agent_command(service)
     assert (outcome.state, outcome.code) == ("refused", "invalid_config")
     assert (fleet.folder / "pushed-config.json").read_bytes() == kept
-    assert fleet.restarts == [["kiosk", "lockctl"]]
+    assert fleet.restarts == [["kiosk", "lockctl", "sync"]]
     [status] = service.statuses(device="gym-door-01")
     assert (status.desired_version, status.applied_version, status.pushed_version) == (
         bad, version, bad)  # fmt: skip

@@ -124,7 +124,8 @@ def test_configpush_apply_settings_refuses_a_door_the_device_lacks() -> None:
 
 
 def test_configpush_services_for_changed_sections_with_sync_last() -> None:
-    assert services_for({"policy": {}}, {"doors": {}}) == ["kiosk", "lockctl"]
+    assert services_for({"policy": {}}, {"doors": {}}) == ["kiosk", "lockctl", "sync"]
+    assert services_for({"sync": {"batch_size": 5}}) == ["sync"]
     assert services_for({"logging": {"level": "DEBUG"}}) == ["kiosk", "lockctl", "sync"]
     assert services_for({}) == []
 
