@@ -21,7 +21,8 @@ from typing import Any
 from lockctl.errors import RequestError
 from lockctl.events import EventWriter
 from lockctl.hardware import DoorPins, Hardware
-from lockctl.machine import DoorEvent, DoorMachine, DoorState, DoorTimings, LockReason
+from lockctl.lockdown import Lockdown
+from lockctl.machine import DoorEvent, DoorMachine, DoorState, DoorTimings, LockReason, Reason
 from lockctl.protocol import Lock, MockDrive, Signal, Unlock
 from lockctl.signals import duration, indicators_at
 from lockctl.watchdog import Notifier
@@ -82,18 +83,35 @@ class Controller:
         return machine, self.hardware.doors[door]
 
     def unlock(self, req: Unlock) -> dict[str, Any]:
-        machine, pins = self._door(req.door)
+        """A socket unlock (refused with ``lockdown`` for a door in lockdown)."""
         seconds = req.seconds
-        if seconds is None:
+        if seconds is None and req.door in self.machines:
             section = self.config.door(req.door)
             seconds = section.unlock_seconds or self.config.lock.default_unlock_seconds
+        return self._grant(req.door, seconds or 0.0, req.reason, req.ref)
+
+    def remote_unlock(
+        self, door: str, seconds: float, ref: str, staff_reason: str
+    ) -> dict[str, Any]:
+        """A signed ``door.unlock`` command (lockctl.inbox), capped like any unlock."""
+        return self._grant(door, seconds, Reason.REMOTE, ref, staff_reason)
+
+    def _grant(
+        self,
+        door: str,
+        seconds: float,
+        reason: Reason,
+        ref: str | None,
+        staff_reason: str | None = None,
+    ) -> dict[str, Any]:
+        machine, pins = self._door(door)
         now = self.clock()
-        grant = machine.unlock(now, seconds, req.reason, req.ref)
+        grant = machine.unlock(now, seconds, reason, ref, staff_reason)
         self._apply(machine, pins)
         self._publish(machine)
         wall = datetime.now(UTC) + timedelta(seconds=grant.seconds)
         return {
-            "door": req.door,
+            "door": door,
             "seconds": round(grant.seconds, 3),
             "deadline_monotonic": grant.deadline,
             "deadline_at": wall.isoformat(timespec="milliseconds"),
@@ -112,6 +130,50 @@ class Controller:
             "was_unlocked": was_unlocked,
             "relay_energised": pins.relay_energised(),
         }
+
+    def lockdowns(self) -> dict[str, Lockdown]:
+        """The doors in lockdown now (what lockctl.inbox keeps in the store)."""
+        return {d: m.lockdown for d, m in self.machines.items() if m.lockdown is not None}
+
+    def restore_lockdowns(self, kept: dict[str, Lockdown]) -> None:
+        """At start: the lockdowns kept in the store (a door no longer
+        configured is logged and forgotten)."""
+        now = self.clock()
+        for door, lockdown in kept.items():
+            machine = self.machines.get(door)
+            if machine is None:
+                log.warning("lockdown of an unknown door dropped", extra={"door": door})
+                continue
+            machine.restore_lockdown(now, lockdown)
+            self._apply(machine, self.hardware.doors[door])
+            self._publish(machine)
+            log.warning("door in lockdown (kept from before the start)", extra={"door": door})
+
+    def lockdown(self, doors: list[str], lockdown: Lockdown) -> dict[str, Any]:
+        """Lockdown of ``doors`` (all known: checked first, nothing half-done)."""
+        for door in doors:
+            self._door(door)
+        now, started = self.clock(), []
+        for door in doors:
+            machine, pins = self._door(door)
+            if machine.start_lockdown(now, lockdown):
+                started.append(door)
+            self._apply(machine, pins)
+            self._publish(machine)
+        relays = {d: self.hardware.doors[d].relay_energised() for d in doors}
+        return {"doors": doors, "started": started, "relay_energised": relays}
+
+    def release(self, doors: list[str], ref: str) -> dict[str, Any]:
+        """End the lockdown of ``doors`` (all known: checked first)."""
+        for door in doors:
+            self._door(door)
+        now, released = self.clock(), []
+        for door in doors:
+            machine = self.machines[door]
+            if machine.release(now, ref):
+                released.append(door)
+            self._publish(machine)
+        return {"doors": doors, "released": released}
 
     def signal(self, req: Signal) -> dict[str, Any]:
         """Play a buzzer/LED pattern on the door's terminal (sampled by the loop)."""
@@ -143,6 +205,7 @@ class Controller:
             "pin_factory": self.config.lock.pin_factory,
             "monotonic": now,
             "doors": doors,
+            "lockdown": sorted(self.lockdowns()),
             "events": {
                 "backlog": self.events.backlog,
                 "written": self.events.written,

@@ -8,7 +8,10 @@ Start-up order is a safety property:
    before inputs, store, socket or anything else;
 3. inputs, buzzer and LED; the event writer thread (store, outbox and the
    ``lockctl.started`` event saying whether the previous run ended cleanly);
-4. the socket is bound (0660, configured group); then ``READY=1`` to systemd.
+4. the lockdowns kept in the store (:mod:`lockctl.lockdown`), so no unlock
+   request is taken for a door in lockdown;
+5. the socket is bound (0660, configured group); then ``READY=1`` to systemd;
+   the remote-command inbox (:mod:`lockctl.inbox`) starts polling the ledger.
 
 Stop: SIGTERM/SIGINT end the control loop; every relay is de-energised and
 read back first, then the socket closes, events are flushed (bounded) and the
@@ -19,18 +22,25 @@ process exits 0. Any exception in the control loop takes the same path
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
 import time
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from foundation.clock import clock_is_synchronised
 from lockctl.controller import Controller
 from lockctl.events import EventWriter
 from lockctl.hardware import Hardware, lock_relays, make_factory
+from lockctl.inbox import CommandInbox
 from lockctl.server import open_server, socket_gid
 from lockctl.watchdog import Notifier
 from sync.config import DeviceConfig
+from sync.errors import ConfigError
+from sync.ledger import load_command_keys
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +73,7 @@ class Daemon:
         self.stop_reason = ""
         self.failure: BaseException | None = None
         self.controller: Controller | None = None
+        self.inbox: CommandInbox | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -90,9 +101,15 @@ class Daemon:
 
         self.hardware.on_edge(wake)
         self.events.start()
+        inbox = self.inbox = CommandInbox(
+            controller, command_keys(self.config), clock_trusted=clock_is_synchronised
+        )
+        await inbox.restore()
         server = None
+        inbox_task: asyncio.Task[None] | None = None
         try:
             server = await open_server(self.config.lock.socket, gid, controller)
+            inbox_task = loop.create_task(inbox.run(self._stop))
             controller.startup["listening"] = time.monotonic()
             log.info(
                 "lockctl ready",
@@ -108,9 +125,15 @@ class Daemon:
         finally:
             controller.shutdown()
             self.notifier.notify("STOPPING=1")
-            await self._close(server)
+            await self._close(server, inbox_task)
 
-    async def _close(self, server: asyncio.Server | None) -> None:
+    async def _close(self, server: asyncio.Server | None, inbox: asyncio.Task[None] | None) -> None:
+        if inbox is not None:
+            self._stop_event().set()
+            # A command being finished gets a moment; then it is left running
+            # and the next start finishes it failed (interrupted).
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(inbox, 2.0)
         if server is not None:
             server.close()
             subscribers = self.controller.subscribers if self.controller else {}
@@ -125,6 +148,10 @@ class Daemon:
         await asyncio.to_thread(self.events.stop, clean=clean)
         self.notifier.close()
 
+    def _stop_event(self) -> asyncio.Event:
+        assert self._stop is not None
+        return self._stop
+
     def _thread_failed(self, args: Any) -> None:
         log.error(
             "unhandled exception in a thread; stopping with every door locked",
@@ -134,6 +161,16 @@ class Daemon:
             self.failure = args.exc_value or RuntimeError("thread failed")
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.request_stop, "fault")
+
+
+def command_keys(config: DeviceConfig) -> dict[str, Ed25519PublicKey]:
+    """Central's command keys; a missing or bad key file is logged and every
+    remote command refused (``unknown_key``): it must not stop local check-in."""
+    try:
+        return load_command_keys(config.commands.public_key_file)
+    except ConfigError as exc:
+        log.error("command key unusable: remote commands refused", extra={"error": str(exc)})
+        return {}
 
 
 def serve(config: DeviceConfig, *, mock_preset_high: bool = False) -> int:

@@ -19,7 +19,7 @@ class RequestError(LockctlError, ValueError):
     ``code`` is the machine-readable reason sent back in the error reply
     (``bad_json``, ``too_large``, ``bad_request``, ``unknown_op``,
     ``unknown_door``, ``bad_seconds``, ``bad_reason``, ``bad_ref``,
-    ``mock_only``, ``internal``; the server adds ``busy``).
+    ``mock_only``, ``lockdown``, ``internal``; the server adds ``busy``).
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -27,6 +27,18 @@ class RequestError(LockctlError, ValueError):
         self.message = message
         self.req_id: object = None  # the request's id, when it could be read
         super().__init__(f"{code}: {message}")
+
+
+class DoorLockedDown(RequestError):
+    """An unlock requested for a door in lockdown (a remote ``door.lockdown``);
+    only ``door.release`` ends it. The exit button is never refused."""
+
+    def __init__(self, door: str) -> None:
+        super().__init__(
+            "lockdown",
+            f"door {door!r} is in lockdown (closed by staff from the office); nothing"
+            " unlocked. Only staff can release it (door.release); the exit button still works",
+        )
 
 
 class HardwareError(LockctlError, OSError):

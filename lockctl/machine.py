@@ -30,6 +30,10 @@ Rules:
   most once per ``exit_button_min_interval_seconds``.
 * :meth:`DoorMachine.next_due` is the door's one timer: the earliest moment
   at which something will change without new input.
+* Lockdown (a remote ``door.lockdown``): the door relocks at once and every
+  requested unlock (check-in, staff, remote) raises
+  :class:`~lockctl.errors.DoorLockedDown` until :meth:`DoorMachine.release`;
+  the exit button still unlocks it (free egress from inside).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from lockctl.errors import DoorLockedDown
+from lockctl.lockdown import Lockdown
 
 
 class DoorState(StrEnum):
@@ -68,6 +75,7 @@ class LockReason(StrEnum):
     DOOR_CLOSED = "door_closed"
     REQUEST = "request"
     SHUTDOWN = "shutdown"
+    LOCKDOWN = "lockdown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +150,7 @@ class DoorMachine:
     deadline: float | None = None
     door_open: bool | None = None
     alarm: DoorState | None = None
+    lockdown: Lockdown | None = None
     _unlocked_at: float = 0.0
     _relocked_at: float | None = None
     _opened_in_grant: bool = False
@@ -165,10 +174,20 @@ class DoorMachine:
             return self.alarm or DoorState.OPEN
         return DoorState.UNLOCKED if self.relay_on else DoorState.LOCKED
 
-    def unlock(self, now: float, seconds: float, reason: Reason, ref: str | None = None) -> Grant:
-        """Grant an unlock; extends (never shortens) a running one, capped."""
+    def unlock(
+        self,
+        now: float,
+        seconds: float,
+        reason: Reason,
+        ref: str | None = None,
+        staff_reason: str | None = None,
+    ) -> Grant:
+        """Grant an unlock; extends (never shortens) a running one, capped.
+        Refused (:class:`DoorLockedDown`) in lockdown, unless from the exit button."""
         if not (math.isfinite(seconds) and seconds > 0):
             raise ValueError(f"unlock seconds must be a positive number, not {seconds!r}")
+        if self.lockdown is not None and reason is not Reason.EXIT_BUTTON:
+            raise DoorLockedDown(self.door)
         capped = seconds > self.timings.max_unlock_seconds
         wanted = now + min(seconds, self.timings.max_unlock_seconds)
         extended = self.deadline is not None
@@ -187,8 +206,37 @@ class DoorMachine:
         }
         if ref:
             data["ref"] = ref
+        if staff_reason:
+            data["staff_reason"] = staff_reason
         self._emit("door.unlocked", now, data)
         return grant
+
+    def start_lockdown(self, now: float, lockdown: Lockdown) -> bool:
+        """Lockdown: relock now, refuse requested unlocks from now on.
+        False when the door was in lockdown already (its first record stays)."""
+        if self.deadline is not None:
+            self._relock(now, LockReason.LOCKDOWN)
+        if self.lockdown is not None:
+            return False
+        self.lockdown = lockdown
+        data = {"door": self.door, "ref": lockdown.ref, "staff_reason": lockdown.reason}
+        self._emit("door.lockdown", now, data)
+        return True
+
+    def restore_lockdown(self, now: float, lockdown: Lockdown | None) -> None:
+        """The lockdown kept in the store, read at start (no ``door.lockdown``
+        event: it began earlier); relocks if the door is unlocked."""
+        self.lockdown = lockdown
+        if lockdown is not None and self.deadline is not None:
+            self._relock(now, LockReason.LOCKDOWN)
+
+    def release(self, now: float, ref: str) -> bool:
+        """End a lockdown; False when there was none."""
+        if self.lockdown is None:
+            return False
+        since, self.lockdown = self.lockdown, None
+        self._emit("door.released", now, {"door": self.door, "ref": ref, "lockdown_ref": since.ref})
+        return True
 
     def lock(self, now: float, reason: LockReason = LockReason.REQUEST) -> bool:
         """Relock now; returns whether the relay was on."""
@@ -232,6 +280,7 @@ class DoorMachine:
             "deadline_in": None if self.deadline is None else round(self.deadline - now, 3),
             "door_open": self.door_open,
             "alarm": None if self.alarm is None else str(self.alarm),
+            "lockdown": None if self.lockdown is None else _lockdown_view(self.lockdown),
         }
 
     # -- internals ---------------------------------------------------------
@@ -308,3 +357,7 @@ class DoorMachine:
                 now,
                 {"door": self.door, "open_seconds": round(now - self._open_since, 3)},
             )
+
+
+def _lockdown_view(lockdown: Lockdown) -> dict[str, str]:
+    return {"since": lockdown.since, "ref": lockdown.ref, "reason": lockdown.reason}

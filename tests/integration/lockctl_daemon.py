@@ -11,6 +11,7 @@ from lockctl.client import LockClient
 from lockctl.errors import LockctlError
 from sync.outbox import Outbox
 from sync.store import open_store
+from tests.harness import clockrun
 from tests.harness.services import ServiceError, ServiceProcess, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,14 @@ class LockDaemon:
     """One lockctl daemon process on mock pins, in its own folder."""
 
     def __init__(
-        self, folder: Path, *, group: str = "", held_open: float = 30, store: str = ""
+        self,
+        folder: Path,
+        *,
+        group: str = "",
+        held_open: float = 30,
+        store: str = "",
+        command_key: Path | None = None,
+        clock_trusted: bool | None = None,
     ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
@@ -56,14 +64,21 @@ class LockDaemon:
         text = CONFIG.format(group=group, held_open=held_open)
         if store:
             text = text.replace('path = "device.db"', f'path = "{store}"')
+        if command_key is not None:
+            text += f'[commands]\npublic_key_file = "{command_key}"\nsystem = "sim"\n'
         self.config.write_text(text)
+        # None: the kernel's answer; True/False: through tests.harness.clockrun.
+        self.clock_trusted = clock_trusted
         self.socket = folder / "run" / "lockctl.sock"
         self.db = folder / "device.db"
         self.log = folder / "lockctl.log"
         self.proc: ServiceProcess | None = None
 
     def start(self, *extra: str, env: dict[str, str] | None = None, wait: bool = True) -> None:
-        argv = [sys.executable, "-m", "lockctl", "serve", "--config", str(self.config), *extra]
+        args = ["serve", "--config", str(self.config), *extra]
+        argv = [sys.executable, "-m", "lockctl", *args]
+        if self.clock_trusted is not None:
+            argv = clockrun.argv(self.clock_trusted, "lockctl", *args)
         self.proc = ServiceProcess(
             "lockctl", argv, self.log, env={"PYTHONPATH": str(ROOT), **(env or {})}
         )
