@@ -15,6 +15,11 @@ class LockUnavailable(KioskError, ConnectionError):
     """The lock controller did not take the unlock (not running, refused)."""
 
 
+class DoorInLockdown(KioskError):
+    """The lock controller refused the unlock: staff put the door in lockdown
+    from the office (a remote ``door.lockdown``); it stays locked."""
+
+
 class CentralError(KioskError):
     """Root of the errors of central's services (issuance, enrolment), as the kiosk sees them."""
 

@@ -23,6 +23,8 @@ ENTER_CODE = N_("Enter reservation code")
 CALL_STAFF = N_("Call staff")
 STAFF_CALLED = N_("Staff has been called. Please wait here.")
 CACHE_STALE_NOTICE = N_("Reservation data may be out of date.")
+# On the attract screen while the door is in lockdown (a remote door.lockdown).
+ENTRANCE_CLOSED = N_("This entrance is closed now. Please contact staff.")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,13 @@ def result_message(
             N_("The door did not open"),
             N_("The door controller is not responding."),
             N_("Please press Call staff."),
+        )
+    if result.outcome is Outcome.LOCKDOWN:
+        return ResultMessage(
+            N_("This entrance is closed"),
+            N_("Staff have closed {room} for now. The door stays locked."),
+            N_("Please contact staff, or press Call staff."),
+            {"room": room},
         )
     if result.outcome is Outcome.UNKNOWN_CARD:
         return ResultMessage(

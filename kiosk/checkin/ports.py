@@ -18,7 +18,14 @@ from kiosk.checkin.access import Reservation
 
 class LockPort(Protocol):
     def unlock(self, door: str, seconds: float, reason: str, ref: str) -> float:
-        """Unlock ``door``; returns the seconds it will stay unlocked."""
+        """Unlock ``door``; returns the seconds it will stay unlocked. Raises
+        :class:`~kiosk.errors.DoorInLockdown` for a door in lockdown and
+        :class:`~kiosk.errors.LockUnavailable` when it did not unlock."""
+
+
+class LockdownSource(Protocol):
+    def closed(self, door: str) -> bool:
+        """Is ``door`` in lockdown (what lockctl keeps in the device store)?"""
 
 
 class SignalPort(Protocol):

@@ -28,8 +28,8 @@ from kiosk.checkin.access import (
     decide,
     decide_code,
 )
-from kiosk.checkin.ports import LockPort, ReservationSource
-from kiosk.errors import LockUnavailable
+from kiosk.checkin.ports import LockdownSource, LockPort, ReservationSource
+from kiosk.errors import DoorInLockdown, LockUnavailable
 from sync.errors import SyncError
 from sync.outbox import Outbox
 
@@ -44,6 +44,7 @@ class Outcome(StrEnum):
     UNKNOWN_CARD = "unknown_card"
     UNREADABLE_CARD = "unreadable_card"
     LOCK_UNAVAILABLE = "lock_unavailable"
+    LOCKDOWN = "lockdown"  # staff closed the door from the office: it stays locked
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,19 @@ class CheckinService:
     clock_trusted: Callable[[], bool]
     staff_refs: frozenset[str] = frozenset()
     attempts: CodeAttempts = field(default_factory=CodeAttempts)
+    # What the attract screen reads to say the entrance is closed before
+    # anyone taps; None: not known here (lockctl refuses the unlock anyway).
+    lockdown: LockdownSource | None = None
+
+    def entrance_closed(self) -> bool:
+        """Is this door in lockdown? (False when it cannot be told.)"""
+        if self.lockdown is None:
+            return False
+        try:
+            return self.lockdown.closed(self.door)
+        except SyncError as exc:
+            log.warning("lockdown state unreadable", extra={"door": self.door, "error": str(exc)})
+            return False
 
     def _state(self) -> DeviceState:
         now = self.now()
@@ -127,6 +141,10 @@ class CheckinService:
         reason = "staff" if decision.reason is Reason.STAFF else "check-in"
         try:
             seconds = self.lock.unlock(self.door, decision.unlock_seconds, reason, ref or "code")
+        except DoorInLockdown:
+            log.warning("unlock refused: door in lockdown", extra={"door": self.door})
+            self._record("checkin.denied", {**data, "reason": Outcome.LOCKDOWN.value})
+            return CheckinResult(Outcome.LOCKDOWN, self.door, decision, via=via)
         except LockUnavailable as exc:
             log.error("lock controller unavailable", extra={"door": self.door, "error": str(exc)})
             self._record("checkin.failed", {**data, "reason": Outcome.LOCK_UNAVAILABLE.value})

@@ -58,6 +58,9 @@ class CheckinSession(TouchSession):
     # Calls staff through central; None: there is no way to reach staff from
     # this screen, and the staff screen says where to go instead.
     staff: StaffCaller | None = None
+    # The door is in lockdown (read each second on the attract screen): the
+    # attract screen says the entrance is closed before anyone taps.
+    entrance_closed: bool = False
     _code: str = ""
 
     # --- what the screens read -------------------------------------------
@@ -69,6 +72,10 @@ class CheckinSession(TouchSession):
     def tick(self, now: float) -> None:
         """Called about once a second from the UI clock."""
         if self.screen.name == CheckinScreen.ATTRACT:
+            closed = self.service.entrance_closed()
+            if closed != self.entrance_closed:
+                self.entrance_closed = closed
+                self._changed()
             return
         if self.screen.name == CheckinScreen.RESULT:
             if self._idle_seconds(now) >= RESULT_SECONDS:

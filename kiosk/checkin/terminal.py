@@ -29,6 +29,7 @@ PATTERNS = {
     Outcome.UNKNOWN_CARD: "denied",
     Outcome.UNREADABLE_CARD: "error",
     Outcome.LOCK_UNAVAILABLE: "error",
+    Outcome.LOCKDOWN: "denied",
 }
 
 

@@ -3,6 +3,7 @@ that knows which real (or simulated) implementation serves each port."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -16,15 +17,16 @@ from kiosk.checkin.ports import LockPort
 from kiosk.checkin.reservations import StoreReservations
 from kiosk.checkin.service import CheckinService
 from kiosk.checkin.session import CheckinSession
-from kiosk.errors import LockUnavailable
+from kiosk.errors import DoorInLockdown, LockUnavailable
 from kiosk.reader import code_key
 from kiosk.touch.staffcall import StaffCaller, StoreStaffLink
 from lockctl.client import LockClient
-from lockctl.errors import LockctlError
+from lockctl.errors import LockctlError, RequestError
+from lockctl.lockdown import ALL_DOORS, STATE_KEY, doors_in_lockdown
 from sync.config import DeviceConfig
-from sync.errors import ConfigError
+from sync.errors import ConfigError, StoreError
 from sync.outbox import Outbox
-from sync.store import open_store
+from sync.store import Store, open_store
 
 SessionFactory = Callable[[Callable[[CheckinSession], None]], CheckinSession]
 
@@ -57,8 +59,26 @@ def build_checkin_service(
         code_key=code_key(config),
         now=lambda: datetime.now(zone),
         clock_trusted=clock_trusted,
+        lockdown=StoreLockdown(store),
     )
     return service, store.close
+
+
+class StoreLockdown:
+    """:class:`~kiosk.checkin.ports.LockdownSource` over the device store:
+    the lockdown state lockctl keeps there (:mod:`lockctl.lockdown`)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def closed(self, door: str) -> bool:
+        try:
+            doors = doors_in_lockdown(self.store.get_state(STATE_KEY))
+        except sqlite3.Error as exc:
+            raise StoreError(
+                str(self.store.path), f"lockdown state unreadable ({exc})", "Check the store."
+            ) from None
+        return door in doors or ALL_DOORS in doors
 
 
 def build_checkin_session(
@@ -100,6 +120,8 @@ class LockctlPort:
         self._client: LockClient | None = None
 
     def unlock(self, door: str, seconds: float, reason: str, ref: str) -> float:
+        """Raises :class:`DoorInLockdown` when lockctl refuses with ``lockdown``,
+        :class:`LockUnavailable` for anything else that did not unlock."""
         reply = self._call(lambda c: c.unlock(door, seconds=seconds, reason=reason, ref=ref))
         granted = reply.get("seconds", seconds)
         return float(granted) if isinstance(granted, int | float) else seconds
@@ -113,6 +135,11 @@ class LockctlPort:
             self._client = LockClient(self.socket_path, timeout=self.timeout)
         try:
             return action(self._client)
+        except RequestError as exc:
+            if exc.code == "lockdown":
+                raise DoorInLockdown(exc.message) from exc
+            self.close()
+            raise LockUnavailable(str(exc)) from exc
         except LockctlError as exc:
             self.close()
             raise LockUnavailable(str(exc)) from exc

@@ -18,6 +18,10 @@ every change of the view it is told the screen, its table
 (``voice_screens``, or the open mode's) and the language, and speaks what
 is new; ``act("read_again")`` repeats the screen's prompt.
 
+Remote screenshots (``screen.capture``, :mod:`kiosk.touch.capture`): with
+``commands`` attached, the one-second clock lets it claim the touchscreen's
+commands; it asks the app what is on screen and for a PNG of the window.
+
 Threads: events from readers and workers are handed to Kivy's main thread
 with :func:`post_to_ui` (``Clock.schedule_once`` is thread-safe); nothing
 else touches widgets or the session.
@@ -26,6 +30,7 @@ else touches widgets or the session.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -43,6 +48,7 @@ from foundation import languages
 from kiosk.cards import CardSeen
 from kiosk.touch import theme
 from kiosk.touch import widgets as _widgets
+from kiosk.touch.capture import ScreenCommands
 from kiosk.touch.keyfocus import KeyFocus
 from kiosk.touch.keynav import NullSpeech, Speech
 from kiosk.touch.mode import TouchMode
@@ -132,10 +138,13 @@ class PublicApp(App):  # type: ignore[misc]
         mode: TouchMode | None = None,
         voice: VoiceGuide | None = None,
         keypad: KeypadSection | None = None,
+        *,
+        commands: ScreenCommands | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.facility_name = facility_name
+        self.commands = commands
         self._on_started = on_started
         self.mode = mode
         self.voice = voice
@@ -187,6 +196,8 @@ class PublicApp(App):  # type: ignore[misc]
             self._on_started(self)
 
     def on_stop(self) -> None:
+        if self.commands is not None:
+            self.commands.close()
         if self.mode is not None:
             self.mode.close()
         if self.voice is not None:
@@ -338,3 +349,25 @@ class PublicApp(App):  # type: ignore[misc]
     def _tick(self, _dt: float) -> None:
         self.view.clock = time.strftime("%H:%M")
         self.active_session.tick(time.monotonic())
+        if self.commands is not None:
+            self.commands.tick(self.screen_state, self.capture_png, post_to_ui)
+
+    # --- remote screenshots (kiosk.touch.capture) ------------------------------
+    def screen_state(self) -> tuple[str, bool, bool]:
+        """What is on screen: its name, whether a mode is open, whether the
+        idle countdown shows (``kiosk.touch.capture.busy_screen`` decides)."""
+        countdown = self.active_session.countdown is not None
+        return self.view.screen, self.mode_active, countdown
+
+    def capture_png(self, done: Callable[[bytes], None]) -> None:
+        """A PNG of the window as drawn at the next frame, to ``done``."""
+
+        def flipped(*_args: Any) -> None:
+            Window.unbind(on_flip=flipped)
+            with tempfile.TemporaryDirectory(prefix="kiosk-shot-") as folder:
+                path = Window.screenshot(str(Path(folder) / "screen.png"))
+                png = Path(path).read_bytes()
+            done(png)
+
+        Window.bind(on_flip=flipped)
+        Window.canvas.ask_update()

@@ -209,7 +209,17 @@ class MatrixRun:
 Built = tuple[PublicApp, Callable[[], Iterator[State]], Callable[[], Iterator[float]]]
 
 
+class Lockdown:
+    """The check-in's lockdown source (the door in lockdown when ``shut``)."""
+
+    shut = False
+
+    def closed(self, door: str) -> bool:
+        return self.shut
+
+
 def checkin_app(config_path: str) -> Built:
+    from kiosk.checkin.service import CheckinResult, Outcome
     from kiosk.checkin.session import CheckinScreen, CheckinSession
     from kiosk.checkin.ui.app import KioskApp
     from kiosk.checkin.wiring import build_checkin_session, lock_for
@@ -226,6 +236,8 @@ def checkin_app(config_path: str) -> Built:
 
     def host() -> CheckinSession:
         return app.session
+
+    s = app.session
 
     def enrol() -> TouchSession:
         return mode.session
@@ -251,13 +263,25 @@ def checkin_app(config_path: str) -> Built:
         if app.mode_active:
             mode.session.reset()
 
+    lockdown = Lockdown()
+    app.session.service.lockdown = lockdown
+
+    def closed(shut: bool) -> None:
+        # Read on the session's next tick, as from the store lockctl writes.
+        lockdown.shut = shut
+        s.entrance_closed = shut
+        s._changed()
+
     def states() -> Iterator[State]:
         now = time.monotonic()
-        s = app.session
-        yield "attract", lambda: (leave_mode(), s.back(now)), host
+        yield "attract", lambda: (leave_mode(), s.back(now), closed(False)), host
+        yield "attract_closed", lambda: closed(True), host
+        closed(False)
         yield "language", lambda: s.open_language(now), host
         yield "keypad", lambda: (s.open_keypad(now), s.key("1", now + 1), countdown(s)), host
         yield "result", lambda: (s.back(now), s.card_unusable(True, now)), host
+        lockdown_result = CheckinResult(Outcome.LOCKDOWN, "room-a")
+        yield "result_lockdown", lambda: (s.back(now), s._show_result(lockdown_result, now)), host
         yield "staff", lambda: s.call_staff(now), host
         yield "enrol_code", lambda: (enrol_step(EnrolmentStep.CODE_ENTRY)(),
                                      countdown(mode.session)), enrol  # fmt: skip

@@ -19,6 +19,11 @@ cycle, writing one JSON line per step to stdout:
 * ``{"idle": 60}``: pretend no touch for that many seconds (moves the
   session's clock, not the wall clock);
 * ``{"state": true}``: report screen, title, body and code dots;
+* ``{"receive": "cmd.json"}``: put that signed command into the device
+  store's ledger, as the sync agent does; ``{"finished": "<id>", "timeout":
+  10}``: until the touchscreen has finished it, reporting state, code,
+  message and detail, and writing its attachment to ``artifacts/<id>.png``
+  (scenarios with ``"commands": true``: the app's remote-command inbox on);
 * ``{"press": "KP_6"}`` and the other keypad steps of
   :mod:`tests.e2e.keypad_steps` (scenarios with ``"keypad": true``);
 * ``{"insert": "felica"}`` / ``{"remove": true}``: a virtual card (profiles of
@@ -69,8 +74,10 @@ from kiosk.checkin.ui.app import KioskApp  # noqa: E402
 from kiosk.checkin.wiring import build_checkin_session, lock_for  # noqa: E402
 from kiosk.enrolment.ui.mode import enrolment_mode_for  # noqa: E402
 from kiosk.reader import card_service_for  # noqa: E402
+from kiosk.touch.capture import ScreenCommands  # noqa: E402
 from sync.config import load_config  # noqa: E402
 from tests.e2e.keypad_steps import KeypadSteps  # noqa: E402
+from tests.harness.door_commands import entry, receive  # noqa: E402
 from tests.harness.enrolment import FakeEnrolmentCentral  # noqa: E402
 
 KEYCODES = {"F5": 286, "F6": 287, "F7": 288, "F8": 289}
@@ -90,6 +97,7 @@ class Driver:
         self.clock_offset = 0.0
         self.scenario: dict[str, Any] = {}
         self.keypad: KeypadSteps | None = None  # scenarios with "keypad": true
+        self.store_path = Path()  # the device store (main sets it)
 
     def report(self, **values: Any) -> None:
         print(json.dumps({"step": self.index, **values}, ensure_ascii=False), flush=True)
@@ -120,7 +128,11 @@ class Driver:
         Clock.schedule_once(lambda _dt: self.next(), delay)
 
     def card(self, step: dict[str, Any]) -> None:
-        """A card event posted from another thread, as the card reader does."""
+        """A card event posted from another thread, as the card reader does
+        (``card``), or a virtual card through pcscd (``insert``, ``remove``)."""
+        if "card" not in step:
+            self.vpcd(step)
+            return
         ref, readable = step["card"], step.get("readable", True)
         kind = step.get("kind", "member" if ref else "unknown" if readable else "unreadable")
         seen = CardSeen(ref, kind, readable)
@@ -138,7 +150,9 @@ class Driver:
     def run(self, step: dict[str, Any]) -> None:
         if "tap" in step:
             self.tap(step["tap"])
-        elif "card" in step:
+        elif "receive" in step or "finished" in step:
+            self.command(step)
+        elif "card" in step or "insert" in step or "remove" in step:
             self.card(step)
         elif "release" in step or "central" in step:
             self.enrolment_central(step)
@@ -151,8 +165,6 @@ class Driver:
             session.tick(session._last_activity + step["idle"])
             self.report(screen=self.app.view.screen, countdown=self.app.view.countdown)
             self.advance()
-        elif "insert" in step or "remove" in step:
-            self.vpcd(step)
         elif "key" in step:
             # As a keyboard would: through the window's key event.
             Window.dispatch("on_key_down", KEYCODES[step["key"]], 0, "", [])
@@ -174,7 +186,7 @@ class Driver:
                 code=mode.code_text if mode else "", notice=mode.card_notice if mode else "",
                 language=self.app.active_session.language,
                 choices=[v.large_text, v.high_contrast, v.more_time],
-                page=list(v.c_page),
+                page=list(v.c_page), closed=getattr(v, "t_closed", ""),
             )  # fmt: skip
             self.advance()
         else:
@@ -247,6 +259,30 @@ class Driver:
         else:
             Clock.schedule_once(lambda _dt: self.wait_title(title, deadline), 0.02)
 
+    def command(self, step: dict[str, Any]) -> None:
+        """A remote command into the ledger, or the wait for its outcome."""
+        if "receive" in step:
+            command_id = receive(self.store_path, Path(step["receive"]).read_bytes())
+            self.report(received=command_id)
+            self.advance(0.05)
+        else:
+            self.wait_finished(step["finished"], time.monotonic() + step.get("timeout", 10))
+
+    def wait_finished(self, command_id: str, deadline: float) -> None:
+        found = entry(self.store_path, command_id)
+        if found is not None and found.state not in ("pending", "running"):
+            if found.attachment is not None:
+                (self.artifacts / f"{command_id}.png").write_bytes(found.attachment)
+            self.report(
+                command=command_id, state=found.state, code=found.code,
+                message=found.message, detail=found.detail, screen=self.app.view.screen,
+            )  # fmt: skip
+            self.advance(0.05)
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"command {command_id} not finished ({found})")
+        else:
+            Clock.schedule_once(lambda _dt: self.wait_finished(command_id, deadline), 0.1)
+
     def shot(self, name: str) -> None:
         def capture(*_args: Any) -> None:
             Window.unbind(on_flip=capture)
@@ -277,6 +313,7 @@ def main() -> int:
             app.dev_panel.attach()
         holder["driver"] = driver = Driver(app, scenario["steps"], artifacts, card_port, central)
         driver.scenario = scenario
+        driver.store_path = config.store.path
         if scenario.get("keypad"):
             driver.keypad = KeypadSteps(driver)
         driver.start()
@@ -295,7 +332,10 @@ def main() -> int:
         mode = enrolment_mode_for(config, central=central, clock_trusted=lambda: trusted)
     try:
         name = config.device.name or config.device.facility
-        KioskApp(factory, name, on_started=started, mode=mode, keypad=config.keypad).run()
+        commands = ScreenCommands.for_config(config) if scenario.get("commands") else None
+        KioskApp(
+            factory, name, on_started=started, mode=mode, keypad=config.keypad, commands=commands
+        ).run()
     finally:
         for feed in feeds:
             feed.close()

@@ -15,7 +15,7 @@ from contracts.reservations_hash import code_hash as reservation_code_hash
 from kiosk.checkin.access import Policy, Reservation
 from kiosk.checkin.messages import result_message
 from kiosk.checkin.service import CheckinService, Outcome
-from kiosk.errors import LockUnavailable
+from kiosk.errors import DoorInLockdown, LockUnavailable
 from kiosk.i18n import available_languages, translate, translations
 from sync.outbox import Outbox
 from sync.store import Store, open_store
@@ -194,3 +194,46 @@ def test_i18n_catalogues_complete() -> None:
         catalogue = translations(language)
         for message in ids:
             assert catalogue.gettext(message), f"{language} lacks {message!r}"
+
+
+@dataclass
+class LockedDownLock(FakeLock):
+    def unlock(self, door: str, seconds: float, reason: str, ref: str) -> float:
+        raise DoorInLockdown("door 'room-a' is in lockdown")
+
+
+def test_checkin_lockdown_refusal_keeps_door_locked_and_says_entrance_closed(
+    store: Store,
+) -> None:
+    result = service(
+        store, LockedDownLock(), FakeReservations(by_ref={"r": [now_booking()]})
+    ).present_credential("r")
+    assert result.outcome is Outcome.LOCKDOWN
+    assert result.unlocked_seconds == 0
+    assert events(store)[0] == (
+        "checkin.denied",
+        {"door": "room-a", "reason": "lockdown", "via": "card", "ref": "r",
+         "reservation": "res-1"},
+    )  # fmt: skip
+    words = result_message(result, {"room-a": "Room A"}, TOKYO)
+    assert words.title == "This entrance is closed" and not words.success
+    assert translate("en", words.body, **words.values) == (
+        "Staff have closed Room A for now. The door stays locked."
+    )
+    assert "閉鎖" in translate("ja", words.title)
+
+
+def test_checkin_entrance_closed_read_from_the_store_lockctl_writes(store: Store) -> None:
+    from kiosk.checkin.wiring import StoreLockdown
+    from lockctl.lockdown import STATE_KEY, Lockdown, encode
+
+    checkin = service(store, FakeLock(), FakeReservations())
+    checkin.lockdown = StoreLockdown(store)
+    assert checkin.entrance_closed() is False
+    down = Lockdown("drill", "5b0c0000-0000-4000-8000-000000000001", "2026-12-07T09:00:00")
+    store.set_state(STATE_KEY, encode({"room-a": down}))
+    assert checkin.entrance_closed() is True
+    store.set_state(STATE_KEY, encode({"room-b": down}))
+    assert checkin.entrance_closed() is False
+    store.set_state(STATE_KEY, "damaged")  # unreadable: said closed, never inviting a tap
+    assert checkin.entrance_closed() is True

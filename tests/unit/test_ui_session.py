@@ -4,6 +4,7 @@ countdown, keypad (masking, double taps, wipe), language and reset."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -140,3 +141,21 @@ def test_session_high_contrast_and_large_text_forgotten_on_reset(session: Checki
     assert session.high_contrast and session.large_text
     session.reset()
     assert not session.high_contrast and not session.large_text and not session.more_time
+
+
+@dataclass
+class Closed:
+    door_closed: bool = True
+
+    def closed(self, door: str) -> bool:
+        return self.door_closed
+
+
+def test_session_attract_says_entrance_closed_while_in_lockdown(session: CheckinSession) -> None:
+    source = Closed()
+    session.service.lockdown = source
+    session.tick(1.0)
+    assert session.entrance_closed is True
+    source.door_closed = False
+    session.tick(2.0)
+    assert session.entrance_closed is False

@@ -26,6 +26,7 @@ def run_touchscreen(
     from kiosk.checkin.ui.app import KioskApp
     from kiosk.checkin.wiring import build_checkin_session, lock_for
     from kiosk.reader import card_service_for
+    from kiosk.touch.capture import ScreenCommands
     from kiosk.voice.wiring import voice_for
 
     factory, close = build_checkin_session(
@@ -48,6 +49,7 @@ def run_touchscreen(
             mode=mode,
             voice=voice_for(config),
             keypad=config.keypad,
+            commands=ScreenCommands.for_config(config),
         ).run()
     finally:
         for feed in feeds:

@@ -19,6 +19,8 @@ class CheckinView(TouchView):
     t_tap = StringProperty("")
     t_or_code = StringProperty("")
     t_enter_code = StringProperty("")
+    # Empty unless the door is in lockdown (the attract screen shows it then).
+    t_closed = StringProperty("")
 
     def update(self, session: CheckinSession) -> None:
         s = session.screen
@@ -32,3 +34,4 @@ class CheckinView(TouchView):
         t = session.t
         self.t_tap, self.t_or_code = t(m.TAP_YOUR_CARD), t(m.OR_ENTER_CODE)
         self.t_enter_code = t(m.ENTER_CODE)
+        self.t_closed = t(m.ENTRANCE_CLOSED) if session.entrance_closed else ""

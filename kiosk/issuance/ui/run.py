@@ -31,6 +31,7 @@ def run_issuance(
     from kiosk.issuance.wiring import build_issuance
     from kiosk.reader import card_service_for
     from kiosk.touch.app import post_to_ui
+    from kiosk.touch.capture import ScreenCommands
     from kiosk.voice.wiring import voice_for
 
     if "sound" not in ports and config.issuance.sound:
@@ -62,6 +63,7 @@ def run_issuance(
             card_feed=feed,
             voice=voice,
             keypad=config.keypad,
+            commands=ScreenCommands.for_config(config),
         ).run()
     finally:
         for watcher in watchers:
