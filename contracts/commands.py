@@ -119,7 +119,9 @@ class UnlockArgs(_Args):
 
 
 class DoorArgs(_Args):
-    door: Identifier
+    """A door of this device, or ``*``: every door of the device."""
+
+    door: DoorOrAll
 
 
 class LockdownArgs(_Args):

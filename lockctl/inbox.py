@@ -216,8 +216,10 @@ class CommandInbox:
             _check_reason(args.reason)
             return await self._lockdown(command, args)
         if isinstance(args, DoorArgs) and command.name == "door.relock":
-            locked = self.controller.lock(Lock(args.door))
-            return Outcome("done", "ok", f"door {args.door} locked", locked)
+            doors = self._doors(args.door)
+            locked = {d: self.controller.lock(Lock(d)) for d in doors}
+            detail = locked[doors[0]] if len(doors) == 1 else {"doors": locked}
+            return Outcome("done", "ok", f"locked: {', '.join(doors)}", detail)
         if isinstance(args, DoorArgs) and command.name == "door.release":
             return await self._release(command, args.door)
         raise CommandError("wrong_target", f"{command.name} is not lockctl's to run")

@@ -181,6 +181,14 @@ def test_lockctl_commands_lockdown_of_every_door(daemon: LockDaemon, signer: Com
         client.unlock("room-b", seconds=5, reason="check-in")
     run(daemon, signer.sign("door.release", {"door": "room-b"}))
     assert daemon.status()["lockdown"] == ["room-a"]
+    run(daemon, signer.sign("door.release", {"door": "*"}))
+    assert daemon.status()["lockdown"] == []
+    run(daemon, signer.sign("door.unlock", unlock("room-a", 5)))
+    run(daemon, signer.sign("door.unlock", unlock("room-b", 5)))
+    relocked = run(daemon, signer.sign("door.relock", {"door": "*"}))
+    assert relocked.state == "done"
+    assert set(relocked.detail["doors"]) == {"room-a", "room-b"}
+    assert not any(d["relay_energised"] for d in daemon.status()["doors"])
 
 
 def test_lockctl_commands_untrusted_clock_refuses_unlock_but_locks(
