@@ -7,8 +7,8 @@ never compute different references for one card.
 
 :class:`CardFeed` owns the card service and, unless told otherwise, its
 watcher. Insertions arrive on the watcher's thread and are queued; the
-feed's own thread identifies the card (2-3 APDUs for a member card, the
-certificate read for a My Number Card: never a PIN, never the 12-digit
+feed's own thread identifies the card (2-3 APDUs for a member card, 3 for a
+My Number Card: the head of its certificate; never a PIN, never the 12-digit
 number) and hands a :class:`CardSeen` to ``sink``, which must only pass it
 on to its owning loop (``PublicApp.post_seen``, ``DoorTerminal.post``).
 """
@@ -89,7 +89,7 @@ class CardFeed:
     def identify(self, reader: str) -> CardSeen:
         """The card in ``reader`` as its opaque reference and kind."""
         try:
-            info = self.service.info(reader)
+            info = self.service.tap(reader)
         except CertificateError as exc:
             # An expired My Number certificate still identifies nobody here.
             log.info("card certificate not usable", extra={"reader": reader, "error": str(exc)})

@@ -380,6 +380,7 @@ def test_trace_never_selects_my_number_aps_and_never_logs_pin(
     log_start = len(pcscd.log_text())
     try:
         with CardService(reader_filter=READER_NAMES[0]) as service, inserted(card, pcscd):
+            service.tap()
             service.info()
             with pytest.raises(errors.WrongPinError):
                 service.authenticate("9999", CHALLENGE)
@@ -398,6 +399,11 @@ def test_trace_never_selects_my_number_aps_and_never_logs_pin(
     assert "80 2A 00 80" in ours
     # Every application the card was asked to select is the JPKI AP.
     assert card.selected_aids and set(card.selected_aids) == {apdu.JPKI_AID}
+    # The signing side (certificate 0001 with name and address, its CA 0002)
+    # is never read, though this card has it; nor is its password tried.
+    assert card.sign_cert_der is not None
+    assert set(card.files_read) <= {0x0006, 0x000A, 0x000B}
+    assert card.sign_pin_state.tries_left == 5
     # pcscd's own APDU log (-a) shows the same on the wire.
     wire = pcscd.log_text()[log_start:].upper()
     for aid in apdu.FORBIDDEN_AIDS:

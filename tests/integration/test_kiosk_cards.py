@@ -30,7 +30,7 @@ def test_kiosk_card_feed_identifies_each_kind(pcscd: Pcscd) -> None:
     assert member.kind == "member" and member.ref is not None and member.ref.startswith("m1-")
     assert DEMO_FELICA_IDM.hex() not in member.ref
     assert (
-        mynumber.kind == "mynumber" and mynumber.ref is not None and mynumber.ref.startswith("j1-")
+        mynumber.kind == "mynumber" and mynumber.ref is not None and mynumber.ref.startswith("j2-")
     )
     assert unknown == CardSeen(None, "unknown")
     assert feed.last_latency is not None and feed.last_latency < 2.0
