@@ -3,17 +3,13 @@ PC/SC card service and the fleet's credential key behind card references."""
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-from pathlib import Path
-
 from cardreader.credential import load_key
 from cardreader.errors import CredentialKeyError
-from cardreader.service import CardService, KnownRefs
+from cardreader.service import CardService
 from foundation.errors import ConfigError, MissingKeyError
+from kiosk.card_refs import alias_reporter_for, known_refs_in
 from sync.config import DeviceConfig
 
-log = logging.getLogger(__name__)
 KEY_HOW = "the fleet's credential key (python -m cardreader keygen PATH; docs/configuration.md)"
 
 
@@ -51,32 +47,8 @@ def card_service_for(config: DeviceConfig) -> CardService:
         reader_filter=config.reader.name,
         apdu_timeout=config.reader.apdu_timeout_seconds,
         extended_reads=config.reader.extended_reads,
+        # The j1 -> j2 transition (docs/cardreader.md): cards enrolled under
+        # their legacy reference still match, and central learns their new one.
         known_refs=known_refs_in(config.store.path),
+        on_legacy_match=alias_reporter_for(config),
     )
-
-
-def known_refs_in(store_path: Path) -> KnownRefs:
-    """Does the device's reservation cache hold this card reference? Asked
-    only when a My Number Card's new (j2) reference is unknown, to find a card
-    enrolled under its legacy (j1) one (docs/cardreader.md); a read-only
-    connection of its own, so the card feed's thread never shares the
-    check-in loop's."""
-
-    def known(ref: str) -> bool:
-        try:
-            conn = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=1.0)
-        except sqlite3.Error as exc:
-            log.warning("reservation cache not readable", extra={"error": str(exc)})
-            return False
-        try:
-            row = conn.execute(
-                "SELECT 1 FROM reservation_credentials WHERE credential_ref = ? LIMIT 1", (ref,)
-            ).fetchone()
-        except sqlite3.Error as exc:
-            log.warning("reservation cache not readable", extra={"error": str(exc)})
-            return False
-        finally:
-            conn.close()
-        return row is not None
-
-    return known

@@ -14,7 +14,7 @@ from cardreader import credential
 from cardreader.service import CardService, jpki_reference
 from cardreader.sim.profiles import mynumber_card
 from cardreader.sim.testpki import TestPki, create_test_pki
-from kiosk.reader import known_refs_in
+from kiosk.card_refs import known_refs_in
 from tests.harness.cards import inserted
 from tests.harness.pcscd import READER_NAMES, Pcscd
 
@@ -76,8 +76,14 @@ def test_tap_legacy_enrolled_card_still_matches_by_its_j1_reference(
         conn.execute("INSERT INTO reservation_credentials VALUES (?, 'r1')", (_legacy(pki),))
     known = known_refs_in(store)
     card = mynumber_card(pki)
+    reported: list[tuple[str, str]] = []
     with (
-        CardService(credential_key=KEY, reader_filter=READER_NAMES[0], known_refs=known) as svc,
+        CardService(
+            credential_key=KEY,
+            reader_filter=READER_NAMES[0],
+            known_refs=known,
+            on_legacy_match=lambda old, new: reported.append((old, new)),
+        ) as svc,
         inserted(card, pcscd),
     ):
         tap = svc.tap()
@@ -87,6 +93,7 @@ def test_tap_legacy_enrolled_card_still_matches_by_its_j1_reference(
         again = svc.tap()
     assert tap.reference == _legacy(pki)
     assert tap.alternate == jpki_reference(KEY, pki.users["valid"].der)
+    assert reported == [(tap.reference, tap.alternate)]  # central is told once
     assert again.reference == tap.alternate and again.alternate is None
     assert again.apdu_count <= MAX_APDUS and again.bytes_received <= MAX_BYTES
 
