@@ -89,13 +89,18 @@ class Jpki:
         (one READ BINARY by short EF identifier, two if the issuer is long),
         and the bytes read (a legacy full read continues from them)."""
         data = self._read_sfi_or_select(SFI_AUTH_CERT, 0, HEAD_BLOCK)
-        while True:
-            try:
-                return certref.parse_head(data), data
-            except certref.NeedMore as more:
-                if len(data) < HEAD_BLOCK or more.total <= len(data):
-                    raise MalformedResponseError("certificate file ends inside its head") from None
-                data += self._read_sfi_or_select(SFI_AUTH_CERT, len(data), more.total - len(data))
+        try:
+            return certref.parse_head(data), data
+        except certref.NeedMore as more:
+            # One more read of exactly what is missing, never a loop: a card
+            # answering a few bytes at a time gets no second chance.
+            if len(data) < HEAD_BLOCK:
+                raise MalformedResponseError("certificate file ends inside its head") from None
+            data += self._read_sfi_or_select(SFI_AUTH_CERT, len(data), more.total - len(data))
+        try:
+            return certref.parse_head(data), data
+        except certref.NeedMore:
+            raise MalformedResponseError("certificate file ends inside its head") from None
 
     def _read_sfi_or_select(self, sfi: int, offset: int, length: int) -> bytes:
         """READ BINARY by short EF id; SELECT + READ on a card that refuses it."""

@@ -4,17 +4,19 @@ fewest APDUs and bytes, the j2 reference, and the j1 transition."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cardreader import credential
+from cardreader import credential, errors
 from cardreader.service import CardService, jpki_reference
 from cardreader.sim.profiles import mynumber_card
 from cardreader.sim.testpki import TestPki, create_test_pki
 from kiosk.card_refs import known_refs_in
+from kiosk.cards import CardFeed, CardSeen
 from tests.harness.cards import inserted
 from tests.harness.pcscd import READER_NAMES, Pcscd
 
@@ -110,3 +112,21 @@ def test_tap_unknown_card_with_transition_on_answers_j2(
         tap = svc.tap()
     assert tap.reference == jpki_reference(KEY, pki.users["valid"].der)
     assert tap.alternate is None
+
+
+def test_tap_card_with_a_garbage_certificate_head_is_unknown_and_logged(
+    pcscd: Pcscd, pki: TestPki, caplog: pytest.LogCaptureFixture
+) -> None:
+    card = mynumber_card(pki)
+    # An issuer that claims 4 KB: refused from the first block, not read.
+    card.cert_der = bytes.fromhex("308206003082050002010530003082100031") + bytes(1500)
+    with CardService(credential_key=KEY, reader_filter=READER_NAMES[0]) as svc:
+        feed = CardFeed(svc, lambda _seen: None)
+        with inserted(card, pcscd), caplog.at_level(logging.INFO, logger="kiosk.cards"):
+            with pytest.raises(errors.CertificateError, match="not a certificate"):
+                svc.tap()
+            seen = feed.identify(READER_NAMES[0])
+    # The person sees "card not recognised"; the log says why, without the card.
+    assert seen == CardSeen(None, "unknown")
+    assert "card certificate not usable" in caplog.text
+    assert card.bytes_read <= 2 * MAX_BYTES
