@@ -206,12 +206,15 @@ class MyNumberCard:
             self._ef = fid
         else:
             offset = (c[2] << 8) | c[3]
-        needed = PIN_PROTECTED_FILES.get(self._ef) if self._ef is not None else None
+        ef = self._ef
+        if ef is None:
+            return SW_NOT_FOUND
+        needed = PIN_PROTECTED_FILES.get(ef)
         if needed is not None and needed not in self._verified:
             return SW_SECURITY  # the signing certificate needs the signing password
-        content = self.files().get(self._ef) if self._ef is not None else None
+        content = self.files().get(ef)
         if content is None:
-            return SW_INCOMPATIBLE if self._ef is not None else SW_NOT_FOUND
+            return SW_INCOMPATIBLE
         if len(c) == 5:
             le = c[4] or 256
         elif len(c) == 7 and c[4] == 0 and self.extended_length:
@@ -221,7 +224,7 @@ class MyNumberCard:
         if offset >= len(content):
             return SW_EOF
         chunk = content[offset : offset + le]
-        self.files_read.append(self._ef)  # type: ignore[arg-type]
+        self.files_read.append(ef)
         self.bytes_read += len(chunk)
         return chunk + (SW_OK if len(chunk) == le else SW_EOF_SHORT)
 
