@@ -410,6 +410,11 @@ def test_trace_never_selects_my_number_aps_and_never_logs_pin(
         assert aid.hex(" ").upper() not in wire
         assert aid[:8].hex(" ").upper() not in wire
     assert "D3 92 F0 00 26 01 00 00 00 01" in wire
+    # Nor was the signing certificate (EF 0001) or its CA (0002) selected or
+    # read by short EF identifier; the tap's own short-EF read is there.
+    for command in ("00 A4 02 0C 02 00 01", "00 A4 02 0C 02 00 02", "00 B0 81 00", "00 B0 82 00"):
+        assert command not in wire
+    assert "00 B0 8A 00 C0" in wire
     pin_forms = (PIN, PIN.encode().hex(), PIN.encode().hex(" "), "52, 55, 50, 57")
     for form in pin_forms:
         assert form not in ours.lower()
