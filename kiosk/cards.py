@@ -3,7 +3,11 @@
 The one place a tapped card becomes its credential reference, for check-in
 (the door opens for the reference a reservation holds) and for card
 enrolment (central links that same reference to a member), so the two can
-never compute different references for one card.
+never compute different references for one card. The one exception is a My
+Number Card still enrolled under its legacy ``j1`` reference: check-in
+matches it by ``j1``, and enrolment stores its current ``j2``
+(:attr:`CardSeen.enrol_ref`; docs/cardreader.md, "Card references and
+migration").
 
 :class:`CardFeed` owns the card service and, unless told otherwise, its
 watcher. Insertions arrive on the watcher's thread and are queued; the
@@ -37,6 +41,15 @@ class CardSeen:
     ref: str | None
     kind: str  # member | mynumber | unknown | unreadable
     readable: bool = True
+    # A My Number Card that matched by its legacy j1 reference (``ref``): its
+    # current j2 one. Check-in uses ``ref``; enrolment stores this, so that
+    # re-enrolling the card ends its whole-certificate reads.
+    current_ref: str | None = None
+
+    @property
+    def enrol_ref(self) -> str | None:
+        """The reference an enrolment links to the member."""
+        return self.current_ref if self.current_ref is not None else self.ref
 
 
 Sink = Callable[[CardSeen], None]
@@ -100,4 +113,4 @@ class CardFeed:
         if info.kind is CardKind.UNKNOWN or info.reference is None:
             return CardSeen(None, "unknown")
         kind = "mynumber" if info.kind is CardKind.MYNUMBER else "member"
-        return CardSeen(info.reference, kind)
+        return CardSeen(info.reference, kind, current_ref=info.alternate)
