@@ -195,7 +195,7 @@ def bench_taps(service: CardService, head_len: int, cert_len: int, rounds: int) 
     legacy = service.tap(MYNUMBER)
     service.known_refs = None
     print(f"  transition, card enrolled under j1 only: {legacy.apdu_count} APDUs, "
-          f"{legacy.bytes_received} bytes (until central holds its j2 reference)")  # fmt: skip
+          f"{legacy.bytes_received} bytes (until the member re-enrols the card)")  # fmt: skip
     return ok
 
 

@@ -105,15 +105,12 @@ class CardService:
         apdu_timeout: float | None = DEFAULT_APDU_TIMEOUT,
         extended_reads: bool = False,
         known_refs: KnownRefs | None = None,
-        on_legacy_match: Callable[[str, str], None] | None = None,
     ) -> None:
         self.pcsc = Pcsc(apdu_timeout=apdu_timeout)
         self.key = credential_key
         self.reader_filter = reader_filter
         self.extended_reads = extended_reads
         self.known_refs = known_refs
-        # Told (legacy j1, new j2) after a tap matched by j1 only; must not block.
-        self.on_legacy_match = on_legacy_match
 
     def readers(self) -> list[str]:
         return [r for r in self.pcsc.readers() if self.reader_filter in r]
@@ -146,8 +143,6 @@ class CardService:
             if self.known_refs(legacy):
                 log.info("card matched by its legacy reference", extra={"reader": session.reader})
                 ref, alternate = legacy, ref
-                if self.on_legacy_match is not None:
-                    self.on_legacy_match(legacy, alternate)
         return CardInfo(
             session.reader, found.kind, ref, token_label=found.token_label,
             apdu_count=session.apdu_count, bytes_received=session.bytes_received,

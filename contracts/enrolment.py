@@ -17,7 +17,6 @@ method   path                       body -> answer
 =======  =========================  ============================================
 POST     /tickets                   :class:`TicketIn` -> :class:`TicketOut`
 POST     /cards                     :class:`CardIn` -> :class:`CardOut`
-POST     /aliases                   :class:`AliasIn` -> :class:`AliasOut`
 DELETE   /tickets/{ticket}          -> 204 (the person left or cancelled)
 =======  =========================  ============================================
 
@@ -27,14 +26,6 @@ answers only after central has committed the link, so a device that says
 "your card is enrolled" says what is true. Every refusal is an HTTP 4xx/5xx
 with :class:`EnrolmentErrorOut`; ``error`` is one of :data:`ERROR_CODES` and
 decides the device's screen.
-
-``POST /aliases`` is the j1 -> j2 migration of My Number Card references
-(docs/cardreader.md): a device that recognised a card only by its legacy
-``j1`` reference (it read the whole certificate) tells central the card's
-``j2`` reference, and central adds it to the same member's card, so the
-next taps read 3 APDUs. No ticket: the device computed both references
-from the certificate with the fleet key; central only links a reference it
-already holds to another.
 
 Privacy: nothing here carries a name, e-mail address or card identity. The
 member is resolved at central from the code; the device learns only the
@@ -56,8 +47,6 @@ CODE_PATTERN = r"^[0-9]{8}$"
 # j2 (issuer + serial) is what devices compute now; j1 (whole-certificate
 # fingerprint) is still accepted from devices not yet upgraded.
 CREDENTIAL_REF_PATTERN = r"^(m1|j1|j2)(-[a-z2-7]{8}){4}$"
-LEGACY_JPKI_REF_PATTERN = r"^j1(-[a-z2-7]{8}){4}$"
-JPKI_REF_PATTERN = r"^j2(-[a-z2-7]{8}){4}$"
 
 # Refusal codes (HTTP status in brackets).
 ERROR_CODES: dict[str, int] = {
@@ -113,14 +102,3 @@ class CardOut(_Model):
     # When devices of the member's facilities will open for this card: at the
     # next reservation delta they receive (seconds while online).
     effective: Literal["next_sync"] = "next_sync"
-
-
-class AliasIn(_Model):
-    legacy_ref: Annotated[str, Field(pattern=LEGACY_JPKI_REF_PATTERN)]
-    credential_ref: Annotated[str, Field(pattern=JPKI_REF_PATTERN)]
-
-
-class AliasOut(_Model):
-    # added: the j2 reference now names the same member's card; already_added:
-    # it did before; not_enrolled: no active card has the j1 reference.
-    status: Literal["added", "already_added", "not_enrolled"]

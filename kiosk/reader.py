@@ -7,7 +7,7 @@ from cardreader.credential import load_key
 from cardreader.errors import CredentialKeyError
 from cardreader.service import CardService
 from foundation.errors import ConfigError, MissingKeyError
-from kiosk.card_refs import alias_reporter_for, known_refs_in
+from kiosk.card_refs import known_refs_in
 from sync.config import DeviceConfig
 
 KEY_HOW = "the fleet's credential key (python -m cardreader keygen PATH; docs/configuration.md)"
@@ -48,7 +48,6 @@ def card_service_for(config: DeviceConfig) -> CardService:
         apdu_timeout=config.reader.apdu_timeout_seconds,
         extended_reads=config.reader.extended_reads,
         # The j1 -> j2 transition (docs/cardreader.md): cards enrolled under
-        # their legacy reference still match, and central learns their new one.
+        # their legacy reference still match, with the whole certificate read.
         known_refs=known_refs_in(config.store.path),
-        on_legacy_match=alias_reporter_for(config),
     )

@@ -37,7 +37,7 @@ from central.reservations import audit
 from central.reservations import booking_rows as rows
 from central.reservations.members import enrolment_code_hash, get_member, uuid_hex
 from central.reservations.store import ReservationStore
-from contracts.enrolment import AliasIn, AliasOut, CardIn, CardOut, TicketOut
+from contracts.enrolment import CardIn, CardOut, TicketOut
 
 log = logging.getLogger(__name__)
 MAX_ACTIVE_CARDS = 5
@@ -166,48 +166,6 @@ class EnrolmentService:
                      member=member.id, kind=card.kind,
                      republished=sum(len(d.changes) for d in deltas))  # fmt: skip
         return CardOut(status="enrolled", card_id=card_id)
-
-    def add_alias(self, device: str, alias: AliasIn) -> AliasOut:
-        """j1 -> j2 migration of a My Number Card (docs/cardreader.md): the
-        card enrolled under ``legacy_ref`` also answers to ``credential_ref``.
-        The j1 row stays until the card is revoked (devices not yet upgraded
-        still compute it); the new row is the same card, so the card limit
-        does not apply."""
-        moment = self.now()
-        try:
-            return rows.transaction(
-                self.db,
-                "adding a card alias",
-                lambda conn: self._alias(conn, device, alias, moment),
-            )
-        except IntegrityError:
-            # A concurrent report of the same alias committed first.
-            return AliasOut(status="already_added")
-
-    def _alias(self, conn: Connection, device: str, alias: AliasIn, moment: datetime) -> AliasOut:
-        def active(ref: str) -> Row[Any] | None:
-            active_card = member_cards.c.status == "active"
-            found = select(member_cards).where(member_cards.c.credential_ref == ref, active_card)
-            return conn.execute(found).first()
-
-        old = active(alias.legacy_ref)
-        if old is None:
-            return AliasOut(status="not_enrolled")
-        new = active(alias.credential_ref)
-        if new is not None and new.member_id == old.member_id:
-            return AliasOut(status="already_added")
-        if new is not None:
-            log.warning("card alias bound elsewhere", extra={"device": device})
-            raise EnrolmentRefused("card_bound_elsewhere", "the card is enrolled to another member")
-        card_id = uuid_hex()
-        conn.execute(member_cards.insert().values(
-            id=card_id, member_id=old.member_id, credential_ref=alias.credential_ref,
-            kind=old.kind, label=old.label, status="active", enrolled_at=utc(moment),
-            enrolled_by=f"device:{device}"))  # fmt: skip
-        rows.republish_member(conn, self.store, old.member_id)
-        audit.record(conn, f"device:{device}", "card.alias_added", f"card:{card_id}",
-                     member=old.member_id, legacy_card=old.id)  # fmt: skip
-        return AliasOut(status="added")
 
     def close(self, device: str, ticket: str) -> None:
         """The person left: the ticket stops working (idempotent)."""

@@ -19,8 +19,6 @@ from central.reservations.enrolment import EnrolmentService
 from contracts.enrolment import (
     BASE_PATH,
     ERROR_CODES,
-    AliasIn,
-    AliasOut,
     CardIn,
     CardOut,
     EnrolmentErrorOut,
@@ -74,13 +72,6 @@ def create_enrolment_app(
     def enrol_card(device: Device, body: CardIn) -> CardOut:
         done = service.enrol(device, body)
         enrolled()
-        return done
-
-    @app.post("/aliases")
-    def add_alias(device: Device, body: AliasIn) -> AliasOut:
-        done = service.add_alias(device, body)
-        if done.status == "added":
-            enrolled()
         return done
 
     @app.delete("/tickets/{ticket}", status_code=204)

@@ -20,10 +20,9 @@ from central.cli_common import open_db
 from central.config import load_config
 from central.db.engine import Database
 from central.errors import ConflictError, EnrolmentRefused
-from contracts.enrolment import BASE_PATH, AliasIn, CardIn
+from contracts.enrolment import BASE_PATH, CardIn
 from demo.central_issuance import listener_config_text, prepare
 from deploy.fleet import add_device, init_fleet
-from kiosk.card_refs import AliasCentral, report_alias
 from tests.harness.booking import CARD_A, CARD_B, FACILITY, ROOM, booking_world, today_plus
 from tests.harness.issuance import issuance_pki
 from tests.harness.services import free_port, wait_until
@@ -106,29 +105,6 @@ def test_enrolment_refuses_a_suspended_member(world: Any) -> None:
 
 J1 = "j1-aaaaaaaa-bbbbbbbb-cccccccc-dddddddd"
 J2 = "j2-aaaaaaaa-bbbbbbbb-cccccccc-dddddddd"
-
-
-def test_enrolment_alias_adds_the_j2_reference_to_the_legacy_card(world: Any) -> None:
-    alice, bob = world.member("alice"), world.member("bob")
-    booking = world.bookings.create(ROOM, today_plus(2, 10), today_plus(2, 11),
-                                    member_id=alice, actor="t").booking  # fmt: skip
-    world.enrol(alice, J1)
-    before = world.store.version(FACILITY)
-    alias = AliasIn(legacy_ref=J1, credential_ref=J2)
-    assert world.enrolment.add_alias("door-1", alias).status == "added"
-    # The member's booking now carries both references (old devices send j1).
-    delta = world.store.deltas_since(FACILITY, before)
-    assert delta is not None
-    [change] = delta[0].changes
-    assert change.reservation.id == booking.reservation_id
-    assert sorted(change.reservation.credential_refs) == [J1, J2]
-    assert world.enrolment.add_alias("door-1", alias).status == "already_added"
-    stranger = AliasIn(legacy_ref=J1.replace("a", "z"), credential_ref=J2)
-    assert world.enrolment.add_alias("door-1", stranger).status == "not_enrolled"
-    # A j2 reference already bound to someone else is not moved.
-    world.enrol(bob, J1.replace("b", "q"))
-    taken = AliasIn(legacy_ref=J1.replace("b", "q"), credential_ref=J2)
-    assert refused(lambda: world.enrolment.add_alias("door-1", taken)) == "card_bound_elsewhere"
 
 
 @dataclass
@@ -219,11 +195,6 @@ def test_enrolment_over_mutual_tls_reaches_the_next_delta(listener: Listener) ->
     assert closed.status_code == 204
     after = listener.call("POST", "/cards", json=card)
     assert (after.status_code, after.json()["error"]) == (409, "ticket_invalid")
-    # The j1 -> j2 alias: only a legacy My Number reference may be aliased.
-    wrong = listener.call("POST", "/aliases", json={"legacy_ref": CARD_A, "credential_ref": J2})
-    assert (wrong.status_code, wrong.json()["error"]) == (422, "request_invalid")
-    alias = listener.call("POST", "/aliases", json={"legacy_ref": J1, "credential_ref": J2})
-    assert alias.status_code == 200 and alias.json() == {"status": "not_enrolled"}
     # Revocation: the next delta carries the booking without the card.
     before = world.store.version(FACILITY)
     world.members.revoke_card(member, enrolled.json()["card_id"], "staff:x")
@@ -232,18 +203,31 @@ def test_enrolment_over_mutual_tls_reaches_the_next_delta(listener: Listener) ->
     assert delta[0].changes[0].reservation.credential_refs == [CARD_B]
 
 
-def test_enrolment_alias_reported_by_a_device_over_mutual_tls(listener: Listener) -> None:
-    listener.world.enrol(listener.world.member(), J1)
-    cert, key = listener.door
-
-    def central(url: str) -> AliasCentral:
-        return AliasCentral(url, ca_file=Path(listener.ca), cert_file=Path(cert),
-                            key_file=Path(key), timeout=5)  # fmt: skip
-
-    assert report_alias(central(listener.url), J1, J2) == "added"
-    assert report_alias(central(listener.url), J1, J2) == "already_added"
-    # Central unreachable: logged, nothing raised (the next tap reports again).
-    assert report_alias(central(f"https://localhost:{free_port()}"), J1, J2) is None
+def test_enrolment_device_cannot_add_a_card_to_a_member_without_a_ticket(
+    listener: Listener,
+) -> None:
+    # A member whose My Number Card is enrolled under its legacy j1 reference
+    # only: a device (here with a valid fleet certificate) that claims the
+    # card's j2 reference must not get it attached to the member. There is
+    # no alias route; a card is only added through a ticket from the
+    # member's code (docs/cardreader.md, "Card references and migration").
+    world = listener.world
+    member = world.member()
+    world.bookings.create(ROOM, today_plus(2, 10), today_plus(2, 11),
+                          member_id=member, actor="t")  # fmt: skip
+    world.enrol(member, J1)
+    before = world.store.version(FACILITY)
+    alias = listener.call("POST", "/aliases", json={"legacy_ref": J1, "credential_ref": J2})
+    assert alias.status_code == 404, alias.text
+    forged = {"ticket": "x" * 32, "credential_ref": J2, "kind": "mynumber_card"}
+    guessed = listener.call("POST", "/cards", json=forged)
+    assert (guessed.status_code, guessed.json()["error"]) == (409, "ticket_invalid")
+    no_ticket = listener.call(
+        "POST", "/cards", json={"credential_ref": J2, "kind": "mynumber_card"}
+    )
+    assert (no_ticket.status_code, no_ticket.json()["error"]) == (422, "request_invalid")
+    # Nothing was published: the member's booking still carries j1 alone.
+    assert world.store.version(FACILITY) == before
 
 
 def _issuance(listener: Listener, cert: tuple[str, str]) -> requests.Response:
