@@ -14,6 +14,12 @@ noise hits both sides alike:
 * one APDU on an open connection: raw, our session without a timeout, our
   session with the per-APDU timeout (worker hand-off per APDU);
 * the APDU count of each flow;
+* a check-in tap of each card kind (``CardService.tap``): APDUs and bytes
+  read, against the targets (My Number Card <= 4 APDUs and <= 300 bytes;
+  member card <= 3 APDUs and <= 16 bytes), timed against raw pyscard
+  sending the same APDUs; and what a tap cost before (the whole
+  certificate) and costs in the j1 transition. Exit status 1 when a tap
+  is over its target;
 * insertion-to-identified latency: vpcd connect -> watcher event (pcscd's
   own polling, about 400 ms period) and watcher event -> identified (ours).
 
@@ -37,9 +43,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cardreader import apdu, jpki  # noqa: E402
+from cardreader import apdu, certref, jpki  # noqa: E402
 from cardreader.identify import identify  # noqa: E402
 from cardreader.pcsc import CardSession, Pcsc  # noqa: E402
+from cardreader.service import CardInfo, CardService  # noqa: E402
 from cardreader.sim.testpki import write_test_pki  # noqa: E402
 from cardreader.watch import CardEvent, CardWatcher  # noqa: E402
 from tests.harness.cards import card_present  # noqa: E402
@@ -128,6 +135,68 @@ def ours_uid(pcsc: Pcsc) -> int:
     with pcsc.connect(MEMBER) as session:
         assert session.run(lambda s: s.transmit(apdu.GET_UID)).ok
         return session.apdu_count
+
+
+# -- a check-in tap ---------------------------------------------------------
+
+# (APDUs, bytes read) per tap, the issue's targets.
+TAP_TARGETS = {"My Number Card": (4, 300), "member card": (3, 16)}
+
+
+def raw_tap_mynumber(head_len: int) -> tuple[int, int]:
+    """The tap's APDUs with raw pyscard (head_len: bytes up to the issuer's end)."""
+    connection = raw_connection(MYNUMBER, exclusive=False)
+    got = 0
+    commands = [
+        apdu.select_aid(apdu.JPKI_AID),
+        apdu.read_binary_sfi(apdu.EF_TOKEN_INFO, 0, 16),
+        apdu.read_binary_sfi(apdu.EF_AUTH_CERT, 0, jpki.HEAD_BLOCK),
+    ]
+    if head_len > jpki.HEAD_BLOCK:
+        rest = head_len - jpki.HEAD_BLOCK
+        commands.append(apdu.read_binary_sfi(apdu.EF_AUTH_CERT, jpki.HEAD_BLOCK, rest))
+    for command in commands:
+        data, _, _ = connection.transmit(list(command))
+        got += len(data)
+    connection.disconnect()
+    return len(commands), got
+
+
+def raw_tap_member() -> tuple[int, int]:
+    connection = raw_connection(MEMBER, exclusive=False)
+    connection.transmit(list(apdu.select_aid(apdu.JPKI_AID)))
+    data, _, _ = connection.transmit(list(apdu.GET_UID))
+    connection.disconnect()
+    return 2, len(data)
+
+
+def bench_taps(service: CardService, head_len: int, cert_len: int, rounds: int) -> bool:
+    """APDUs and bytes per tap for each card kind; False if one is over target."""
+    print("check-in tap (CardService.tap): APDUs and bytes read per tap")
+    ok = True
+    cases: list[tuple[str, str, Callable[[], tuple[int, int]]]] = [
+        ("My Number Card", MYNUMBER, lambda: raw_tap_mynumber(head_len)),
+        ("member card", MEMBER, raw_tap_member),
+    ]
+    for name, reader, raw in cases:
+        tap: CardInfo = service.tap(reader)
+        raw_apdus, raw_bytes = raw()
+        max_apdus, max_bytes = TAP_TARGETS[name]
+        within = tap.apdu_count <= max_apdus and tap.bytes_received <= max_bytes
+        ok = ok and within
+        print(f"  {name:<15} {tap.apdu_count} APDUs, {tap.bytes_received:4d} bytes "
+              f"(raw {raw_apdus} / {raw_bytes}; target <= {max_apdus} / <= {max_bytes}) "
+              f"{'ok' if within else 'OVER TARGET'}")  # fmt: skip
+        compare(f"tap, {name}", raw, lambda r=reader: service.tap(r), rounds)  # type: ignore[misc]
+    full = service.info(MYNUMBER)
+    print(f"  before (whole certificate of {cert_len} bytes + PIN tries): "
+          f"{full.apdu_count} APDUs, {full.bytes_received} bytes")  # fmt: skip
+    service.known_refs = lambda ref: ref == full.alternate  # a card enrolled under j1
+    legacy = service.tap(MYNUMBER)
+    service.known_refs = None
+    print(f"  transition, card enrolled under j1 only: {legacy.apdu_count} APDUs, "
+          f"{legacy.bytes_received} bytes (until the member re-enrols the card)")  # fmt: skip
+    return ok
 
 
 # -- measuring ------------------------------------------------------------
@@ -254,13 +323,19 @@ def main() -> int:
                 wait_until(lambda r=reader: card_present(r), 10, f"card in {reader}")  # type: ignore[misc]
             print(f"pcscd + vpcd, cards in their own processes; {os.cpu_count()} CPUs, "
                   f"Python {sys.version.split()[0]}")  # fmt: skip
-            bench_flows(len(pki.users["valid"].der), rounds)
+            der = pki.users["valid"].der
+            with CardService(credential_key=bytes(32)) as service:
+                taps_ok = bench_taps(service, certref.parse_head(der).end, len(der), rounds)
+            bench_flows(len(der), rounds)
             bench_latency(sims[1], cycles)
         finally:
             for sim in sims:
                 sim.terminate()
                 sim.wait(10)
             pcscd.stop()
+    if not taps_ok:
+        print("FAIL: a tap is over its target", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -35,6 +35,9 @@ SW_BLOCKED = (0x6983, 0x6984)
 SW_SECURITY = 0x6982
 SW_NOT_FOUND = 0x6A82
 SW_WRONG_LENGTH = 0x6700
+# Answers of a card that does not do READ BINARY by short EF identifier
+# (it then gets a SELECT and a plain READ BINARY).
+SW_NO_SFI = (0x6A86, 0x6A81, 0x6981, 0x6D00, 0x6B00)
 
 SHA256_DIGEST_INFO_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
 
@@ -138,6 +141,14 @@ def read_binary(offset: int, length: int) -> bytes:
     if not 0 <= offset <= 0x7FFF or not 1 <= length <= 256:
         raise ValueError(f"READ BINARY offset {offset} / length {length} out of range")
     return bytes([0x00, 0xB0, offset >> 8, offset & 0xFF, length & 0xFF])
+
+
+def read_binary_sfi(sfi: int, offset: int, length: int) -> bytes:
+    """READ BINARY by short EF identifier: no SELECT needed (one APDU fewer);
+    the offset fits P2, so only the first 256 bytes of a file are reachable."""
+    if not 1 <= sfi <= 30 or not 0 <= offset <= 0xFF or not 1 <= length <= 256:
+        raise ValueError(f"READ BINARY SFI {sfi} offset {offset} / length {length} out of range")
+    return bytes([0x00, 0xB0, 0x80 | sfi, offset, length & 0xFF])
 
 
 def read_binary_extended(offset: int, length: int) -> bytes:

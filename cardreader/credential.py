@@ -5,7 +5,13 @@ written as lower-case base32 in four hyphenated groups of eight, behind a
 short prefix naming the kind and the scheme version::
 
     m1-k3lq2vxa-7hq4rzpe-b2m5c6wt-dn4yx7aa   member card (FeliCa IDm / MIFARE UID)
-    j1-...                                     JPKI user-auth certificate (SHA-256 fingerprint)
+    j2-...     JPKI user-auth certificate: its issuer and serial number (what a tap reads)
+    j1-...     JPKI user-auth certificate: SHA-256 of the whole DER (legacy, still
+               accepted: see docs/cardreader.md, "Card references and migration")
+
+Both JPKI forms name one certificate: a CA never issues two certificates with
+one serial, and the fingerprint covers issuer and serial. ``j2`` needs only
+the first ~190 bytes of the certificate, ``j1`` all of it (1.2-2 KB).
 
 * Without the device fleet's key the reference reveals nothing about the
   UID or certificate, and it cannot be linked across deployments with
@@ -32,30 +38,48 @@ log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
 DEMO_KEY = hashlib.sha256(b"city-kiosk DEMO credential key -- not for production").digest()
-_DOMAINS = {"m": b"cardreader/member/v1\x00", "j": b"cardreader/jpki-cert/v1\x00"}
+_DOMAINS = {
+    "m1": b"cardreader/member/v1\x00",
+    "j1": b"cardreader/jpki-cert/v1\x00",
+    "j2": b"cardreader/jpki-issuer-serial/v2\x00",
+}
 
 
-def _reference(key: bytes, kind: str, value: bytes) -> str:
+def _reference(key: bytes, scheme: str, value: bytes) -> str:
     if len(key) != KEY_BYTES:
         raise CredentialKeyError(f"credential key must be {KEY_BYTES} bytes, got {len(key)}")
-    digest = hmac.new(key, _DOMAINS[kind] + value, hashlib.sha256).digest()[:20]
+    digest = hmac.new(key, _DOMAINS[scheme] + value, hashlib.sha256).digest()[:20]
     text = base64.b32encode(digest).decode("ascii").lower()
     groups = "-".join(text[i : i + 8] for i in range(0, len(text), 8))
-    return f"{kind}1-{groups}"
+    return f"{scheme}-{groups}"
 
 
 def member_reference(key: bytes, uid: bytes) -> str:
     """Reference of a member card from its UID / IDm."""
     if not uid:
         raise ValueError("empty UID")
-    return _reference(key, "m", uid)
+    return _reference(key, "m1", uid)
 
 
 def certificate_reference(key: bytes, fingerprint: bytes) -> str:
-    """Reference of a JPKI user-auth certificate from its SHA-256 fingerprint."""
+    """Legacy (``j1``) reference of a JPKI user-auth certificate from its
+    SHA-256 fingerprint: cards enrolled before ``j2`` carry it."""
     if len(fingerprint) != 32:
         raise ValueError("fingerprint must be a SHA-256 digest (32 bytes)")
-    return _reference(key, "j", fingerprint)
+    return _reference(key, "j1", fingerprint)
+
+
+def issuer_serial_reference(key: bytes, issuer: bytes, serial: bytes) -> str:
+    """``j2`` reference of a JPKI user-auth certificate: its issuer Name (DER)
+    and serial number (the INTEGER's content octets). The issuer's length
+    goes first so that no two (issuer, serial) pairs hash the same input."""
+    if not issuer or not serial or len(issuer) > 0xFFFF:
+        raise ValueError("issuer and serial are needed")
+    return _reference(key, "j2", len(issuer).to_bytes(2, "big") + issuer + serial)
+
+
+def is_legacy_jpki(ref: str) -> bool:
+    return ref.startswith("j1-")
 
 
 def load_key(path: Path) -> bytes:

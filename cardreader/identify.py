@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from cardreader import apdu
 from cardreader.errors import StatusWordError
-from cardreader.pcsc import CardSession
+from cardreader.pcsc import CardSession, Response
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +60,30 @@ def identify(session: CardSession) -> CardIdentity:
     return CardIdentity(CardKind.UNKNOWN)
 
 
+LABEL_BYTES = 16
+
+
+def _select_and_read_label(session: CardSession) -> Response:
+    response = session.transmit(apdu.select_ef(apdu.EF_TOKEN_INFO))
+    if not response.ok:
+        if response.sw != apdu.SW_NOT_FOUND:
+            raise StatusWordError("SELECT EF 0006", response.sw, apdu.sw_meaning(response.sw))
+        return response
+    return session.transmit(apdu.read_binary(0, LABEL_BYTES))
+
+
 def jpki_token_label(session: CardSession) -> str | None:
     """Select the JPKI AP and read its token label; None if not a JPKI card."""
     if not session.transmit(apdu.select_aid(apdu.JPKI_AID)).ok:
         return None
     # The JPKI AP answered: from here on, odd answers are errors, not "unknown".
-    response = session.transmit(apdu.select_ef(apdu.EF_TOKEN_INFO))
+    # READ BINARY by short EF identifier saves the SELECT; 16 bytes hold every
+    # label (at most 15 characters, then space padding).
+    response = session.transmit(apdu.read_binary_sfi(apdu.EF_TOKEN_INFO, 0, LABEL_BYTES))
+    if response.sw in apdu.SW_NO_SFI:
+        response = _select_and_read_label(session)
     if response.sw == apdu.SW_NOT_FOUND:
         return None
-    if not response.ok:
-        raise StatusWordError("SELECT EF 0006", response.sw, apdu.sw_meaning(response.sw))
-    response = session.transmit(apdu.read_binary(0, 32))
     if response.sw not in (apdu.SW_OK, *apdu.SW_END_OF_FILE):
         raise StatusWordError("READ BINARY 0006", response.sw, apdu.sw_meaning(response.sw))
     label = apdu.token_label(response.data)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from cardreader import apdu, certs
+from cardreader import apdu, certref, certs
 from cardreader.errors import (
     MalformedResponseError,
     NotMyNumberCardError,
@@ -35,6 +35,11 @@ PIN_LENGTH = 4
 MAX_PIN_TRIES = 3
 SIGN_TIMEOUT = 15.0  # RSA-2048 on the card takes seconds on slow readers
 CHUNK = 256
+# First read of a tap: enough for version, serial, algorithm and a J-LIS-shaped
+# issuer (about 170 bytes) in one APDU; a longer issuer costs one more read
+# of exactly what is missing.
+HEAD_BLOCK = 192
+SFI_AUTH_CERT = apdu.EF_AUTH_CERT  # short EF identifier = the FID's low bits
 
 
 def encode_pin(pin: str) -> bytearray:
@@ -79,11 +84,49 @@ class Jpki:
         """DER of the CA certificate that issued the user-auth certificate."""
         return self._read_der_file(apdu.EF_AUTH_CA_CERT)
 
-    def _read_der_file(self, fid: int) -> bytes:
+    def read_auth_head(self) -> tuple[certref.CertHead, bytes]:
+        """Serial and issuer of the user-auth certificate from its first bytes
+        (one READ BINARY by short EF identifier, two if the issuer is long),
+        and the bytes read (a legacy full read continues from them)."""
+        data = self._read_sfi_or_select(SFI_AUTH_CERT, 0, HEAD_BLOCK)
+        try:
+            return certref.parse_head(data), data
+        except certref.NeedMore as more:
+            # One more read of exactly what is missing, never a loop: a card
+            # answering a few bytes at a time gets no second chance.
+            if len(data) < HEAD_BLOCK:
+                raise MalformedResponseError("certificate file ends inside its head") from None
+            data += self._read_sfi_or_select(SFI_AUTH_CERT, len(data), more.total - len(data))
+        try:
+            return certref.parse_head(data), data
+        except certref.NeedMore:
+            raise MalformedResponseError("certificate file ends inside its head") from None
+
+    def _read_sfi_or_select(self, sfi: int, offset: int, length: int) -> bytes:
+        """READ BINARY by short EF id; SELECT + READ on a card that refuses it."""
+        if offset <= 0xFF:
+            response = self.session.transmit(apdu.read_binary_sfi(sfi, offset, length))
+            if response.sw in (apdu.SW_OK, *apdu.SW_END_OF_FILE) and response.data:
+                if len(response.data) > length:
+                    raise MalformedResponseError("READ BINARY returned more than asked")
+                return response.data
+            if response.sw not in apdu.SW_NO_SFI:
+                raise _fail(f"READ BINARY SFI {sfi:02X}", response)
+            log.info("READ BINARY by short EF id refused", extra={"sw": f"{response.sw:04X}"})
+        self._select_ef(sfi)
+        return self._read(offset, length)
+
+    def read_auth_certificate_rest(self, head: bytes) -> bytes:
+        """The whole user-auth certificate, continuing after ``head`` (bytes
+        already read from offset 0): the legacy reference needs all of it."""
+        return self._read_der_file(apdu.EF_AUTH_CERT, head)
+
+    def _read_der_file(self, fid: int, head: bytes = b"") -> bytes:
         self._select_ef(fid)
-        head = self._read(0, 4)
+        if len(head) < 4:
+            head = self._read(0, 4)
         total = apdu.der_total_length(head)
-        data = bytearray(head)
+        data = bytearray(head[:total])
         if self.extended_reads:
             rest = self._try_extended(len(data), total - len(data))
             if rest is not None:

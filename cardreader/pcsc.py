@@ -193,6 +193,7 @@ class CardSession:
         self.reader = reader
         self.timeout = timeout
         self.apdu_count = 0
+        self.bytes_received = 0  # response data bytes (what a tap costs on the link)
         self._raw = raw
         self._on_close = on_close
         self._broken: CardReaderError | None = None
@@ -269,6 +270,7 @@ class CardSession:
             raise
         self.apdu_count += 1
         data, sw = apdu.split_response(raw)
+        self.bytes_received += len(data)
         if trace.isEnabledFor(logging.DEBUG):
             trace.debug(
                 "apdu",

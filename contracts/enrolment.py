@@ -44,7 +44,9 @@ BASE_PATH = "/api/enrolment"
 CODE_PATTERN = r"^[0-9]{8}$"
 # The reference form check-in computes (cardreader.credential): a kind letter
 # (m: member card, j: My Number Card certificate), a version, 160 bits base32.
-CREDENTIAL_REF_PATTERN = r"^[mj]1(-[a-z2-7]{8}){4}$"
+# j2 (issuer + serial) is what devices compute now; j1 (whole-certificate
+# fingerprint) is still accepted from devices not yet upgraded.
+CREDENTIAL_REF_PATTERN = r"^(m1|j1|j2)(-[a-z2-7]{8}){4}$"
 
 # Refusal codes (HTTP status in brackets).
 ERROR_CODES: dict[str, int] = {

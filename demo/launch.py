@@ -39,8 +39,8 @@ from zoneinfo import ZoneInfo
 
 import pyotp
 
-from cardreader.certs import describe
-from cardreader.credential import certificate_reference, member_reference
+from cardreader.credential import member_reference
+from cardreader.service import jpki_reference
 from cardreader.sim.pcscd import PcscdError, PrivatePcscd
 from cardreader.sim.profiles import DEMO_FELICA_IDM
 from cardreader.sim.testpki import TestPki, load_test_pki, write_test_pki
@@ -269,7 +269,7 @@ def demo_cards(config: DeviceConfig, pki: TestPki) -> dict[str, CardKind]:
     key = credential_key(config)
     return {
         member_reference(key, DEMO_FELICA_IDM): "member_card",
-        certificate_reference(key, describe(pki.users["valid"].der).fingerprint): "mynumber_card",
+        jpki_reference(key, pki.users["valid"].der): "mynumber_card",
     }
 
 

@@ -3,12 +3,16 @@
 The one place a tapped card becomes its credential reference, for check-in
 (the door opens for the reference a reservation holds) and for card
 enrolment (central links that same reference to a member), so the two can
-never compute different references for one card.
+never compute different references for one card. The one exception is a My
+Number Card still enrolled under its legacy ``j1`` reference: check-in
+matches it by ``j1``, and enrolment stores its current ``j2``
+(:attr:`CardSeen.enrol_ref`; docs/cardreader.md, "Card references and
+migration").
 
 :class:`CardFeed` owns the card service and, unless told otherwise, its
 watcher. Insertions arrive on the watcher's thread and are queued; the
-feed's own thread identifies the card (2-3 APDUs for a member card, the
-certificate read for a My Number Card: never a PIN, never the 12-digit
+feed's own thread identifies the card (2-3 APDUs for a member card, 3 for a
+My Number Card: the head of its certificate; never a PIN, never the 12-digit
 number) and hands a :class:`CardSeen` to ``sink``, which must only pass it
 on to its owning loop (``PublicApp.post_seen``, ``DoorTerminal.post``).
 """
@@ -37,6 +41,15 @@ class CardSeen:
     ref: str | None
     kind: str  # member | mynumber | unknown | unreadable
     readable: bool = True
+    # A My Number Card that matched by its legacy j1 reference (``ref``): its
+    # current j2 one. Check-in uses ``ref``; enrolment stores this, so that
+    # re-enrolling the card ends its whole-certificate reads.
+    current_ref: str | None = None
+
+    @property
+    def enrol_ref(self) -> str | None:
+        """The reference an enrolment links to the member."""
+        return self.current_ref if self.current_ref is not None else self.ref
 
 
 Sink = Callable[[CardSeen], None]
@@ -89,7 +102,7 @@ class CardFeed:
     def identify(self, reader: str) -> CardSeen:
         """The card in ``reader`` as its opaque reference and kind."""
         try:
-            info = self.service.info(reader)
+            info = self.service.tap(reader)
         except CertificateError as exc:
             # An expired My Number certificate still identifies nobody here.
             log.info("card certificate not usable", extra={"reader": reader, "error": str(exc)})
@@ -100,4 +113,4 @@ class CardFeed:
         if info.kind is CardKind.UNKNOWN or info.reference is None:
             return CardSeen(None, "unknown")
         kind = "mynumber" if info.kind is CardKind.MYNUMBER else "member"
-        return CardSeen(info.reference, kind)
+        return CardSeen(info.reference, kind, current_ref=info.alternate)

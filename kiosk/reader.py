@@ -7,6 +7,7 @@ from cardreader.credential import load_key
 from cardreader.errors import CredentialKeyError
 from cardreader.service import CardService
 from foundation.errors import ConfigError, MissingKeyError
+from kiosk.card_refs import known_refs_in
 from sync.config import DeviceConfig
 
 KEY_HOW = "the fleet's credential key (python -m cardreader keygen PATH; docs/configuration.md)"
@@ -46,4 +47,7 @@ def card_service_for(config: DeviceConfig) -> CardService:
         reader_filter=config.reader.name,
         apdu_timeout=config.reader.apdu_timeout_seconds,
         extended_reads=config.reader.extended_reads,
+        # The j1 -> j2 transition (docs/cardreader.md): cards enrolled under
+        # their legacy reference still match, with the whole certificate read.
+        known_refs=known_refs_in(config.store.path),
     )

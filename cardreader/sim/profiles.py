@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cardreader.sim.cards import ATR_FELICA, ATR_MIFARE_1K, UidCard, UnknownCard
 from cardreader.sim.faulty import FaultyCard
-from cardreader.sim.mynumber import MyNumberCard, PinState
+from cardreader.sim.mynumber import MyNumberCard, PinState, sign_state_for
 from cardreader.sim.testpki import TestPki
 from cardreader.sim.vpcd import VirtualCard
 
@@ -28,17 +28,26 @@ def mynumber_card(
     state_path: Path | None = None,
     tries: int | None = None,
     extended_length: bool = True,
+    sign_password: str = "TEST1234",  # noqa: S107 -- test material
 ) -> MyNumberCard:
-    """A My Number Card holding the test PKI's ``variant`` user certificate.
+    """A My Number Card holding the test PKI's ``variant`` user certificate
+    (and its signing certificate, key and CA when the PKI has them).
 
-    ``tries`` sets the retry counter (0 = blocked) and persists it if a
-    ``state_path`` is given; otherwise the persisted value (or 3) is used.
+    ``tries`` sets the user-auth retry counter (0 = blocked) and persists it
+    if a ``state_path`` is given; otherwise the persisted value (or 3) is
+    used. The signing password's counter lives beside it (``*.sign.json``).
     """
     user = pki.users[variant]
     state = PinState(state_path)
     if tries is not None:
         state.set(tries)
+    signer = pki.signers.get(variant)
     return MyNumberCard(
+        sign_cert_der=signer.der if signer else None,
+        sign_key=signer.key if signer else None,
+        sign_ca_der=pki.sign_root.der if signer and pki.sign_root else None,
+        sign_password=sign_password,
+        sign_pin_state=sign_state_for(state_path),
         cert_der=user.der,
         key=user.key,
         ca_der=pki.root.der,

@@ -4,12 +4,17 @@
 ``python -m cardreader testpki DIR`` writes:
 
 * ``TEST-root-ca.pem`` / ``.key.pem``: a self-signed RSA-2048 root shaped
-  like the J-LIS user-authentication root (C=JP, O=JPKI, OU=JPKI for user
-  authentication) but with ``TEST`` in every name: it is not J-LIS.
+  like the J-LIS user-authentication root (C=JP, O=…, OU=… for user
+  authentication, OU=<agency>) but with ``TEST`` in every name: it is not J-LIS.
 * ``users/TEST-user-N.cert.pem`` / ``.key.pem``: user-authentication
-  certificates like the card's (RSA-2048, e=65537, sha256WithRSAEncryption,
-  subject ``C=JP, CN=<opaque string>``, no name, address or birth date);
-  ``valid``, ``expired`` and ``revoked`` variants.
+  certificates with the size and shape of the card's
+  (:mod:`cardreader.sim.jpki_profile`: RSA-2048, short serial, the real
+  extensions, subject ``C=JP, CN=<opaque string>``, no name, address or
+  birth date); ``valid``, ``expired`` and ``revoked`` variants.
+* ``TEST-sign-root-ca.pem`` / ``.key.pem`` and ``users/TEST-user-N.sign.*``:
+  the signing side (a made-up TEST holder in the subjectAltName), for the
+  virtual card's signing certificate behind its signing password. The
+  product never reads it; middleware tests do.
 * ``TEST-crl.pem``: a CRL from the root listing the ``revoked`` user.
 * ``README-TEST-MATERIAL.txt`` saying all of the above.
 """
@@ -18,16 +23,16 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cardreader.sim import jpki_profile as profile
 from foundation import x509 as builder
 
-TEST_ORG = "JPKI TEST (city-kiosk test material, not J-LIS)"
 USER_VARIANTS = ("valid", "expired", "revoked")
 _LETTERS, _DIGITS = "ABCDEFGHJKLMNPQRSTUVWXYZ", "0123456789"
 README = """THIS IS TEST MATERIAL. It is not issued by J-LIS and proves nothing about anyone.
@@ -44,22 +49,22 @@ def _now() -> dt.datetime:
 
 
 def root_name() -> x509.Name:
-    return builder.name(
-        country="JP",
-        organisation=TEST_ORG,
-        units=["TEST JPKI for user authentication", "TEST ONLY - NOT J-LIS"],
-    )
+    return profile.ca_name(profile.AUTH_UNIT)
+
+
+def _root_validity(years: int) -> builder.Validity:
+    now = _now()
+    return builder.Validity(now - dt.timedelta(days=1), now + dt.timedelta(days=365 * years))
 
 
 def create_root(years: int = 20) -> KeyPair:
-    """A root that signs certificates and CRLs (without a SubjectKeyIdentifier)."""
-    now = _now()
-    return builder.create_ca(
-        builder.rsa_key(),
-        root_name(),
-        builder.Validity(now - dt.timedelta(days=1), now + dt.timedelta(days=365 * years)),
-        key_identifier=False,
-    )
+    """The user-authentication root: signs certificates and CRLs."""
+    return profile.create_root(profile.AUTH_UNIT, _root_validity(years))
+
+
+def create_sign_root(years: int = 20) -> KeyPair:
+    """The signing-side root (EF 0002 of the virtual card)."""
+    return profile.create_root(profile.SIGN_UNIT, _root_validity(years))
 
 
 def opaque_cn() -> str:
@@ -69,22 +74,27 @@ def opaque_cn() -> str:
     return "TEST" + "".join(chars)
 
 
+def _user_validity(expired: bool) -> builder.Validity:
+    now = _now()
+    if expired:
+        return builder.Validity(now - dt.timedelta(days=365 * 6), now - dt.timedelta(days=30))
+    return builder.Validity(now - dt.timedelta(days=1), now + dt.timedelta(days=365 * 5))
+
+
+def crl_cn() -> str:
+    """A CRL partition name like the card's distribution point (letters and digits)."""
+    return "TEST" + "".join(secrets.choice(_LETTERS) for _ in range(6))
+
+
 def issue_user(root: KeyPair, *, expired: bool = False) -> KeyPair:
     """A user-authentication certificate: its key only signs."""
-    now = _now()
-    validity = (
-        builder.Validity(now - dt.timedelta(days=365 * 6), now - dt.timedelta(days=30))
-        if expired
-        else builder.Validity(now - dt.timedelta(days=1), now + dt.timedelta(days=365 * 5))
-    )
-    return builder.issue(
-        root,
-        builder.rsa_key(),
-        builder.name(country="JP", common_name=opaque_cn()),
-        validity,
-        usage=builder.key_usage(digital_signature=True),
-        end_entity=False,
-    )
+    validity = _user_validity(expired)
+    return profile.auth_certificate(root, builder.rsa_key(), opaque_cn(), validity, crl_cn())
+
+
+def issue_signer(sign_root: KeyPair, *, expired: bool = False) -> KeyPair:
+    """A signing certificate for a made-up TEST holder."""
+    return profile.sign_certificate(sign_root, builder.rsa_key(), _user_validity(expired), crl_cn())
 
 
 def create_crl(root: KeyPair, revoked: list[x509.Certificate]) -> x509.CertificateRevocationList:
@@ -102,19 +112,30 @@ class TestPki:
     root: KeyPair
     users: dict[str, KeyPair]
     crl: x509.CertificateRevocationList
+    # The signing side (optional: folders written before it existed lack it).
+    sign_root: KeyPair | None = None
+    signers: dict[str, KeyPair] = field(default_factory=dict)
 
     __test__ = False  # not a pytest class
 
 
-def create_test_pki() -> TestPki:
+def create_test_pki(*, signing: bool = True) -> TestPki:
     root = create_root()
     users = {v: issue_user(root, expired=v == "expired") for v in USER_VARIANTS}
-    return TestPki(root, users, create_crl(root, [users["revoked"].cert]))
+    crl = create_crl(root, [users["revoked"].cert])
+    if not signing:
+        return TestPki(root, users, crl)
+    sign_root = create_sign_root()
+    signers = {v: issue_signer(sign_root, expired=v == "expired") for v in USER_VARIANTS}
+    return TestPki(root, users, crl, sign_root, signers)
 
 
-def _user_paths(directory: Path, variant: str) -> tuple[Path, Path]:
-    users = directory / "users"
-    return users / f"TEST-user-{variant}.cert.pem", users / f"TEST-user-{variant}.key.pem"
+def _user_paths(directory: Path, variant: str, side: str = "") -> tuple[Path, Path]:
+    users, stem = directory / "users", f"TEST-user-{variant}{side}"
+    return users / f"{stem}.cert.pem", users / f"{stem}.key.pem"
+
+
+SIGN_ROOT_FILES = ("TEST-sign-root-ca.pem", "TEST-sign-root-ca.key.pem")
 
 
 def _load_pair(cert: Path, key: Path) -> KeyPair:
@@ -129,6 +150,10 @@ def write_test_pki(directory: Path, pki: TestPki | None = None) -> TestPki:
     builder.write_crl(pki.crl, directory / "TEST-crl.pem")
     for variant, pair in pki.users.items():
         pair.write(*_user_paths(directory, variant))
+    if pki.sign_root is not None:
+        pki.sign_root.write(*(directory / f for f in SIGN_ROOT_FILES))
+    for variant, pair in pki.signers.items():
+        pair.write(*_user_paths(directory, variant, ".sign"))
     return pki
 
 
@@ -136,7 +161,16 @@ def load_test_pki(directory: Path) -> TestPki:
     """Read what :func:`write_test_pki` wrote (FileNotFoundError if absent)."""
     root = _load_pair(directory / "TEST-root-ca.pem", directory / "TEST-root-ca.key.pem")
     users = {v: _load_pair(*_user_paths(directory, v)) for v in USER_VARIANTS}
-    return TestPki(root, users, builder.load_crl(directory / "TEST-crl.pem"))
+    crl = builder.load_crl(directory / "TEST-crl.pem")
+    if not (directory / SIGN_ROOT_FILES[0]).exists():
+        return TestPki(root, users, crl)
+    sign_root = _load_pair(*(directory / f for f in SIGN_ROOT_FILES))
+    signers = {
+        v: _load_pair(*paths)
+        for v in USER_VARIANTS
+        if (paths := _user_paths(directory, v, ".sign"))[0].exists()
+    }
+    return TestPki(root, users, crl, sign_root, signers)
 
 
 def write_extra_user(directory: Path, variant: str) -> x509.Certificate:
@@ -156,6 +190,5 @@ def load_test_pki_with(directory: Path, variant: str) -> TestPki:
     pki = load_test_pki(directory)
     if variant in pki.users:
         return pki
-    return TestPki(
-        pki.root, {**pki.users, variant: _load_pair(*_user_paths(directory, variant))}, pki.crl
-    )
+    extra = {**pki.users, variant: _load_pair(*_user_paths(directory, variant))}
+    return TestPki(pki.root, extra, pki.crl, pki.sign_root, pki.signers)

@@ -183,13 +183,14 @@ class EnrolmentFlow:
         if not seen.readable:
             self.card_notice = "unreadable"
             return []
-        if kind is None or seen.ref is None or not re.fullmatch(CREDENTIAL_REF_PATTERN, seen.ref):
+        ref = seen.enrol_ref  # j2 even when the tap matched a legacy j1 card
+        if kind is None or ref is None or not re.fullmatch(CREDENTIAL_REF_PATTERN, ref):
             self.card_notice = "unsupported"
             return []
         self._kind = kind
         self.card_notice = ""
         self.step = EnrolmentStep.SENDING
-        card = CardIn(ticket=self._ticket.ticket, credential_ref=seen.ref, kind=kind)
+        card = CardIn(ticket=self._ticket.ticket, credential_ref=ref, kind=kind)
         return [Enrol(self.generation, card)]
 
     def sent(self, generation: int, result: Sent) -> list[Request]:

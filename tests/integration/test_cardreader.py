@@ -380,6 +380,7 @@ def test_trace_never_selects_my_number_aps_and_never_logs_pin(
     log_start = len(pcscd.log_text())
     try:
         with CardService(reader_filter=READER_NAMES[0]) as service, inserted(card, pcscd):
+            service.tap()
             service.info()
             with pytest.raises(errors.WrongPinError):
                 service.authenticate("9999", CHALLENGE)
@@ -398,12 +399,22 @@ def test_trace_never_selects_my_number_aps_and_never_logs_pin(
     assert "80 2A 00 80" in ours
     # Every application the card was asked to select is the JPKI AP.
     assert card.selected_aids and set(card.selected_aids) == {apdu.JPKI_AID}
+    # The signing side (certificate 0001 with name and address, its CA 0002)
+    # is never read, though this card has it; nor is its password tried.
+    assert card.sign_cert_der is not None
+    assert set(card.files_read) <= {0x0006, 0x000A, 0x000B}
+    assert card.sign_pin_state.tries_left == 5
     # pcscd's own APDU log (-a) shows the same on the wire.
     wire = pcscd.log_text()[log_start:].upper()
     for aid in apdu.FORBIDDEN_AIDS:
         assert aid.hex(" ").upper() not in wire
         assert aid[:8].hex(" ").upper() not in wire
     assert "D3 92 F0 00 26 01 00 00 00 01" in wire
+    # Nor was the signing certificate (EF 0001) or its CA (0002) selected or
+    # read by short EF identifier; the tap's own short-EF read is there.
+    for command in ("00 A4 02 0C 02 00 01", "00 A4 02 0C 02 00 02", "00 B0 81 00", "00 B0 82 00"):
+        assert command not in wire
+    assert "00 B0 8A 00 C0" in wire
     pin_forms = (PIN, PIN.encode().hex(), PIN.encode().hex(" "), "52, 55, 50, 57")
     for form in pin_forms:
         assert form not in ours.lower()

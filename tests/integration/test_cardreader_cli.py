@@ -77,7 +77,8 @@ def test_cli_info_my_number_card(pcscd: Pcscd, pki: TestPki) -> None:
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     assert info["kind"] == "mynumber"
-    assert info["reference"].startswith("j1-")
+    assert info["reference"].startswith("j2-")
+    assert info["alternate_reference"].startswith("j1-")
     assert info["pin_tries_left"] == 3
     assert info["certificate"]["subject"].startswith("CN=TEST")
     assert info["certificate"]["expired"] is False

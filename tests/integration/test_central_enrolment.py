@@ -103,6 +103,10 @@ def test_enrolment_refuses_a_suspended_member(world: Any) -> None:
         world.members.issue_code(member, "staff:x", world.clock())
 
 
+J1 = "j1-aaaaaaaa-bbbbbbbb-cccccccc-dddddddd"
+J2 = "j2-aaaaaaaa-bbbbbbbb-cccccccc-dddddddd"
+
+
 @dataclass
 class Listener:
     url: str
@@ -197,6 +201,33 @@ def test_enrolment_over_mutual_tls_reaches_the_next_delta(listener: Listener) ->
     delta = world.store.deltas_since(FACILITY, before)
     assert delta is not None
     assert delta[0].changes[0].reservation.credential_refs == [CARD_B]
+
+
+def test_enrolment_device_cannot_add_a_card_to_a_member_without_a_ticket(
+    listener: Listener,
+) -> None:
+    # A member whose My Number Card is enrolled under its legacy j1 reference
+    # only: a device (here with a valid fleet certificate) that claims the
+    # card's j2 reference must not get it attached to the member. There is
+    # no alias route; a card is only added through a ticket from the
+    # member's code (docs/cardreader.md, "Card references and migration").
+    world = listener.world
+    member = world.member()
+    world.bookings.create(ROOM, today_plus(2, 10), today_plus(2, 11),
+                          member_id=member, actor="t")  # fmt: skip
+    world.enrol(member, J1)
+    before = world.store.version(FACILITY)
+    alias = listener.call("POST", "/aliases", json={"legacy_ref": J1, "credential_ref": J2})
+    assert alias.status_code == 404, alias.text
+    forged = {"ticket": "x" * 32, "credential_ref": J2, "kind": "mynumber_card"}
+    guessed = listener.call("POST", "/cards", json=forged)
+    assert (guessed.status_code, guessed.json()["error"]) == (409, "ticket_invalid")
+    no_ticket = listener.call(
+        "POST", "/cards", json={"credential_ref": J2, "kind": "mynumber_card"}
+    )
+    assert (no_ticket.status_code, no_ticket.json()["error"]) == (422, "request_invalid")
+    # Nothing was published: the member's booking still carries j1 alone.
+    assert world.store.version(FACILITY) == before
 
 
 def _issuance(listener: Listener, cert: tuple[str, str]) -> requests.Response:

@@ -52,3 +52,12 @@ def test_credential_key_file_forms_and_errors(tmp_path: Path) -> None:
         credential.load_key(tmp_path / "short")
     with pytest.raises(CredentialKeyError, match="keygen"):
         credential.load_key(tmp_path / "missing")
+
+
+def test_credential_jpki_references_of_both_schemes_never_collide() -> None:
+    issuer, serial = b"\x30\x03\x31\x01\x00", b"\x07\x05\xd9\x90"
+    j2 = credential.issuer_serial_reference(KEY, issuer, serial)
+    assert j2.startswith("j2-") and not credential.is_legacy_jpki(j2)
+    j1 = credential.certificate_reference(KEY, bytes(32))
+    assert credential.is_legacy_jpki(j1) and j1[3:] != j2[3:]
+    assert not TWELVE_DIGITS.search(j2)

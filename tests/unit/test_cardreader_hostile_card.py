@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cardreader import apdu, certs, jpki
+from cardreader import apdu, certs, credential, jpki
 from cardreader.errors import CardReaderError, MalformedResponseError
+from cardreader.identify import jpki_token_label
 from cardreader.pcsc import CardSession
 from tests.harness.issuance import issuance_pki
 
@@ -66,7 +67,9 @@ class HostileCard:
             return self.data.draw(st.binary(max_size=300))
         ins = command[1]
         if ins == 0xB0 and len(command) == 5:
-            offset, le = (command[2] << 8) | command[3], command[4] or 256
+            short_ef = command[2] & 0x80  # by short EF identifier: offset in P2
+            offset = command[3] if short_ef else (command[2] << 8) | command[3]
+            le = command[4] or 256
             chunk = self.file[offset : offset + le]
             cut = self.data.draw(st.integers(0, len(chunk)))
             return chunk[: len(chunk) if self.data.draw(st.booleans()) else cut] + self.sw()
@@ -110,6 +113,45 @@ def test_hostile_card_pin_and_signature_answers_end_in_our_errors_only(
         jpki_card.verify_pin("1234")
         assert len(jpki_card.sign(b"challenge")) in (128, 256, 384, 512)
     assert len([c for c in card.sent if c[1] == 0x20 and len(c) > 5]) <= 1
+
+
+# A tap: SELECT AP, token label (maybe SELECT + READ instead), certificate head
+# (maybe SELECT + READ, then one more read, maybe SELECT + READ), each perhaps
+# followed by a 6Cxx resend and a chain of GET RESPONSE.
+MAX_TAP_APDUS = 9 * 66
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_hostile_card_tap_ends_in_our_errors_only(data: st.DataObject) -> None:
+    """The check-in tap (``CardService.tap``'s card part) against the same card."""
+    card = HostileCard(data)
+    session = CardSession("hostile", card, timeout=None)
+    with contextlib.suppress(CardReaderError):
+        if jpki_token_label(session) is not None:
+            head, _ = jpki.Jpki(session).read_auth_head()
+            assert credential.issuer_serial_reference(bytes(32), head.issuer, head.serial)
+    assert len(card.sent) <= MAX_TAP_APDUS
+    assert not [c for c in card.sent if c[1] in (0x20, 0x2A)]  # no PIN, no signature
+    selects = [c for c in card.sent if c[1] == 0xA4 and c[2] == 0x04]
+    assert all(c[5 : 5 + c[4]] == apdu.JPKI_AID for c in selects)
+
+
+def test_jpki_tap_head_answered_a_byte_at_a_time_is_refused_at_once() -> None:
+    """A certificate head answered a few bytes per READ BINARY: refused after
+    the first short answer, not read byte by byte."""
+    sent: list[bytes] = []
+
+    def raw(command: bytes) -> bytes:
+        sent.append(command)
+        if command[1] == 0xB0:
+            return b"\x30\x82\x06\x00\x30" + b"\x62\x82"
+        return b"\x90\x00"
+
+    card = jpki.Jpki(CardSession("hostile", raw, timeout=None))
+    with pytest.raises(MalformedResponseError, match="ends inside its head"):
+        card.read_auth_head()
+    assert len(sent) == 1
 
 
 def test_jpki_card_answering_a_byte_at_a_time_is_refused_at_once() -> None:

@@ -137,6 +137,20 @@ def test_enrolment_already_enrolled_is_success_in_its_own_words(rig: Rig) -> Non
     assert rig.session.screen.body == "This card was already linked to your membership."
 
 
+def test_enrolment_legacy_card_is_enrolled_under_its_current_reference(rig: Rig) -> None:
+    # A My Number Card enrolled under j1 that this device's cache still holds:
+    # the tap matched it by j1, but re-enrolling it must store its j2
+    # reference (docs/cardreader.md, "Card references and migration").
+    j1 = "j1-aaaaaaaa-bbbbbbbb-cccccccc-dddddddd"
+    j2 = "j2-aaaaaaaa-bbbbbbbb-cccccccc-dddddddd"
+    rig.open()
+    rig.type_code()
+    rig.tap(CardSeen(j1, "mynumber", current_ref=j2))
+    assert [c.credential_ref for c in rig.central.received] == [j2]
+    assert rig.central.received[0].kind == "mynumber_card"
+    assert step(rig) == EnrolmentStep.ENROLLED
+
+
 def test_enrolment_every_contract_code_has_plain_words() -> None:
     assert set(ERROR_CODES) <= set(tx.REFUSALS)
     for words in tx.REFUSALS.values():
