@@ -63,6 +63,7 @@ class Daemon:
         self.events = EventWriter(
             config.store.path,
             busy_timeout=config.store.busy_timeout_seconds,
+            reserve_bytes=config.store.reserve_bytes,
             timezone=config.device.timezone,
             started={
                 "doors": [d.id for d in config.doors],

@@ -5,7 +5,10 @@ The control loop never waits on SQLite: a store locked by another process
 in order and appended by :class:`EventWriter`'s thread; if the store cannot
 be opened or written, they stay queued (in order) and the writer retries,
 logging each failure, while the doors keep working. ``status`` shows the
-backlog and the last store error.
+backlog and the last store error. A full disk is one of those failures: the
+store refuses the append cleanly (:class:`~sync.errors.StoreFullError`), the
+events stay queued and are written, in order and once each, when space is
+back; events already appended from a batch are not appended again.
 
 The writer also keeps the ``lockctl.running`` marker in the store's state
 table: set when the daemon starts, cleared only by an orderly stop. Finding
@@ -25,9 +28,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sync.errors import StoreError, SyncError
+from sync.errors import StoreError, StoreFullError, SyncError
 from sync.outbox import Outbox
-from sync.store import Store, open_store
+from sync.store import DEFAULT_RESERVE_BYTES, Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +54,11 @@ class EventWriter:
         timezone: str,
         started: dict[str, Any],
         retry_seconds: float = 1.0,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
     ) -> None:
         self._path = store_path
         self._busy_timeout = busy_timeout
+        self._reserve_bytes = reserve_bytes
         self._timezone = ZoneInfo(timezone)
         self._started = started
         self._retry = retry_seconds
@@ -63,6 +68,8 @@ class EventWriter:
         self._clean = False
         self._store: Store | None = None
         self._marked = False
+        self._previous_running: str | None = None
+        self._previous_read = False
         self.last_error: str | None = None
         self.written = 0
         self._thread = threading.Thread(target=self._run, name="lockctl-events", daemon=True)
@@ -103,18 +110,21 @@ class EventWriter:
                     self._cond.wait()
                 batch = list(self._queue)
                 stopping = self._stopping
-            if self._write(batch):
-                with self._cond:
-                    for _ in batch:
-                        self._queue.popleft()
-                    if stopping and not self._queue:
-                        break
-            else:
-                with self._cond:
+            done, ok = self._write(batch)
+            with self._cond:
+                # Only what was written (or refused for good) leaves the
+                # queue: a batch cut short by a full disk is not appended twice.
+                for _ in range(done):
+                    self._queue.popleft()
+                if ok and stopping and not self._queue:
+                    break
+                if not ok:
                     self._cond.wait(self._retry)
         self._finish()
 
-    def _write(self, batch: list[_Queued]) -> bool:
+    def _write(self, batch: list[_Queued]) -> tuple[int, bool]:
+        """Append ``batch`` in order: how many left the queue, and whether all did."""
+        done = 0
         try:
             store = self._open()
             for type_, data, at in batch:
@@ -123,22 +133,31 @@ class EventWriter:
                 try:
                     outbox.append(type_, data)
                     self.written += 1
+                except StoreError:
+                    raise  # the store, not the event: keep it queued
                 except (SyncError, ValueError) as exc:
                     # Cannot be stored as given: dropping is the only way on.
                     log.error("event refused", extra={"type": type_, "error": str(exc)})
+                done += 1
         except (StoreError, sqlite3.Error, OSError) as exc:
             self._fail(exc)
-            return False
+            return done, False
         self.last_error = None
-        return True
+        return done, True
 
     def _open(self) -> Store:
         if self._store is None:
-            self._store = open_store(self._path, busy_timeout=self._busy_timeout)
+            self._store = open_store(
+                self._path, busy_timeout=self._busy_timeout, reserve_bytes=self._reserve_bytes
+            )
         if not self._marked:
-            previous = self._store.get_state(RUNNING_KEY)
+            if not self._previous_read:
+                # Read once: a retry after a failed start event must not take
+                # our own marker for an unclean stop.
+                self._previous_running = self._store.get_state(RUNNING_KEY)
+                self._previous_read = True
             self._store.set_state(RUNNING_KEY, "1")
-            data = {**self._started, "unclean_previous_stop": previous == "1"}
+            data = {**self._started, "unclean_previous_stop": self._previous_running == "1"}
             Outbox(self._store, timezone=self._timezone).append("lockctl.started", data)
             self._marked = True
             self.written += 1
@@ -152,7 +171,9 @@ class EventWriter:
                 extra={"store": str(self._path), "error": message},
             )
         self.last_error = message
-        if self._store is not None:
+        if self._store is not None and not isinstance(exc, StoreFullError):
+            # A full disk leaves the connection usable (rolled back); any
+            # other failure gets a fresh connection at the next try.
             self._store.close()
             self._store = None
 

@@ -114,7 +114,9 @@ class Agent:
         self.config = config
         self.device = config.device.id
         self.store = store or open_store(
-            config.store.path, busy_timeout=config.store.busy_timeout_seconds
+            config.store.path,
+            busy_timeout=config.store.busy_timeout_seconds,
+            reserve_bytes=config.store.reserve_bytes,
         )
         self.outbox = Outbox(self.store)
         self.cache = ReservationCache(self.store, config.device.facility)

@@ -19,13 +19,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from foundation.cli import add_config_argument, run_cli
-from foundation.errors import EXIT_FAILED, EXIT_OK
+from foundation.errors import EXIT_FAILED, EXIT_OK, EXIT_STORE
 from foundation.logs import configure_logging
 from sync.cache_report import cache_report, format_report
 from sync.config import DeviceConfig, load_config
+from sync.headroom import DISK_ACTION, disk_report
 from sync.outbox import Outbox
 from sync.reservations import ReservationCache
-from sync.store import SCHEMA_VERSION, open_store
+from sync.store import SCHEMA_VERSION, Store, open_store
 
 log = logging.getLogger("sync.cli")
 
@@ -46,23 +47,54 @@ def cmd_config(config: DeviceConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _open(config: DeviceConfig, *, read_only: bool = False) -> Store:
+    return open_store(
+        config.store.path,
+        busy_timeout=config.store.busy_timeout_seconds,
+        reserve_bytes=config.store.reserve_bytes,
+        read_only=read_only,
+    )
+
+
+def _open_to_read(config: DeviceConfig) -> Store:
+    """An existing store read-only: no migration, no write, so it opens on a
+    full or read-only disk; a missing one is created as before."""
+    return _open(config, read_only=config.store.path.is_file())
+
+
 def cmd_store_check(config: DeviceConfig, args: argparse.Namespace) -> int:
-    with open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds) as store:
+    with _open_to_read(config) as store:
+        disk = disk_report(config.store.path, config.store.reserve_bytes)
         problems = store.integrity_problems()
         outbox = Outbox(store)
-        report = {
+        report: dict[str, Any] = {
             "store": str(store.path),
             "schema_version": SCHEMA_VERSION,
             "integrity": problems or "ok",
             "outbox_depth": outbox.depth(),
             "oldest_unsent": outbox.oldest_created(),
+            "disk": disk,
         }
     _print(report)
+    if disk["read_only"]:
+        return _disk_problem(store, disk, "is read-only: the store cannot be written", READ_ONLY)
+    if disk["appends_refused"]:
+        return _disk_problem(store, disk, "is full: new events are refused", DISK_ACTION)
     return EXIT_FAILED if problems else EXIT_OK
 
 
+READ_ONLY = "Check the disk (dmesg), then remount it read-write or replace it"
+
+
+def _disk_problem(store: Store, disk: dict[str, Any], problem: str, action: str) -> int:
+    """The report is printed; one line says what is wrong (exit 4, a store error)."""
+    print(f"error: device store {store.path}: its disk {problem}. {action}.", file=sys.stderr)
+    log.error("store disk not writable", extra={"store": str(store.path), **disk})
+    return EXIT_STORE
+
+
 def cmd_outbox_list(config: DeviceConfig, args: argparse.Namespace) -> int:
-    with open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds) as store:
+    with _open_to_read(config) as store:
         for event in Outbox(store).pending(limit=args.limit):
             print(json.dumps(event.to_wire(), ensure_ascii=False))
     return 0
@@ -74,14 +106,14 @@ def cmd_outbox_append(config: DeviceConfig, args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         print(f"error: --data is not valid JSON: {exc}", file=sys.stderr)
         return 2
-    with open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds) as store:
+    with _open(config) as store:
         event = Outbox(store).append(args.type, data)
     _print(event.to_wire())
     return 0
 
 
 def cmd_reservations(config: DeviceConfig, args: argparse.Namespace) -> int:
-    with open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds) as store:
+    with _open_to_read(config) as store:
         report = cache_report(ReservationCache(store, config.device.facility))
     if args.json:
         _print(report.as_dict())
@@ -123,7 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", action="store_true", help="print the whole configuration as JSON")
     p.set_defaults(func=cmd_config)
 
-    p = sub.add_parser("store-check", help="create/migrate the store and check its integrity")
+    p = sub.add_parser(
+        "store-check",
+        help="check the store's integrity and its disk (read-only; creates a missing store)",
+    )
     add_config_argument(p)
     p.set_defaults(func=cmd_store_check)
 

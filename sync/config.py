@@ -69,6 +69,13 @@ class LoggingSection(Section):
 class StoreSection(Section):
     path: Path = Path("device.db")
     busy_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Headroom kept beside the store so the outbox drains on a full disk
+    # (sync.headroom); 0 turns it off.
+    reserve_mb: float = Field(default=8.0, ge=0, le=1024)
+
+    @property
+    def reserve_bytes(self) -> int:
+        return int(self.reserve_mb * 1024 * 1024)
 
 
 class ReaderSection(Section):

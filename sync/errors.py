@@ -15,6 +15,7 @@ __all__ = [
     "PersonalDataError",
     "StoreCorruptError",
     "StoreError",
+    "StoreFullError",
     "StoreTooNewError",
     "StoreUnavailableError",
     "SyncError",
@@ -47,3 +48,12 @@ class StoreCorruptError(StoreError):
 
 class StoreTooNewError(StoreError):
     """The store was created by a newer version of this software."""
+
+
+class StoreFullError(StoreUnavailableError):
+    """The store's filesystem has no room for this write (SQLite ``SQLITE_FULL``).
+
+    The write was rolled back and the connection is usable again; committed
+    events are intact. Draining (deleting confirmed events) still works from
+    the store's reserve (:mod:`sync.headroom`).
+    """

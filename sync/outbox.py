@@ -151,7 +151,8 @@ class Outbox:
     def confirm(self, event_ids: Iterable[str]) -> int:
         """Delete events that central confirmed as committed; returns how many."""
         ids = [(i,) for i in event_ids]
-        with self.store.write() as conn:
+        # Draining frees space: it may use the disk's reserve (sync.headroom).
+        with self.store.write(use_reserve=True) as conn:
             before = conn.total_changes
             conn.executemany("DELETE FROM outbox WHERE id = ?", ids)
             return conn.total_changes - before

@@ -8,6 +8,14 @@ applies them and the others see the result.
 
 A file created by a newer version of the software (a migration this version
 does not know) is refused rather than written to.
+
+Every failed write is rolled back and raised as the package's typed error
+(:mod:`sync.errors`; a full disk is :class:`StoreFullError`), so a
+long-running writer's connection is usable again at its next write. Opening
+writes nothing when the schema is current, so a full disk does not stop a
+process from starting; ``read_only=True`` opens without migrating or
+writing at all (the shell's read-only tools). Headroom for draining on a full
+disk: :mod:`sync.headroom`.
 """
 
 from __future__ import annotations
@@ -19,14 +27,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlite_utils import Database, Migrations
 
-from sync.errors import StoreCorruptError, StoreTooNewError, StoreUnavailableError
+from sync.errors import (
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreTooNewError,
+    StoreUnavailableError,
+)
+from sync.headroom import DISK_ACTION, Reserve
 
 log = logging.getLogger(__name__)
 
 MIGRATION_SET = "city-kiosk.device"
+DEFAULT_RESERVE_BYTES = 8 * 1024 * 1024
+# SQLite primary result codes (the low byte of ``sqlite_errorcode``).
+SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 5, 11, 13, 26
 migrations = Migrations(MIGRATION_SET)
 
 
@@ -137,33 +156,91 @@ class Store:
     by a lock and by SQLite's own locking across processes.
     """
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        busy_timeout: float = 10.0,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+        read_only: bool = False,
+    ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        self.reserve = Reserve(self.path, 0 if read_only else reserve_bytes)
         self._lock = threading.RLock()
-        self.conn = _connect(self.path, busy_timeout)
-        try:
+        if read_only:
+            self.conn = _connect_read_only(self.path, busy_timeout)
             self.db = Database(self.conn, execute_plugins=False)
-            _prepare(self.db, self.path)
-        except BaseException:
-            self.conn.close()
-            raise
+            try:
+                _refuse_too_new(self.db, self.path)
+            except BaseException:
+                self.conn.close()
+                raise
+            return
+        try:
+            self.conn, self.db = _open(self.path, busy_timeout)
+        except StoreUnavailableError:
+            # Opening may need a few bytes (the -shm index, a migration): on a
+            # full disk, give the reserve back once and try again.
+            if not self.reserve.release("the store could not be opened"):
+                raise
+            self.conn, self.db = _open(self.path, busy_timeout)
+        if not self.reserve.held():
+            self.reserve.ready_for_ordinary_write()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, *, use_reserve: bool = False) -> Iterator[sqlite3.Connection]:
         """A write transaction taken with ``BEGIN IMMEDIATE``.
 
         Taking the write lock up front means a busy store waits (busy
         timeout) instead of failing half-way through a read-then-write.
-        Returns only after the commit is durable.
+        Returns only after the commit is durable. Any failure rolls back and
+        SQLite's errors become :class:`~sync.errors.StoreError`.
+
+        ``use_reserve``: a write that drains (deletes confirmed events) or
+        keeps the agent running (its small state rows); it may use the
+        disk's reserve. Other writes are refused with
+        :class:`~sync.errors.StoreFullError` while the reserve is released.
         """
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            if use_reserve:
+                self.reserve.before_draining_write()
+            elif not self.reserve.ready_for_ordinary_write():
+                raise _full(self.path, "the disk is full (the reserve for draining is in use)")
             try:
+                self.conn.execute("BEGIN IMMEDIATE")
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+                self.conn.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+                    raise  # a bug or bad data, not the store: the caller's to see
+                if isinstance(exc, sqlite3.Error):
+                    raise self._write_failed(exc) from exc
                 raise
-            self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # After SQLITE_FULL, SQLite may already have rolled back by itself;
+        # a failing ROLLBACK must not hide the error that caused it.
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                log.error("store rollback failed", extra={"error": str(exc)})
+
+    def _write_failed(self, exc: sqlite3.Error) -> StoreError:
+        error = _classify(self.path, exc)
+        if isinstance(error, StoreFullError):
+            self.reserve.release("a write met a full disk")
+        log.error(
+            "store write failed; rolled back",
+            extra={"store": str(self.path), "error": str(exc), "error_type": type(error).__name__},
+        )
+        return error
+
+    def space_low(self) -> bool:
+        """True while ordinary writes (appends) are refused for lack of disk space."""
+        return self.reserve.space_low()
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -174,7 +251,9 @@ class Store:
         return str(rows[0]["value"]) if rows else default
 
     def set_state(self, key: str, value: str) -> None:
-        with self.write() as conn:
+        # Small rows the agent needs to keep running (session, link): they may
+        # use the reserve, so a full disk never stops it from draining.
+        with self.write(use_reserve=True) as conn:
             conn.execute(
                 "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key)"
                 " DO UPDATE SET value = excluded.value,"
@@ -204,9 +283,30 @@ class Store:
         self.close()
 
 
-def open_store(path: str | Path, *, busy_timeout: float = 10.0) -> Store:
-    """Open (creating and migrating if needed) the device store at ``path``."""
-    return Store(path, busy_timeout=busy_timeout)
+def open_store(
+    path: str | Path,
+    *,
+    busy_timeout: float = 10.0,
+    reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+    read_only: bool = False,
+) -> Store:
+    """Open (creating and migrating if needed) the device store at ``path``.
+
+    ``read_only``: open an existing store without creating, migrating or
+    writing anything (works on a full or read-only disk).
+    """
+    return Store(path, busy_timeout=busy_timeout, reserve_bytes=reserve_bytes, read_only=read_only)
+
+
+def _open(path: Path, busy_timeout: float) -> tuple[sqlite3.Connection, Database]:
+    conn = _connect(path, busy_timeout)
+    try:
+        db = Database(conn, execute_plugins=False)
+        _prepare(db, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn, db
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -232,6 +332,38 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
+def _connect_read_only(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """``mode=ro``; when even that needs bytes the disk lacks (a new ``-shm``
+    index) and no ``-wal`` holds uncheckpointed commits, ``immutable=1``."""
+    if not path.is_file():
+        raise StoreUnavailableError(
+            str(path), "does not exist", "Check store.path in the device configuration."
+        )
+    wal = path.with_name(path.name + "-wal")
+    try:
+        return _connect_uri(path, "mode=ro", busy_timeout)
+    except sqlite3.Error as exc:
+        if wal.exists() and wal.stat().st_size > 0:
+            raise _classify(path, exc) from None
+    try:
+        return _connect_uri(path, "immutable=1", busy_timeout)
+    except sqlite3.Error as exc:
+        raise _classify(path, exc) from None
+
+
+def _connect_uri(path: Path, mode: str, busy_timeout: float) -> sqlite3.Connection:
+    uri = f"file:{quote(str(path.resolve()))}?{mode}"
+    conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, check_same_thread=False)
+    conn.isolation_level = None
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens it for real
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def _prepare(db: Database, path: Path) -> None:
     try:
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -251,18 +383,14 @@ def _prepare(db: Database, path: Path) -> None:
 def _migrate(db: Database, path: Path) -> None:
     db.conn.execute("BEGIN IMMEDIATE")
     try:
-        known = {m.name for m in migrations._migrations}
-        unknown = [m.name for m in migrations.applied(db) if m.name not in known]
-        if unknown:
-            raise StoreTooNewError(
-                str(path),
-                f"it was created by a newer version of this software (migration {unknown[-1]})",
-                "Install that version or newer, or move the file aside to start a new store"
-                " (unsent events stay in the old file).",
-            )
+        _refuse_too_new(db, path)
         pending = [m.name for m in migrations.pending(db)]
-        migrations.apply(db)
-        db.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        # Nothing written when the schema is current: opening must work on a
+        # full disk (a process restarting, a tool looking at the store).
+        if pending:
+            migrations.apply(db)
+        if db.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            db.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except BaseException:
         db.conn.execute("ROLLBACK")
         raise
@@ -271,14 +399,43 @@ def _migrate(db: Database, path: Path) -> None:
         log.info("store migrated", extra={"store": str(path), "applied": pending})
 
 
-def _classify(path: Path, exc: sqlite3.DatabaseError) -> Exception:
+def _refuse_too_new(db: Database, path: Path) -> None:
+    known = {m.name for m in migrations._migrations}
+    try:
+        unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    except sqlite3.DatabaseError as exc:
+        raise _classify(path, exc) from None
+    if unknown:
+        raise StoreTooNewError(
+            str(path),
+            f"it was created by a newer version of this software (migration {unknown[-1]})",
+            "Install that version or newer, or move the file aside to start a new store"
+            " (unsent events stay in the old file).",
+        )
+
+
+def _full(path: Path, problem: str) -> StoreFullError:
+    return StoreFullError(str(path), problem, f"New events are refused. {DISK_ACTION}.")
+
+
+def _classify(path: Path, exc: sqlite3.Error) -> StoreError:
     text = str(exc)
-    if "not a database" in text or "malformed" in text:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == SQLITE_FULL or "disk is full" in text:
+        return _full(path, f"the disk is full ({text})")
+    if code in (SQLITE_CORRUPT, SQLITE_NOTADB) or "not a database" in text or "malformed" in text:
         return StoreCorruptError(
             str(path),
             f"the file is damaged or not a SQLite database ({text})",
             "Stop the device services, move the file aside for analysis (it may hold unsent"
             " events) and start them again to create a new store.",
+        )
+    if code == SQLITE_BUSY:
+        return StoreUnavailableError(
+            str(path),
+            f"is locked by another process past the busy timeout ({text})",
+            "Check for a stuck device process; raise store.busy_timeout_seconds if the device"
+            " is slow.",
         )
     return StoreUnavailableError(
         str(path),

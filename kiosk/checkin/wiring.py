@@ -48,7 +48,11 @@ def build_checkin_service(
     except KeyError:
         raise ConfigError(config.source, [f"--door {door_id}: no such door in [[doors]]"]) from None
     zone = ZoneInfo(config.device.timezone)
-    store = open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds)
+    store = open_store(
+        config.store.path,
+        busy_timeout=config.store.busy_timeout_seconds,
+        reserve_bytes=config.store.reserve_bytes,
+    )
     service = CheckinService(
         door=door_id,
         facility=config.device.facility,

@@ -51,7 +51,11 @@ def build_enrolment(
     ports. ``post`` runs a result on the UI loop."""
     closers: list[Callable[[], None]] = []
     if events is None:
-        store = open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds)
+        store = open_store(
+            config.store.path,
+            busy_timeout=config.store.busy_timeout_seconds,
+            reserve_bytes=config.store.reserve_bytes,
+        )
         closers.append(store.close)
         zone = ZoneInfo(config.device.timezone)
         events = Outbox(store, timezone=zone, clock_trusted=clock_trusted)

@@ -96,7 +96,11 @@ def build_issuance(
 ) -> IssuanceKit:
     """The started orchestrator over the configured (or injected) ports.
     ``post`` runs a result on the UI loop (``Clock.schedule_once`` in the app)."""
-    store = open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds)
+    store = open_store(
+        config.store.path,
+        busy_timeout=config.store.busy_timeout_seconds,
+        reserve_bytes=config.store.reserve_bytes,
+    )
     closers: list[Callable[[], None]] = [store.close]
     zone = ZoneInfo(config.device.timezone)
     central_port = central if central is not None else central_for(config)
