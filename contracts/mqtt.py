@@ -174,6 +174,9 @@ class Health(Message):
     # Additive and optional: the version of the configuration central pushed
     # that the agent runs with (None: the device's own file alone).
     config_version: Annotated[int, Field(ge=1, le=MAX_INT)] | None = None
+    # Additive and optional: the store's disk is full, so new events are refused
+    # (committed ones are kept and still sent); see docs/sync.md "A full disk".
+    store_full: bool | None = None
 
 
 class Reservation(BaseModel):

@@ -54,6 +54,7 @@ from contracts.mqtt import (
     Status,
 )
 from sync.config import DeviceConfig
+from sync.errors import StoreError
 from sync.health import HealthCollector, software_versions
 from sync.outbox import Event, Outbox
 from sync.reservations import ReservationCache, ReservationSync, SnapshotError
@@ -143,6 +144,7 @@ class Agent:
         self._batches: dict[int, _Batch] = {}
         self._inflight: dict[str, int] = {}
         self._batch_no = 0
+        self._started = False
         self._topics = {
             k: protocol.device_topic(self.device, k) for k in protocol.DEVICE_TOPIC_KINDS
         }
@@ -183,13 +185,25 @@ class Agent:
     def run(self) -> None:
         log.info("sync agent started", extra={"device": self.device, "session": self._session()})
         self._check_certificate()
-        record_link(self.store, False, time.time())  # a link left by an earlier run is gone
         try:
             while not self._stopping.is_set():
-                self._tick()
-                self._handle_inbox(self._wait_time())
+                try:
+                    if not self._started:
+                        record_link(self.store, False, time.time())  # an earlier run's link
+                        self._started = True
+                    self._tick()
+                    self._handle_inbox(self._wait_time())
+                except StoreError as exc:
+                    self._store_failed(exc)
         finally:
             self._shutdown()
+
+    def _store_failed(self, exc: StoreError) -> None:
+        # A full or failing disk: the store rolled back and its connection is
+        # usable; go on (the outbox is unchanged) and try again shortly.
+        self.counters["store_errors"] += 1
+        log.error("store write failed; the agent goes on", extra={"error": str(exc)})
+        self._stopping.wait(1.0)
 
     def _wait_time(self) -> float:
         now = time.monotonic()
@@ -459,6 +473,9 @@ class Agent:
                 raise ProtocolError(f"unexpected topic {topic!r}")
         except (ProtocolError, SnapshotError) as exc:
             self._reject(topic, len(payload), str(exc))
+        except StoreError as exc:  # rolled back; an ack or answer comes again
+            self.counters["store_errors"] += 1
+            log.error("message not applied: store write failed", extra={"error": str(exc)})
         except Exception:  # a bug must not stop the agent: a retained message would crash-loop it
             self.counters["internal_errors"] += 1
             log.exception("message handling failed", extra={"topic": topic, "bytes": len(payload)})
@@ -517,7 +534,10 @@ class Agent:
                 client.disconnect()
             client.loop_stop()
         if self._connected:
-            record_link(self.store, False, time.time())
+            try:
+                record_link(self.store, False, time.time())
+            except StoreError as exc:
+                log.error("link state not recorded at stop", extra={"error": str(exc)})
         self._connected = False
         self.store.close()
         log.info("sync agent stopped", extra={"counters": dict(self.counters)})

@@ -134,6 +134,7 @@ class HealthCollector:
             mem_available_mb=mem_available_mb(),
             disk_free_mb=disk_free,
             disk_read_only=read_only,
+            store_full=self.outbox.store.space_low(),
             store_bytes=store_bytes(self.store_path),
             outbox_depth=self.outbox.depth(),
             outbox_oldest_age_s=None if oldest is None else max(0.0, now - oldest),

@@ -97,6 +97,7 @@ RULES: dict[str, Condition] = {
     "throttled": _metric("throttled", lambda v, t: int(v) & 0xF != 0, "throttled (0x{value:.0f})"),
     "disk_low": _metric("disk_free_mb", lambda v, t: v < t.disk_free_mb, "{value:.0f} MB free"),
     "disk_read_only": _flag("disk_read_only", True, "disk is read-only"),
+    "store_full": _flag("store_full", True, "disk full: new events refused"),
     "outbox_backlog": _metric(
         "outbox_oldest_age_s",
         lambda v, t: v > t.outbox_oldest_s,

@@ -25,6 +25,9 @@ STAFF_CALLED = N_("Staff has been called. Please wait here.")
 CACHE_STALE_NOTICE = N_("Reservation data may be out of date.")
 # On the attract screen while the door is in lockdown (a remote door.lockdown).
 ENTRANCE_CLOSED = N_("This entrance is closed now. Please contact staff.")
+# On the attract screen while the device store's disk is full: check-ins still
+# work from the cache, but their events are not recorded (docs/sync.md).
+STORE_FULL_NOTICE = N_("This terminal's storage is full. Please tell staff.")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ wiped on submit, on the idle timeout and whenever the session resets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from enum import StrEnum
@@ -61,6 +62,10 @@ class CheckinSession(TouchSession):
     # The door is in lockdown (read each second on the attract screen): the
     # attract screen says the entrance is closed before anyone taps.
     entrance_closed: bool = False
+    # Is the device store's disk full (events refused)? Looked at every tick;
+    # the attract screen then says so (messages.STORE_FULL_NOTICE).
+    storage_full: Callable[[], bool] = lambda: False
+    store_full: bool = False
     _code: str = ""
 
     # --- what the screens read -------------------------------------------
@@ -71,6 +76,10 @@ class CheckinSession(TouchSession):
     # --- inputs ------------------------------------------------------------
     def tick(self, now: float) -> None:
         """Called about once a second from the UI clock."""
+        full = self.storage_full()
+        if full != self.store_full:
+            self.store_full = full
+            self._changed()
         if self.screen.name == CheckinScreen.ATTRACT:
             closed = self.service.entrance_closed()
             if closed != self.entrance_closed:

@@ -102,7 +102,10 @@ def build_checkin_session(
     staff = StaffCaller(service.outbox, link, settings, "checkin", door=service.door)
 
     def factory(on_change: Callable[[CheckinSession], None]) -> CheckinSession:
-        session = CheckinSession(service, names, zone, on_change=on_change, staff=staff)
+        session = CheckinSession(
+            service, names, zone, on_change=on_change, staff=staff,
+            storage_full=service.outbox.store.space_low,
+        )  # fmt: skip
         session.activity(time.monotonic())
         return session
 

@@ -20,6 +20,7 @@ from sync.config import load_config
 from sync.reservations import ReservationCache
 from sync.store import open_store
 from tests.harness.keys import write_test_key
+from tests.harness.smallfs import fill, mounted_tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -199,4 +200,28 @@ def test_touchscreen_untrusted_clock_pauses_checkin(
     lines = run_driver(scenario, tmp_path, kivy_env)
     state = next(line for line in lines if "dots" in line)
     assert state["body"] == "時計が合っていないため受付を止めています。"
+    assert_not_blank(next(line["shot"] for line in lines if "shot" in line))
+
+
+def test_touchscreen_store_full_says_so_on_the_attract_screen(
+    tmp_path: Path, kivy_env: dict[str, str], artifacts_dir: Path
+) -> None:
+    with mounted_tmpfs(tmp_path / "fs") as small:
+        config = device_config(small, tmp_path / "no-lockctl.sock")
+        text = config.read_text().replace("[store]\n", "[store]\nreserve_mb = 0.25\n")
+        config.write_text(text)
+        open_store(load_config(config).store.path, reserve_bytes=256 * 1024).close()
+        filler = fill(small)
+        steps = [
+            {"notice": "この端末の記録領域がいっぱいです。係員にお知らせください。", "timeout": 10},
+            {"shot": "ja-attract-store-full"},
+        ]
+        scenario = {
+            "config": str(config),
+            "artifacts": str(artifacts_dir / "touchscreen"),
+            "steps": steps,
+        }
+        lines = run_driver(scenario, tmp_path, kivy_env)
+        filler.unlink()
+    assert next(line for line in lines if "notice" in line)["height_mm"] > 3
     assert_not_blank(next(line["shot"] for line in lines if "shot" in line))

@@ -15,6 +15,8 @@ cycle, writing one JSON line per step to stdout:
 * ``{"wait": "result", "timeout": 5}``: until that screen is current;
 * ``{"title": "...", "timeout": 5}``: until the screen's title reads that
   (reports the wall-clock time it was seen, as ``tap`` reports its own);
+* ``{"notice": "...", "timeout": 5}``: until the attract screen's notice
+  label (a full store disk) shows that text;
 * ``{"shot": "name"}``: a screenshot into ``artifacts``;
 * ``{"idle": 60}``: pretend no touch for that many seconds (moves the
   session's clock, not the wall clock);
@@ -140,10 +142,12 @@ class Driver:
         self.advance(0.3)
 
     def wait_step(self, step: dict[str, Any]) -> None:
-        """Until a screen (``wait``) or a title (``title``) shows."""
+        """Until a screen (``wait``), a title (``title``) or a notice shows."""
         deadline = time.monotonic() + step.get("timeout", 5)
         if "wait" in step:
             self.wait(step["wait"], deadline)
+        elif "notice" in step:
+            self.wait_notice(step["notice"], deadline)
         else:
             self.wait_title(step["title"], deadline)
 
@@ -156,7 +160,7 @@ class Driver:
             self.card(step)
         elif "release" in step or "central" in step:
             self.enrolment_central(step)
-        elif "wait" in step or "title" in step:
+        elif "wait" in step or "title" in step or "notice" in step:
             self.wait_step(step)
         elif "shot" in step:
             self.shot(step["shot"])
@@ -282,6 +286,17 @@ class Driver:
             raise TimeoutError(f"command {command_id} not finished ({found})")
         else:
             Clock.schedule_once(lambda _dt: self.wait_finished(command_id, deadline), 0.1)
+
+    def wait_notice(self, text: str, deadline: float) -> None:
+        """Until the attract screen's notice label reads ``text`` (the app's own clock)."""
+        label = self.app.root.get_screen("attract").ids["notice"]
+        if label.text == text and label.opacity == 1:
+            self.report(notice=text, height_mm=label.height / mm(1))
+            self.advance(0.05)
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"notice {text!r} not shown (it is {label.text!r})")
+        else:
+            Clock.schedule_once(lambda _dt: self.wait_notice(text, deadline), 0.05)
 
     def shot(self, name: str) -> None:
         def capture(*_args: Any) -> None:

@@ -13,6 +13,7 @@ from central.ops.alerts import RULES, AlertEngine, AlertThresholds, DeviceSnapsh
 T0 = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 HEALTHY: dict[str, Any] = {
     "cpu_temp_c": 50.0, "throttled": 0, "disk_free_mb": 5000.0, "disk_read_only": False,
+    "store_full": False,
     "outbox_oldest_age_s": 0.0, "reservation_age_s": 30.0, "reader_present": True,
     "printer": "ok", "clock_synchronised": True,
 }  # fmt: skip
@@ -29,6 +30,7 @@ BAD: dict[str, dict[str, Any]] = {
     "throttled": {"throttled": 0x50005},
     "disk_low": {"disk_free_mb": 100.0},
     "disk_read_only": {"disk_read_only": True},
+    "store_full": {"store_full": True},
     "outbox_backlog": {"outbox_oldest_age_s": 4000.0},
     "reservations_stale": {"reservation_age_s": 7200.0},
     "reader_missing": {"reader_present": False},

@@ -27,6 +27,7 @@ def test_health_collect_reports_store_outbox_and_reservations(tmp_path: Path) ->
     assert health.reservation_version == 3
     assert health.reservation_age_s is not None
     assert health.store_bytes and health.store_bytes > 0
+    assert health.store_full is False
     assert health.disk_free_mb and health.mem_available_mb and health.uptime_s
     assert "python" in health.versions and "paho-mqtt" in health.versions
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts.reservations_hash import code_hash as reservation_code_hash
+from kiosk.checkin import messages as m
 from kiosk.checkin.access import Policy, Reservation
 from kiosk.checkin.service import CheckinService
 from kiosk.checkin.session import RESULT_SECONDS, CheckinScreen, CheckinSession
@@ -159,3 +160,20 @@ def test_session_attract_says_entrance_closed_while_in_lockdown(session: Checkin
     source.door_closed = False
     session.tick(2.0)
     assert session.entrance_closed is False
+
+
+def test_session_store_full_notice_follows_the_disk(session: CheckinSession) -> None:
+    full = [True]
+    seen: list[bool] = []
+    session.storage_full = lambda: full[0]
+    session.on_change = lambda s: seen.append(s.store_full)
+    session.tick(0.0)  # on the attract screen too
+    assert session.store_full and seen == [True]
+    assert session.t(m.STORE_FULL_NOTICE).startswith("この端末の記録領域がいっぱいです。")
+    session.choose_language("en", 1.0)
+    assert session.t(m.STORE_FULL_NOTICE) == "This terminal's storage is full. Please tell staff."
+    session.tick(2.0)
+    assert seen == [True, True]  # the language change; no change from the disk
+    full[0] = False
+    session.tick(3.0)
+    assert not session.store_full and seen[-1] is False

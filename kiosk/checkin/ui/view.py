@@ -21,6 +21,8 @@ class CheckinView(TouchView):
     t_enter_code = StringProperty("")
     # Empty unless the door is in lockdown (the attract screen shows it then).
     t_closed = StringProperty("")
+    # Empty unless the store's disk is full (the attract screen shows it).
+    t_notice = StringProperty("")
 
     def update(self, session: CheckinSession) -> None:
         s = session.screen
@@ -35,3 +37,4 @@ class CheckinView(TouchView):
         self.t_tap, self.t_or_code = t(m.TAP_YOUR_CARD), t(m.OR_ENTER_CODE)
         self.t_enter_code = t(m.ENTER_CODE)
         self.t_closed = t(m.ENTRANCE_CLOSED) if session.entrance_closed else ""
+        self.t_notice = t(m.STORE_FULL_NOTICE) if session.store_full else ""

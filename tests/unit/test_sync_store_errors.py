@@ -1,0 +1,49 @@
+"""How SQLite's failures become the store's typed errors, and the reserve
+file's life (on this machine's filesystem)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sync.errors import StoreCorruptError, StoreFullError, StoreUnavailableError
+from sync.headroom import Reserve, disk_report
+from sync.store import SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_FULL, _classify
+
+
+def sqlite_error(text: str, code: int) -> sqlite3.OperationalError:
+    exc = sqlite3.OperationalError(text)
+    exc.sqlite_errorcode = code  # what sqlite3 sets from the C result code
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "kind", "says"),
+    [
+        (SQLITE_FULL, "database or disk is full", StoreFullError, "the disk is full"),
+        (SQLITE_FULL | (1 << 8), "database or disk is full", StoreFullError, "New events"),
+        (SQLITE_BUSY, "database is locked", StoreUnavailableError, "busy timeout"),
+        (SQLITE_CORRUPT, "database disk image is malformed", StoreCorruptError, "damaged"),
+        (10, "disk I/O error", StoreUnavailableError, "cannot be written"),
+    ],
+)
+def test_store_errors_sqlite_failure_is_typed(
+    code: int, text: str, kind: type[Exception], says: str
+) -> None:
+    error = _classify(Path("/var/lib/city-kiosk/device.db"), sqlite_error(text, code))
+    assert type(error) is kind
+    assert says in str(error) and "/var/lib/city-kiosk/device.db" in str(error)
+
+
+def test_store_errors_reserve_created_released_and_reported(tmp_path: Path) -> None:
+    reserve = Reserve(tmp_path / "device.db", 64 * 1024)
+    assert not reserve.held()
+    assert reserve.ready_for_ordinary_write()  # plenty of room: put in place
+    assert reserve.path.stat().st_size == 64 * 1024 and reserve.held()
+    assert disk_report(tmp_path / "device.db", 64 * 1024)["reserve_held"] is True
+    assert reserve.release("test") and not reserve.path.exists()
+    assert not reserve.release("test")  # already gone: nothing to do
+    assert not reserve.space_low()  # this disk has room for it again
+    assert Reserve(tmp_path / "device.db", 0).ready_for_ordinary_write()  # 0: no reserve
