@@ -30,19 +30,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 SUFFIX = ".reserve"
-# While the reserve is in place, appends look at it at most this often: a
-# stat() per commit costs more than the rest of the gate on a slow SD card,
-# and another process's release is seen this much later at worst (a few
-# appends into the freed space, far less than the reserve).
-RECHECK_SECONDS = 0.5
 DISK_ACTION = (
     "Committed events are kept and the sync agent still sends them; free space on the"
     " device's disk (old logs, spool files) or give the store more room"
@@ -65,7 +59,6 @@ class Reserve:
 
     store_path: Path
     size: int
-    _ok_until: float = field(default=0.0, repr=False)
 
     @property
     def path(self) -> Path:
@@ -87,15 +80,14 @@ class Reserve:
 
     def ready_for_ordinary_write(self) -> bool:
         """May an append go ahead? Re-creates a released reserve when there is room."""
-        now = time.monotonic()
-        if self.size <= 0 or now < self._ok_until:
+        # One stat() per write transaction, not a cached answer: another
+        # process's release must stop this one's appends at once, or a burst
+        # (lockctl's backlog) could eat the reserve. About 4 us against a
+        # 3.5 ms durable commit (0.1 %).
+        if self.size <= 0 or self.held():
             return True
-        if not self.held():
-            free = free_bytes(self.store_path.parent)
-            if free is None or free < 2 * self.size or not self._create():
-                return False
-        self._ok_until = now + RECHECK_SECONDS
-        return True
+        free = free_bytes(self.store_path.parent)
+        return free is not None and free >= 2 * self.size and self._create()
 
     def before_draining_write(self) -> None:
         """Give the reserve back when the filesystem has less than its size free."""
@@ -107,7 +99,6 @@ class Reserve:
 
     def release(self, why: str) -> bool:
         """Delete the reserve file; True if there was one to delete."""
-        self._ok_until = 0.0
         try:
             self.path.unlink()
         except FileNotFoundError:
