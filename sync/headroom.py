@@ -65,10 +65,10 @@ class Reserve:
         return self.store_path.with_name(self.store_path.name + SUFFIX)
 
     def held(self) -> bool:
-        try:
-            return self.path.stat().st_size >= self.size
-        except OSError:
-            return False
+        # Presence, not size: it is only ever put in place whole (renamed from
+        # a finished file), and a process configured with another size must
+        # not replace the one in place.
+        return self.path.exists()
 
     def space_low(self) -> bool:
         """True when ordinary writes are refused: the reserve is gone and
