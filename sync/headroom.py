@@ -89,13 +89,13 @@ class Reserve:
         free = free_bytes(self.store_path.parent)
         return free is not None and free >= 2 * self.size and self._create()
 
-    def before_draining_write(self) -> None:
-        """Give the reserve back when the filesystem has less than its size free."""
+    def before_draining_write(self, why: str = "free space below the reserve") -> bool:
+        """Give the reserve back when the filesystem has less than its size
+        free; True if it was released now."""
         if self.size <= 0:
-            return
+            return False
         free = free_bytes(self.store_path.parent)
-        if free is not None and free < self.size:
-            self.release("free space below the reserve")
+        return free is not None and free < self.size and self.release(why)
 
     def release(self, why: str) -> bool:
         """Delete the reserve file; True if there was one to delete."""

@@ -181,8 +181,9 @@ class Store:
             self.conn, self.db = _open(self.path, busy_timeout)
         except StoreUnavailableError:
             # Opening may need a few bytes (the -shm index, a migration): on a
-            # full disk, give the reserve back once and try again.
-            if not self.reserve.release("the store could not be opened"):
+            # full disk (not for a permission problem), give the reserve back
+            # once and try again.
+            if not self.reserve.before_draining_write("the store could not be opened"):
                 raise
             self.conn, self.db = _open(self.path, busy_timeout)
         if not self.reserve.held():
