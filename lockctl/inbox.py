@@ -257,7 +257,8 @@ class CommandInbox:
     def _open(self) -> Store:
         if self._store is None:
             path, busy = self.config.store.path, self.config.store.busy_timeout_seconds
-            self._store = open_store(path, busy_timeout=busy)
+            reserve = self.config.store.reserve_bytes
+            self._store = open_store(path, busy_timeout=busy, reserve_bytes=reserve)
         return self._store
 
     def _close(self) -> None:

@@ -73,6 +73,7 @@ from kiosk.issuance.ports import (
     SoundPort,
 )
 from kiosk.issuance.printing import JobState, PrinterError, PrinterState
+from sync.errors import SyncError
 
 log = logging.getLogger(__name__)
 
@@ -420,8 +421,15 @@ class Orchestrator:
         self._to_flow(lambda f: f.purchase_progress(order.generation, progress))
 
     def record(self, type_: str, **data: Any) -> None:
-        """An ``issuance.*`` event (the outbox checks it holds no personal data)."""
-        self.ports.events.append(type_, data)
+        """An ``issuance.*`` event (the outbox checks it holds no personal data).
+
+        A store that cannot take it (a full disk) is logged, never raised: the
+        resident's purchase goes on, and the log line is the event's trace."""
+        try:
+            self.ports.events.append(type_, data)
+        except SyncError as exc:
+            log.error("event not recorded", extra={"event_type": type_, "error": str(exc)})
+            return
         log.info("issuance event", extra={"event": type_, **data})
 
 

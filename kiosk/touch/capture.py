@@ -97,9 +97,11 @@ class ScreenCommands:
         keys: dict[str, Ed25519PublicKey],
         *,
         busy_timeout: float = 10.0,
+        reserve_bytes: int = 0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store_path = store_path
+        self.reserve_bytes = reserve_bytes
         self.device = device
         self.keys = keys
         self.busy_timeout = busy_timeout
@@ -118,6 +120,7 @@ class ScreenCommands:
             config.device.id,
             command_keys(config),
             busy_timeout=config.store.busy_timeout_seconds,
+            reserve_bytes=config.store.reserve_bytes,
         )
 
     # -- Kivy's main thread -----------------------------------------------------
@@ -204,7 +207,9 @@ class ScreenCommands:
 
     def _ledger(self) -> CommandLedger:
         if self._store is None:
-            self._store = open_store(self.store_path, busy_timeout=self.busy_timeout)
+            self._store = open_store(
+                self.store_path, busy_timeout=self.busy_timeout, reserve_bytes=self.reserve_bytes
+            )
         return CommandLedger(self._store)
 
     def _claim(self) -> list[LedgerEntry]:
