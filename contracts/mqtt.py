@@ -24,6 +24,7 @@ kiosk/v1/devices/{d}/staffcall             central -> device 1, retained
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, NotRequired, TypeVar
 
@@ -288,6 +289,7 @@ class StaffCallState(Message):
 
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def encode(message: BaseModel) -> bytes:
@@ -297,28 +299,25 @@ def encode(message: BaseModel) -> bytes:
 
 def decode(model: type[M], payload: bytes) -> M:
     """Parse and validate a payload, or raise :class:`ProtocolError`."""
-    _check_size(payload)
-    try:
-        # pydantic-core parses the JSON itself: about twice as fast as
-        # json.loads + model_validate on large snapshot chunks.
-        return model.model_validate_json(payload)
-    except ValidationError as exc:
-        raise _refusal(model.__name__, exc) from None
+    # pydantic-core parses the JSON itself: about twice as fast as
+    # json.loads + model_validate on large snapshot chunks.
+    return _validated(model.__name__, model.model_validate_json, payload)
 
 
 def decode_snapshot_chunk(payload: bytes) -> SnapshotChunkRecord:
     """A snapshot chunk validated as a whole, like ``decode(ReservationSnapshotChunk,
     ...)`` with the same rules and errors, into dicts instead of models."""
-    _check_size(payload)
-    try:
-        return _SNAPSHOT_CHUNK.validate_json(payload)
-    except ValidationError as exc:
-        raise _refusal(ReservationSnapshotChunk.__name__, exc) from None
+    name = ReservationSnapshotChunk.__name__
+    return _validated(name, _SNAPSHOT_CHUNK.validate_json, payload)
 
 
-def _check_size(payload: bytes) -> None:
+def _validated(name: str, validate: Callable[[bytes], T], payload: bytes) -> T:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        return validate(payload)
+    except ValidationError as exc:
+        raise _refusal(name, exc) from None
 
 
 def _refusal(name: str, exc: ValidationError) -> ProtocolError:
