@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
 from datetime import date
 from pathlib import Path
@@ -180,11 +180,13 @@ class SqliteRegistry:
         resident = next((r for r in household if r.ref == resident_ref), None)
         return None if resident is None else (resident, household)
 
-    def eligibility(self, resident_ref: str, kind: KindSection, today: date) -> Eligibility:
+    def eligibilities(
+        self, resident_ref: str, kinds: Sequence[KindSection], today: date
+    ) -> list[Eligibility]:
         found = self.with_household(resident_ref)
         if found is None:
-            return Eligibility(False, "other")
-        return decide(found[0], found[1], kind, today, self.min_age)
+            return [Eligibility(False, "other") for _ in kinds]
+        return [decide(found[0], found[1], kind, today, self.min_age) for kind in kinds]
 
     def certificate_lines(
         self, resident_ref: str, kind: KindSection, options: Mapping[str, str], today: date
