@@ -17,6 +17,7 @@ Opaque credential references are base32 text, so they cannot trip the
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -36,6 +37,12 @@ PERSONAL_KEY_WORDS = frozenset(
 ALLOWED_KEY_WORDS = frozenset({"door", "room", "facility", "device", "file", "type", "host"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 MAX_DEPTH = 16
+# Every 12-digit number the guard refuses (an int, a float, digits in text,
+# grouped 4-4-4 or not) shows up in the data's JSON text as four digits in a
+# row; JSON never escapes a digit. Text without such a run is clean of them.
+_FOUR_DIGITS = re.compile(r"\d{4}")
+# One encoder for every call: json.dumps with options builds a new one each time.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def key_words(key: str) -> list[str]:
@@ -60,6 +67,37 @@ def check_event_data(data: Mapping[str, Any]) -> None:
     if not isinstance(data, Mapping):
         raise PersonalDataError("data", f"must be an object, not {type(data).__name__}")
     _check(data, "data", 0)
+
+
+def guarded_json(data: Mapping[str, Any]) -> str:
+    """``data`` as compact JSON, after the personal-data guard.
+
+    The same refusals as :func:`check_event_data` (raised by it, with the
+    same messages), and :class:`PersonalDataError` for data JSON cannot
+    represent. Cheap for the common case, a flat object without four digits
+    in a row (about a microsecond on top of the encoding): its keys are
+    checked as one cached tuple and its values by one search of the text;
+    anything else gets the full walk. On every append, so its cost counts.
+    """
+    plain = type(data) is dict  # the outbox's case; isinstance of an ABC costs more
+    if not plain and not isinstance(data, Mapping):
+        raise PersonalDataError("data", f"must be an object, not {type(data).__name__}")
+    try:
+        text = _COMPACT.encode(data)
+    except (TypeError, ValueError, RecursionError) as exc:
+        _check(data, "data", 0)  # the guard's own reason first (bytes, depth, ...)
+        raise PersonalDataError("data", f"not representable as JSON ({exc})") from None
+    # One "{" and no "[": a flat object (a nested one would add either).
+    flat = plain and text.count("{") == 1 and "[" not in text
+    if not (flat and _plain_keys(tuple(data)) and _FOUR_DIGITS.search(text) is None):
+        _check(data, "data", 0)
+    return text
+
+
+@functools.lru_cache(maxsize=1024)  # events of one type have the same keys
+def _plain_keys(keys: tuple[object, ...]) -> bool:
+    """All keys are text and none names personal data."""
+    return all(isinstance(k, str) and not _personal_key(k) for k in keys)
 
 
 def _check(value: Any, where: str, depth: int) -> None:

@@ -50,14 +50,13 @@ from contracts.mqtt import (
     Ack,
     ProtocolError,
     ReservationDelta,
-    ReservationSnapshotChunk,
     Status,
 )
 from sync.config import DeviceConfig
 from sync.errors import StoreError
 from sync.health import HealthCollector, software_versions
 from sync.outbox import Event, Outbox
-from sync.reservations import ReservationCache, ReservationSync, SnapshotError
+from sync.reservations import ReservationCache, ReservationSync, SnapshotError, decode_answer
 from sync.staffcall import LINK_REFRESH_SECONDS, record_link, record_staff_call
 from sync.store import Store, open_store
 
@@ -485,18 +484,8 @@ class Agent:
         log.warning("message rejected", extra={"topic": topic, "bytes": size, "reason": reason})
 
     def _handle_answer(self, payload: bytes) -> None:
-        try:
-            kind = (
-                json.loads(payload).get("kind")
-                if len(payload) <= protocol.MAX_PAYLOAD_BYTES
-                else None
-            )
-        except (ValueError, AttributeError):
-            kind = None
-        model: type[ReservationDelta | ReservationSnapshotChunk] = (
-            ReservationSnapshotChunk if kind == "snapshot" else ReservationDelta
-        )
-        if self.reservations.on_answer(protocol.decode(model, payload)) == "foreign":
+        # A snapshot chunk is validated whole into rows (sync.reservations).
+        if self.reservations.on_answer(decode_answer(payload)) == "foreign":
             raise ProtocolError("reservation answer for another facility")
 
     def _send_resync(self, request: protocol.ResyncRequest) -> None:

@@ -24,6 +24,7 @@ divergence. The window starts at the current hour and lasts
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -34,11 +35,15 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from contracts.mqtt import (
+    MAX_PAYLOAD_BYTES,
     Reservation,
     ReservationChange,
     ReservationDelta,
+    ReservationRecord,
     ReservationSnapshotChunk,
     ResyncRequest,
+    decode,
+    decode_snapshot_chunk,
 )
 from contracts.reservations_hash import DEFAULT_WINDOW_HOURS, window_hash
 from sync.store import Store
@@ -80,7 +85,10 @@ class CachedReservation:
     version: int
 
 
-def _row(res: Reservation, version: int) -> tuple[str, str, str, int, int, str, str | None, int]:
+Row = tuple[str, str, str, int, int, str, str | None, int]
+
+
+def _row(res: Reservation, version: int) -> Row:
     return (
         res.id,
         res.facility,
@@ -91,6 +99,79 @@ def _row(res: Reservation, version: int) -> tuple[str, str, str, int, int, str, 
         res.code_hash,
         version,
     )
+
+
+def _record_row(res: ReservationRecord, version: int) -> Row:
+    return (
+        res["id"],
+        res["facility"],
+        res["door"],
+        int(res["starts_at"].timestamp()),
+        int(res["ends_at"].timestamp()),
+        res.get("status", "active"),
+        res.get("code_hash"),
+        version,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPart:
+    """One validated snapshot chunk as the rows of the cache's two tables.
+
+    Made from the payload by :func:`snapshot_part` (the whole chunk validated
+    at once, into dicts: no model per reservation) or from a
+    :class:`ReservationSnapshotChunk` by :meth:`of` (which also keeps its
+    ``reservations`` for an assembler that does not stage)."""
+
+    facility: str
+    version: int
+    snapshot_id: str
+    chunk: int
+    chunks: int
+    rows: list[Row]
+    credentials: list[tuple[str, str]]  # (credential_ref, reservation_id)
+    reservations: tuple[Reservation, ...] = ()
+
+    @classmethod
+    def of(cls, chunk: ReservationSnapshotChunk) -> SnapshotPart:
+        items = chunk.reservations
+        return cls(
+            chunk.facility, chunk.version, chunk.snapshot_id, chunk.chunk, chunk.chunks,
+            [_row(r, chunk.version) for r in items],
+            [(ref, r.id) for r in items for ref in r.credential_refs],
+            tuple(items),
+        )  # fmt: skip
+
+
+def snapshot_part(payload: bytes) -> SnapshotPart:
+    """Validate a snapshot chunk payload (all of it, one call) into rows;
+    raises :class:`~contracts.mqtt.ProtocolError` and nothing is kept."""
+    chunk = decode_snapshot_chunk(payload)
+    version, items = chunk["version"], chunk["reservations"]
+    return SnapshotPart(
+        chunk["facility"], version, chunk["snapshot_id"], chunk["chunk"], chunk["chunks"],
+        [_record_row(r, version) for r in items],
+        [(ref, r["id"]) for r in items for ref in r.get("credential_refs", ())],
+    )  # fmt: skip
+
+
+# How central writes a snapshot chunk (contracts.mqtt.encode of the model):
+# the kind is its second key, so a chunk is known without parsing it twice.
+_SNAPSHOT_PREFIX = b'{"v":1,"kind":"snapshot",'
+
+
+def decode_answer(payload: bytes) -> ReservationDelta | SnapshotPart:
+    """A message on the device's reservations topic: a delta or a snapshot
+    chunk (by its ``kind``), validated; raises ``ProtocolError``."""
+    if payload.startswith(_SNAPSHOT_PREFIX):
+        return snapshot_part(payload)
+    try:
+        kind = json.loads(payload).get("kind") if len(payload) <= MAX_PAYLOAD_BYTES else None
+    except (ValueError, AttributeError):
+        kind = None
+    if kind == "snapshot":
+        return snapshot_part(payload)
+    return decode(ReservationDelta, payload)
 
 
 _INSERT = (
@@ -165,7 +246,17 @@ class ReservationCache:
         return self.apply_staged(version)
 
     def stage(self, reservations: Sequence[Reservation], version: int) -> None:
-        """Put one snapshot chunk aside until the snapshot is complete.
+        """Put reservations of a snapshot aside until it is complete (see :meth:`stage_part`)."""
+        self.stage_rows(
+            [_row(r, version) for r in reservations],
+            [(ref, r.id) for r in reservations for ref in r.credential_refs],
+        )
+
+    def stage_part(self, part: SnapshotPart) -> None:
+        self.stage_rows(part.rows, part.credentials)
+
+    def stage_rows(self, rows: list[Row], credentials: list[tuple[str, str]]) -> None:
+        """Put one snapshot chunk's rows aside until the snapshot is complete.
 
         The rows go to TEMP tables of this connection: staging takes no lock
         on the store, so other processes keep appending events meanwhile.
@@ -176,13 +267,9 @@ class ReservationCache:
             conn.execute(_STAGE_RESERVATIONS)
             conn.execute(_STAGE_CREDENTIALS)
             conn.executemany(
-                "INSERT INTO temp.snapshot_reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [_row(r, version) for r in reservations],
+                "INSERT INTO temp.snapshot_reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
-            conn.executemany(
-                "INSERT INTO temp.snapshot_credentials VALUES (?, ?)",
-                [(ref, r.id) for r in reservations for ref in r.credential_refs],
-            )
+            conn.executemany("INSERT INTO temp.snapshot_credentials VALUES (?, ?)", credentials)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -315,7 +402,7 @@ class _Assembly:
     snapshot_id: str
     version: int
     chunks: int
-    parts: dict[int, list[Reservation]] = field(default_factory=dict)
+    parts: dict[int, tuple[Reservation, ...]] = field(default_factory=dict)
     total: int = 0
 
 
@@ -331,7 +418,7 @@ class SnapshotAssembler:
         facility: str,
         max_reservations: int = MAX_SNAPSHOT_RESERVATIONS,
         *,
-        stage: Callable[[list[Reservation], int], None] | None = None,
+        stage: Callable[[SnapshotPart], None] | None = None,
         reset: Callable[[], None] | None = None,
     ) -> None:
         """With ``stage``, chunks are handed over as they come (and ``reset``
@@ -346,9 +433,12 @@ class SnapshotAssembler:
         self._current = None
         self._reset()
 
-    def add(self, chunk: ReservationSnapshotChunk) -> tuple[int, list[Reservation]] | None:
+    def add(
+        self, message: ReservationSnapshotChunk | SnapshotPart
+    ) -> tuple[int, list[Reservation]] | None:
         """Add a chunk; returns (version, all reservations) once complete
         (the list is empty when the chunks were staged)."""
+        chunk = message if isinstance(message, SnapshotPart) else SnapshotPart.of(message)
         if chunk.facility != self.facility:
             raise SnapshotError(f"snapshot for facility {chunk.facility!r}, not ours")
         if chunk.chunk >= chunk.chunks:
@@ -366,15 +456,15 @@ class SnapshotAssembler:
             self._abandon()
             raise SnapshotError(f"chunks of snapshot {chunk.snapshot_id} disagree")
         if chunk.chunk not in current.parts:
-            current.total += len(chunk.reservations)
+            current.total += len(chunk.rows)
             if current.total > self.max_reservations:
                 self._abandon()
                 raise SnapshotError(f"snapshot exceeds {self.max_reservations} reservations")
             if self._stage is not None:
-                self._stage(list(chunk.reservations), chunk.version)
-                current.parts[chunk.chunk] = []
+                self._stage(chunk)
+                current.parts[chunk.chunk] = ()
             else:
-                current.parts[chunk.chunk] = list(chunk.reservations)
+                current.parts[chunk.chunk] = chunk.reservations
         if len(current.parts) < current.chunks:
             return None
         self._current = None
@@ -401,7 +491,7 @@ class ReservationSync:
         self._clock = clock
         self._wall = wall
         self.assembler = SnapshotAssembler(
-            cache.facility, stage=cache.stage, reset=cache.discard_staged
+            cache.facility, stage=cache.stage_part, reset=cache.discard_staged
         )
         self._buffer: deque[ReservationDelta] = deque(maxlen=MAX_BUFFERED_DELTAS)
         self._needed = True
@@ -425,13 +515,15 @@ class ReservationSync:
             self._drain_buffer()
         return outcome
 
-    def on_answer(self, message: ReservationDelta | ReservationSnapshotChunk) -> Outcome | None:
+    def on_answer(
+        self, message: ReservationDelta | ReservationSnapshotChunk | SnapshotPart
+    ) -> Outcome | None:
         """A message on the device topic (resync answer or forced snapshot).
 
         Returns the outcome of a delta or of a completed snapshot, None while
         a snapshot is incomplete. Raises :class:`SnapshotError` for bad chunks.
         """
-        if isinstance(message, ReservationSnapshotChunk):
+        if isinstance(message, ReservationSnapshotChunk | SnapshotPart):
             if self._outstanding_until is not None:
                 self._outstanding_until = self._clock() + self.resync_timeout
             done = self.assembler.add(message)

@@ -21,6 +21,7 @@ from central.issuance.api import create_issuance_app
 from central.issuance.config import IssuanceSection
 from central.issuance.jpki_verify import CardVerifier, CrlRevocationChecker, load_roots
 from central.issuance.orders import OrderDesk
+from central.issuance.pdf import load_font
 from central.issuance.registry.sqlite import SqliteRegistry
 from central.issuance.service import IssuanceService
 
@@ -74,6 +75,7 @@ def build_stack(settings: IssuanceSection, db: Database) -> IssuanceStack:
     registry = SqliteRegistry(settings.registry_file, min_age=settings.min_age, create=False)
     service = IssuanceService(db, settings, verifier, registry)
     orders = OrderDesk(service)
+    load_font()
     purger = DocumentPurger(orders, purge_interval(settings.document_seconds)).start()
     return IssuanceStack(service, orders, registry, purger)
 

@@ -228,8 +228,10 @@ class IssuanceService:
         """The kinds this resident may order now; use_counter / outside_hours if none."""
         today = moment.astimezone(self.zone).date()
         eligible: list[KindSection] = []
-        for kind in self.settings.kinds:
-            answer = self.registry.eligibility(resident, kind, today)
+        kinds = self.settings.kinds
+        for kind, answer in zip(
+            kinds, self.registry.eligibilities(resident, kinds, today), strict=True
+        ):
             if answer.eligible:
                 eligible.append(kind)
             else:  # the coarse reason stays here, for staff

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from foundation.privacy import check_event_data
+from foundation.privacy import check_event_data, guarded_json
 from sync.errors import PersonalDataError
 
 twelve_digits = st.text(alphabet="0123456789", min_size=12, max_size=12)
@@ -95,3 +97,40 @@ def test_privacy_hex_id_with_a_twelve_digit_run_is_allowed_but_a_tagged_number_i
     for text in ("MN123456789012", "id 123456789012", "0a123456789012"):
         with pytest.raises(PersonalDataError):
             check_event_data({"note": text})
+
+
+# JSON-like event data: what callers hand the outbox, including what the guard refuses.
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**13), max_value=10**13)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(alphabet=st.sampled_from('0123456789０１２ -abcnx{[\n"'), max_size=30)
+    | st.binary(max_size=3)
+)
+_keys = st.sampled_from(["door", "name", "door_name", "ref", "pin", "n", "homeAddress", "x"])
+_data = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(_keys | st.integers(0, 3), _data, max_size=5))
+def test_privacy_guarded_json_refuses_exactly_what_the_guard_refuses(data: dict[str, Any]) -> None:
+    # guarded_json (the outbox's path) skips the walk for flat data without
+    # four digits in a row: it must still refuse the same data, the same way.
+    try:
+        check_event_data(data)
+        json.dumps(data, allow_nan=False)
+        expected: str | None = None
+    except (PersonalDataError, TypeError, ValueError) as exc:
+        expected = str(exc) if isinstance(exc, PersonalDataError) else "not representable"
+    try:
+        text = guarded_json(data)
+    except PersonalDataError as exc:
+        assert expected is not None
+        assert expected in str(exc)
+    else:
+        assert expected is None
+        assert json.loads(text) == json.loads(json.dumps(data))

@@ -74,7 +74,12 @@ class ResidentRegistry(Protocol):
         """The opaque reference of the resident linked to this certificate."""
         ...
 
-    def eligibility(self, resident_ref: str, kind: KindSection, today: date) -> Eligibility: ...
+    def eligibilities(
+        self, resident_ref: str, kinds: Sequence[KindSection], today: date
+    ) -> list[Eligibility]:
+        """One answer per kind, in order (a session asks for the whole
+        catalogue at once: one registry lookup, not one per kind)."""
+        ...
 
     def certificate_lines(
         self, resident_ref: str, kind: KindSection, options: Mapping[str, str], today: date

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
 from datetime import date
 from pathlib import Path
@@ -169,20 +169,33 @@ class SqliteRegistry:
                 certificate_links.c.serial == key.serial)).first()  # fmt: skip
         return str(row.resident_ref) if row else None
 
-    def eligibility(self, resident_ref: str, kind: KindSection, today: date) -> Eligibility:
-        resident = self.get(resident_ref)
-        if resident is None:
-            return Eligibility(False, "other")
-        return decide(resident, self.household(resident), kind, today, self.min_age)
+    def with_household(self, resident_ref: str) -> tuple[Resident, list[Resident]] | None:
+        """The resident and their household (themselves included), in one
+        query: a session asks this for every kind of the catalogue."""
+        same = select(residents.c.household).where(residents.c.ref == resident_ref)
+        query = select(residents).where(residents.c.household == same.scalar_subquery())
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(residents.c.ref))
+            household = [_resident(r._mapping) for r in rows]
+        resident = next((r for r in household if r.ref == resident_ref), None)
+        return None if resident is None else (resident, household)
+
+    def eligibilities(
+        self, resident_ref: str, kinds: Sequence[KindSection], today: date
+    ) -> list[Eligibility]:
+        found = self.with_household(resident_ref)
+        if found is None:
+            return [Eligibility(False, "other") for _ in kinds]
+        return [decide(found[0], found[1], kind, today, self.min_age) for kind in kinds]
 
     def certificate_lines(
         self, resident_ref: str, kind: KindSection, options: Mapping[str, str], today: date
     ) -> list[str]:
-        resident = self.get(resident_ref)
-        if resident is None:
+        found = self.with_household(resident_ref)
+        if found is None:
             raise RegistryError("the resident is no longer in the registry")
         fiscal_year = today.year if today.month >= 6 else today.year - 1  # 年度 of the tax notice
-        return certificate_lines(resident, self.household(resident), kind, options, fiscal_year)
+        return certificate_lines(found[0], found[1], kind, options, fiscal_year)
 
     def close(self) -> None:
         self.engine.dispose()
