@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.commands import CommandError, CommandResult, key_id
+from sync.cli import main as cli_main
 from sync.command_runner import HANDLERS, CommandRunner, Outcome, RunContext
 from sync.commands import CommandDesk, Verifier
 from sync.diagnostics import DiagnosticsSources, clean_line, clean_lines
@@ -250,3 +251,19 @@ def test_sync_commands_journal_parsing_skips_noise() -> None:
     assert lines[0].at.startswith("2025-12-06")
     kept, dropped = clean_lines(lines)
     assert len(kept) == 2 and dropped == 0
+
+
+def test_sync_commands_cli_lists_the_ledger_without_arguments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "device.toml"
+    config.write_text('[device]\nid = "dev-a"\nfacility = "fac-1"\n[store]\npath = "device.db"\n')
+    with open_store(tmp_path / "device.db") as store:
+        cid, payload = signed(KEY, "door.unlock", {**UNLOCK, "reason": "jammed reader"})
+        desk(store).on_command(payload, RESULTS, None)
+    assert cli_main(["commands", "--config", str(config)]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    entry = json.loads(line)
+    assert (entry["id"], entry["name"], entry["target"], entry["state"]) == (
+        cid, "door.unlock", "lockctl", "pending")  # fmt: skip
+    assert entry["reported"] is False and "jammed" not in line
