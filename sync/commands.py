@@ -199,7 +199,7 @@ class CommandDesk:
         log.warning(
             "command refused",
             extra={"command": command_id or None, "command_name": name or None, "code": exc.code,
-                   "reason": exc.message, "bytes": len(payload)},
+                   "reason": exc.message[:200], "bytes": len(payload)},
         )  # fmt: skip
         if not command_id or not name:
             return []  # nothing to answer against: no usable id or name

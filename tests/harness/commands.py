@@ -134,6 +134,7 @@ class AttachmentServer:
         pki.issue(broker.ca, "localhost", server_names=["localhost"], client=False).write(cert, key)
         self.uploads: list[Upload] = []
         self.answer: tuple[int, bytes] = (201, b'{"ok": true}')
+        self.scripted: list[tuple[int, bytes]] = []  # answered first, in order
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         context.load_verify_locations(broker.ca_path)
@@ -152,7 +153,7 @@ class AttachmentServer:
                 server.uploads.append(
                     Upload(self.path, self.headers.get("Content-Type", ""), body, cn)
                 )
-                status, answer = server.answer
+                status, answer = server.scripted.pop(0) if server.scripted else server.answer
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
