@@ -24,6 +24,7 @@ from foundation.privacy import check_event_data
 from sync.errors import PersonalDataError
 from sync.health import software_versions, store_bytes
 from sync.outbox import Outbox
+from sync.store import Store, open_store
 from sync.system import LogLine, System, SystemActionError
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -65,34 +66,34 @@ class DiagnosticsSources:
     health: Callable[[], dict[str, Any] | None]
 
 
-def ledger_summary(outbox: Outbox) -> dict[str, int]:
+def ledger_summary(store: Store) -> dict[str, int]:
     """How many ledger entries per ``target/state`` (no ids, no arguments)."""
-    rows = outbox.store.query(
-        "SELECT target, state, count(*) AS n FROM commands GROUP BY target, state"
-    )
+    rows = store.query("SELECT target, state, count(*) AS n FROM commands GROUP BY target, state")
     return {f"{r['target']}/{r['state']}": int(r["n"]) for r in rows}
 
 
 def collect(sources: DiagnosticsSources, command_id: str, log_lines: int) -> bytes:
     """The diagnostics document (UTF-8 JSON, at most the upload limit)."""
-    store = sources.outbox.store
     try:
         raw, journal_error = sources.system.journal(log_lines), ""
     except SystemActionError as exc:
         raw, journal_error = [], str(exc)
     logs, dropped = clean_lines(raw)
+    # A connection of its own: the integrity check reads the whole file, and
+    # must not hold the agent's connection (its loop writes through it).
+    with open_store(sources.outbox.store.path) as store:
+        integrity = store.integrity_problems() or "ok"
+        outbox_depth = Outbox(store).depth()
+        ledger = ledger_summary(store)
     document: dict[str, Any] = {
         "device": sources.device,
         "command": command_id,
         "collected_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "versions": software_versions(),
         "health": sources.health(),
-        "store": {
-            "integrity": store.integrity_problems() or "ok",
-            "bytes": store_bytes(store.path),
-        },
-        "outbox_depth": sources.outbox.depth(),
-        "ledger": ledger_summary(sources.outbox),
+        "store": {"integrity": integrity, "bytes": store_bytes(sources.outbox.store.path)},
+        "outbox_depth": outbox_depth,
+        "ledger": ledger,
         "logs_dropped": dropped,
         "logs_error": journal_error,
         "logs": logs,

@@ -242,3 +242,22 @@ def test_sync_commands_diagnostics_and_screenshots_uploaded_over_mtls_without_pe
         central.send(payload, cid.encode())
         failed = central.result(cid, "failed").result
         assert failed.code == "upload_failed" and "already_uploaded" in failed.message
+
+
+def test_sync_commands_agent_restarts_itself_only_after_its_result_was_taken(
+    mosquitto: Mosquitto, central: CentralCommands, tmp_path: Path
+) -> None:
+    with running_agent(mosquitto, tmp_path):
+        cid, payload = signed(KEY, "service.restart", {"service": "sync"})
+        central.send(payload, cid.encode())
+        done = central.result(cid, "done").result
+        assert done.code == "restarting"
+        wait_until(lambda: log_count(tmp_path, "simulated system action") == 1, 15, "restart")
+        records = [json.loads(line) for line in (tmp_path / "agent.log").read_text().splitlines()
+                   if line.startswith("{")]  # fmt: skip
+        messages = [r["msg"] for r in records]
+        reported = messages.index("command result reported")
+        restart = messages.index("simulated system action")
+        assert reported < restart
+        assert records[restart]["argv"] == [
+            "systemctl", "restart", "--no-block", "city-kiosk-sync.service"]  # fmt: skip
