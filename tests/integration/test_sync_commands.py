@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.commands import ATTACHMENT_PATH
+from contracts.commands import ATTACHMENT_PATH, CommandResult
 from contracts.mqtt import device_topic
 from sync.ledger import CommandLedger
 from sync.store import open_store
@@ -84,6 +84,15 @@ def central(mosquitto: Mosquitto) -> Iterator[CentralCommands]:
     side = CentralCommands.connect(mosquitto)
     yield side
     side.close()
+
+
+def send_and_wait(
+    central: CentralCommands, name: str, args: dict[str, object], state: str = "done"
+) -> CommandResult:
+    """Send a signed command as central does; its result in ``state``."""
+    cid, payload = signed(KEY, name, args)
+    central.send(payload, cid.encode())
+    return central.result(cid, state).result
 
 
 def test_sync_commands_delivered_run_reported_and_never_run_twice(
@@ -248,10 +257,7 @@ def test_sync_commands_agent_restarts_itself_only_after_its_result_was_taken(
     mosquitto: Mosquitto, central: CentralCommands, tmp_path: Path
 ) -> None:
     with running_agent(mosquitto, tmp_path):
-        cid, payload = signed(KEY, "service.restart", {"service": "sync"})
-        central.send(payload, cid.encode())
-        done = central.result(cid, "done").result
-        assert done.code == "restarting"
+        assert send_and_wait(central, "service.restart", {"service": "sync"}).code == "restarting"
         wait_until(lambda: log_count(tmp_path, "simulated system action") == 1, 15, "restart")
         records = [json.loads(line) for line in (tmp_path / "agent.log").read_text().splitlines()
                    if line.startswith("{")]  # fmt: skip
