@@ -26,12 +26,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from contracts.commands import CommandError, DeviceCommand, DiagnosticsArgs, ServiceArgs
 from sync import diagnostics
 from sync.commands import CommandDesk, Verifier
 from sync.config import DeviceConfig, load_config
+from sync.configpush import config_apply_handler
 from sync.errors import ConfigError
 from sync.ledger import CommandLedger, FinalState, LedgerEntry, load_command_keys
 from sync.outbox import Outbox
@@ -68,7 +69,21 @@ class RunContext:
         self.defer(self.command_id, action)
 
 
-Handler = Callable[[DeviceCommand, RunContext], Outcome]
+class OutcomeLike(Protocol):
+    """What a handler returns: :class:`Outcome`, or another type with these
+    fields (the configuration push's ``PushOutcome``)."""
+
+    @property
+    def state(self) -> FinalState: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def detail(self) -> dict[str, Any]: ...
+
+
+Handler = Callable[[DeviceCommand, RunContext], OutcomeLike]
 
 
 def service_restart(command: DeviceCommand, context: RunContext) -> Outcome:
@@ -124,6 +139,8 @@ def diagnostics_collect(command: DeviceCommand, context: RunContext) -> Outcome:
     return Outcome("done", "uploaded", "", uploaded.detail())
 
 
+# ``config.apply`` answers not_supported here; :func:`wire_commands` plugs in
+# the configuration push (sync/configpush.py) for the agent.
 HANDLERS: dict[str, Handler] = {
     "service.restart": service_restart,
     "device.reboot": device_reboot,
@@ -202,7 +219,7 @@ class CommandRunner:
             )  # fmt: skip
             self.on_finished()
 
-    def _run(self, entry: LedgerEntry) -> Outcome:
+    def _run(self, entry: LedgerEntry) -> OutcomeLike:
         try:
             command = self.verify(entry.body)
         except CommandError as exc:
@@ -264,8 +281,20 @@ def wire_commands(
         config.source, system, AttachmentUploader.for_device(config), sources,
         defer=lambda command_id, action: inbox(("deferred", command_id, action)),
     )  # fmt: skip
+
+    def restart_services(services: list[str]) -> None:
+        # After a pushed configuration: the agent's own service last, once
+        # central has the result (the others now, so a failure is reported).
+        for service in services:
+            if service == "sync":
+                context.after_report(lambda: _act(lambda: system.restart("sync", wait=False)))
+            else:
+                system.restart(service)
+
+    handlers = {**HANDLERS, "config.apply": config_apply_handler(config, outbox.store,
+                                                                   restart_services)}  # fmt: skip
     runner = CommandRunner(
-        ledger, lambda body: verifier.verify(body)[0], context,
+        ledger, lambda body: verifier.verify(body)[0], context, handlers=handlers,
         on_finished=lambda: inbox(("finished",)),
     )  # fmt: skip
     desk = CommandDesk(

@@ -267,3 +267,22 @@ def test_sync_commands_agent_restarts_itself_only_after_its_result_was_taken(
         assert reported < restart
         assert records[restart]["argv"] == [
             "systemctl", "restart", "--no-block", "city-kiosk-sync.service"]  # fmt: skip
+
+
+def test_sync_commands_config_apply_runs_the_configuration_push(
+    mosquitto: Mosquitto, central: CentralCommands, tmp_path: Path
+) -> None:
+    with running_agent(mosquitto, tmp_path):
+        settings = {"policy": {"early_entry_minutes": 20}}
+        done = send_and_wait(central, "config.apply", {"version": 1, "settings": settings})
+        assert done.code == "applied" and done.detail["version"] == 1
+        assert (tmp_path / "pushed-config.json").exists()
+        # Every service it names restarted, the agent's own after its result.
+        services = done.detail["services"]
+        wait_until(
+            lambda: log_count(tmp_path, "simulated system action") == len(services), 15, "restarts"
+        )
+        # The same version again (a new command id): nothing changes, nothing restarts.
+        again = send_and_wait(central, "config.apply", {"version": 1, "settings": settings})
+        assert again.code == "unchanged"
+        assert log_count(tmp_path, "simulated system action") == len(services)
