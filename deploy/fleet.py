@@ -45,16 +45,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
     PublicFormat,
     load_pem_private_key,
+    load_pem_public_key,
 )
 
 from cardreader.credential import write_new_key
+from contracts.commands import key_id
 from contracts.mqtt import MAX_PACKET_BYTES
 from deploy import pki
 from deploy.errors import FleetError, FleetUsageError
@@ -282,6 +284,12 @@ class Fleet:
         if not isinstance(key, Ed25519PrivateKey):
             raise FleetError(f"{path}: not an Ed25519 key")
         return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+    def command_key_id(self) -> str:
+        """The id devices see in each command's ``key_id`` (contracts.commands.key_id)."""
+        public = load_pem_public_key(self.command_public_key())
+        assert isinstance(public, Ed25519PublicKey)
+        return key_id(public)
 
     def ca(self) -> pki.Issued:
         try:
