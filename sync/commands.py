@@ -61,6 +61,7 @@ CLOCK_INDEPENDENT = frozenset({"door.relock", "door.lockdown", "diagnostics.coll
 EVENT_TYPE = "device.command"
 HOUSEKEEPING_SECONDS = 1.0
 PRUNE_SECONDS = 3600.0
+MAX_CORRELATION_BYTES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,13 @@ def _issued_at(payload: bytes) -> datetime | None:
     except (ValueError, TypeError, AttributeError, RecursionError):
         return None
     return when if when.tzinfo is not None else None
+
+
+def _reply_to(correlation: bytes | None, command_id: str) -> bytes:
+    # Echoed as received, unless absent or long (an answer must stay small).
+    if correlation is None or len(correlation) > MAX_CORRELATION_BYTES:
+        return command_id.encode()
+    return correlation
 
 
 def result_of(entry: LedgerEntry, device: str) -> bytes:
@@ -174,7 +182,7 @@ class CommandDesk:
             command, expires = self.verifier.verify(payload)
         except CommandError as exc:
             return self._refuse(payload, exc, correlation)
-        reply_to = correlation if correlation is not None else command.id.encode()
+        reply_to = _reply_to(correlation, command.id)
         existing = self.ledger.get(command.id)
         if existing is not None:
             return [self._repeat(existing, reply_to, "")]
@@ -203,7 +211,7 @@ class CommandDesk:
         )  # fmt: skip
         if not command_id or not name:
             return []  # nothing to answer against: no usable id or name
-        reply_to = correlation if correlation is not None else command_id.encode()
+        reply_to = _reply_to(correlation, command_id)
         existing = self.ledger.get(command_id)
         if existing is not None:
             return [self._repeat(existing, reply_to, exc.code)]

@@ -267,3 +267,9 @@ def test_sync_commands_cli_lists_the_ledger_without_arguments(
     assert (entry["id"], entry["name"], entry["target"], entry["state"]) == (
         cid, "door.unlock", "lockctl", "pending")  # fmt: skip
     assert entry["reported"] is False and "jammed" not in line
+
+
+def test_sync_commands_long_correlation_data_is_not_echoed(store: Store) -> None:
+    cid, payload = signed(KEY, "door.relock", {"door": "room-a"})
+    [reply] = desk(store).on_command(payload, RESULTS, b"x" * 5000)
+    assert reply.correlation == cid.encode()
