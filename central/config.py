@@ -21,6 +21,7 @@ from central.issuance.config import IssuanceSection
 from central.opendata.config import OpendataSection
 from central.ops.alerts import AlertThresholds
 from central.websec import WebOptions, parse_networks
+from contracts.commands import MAX_LIFETIME, MAX_REMOTE_UNLOCK_SECONDS
 from contracts.mqtt import MAX_PACKET_BYTES
 from contracts.reservations_hash import facility_code_key
 from foundation.config import Section, read_config_file, validate_toml
@@ -101,6 +102,20 @@ class ReservationsSection(Section):
     # A booking's first check-in later than its start + this is "late"; a
     # booking with none by then is a no-show (use figures, the webhook).
     checkin_grace_minutes: int = Field(default=15, ge=0, le=240)
+
+
+class CommandsSection(Section):
+    """``[commands]``: remote commands to devices (docs/protocol.md, "Commands")."""
+
+    # Central's Ed25519 command signing key (PEM; the fleet folder's
+    # secrets/command.key): every device holds its public half. Without it
+    # central sends no command.
+    signing_key_file: Path | None = None
+    # Central's cap on a remote unlock, below the contract's hard ceiling.
+    max_unlock_seconds: float = Field(default=60.0, gt=0, le=MAX_REMOTE_UNLOCK_SECONDS)
+    # How long a command may wait for its device (offline devices get it when
+    # they come back within this time, never later).
+    default_lifetime_seconds: float = Field(default=300.0, gt=0, le=MAX_LIFETIME.total_seconds())
 
 
 class BookingWebhookSection(Section):
@@ -196,6 +211,7 @@ class CentralConfig(Section):
     devices: DevicesSection = DevicesSection()
     enrolment: EnrolmentSection = EnrolmentSection()
     opendata: OpendataSection = OpendataSection()
+    commands: CommandsSection = CommandsSection()
     source: str = Field(default="<built-in demo>", exclude=True)
 
     @model_validator(mode="before")
@@ -268,8 +284,14 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
     if devices.listener is not None:
         devices = devices.model_copy(update={"listener": devices.listener.resolved(base_dir)})
     opendata = config.opendata.model_copy(update={"folder": absolute(config.opendata.folder)})
+    commands = config.commands
+    if commands.signing_key_file is not None:
+        commands = commands.model_copy(
+            update={"signing_key_file": absolute(commands.signing_key_file)}
+        )
     return config.model_copy(
         update={
+            "commands": commands,
             "opendata": opendata,
             "devices": devices,
             "database": database,

@@ -2,7 +2,8 @@
 mock GPIO pins, local broker) written into the demo's state folder together
 with the keys it names: the fleet's credential key and the facility's code
 key, derived from the demo's code master key (central's
-``reservations.code_key_file``) as provisioning derives it.
+``reservations.code_key_file``) as provisioning derives it, and the public
+half of the demo's command key (central's ``commands.signing_key_file``).
 
 Product code never loads this: every device command needs ``--config``. The
 demo, and tests that want "the demo device", write it with
@@ -15,12 +16,23 @@ import os
 import tomllib
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
+
 from cardreader.credential import load_key, write_new_key
 from contracts.reservations_hash import facility_code_key
 
 KEY_FILE = "credential.key"
 CODE_MASTER_FILE = "code-master.key"
 CODE_KEY_FILE = "code.key"
+COMMAND_KEY_FILE = "command.key"
+COMMAND_PUBLIC_FILE = "command.pub"
 
 
 def demo_config_text() -> str:
@@ -53,11 +65,31 @@ def ensure_code_master(state: Path) -> Path:
     return path
 
 
+def ensure_command_key(state: Path) -> Path:
+    """The demo's command signing key (central's ``commands.signing_key_file``,
+    created once, 0600) and its public half beside it (the device's)."""
+    path = state / COMMAND_KEY_FILE
+    if not path.exists():
+        state.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        )
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(pem)
+    key = load_pem_private_key(path.read_bytes(), password=None)
+    assert isinstance(key, Ed25519PrivateKey), path
+    public = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    (state / COMMAND_PUBLIC_FILE).write_bytes(public)
+    return path
+
+
 def write_demo_config(state: Path, text: str | None = None) -> Path:
     """Write ``state/device.toml`` (the demo configuration, or ``text``) and
     the key files it names; returns the configuration's path."""
     state.mkdir(parents=True, exist_ok=True)
     ensure_key(state)
+    ensure_command_key(state)
     text = demo_config_text() if text is None else text
     facility = tomllib.loads(text).get("device", {}).get("facility")
     if isinstance(facility, str) and facility:

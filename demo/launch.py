@@ -51,6 +51,7 @@ from demo.config import (
     default_state_dir,
     demo_config_text,
     ensure_code_master,
+    ensure_command_key,
     ensure_key,
     write_demo_config,
 )
@@ -169,6 +170,7 @@ def start_services(
         f'[broker]\nhost = "127.0.0.1"\nport = {ports["broker"]}\nreconnect_max_seconds = 2\n'
         f'[api]\nhost = "127.0.0.1"\nport = {ports["api"]}\nmetadata_port = {ports["metadata"]}\n'
         f'[reservations]\ncode_key_file = "{ensure_code_master(state)}"\n'
+        f'[commands]\nsigning_key_file = "{ensure_command_key(state)}"\n'
         # The simulator's devices have no certificates: the demo registers on first request.
         "[ingest]\nregister_unknown_devices = true\n"
         "[ops]\nevaluate_every_seconds = 5\n"

@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="/var/lib/city-kiosk/device.db",
         help="store.path written into device.toml",
     )
+    p = cmds.add_parser(
+        "command-key",
+        help="central's command signing key (secrets/command.key): create it if missing,"
+        " print its key id",
+    )
+    p.add_argument("dir", type=Path, help="fleet folder (from 'fleet init')")
     add_device_commands(sub)
     doctor = sub.add_parser("doctor", help="self-test of an installed device (docs/doctor.md)")
     add_doctor_arguments(doctor)
@@ -59,12 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_doctor(args)
     if args.area != "fleet":
         return run_device_command(args)
-    from deploy.fleet import add_device, init_fleet
+    from deploy.fleet import COMMAND_KEY, add_device, init_fleet, load_fleet
 
     try:
         if args.command == "init":
             fleet = init_fleet(args.dir, broker_host=args.broker_host, broker_port=args.broker_port)
             print(f"fleet created in {fleet.root} (broker {fleet.broker_host}:{fleet.broker_port})")
+        elif args.command == "command-key":
+            # A fleet made before remote commands gets its key here (idempotent).
+            fleet = load_fleet(args.dir)
+            created = not (fleet.root / "secrets" / COMMAND_KEY).exists()
+            print(f"{fleet.command_key()}: key id {fleet.command_key_id()}"
+                  + (" (created)" if created else ""))  # fmt: skip
         else:
             folder = add_device(
                 args.dir, args.id, args.facility, store_path=args.store_path, role=args.role

@@ -13,6 +13,9 @@ single top folder ``<device>/``)::
     tls/ca.pem         the fleet CA
     tls/device.pem     the device certificate (CN = device id)
     tls/device.key     its private key
+    command.pub        central's command public key (Ed25519, PEM): the
+                       device runs only commands it signed (bundles made
+                       before remote commands have none)
 
 :func:`read_bundle` and :func:`verify_bundle` are what the on-device
 installer runs; they need only the standard library and ``cryptography``
@@ -57,7 +60,11 @@ CODE_KEY = "code.key"
 CA = "tls/ca.pem"
 CERT = "tls/device.pem"
 KEY = "tls/device.key"
+COMMAND_KEY = "command.pub"
 CONTENT_FILES = (CONFIG, CREDENTIAL_KEY, CODE_KEY, CA, CERT, KEY)
+# Listed in the manifest (and checked) when present; older bundles lack them.
+OPTIONAL_FILES = (COMMAND_KEY,)
+KNOWN_FILES = frozenset(CONTENT_FILES + OPTIONAL_FILES)
 SECRET_FILES = frozenset({CREDENTIAL_KEY, CODE_KEY, KEY})
 MAX_FILE_BYTES = 1 << 20
 
@@ -152,7 +159,7 @@ def make_manifest(
         certificate_serial=format(cert.serial_number, "x"),
         broker_host=broker[0],
         broker_port=broker[1],
-        files={name: sha256(files[name]) for name in CONTENT_FILES},
+        files={name: sha256(data) for name, data in files.items() if name in KNOWN_FILES},
     )
 
 
@@ -317,7 +324,7 @@ def verify_bundle(
     where = bundle.source
     listed = set(manifest.files)
     present = set(bundle.files) - {MANIFEST, SIGNATURE}
-    if listed != set(CONTENT_FILES) or present != listed:
+    if not set(CONTENT_FILES) <= listed <= KNOWN_FILES or present != listed:
         extra, missing = sorted(present - listed), sorted(set(CONTENT_FILES) - present)
         raise BundleError(
             f"{where}: files do not match the manifest (extra {extra}, missing {missing})"

@@ -13,6 +13,9 @@
     DIR/secrets/code-master.key   central's reservations.code_key_file; each
                                   bundle gets only its facility's key derived
                                   from it (deploy.provision)
+    DIR/secrets/command.key       central's Ed25519 command key
+                                  (commands.signing_key_file, 0600); every
+                                  bundle carries its public half, command.pub
 
 DIR is made absolute first: the generated mosquitto.conf names its files by
 absolute path (a relative one would resolve against mosquitto's working
@@ -35,14 +38,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+    load_pem_public_key,
+)
 
 from cardreader.credential import write_new_key
+from contracts.commands import key_id
 from contracts.mqtt import MAX_PACKET_BYTES
 from deploy import pki
 from deploy.errors import FleetError, FleetUsageError
@@ -50,6 +64,9 @@ from deploy.errors import FleetError, FleetUsageError
 CENTRAL_IDENTITY = "central"
 IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 RESERVED_IDS = frozenset({CENTRAL_IDENTITY})
+# Central's command key pair (docs/protocol.md, "Commands").
+COMMAND_KEY = "command.key"
+COMMAND_PUBLIC_KEY = "command.pub"
 
 
 # The device topic kinds (contracts.mqtt.DEVICE_TOPIC_KINDS) by direction.
@@ -190,6 +207,9 @@ def device_config_text(
             'cert_file = "device.pem"',
             'key_file = "device.key"',
             "",
+            "[commands]",
+            f'public_key_file = "{COMMAND_PUBLIC_KEY}"',
+            "",
         ]
     )
 
@@ -238,6 +258,38 @@ class Fleet:
         if not path.exists():
             write_new_key(path)
         return path
+
+    def command_key(self) -> Path:
+        """Central's Ed25519 command signing key (created on first use, 0600;
+        central's ``commands.signing_key_file``, never copied into a bundle)."""
+        path = self.root / "secrets" / COMMAND_KEY
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+            )
+            # Created 0600 before the key is written: never readable by others.
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(pem)
+        return path
+
+    def command_public_key(self) -> bytes:
+        """The public half of :meth:`command_key` (PEM): each device's ``command.pub``."""
+        path = self.command_key()
+        try:
+            key = load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise FleetError(f"{path}: command key unreadable ({exc})") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise FleetError(f"{path}: not an Ed25519 key")
+        return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+    def command_key_id(self) -> str:
+        """The id devices see in each command's ``key_id`` (contracts.commands.key_id)."""
+        public = load_pem_public_key(self.command_public_key())
+        assert isinstance(public, Ed25519PublicKey)
+        return key_id(public)
 
     def ca(self) -> pki.Issued:
         try:
@@ -292,6 +344,7 @@ def init_fleet(root: Path, *, broker_host: str, broker_port: int = 8883) -> Flee
     fleet = Fleet(root, broker_host, broker_port)
     fleet.save()
     fleet.code_master_key()
+    fleet.command_key()
     pki.write_crl(pki.build_crl(ca, {}), fleet.crl)
     (broker / "mosquitto.conf").write_text(
         broker_config_text(
@@ -330,6 +383,7 @@ def add_device(
         raise FleetUsageError(f"device {device_id!r} already exists in {root}")
     pki.issue(fleet.ca(), device_id, role=role).write(folder / "device.pem", folder / "device.key")
     pki.write_cert(fleet.ca().cert, folder / "ca.pem")
+    (folder / COMMAND_PUBLIC_KEY).write_bytes(fleet.command_public_key())
     (folder / "device.toml").write_text(
         device_config_text(device_id, facility, fleet.broker_host, fleet.broker_port, store_path)
     )

@@ -50,6 +50,9 @@ COMMON_PACKAGES = (
     "open-jtalk-mecab-naist-jdic",
     "alsa-utils",
     "libasound2-dev",
+    # Remote commands: the rule deploy/polkit/ installs lets the sync agent
+    # restart the city-kiosk units and reboot (polkitd reads JavaScript rules).
+    "polkitd",
 )
 COUNTER_PACKAGES = ("cups-daemon", "cups-client")
 CAGE_PACKAGES = ("cage", "xwayland")

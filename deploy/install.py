@@ -12,7 +12,9 @@ Order (each step idempotent; nothing that runs is touched before the last step):
 4. build the release's venv beside the running one (skipped when complete),
    then its self-check with the *new* configuration;
 5. configuration under /etc/city-kiosk, the store folder, systemd units and
-   drop-ins (journald limits, hardware watchdog), console blanking off;
+   drop-ins (journald limits, hardware watchdog), the polkit rule that lets
+   the sync agent restart the city-kiosk units and reboot (remote commands),
+   console blanking off;
 6. switch ``current`` (``previous`` keeps the old one), prune old releases,
    restart the units when systemd runs this system.
 
@@ -39,6 +41,9 @@ from deploy.host import Target
 
 SOURCE = Path(__file__).resolve().parent.parent
 SYSTEMD_FILES = Path(__file__).resolve().parent / "systemd"
+POLKIT_FILES = Path(__file__).resolve().parent / "polkit"
+POLKIT_RULE = "50-city-kiosk-sync.rules"
+POLKIT_RULE_PATH = f"/etc/polkit-1/rules.d/{POLKIT_RULE}"
 ETC = "/etc/city-kiosk"
 STORE = "/var/lib/city-kiosk"
 UNIT_DIR = "/etc/systemd/system"
@@ -249,7 +254,7 @@ def _changed_paths(bundle: bundles.Bundle) -> list[str]:
     files = [f"{ETC}/{INSTALLED_MANIFEST if rel == bundles.MANIFEST else rel}"
              for rel in bundle.files if rel != bundles.SIGNATURE]  # fmt: skip
     files += [f"{ETC}/kivy.env", *(f"{UNIT_DIR}/{unit}" for unit in UNITS)]
-    files += [JOURNALD_DROP_IN, WATCHDOG_DROP_IN, f"{release.OPT}/.install.lock"]
+    files += [JOURNALD_DROP_IN, WATCHDOG_DROP_IN, POLKIT_RULE_PATH, f"{release.OPT}/.install.lock"]
     # (current and previous are the installer's own links: renamed over, never followed.)
     folders = [f"{STORE}/kivy", f"{STORE}/voice-cache", f"{release.OPT}/releases"]
     return [*files, *folders, *host.CMDLINE_FILES, host.GRUB_DROP_IN]
@@ -284,6 +289,7 @@ def _install_configuration(target: Target, bundle: bundles.Bundle, role: str, di
         write.file(f"{UNIT_DIR}/{unit}", (SYSTEMD_FILES / source).read_bytes(), 0o644)
     write.file(JOURNALD_DROP_IN, (SYSTEMD_FILES / "journald.conf").read_bytes(), 0o644)
     write.file(WATCHDOG_DROP_IN, (SYSTEMD_FILES / "watchdog.conf").read_bytes(), 0o644)
+    write.file(POLKIT_RULE_PATH, (POLKIT_FILES / POLKIT_RULE).read_bytes(), 0o644)
     return f"files: {len(write.changed)} changed" + (
         f" ({', '.join(write.changed)})" if write.changed else ""
     )

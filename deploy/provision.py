@@ -6,7 +6,7 @@ provisioning the same device again gives the same key and certificate; only
 ``--rotate`` issues new ones, and then the old certificate goes into the fleet
 CRL (``broker/crl.pem``, mosquitto's ``crlfile``) so it can no longer connect.
 
-Two keys, both created on first use under ``secrets/``:
+Three keys, all created on first use under ``secrets/``:
 
 * ``credential.key``, one per fleet, for card references: a member card
   enrolled at one facility must have the same reference at every other.
@@ -14,6 +14,9 @@ Two keys, both created on first use under ``secrets/``:
   bundle: each bundle gets only its facility's code key derived from it
   (``code.key``, :func:`contracts.reservations_hash.facility_code_key`), so a
   stolen device cannot check codes of another facility (docs/provisioning.md).
+* ``command.key``, central's Ed25519 command signing key
+  (``commands.signing_key_file``), never in a bundle: each bundle gets its
+  public half, ``command.pub`` (docs/protocol.md, "Commands").
 """
 
 from __future__ import annotations
@@ -134,6 +137,7 @@ def device_config_toml(request: ProvisionRequest, fleet: Fleet) -> str:
     ]
     # Spoken guidance: its audio cache where the kiosk user may write it.
     lines += ["[voice]", f"cache_dir = {_toml_string(VOICE_CACHE)}", ""]
+    lines += ["[commands]", f"public_key_file = {_toml_string(bundle.COMMAND_KEY)}", ""]
     if request.central_url:
         lines += ["[central]", f"url = {_toml_string(request.central_url)}", ""]
     if request.role == "counter":
@@ -237,6 +241,7 @@ def provision(request: ProvisionRequest) -> ProvisionResult:
         bundle.CA: _pem(ca)[0],
         bundle.CERT: cert_pem,
         bundle.KEY: key_pem,
+        bundle.COMMAND_KEY: fleet.command_public_key(),
     }
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     manifest = bundle.make_manifest(

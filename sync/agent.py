@@ -20,6 +20,11 @@ id. A batch not acked within ``sync.ack_timeout_seconds``, and everything in
 flight at a disconnect, is sent again from the oldest unconfirmed event
 (central is idempotent on the event id, so this can duplicate deliveries,
 never stored events).
+
+Remote commands (``devices/{d}/commands``): :class:`~sync.commands.CommandDesk`
+verifies and answers them on this thread, :class:`~sync.command_runner.CommandRunner`
+runs the agent's own on a thread of its own; a finished ledger entry is
+marked reported only when the broker acknowledged its result (PUBACK).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +58,8 @@ from contracts.mqtt import (
     ReservationDelta,
     Status,
 )
+from sync.command_runner import wire_commands
+from sync.commands import Reply
 from sync.config import DeviceConfig
 from sync.errors import StoreError
 from sync.health import HealthCollector, software_versions
@@ -65,6 +73,8 @@ log = logging.getLogger(__name__)
 SESSION_KEY = "agent.session"
 MAX_BATCH_BYTES = 192 * 1024
 INBOX_DRAIN = 500
+# How long a restart of our own service waits for the broker to take its result.
+DEFERRED_WAIT_SECONDS = 10.0
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -148,6 +158,17 @@ class Agent:
             k: protocol.device_topic(self.device, k) for k in protocol.DEVICE_TOPIC_KINDS
         }
         self._facility_topic = protocol.facility_reservations_topic(config.device.facility)
+        self._setup_commands()
+
+    def _setup_commands(self) -> None:
+        self._health: dict[str, Any] | None = None
+        self.commands, self.runner = wire_commands(
+            self.config, self.outbox, self._topics["results"],
+            inbox=self._inbox.put, health=lambda: self._health,
+        )  # fmt: skip
+        self._results: dict[int, str] = {}  # PUBACK awaited: mid -> command id
+        self._deferred: dict[str, tuple[Callable[[], None], float]] = {}
+        self._next_report = 0.0
 
     # ----- foreign-thread entry points (paho): hand over and return -----
 
@@ -166,13 +187,18 @@ class Agent:
             # The broker should not have sent it: refuse it unread, hold nothing.
             self._inbox.put(("oversized", message.topic, len(message.payload)))
             return
-        self._inbox.put(("message", message.topic, message.payload))
+        props = message.properties
+        self._inbox.put(("message", message.topic, message.payload,
+                         getattr(props, "ResponseTopic", None),
+                         getattr(props, "CorrelationData", None)))  # fmt: skip
 
     def _on_publish(
         self, _c: Any, _u: Any, mid: int, reason: ReasonCode, _p: Properties | None
     ) -> None:
         if reason.is_failure:
             self._inbox.put(("refused", mid, reason.value, str(reason)))
+        else:
+            self._inbox.put(("published", _c, mid))
 
     def stop(self) -> None:
         """Ask the agent loop to finish (any thread, signal handlers too)."""
@@ -184,6 +210,7 @@ class Agent:
     def run(self) -> None:
         log.info("sync agent started", extra={"device": self.device, "session": self._session()})
         self._check_certificate()
+        self.runner.start()
         try:
             while not self._stopping.is_set():
                 try:
@@ -231,7 +258,9 @@ class Agent:
     def _dispatch(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
         if kind == "message":
-            self._handle_message(item[1], item[2])
+            self._handle_message(item[1], item[2], item[3], item[4])
+        elif kind in ("published", "deferred", "finished"):
+            self._command_item(item)
         elif kind == "oversized":
             self._reject(item[1], item[2], f"over broker.max_packet_bytes"
                          f" ({self.config.broker.max_packet_bytes})")  # fmt: skip
@@ -247,6 +276,8 @@ class Agent:
 
     def _tick(self) -> None:
         now = time.monotonic()
+        self.commands.housekeeping(now)
+        self._run_deferred(now)
         if not self._connected:
             if self._client is None and now >= self._reconnect_at:
                 self._connect()
@@ -270,6 +301,10 @@ class Agent:
         if now >= self._next_link:
             self._next_link = now + LINK_REFRESH_SECONDS
             record_link(self.store, True, time.time())
+        if now >= self._next_report:
+            self._next_report = now + 1.0
+            for reply in self.commands.due_reports(set(self._results.values())):
+                self._publish_result(reply)
 
     # ----- connection -----
 
@@ -383,6 +418,7 @@ class Agent:
                 (self._topics["acks"], 1),
                 (self._topics["reservations"], 1),
                 (self._topics["staffcall"], 1),
+                (self._topics["commands"], 1),
                 (self._facility_topic, 1),
             ]
         )
@@ -404,6 +440,7 @@ class Agent:
             client.loop_stop()
         self._batches.clear()
         self._inflight.clear()
+        self._results.clear()  # not marked reported: sent again after reconnecting
         if was_connected:
             self.counters["disconnects"] += 1
             record_link(self.store, False, time.time())
@@ -455,9 +492,18 @@ class Agent:
 
     # ----- incoming messages -----
 
-    def _handle_message(self, topic: str, payload: bytes) -> None:
+    def _handle_message(
+        self,
+        topic: str,
+        payload: bytes,
+        response: str | None = None,
+        correlation: bytes | None = None,
+    ) -> None:
         try:
-            if topic == self._topics["acks"]:
+            if topic == self._topics["commands"]:
+                for reply in self.commands.on_command(payload, response, correlation):
+                    self._publish_result(reply)
+            elif topic == self._topics["acks"]:
                 self._handle_ack(payload)
             elif topic == self._facility_topic:
                 delta = protocol.decode(ReservationDelta, payload)
@@ -506,11 +552,45 @@ class Agent:
         assert self._client is not None
         health = self.health.collect()
         health = health.model_copy(update={"rejected_messages": self.counters["rejected_messages"]})
+        self._health = health.model_dump(mode="json")
         self._client.publish(self._topics["health"], protocol.encode(health), qos=0)
+
+    # ----- command results -----
+
+    def _publish_result(self, reply: Reply) -> None:
+        if self._client is None or not self._connected:
+            return  # the ledger keeps it; reported after the next connection
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.CorrelationData = reply.correlation
+        info = self._client.publish(self._topics["results"], reply.payload, qos=1, properties=props)
+        if reply.report_id:
+            self._results[info.mid] = reply.report_id
+
+    def _command_item(self, item: tuple[Any, ...]) -> None:
+        kind = item[0]
+        if kind == "finished":
+            self._next_report = 0.0  # report it at the next tick
+        elif kind == "deferred":
+            self._deferred[item[1]] = (item[2], time.monotonic() + DEFERRED_WAIT_SECONDS)
+        elif item[1] is self._client:  # published, by the current connection
+            command_id = self._results.pop(item[2], None)
+            if command_id is not None:
+                self.commands.reported(command_id)
+                self._run_deferred(time.monotonic(), command_id)
+
+    def _run_deferred(self, now: float, reported: str = "") -> None:
+        for command_id, (action, deadline) in list(self._deferred.items()):
+            if command_id == reported or now >= deadline:
+                del self._deferred[command_id]
+                if command_id != reported:
+                    log.warning("result not acknowledged in time; acting anyway",
+                                extra={"command": command_id})  # fmt: skip
+                action()
 
     # ----- shutdown -----
 
     def _shutdown(self) -> None:
+        self.runner.stop()
         client, self._client = self._client, None
         if client is not None:
             if self._connected:

@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from foundation.cli import add_config_argument, run_cli
@@ -112,6 +113,24 @@ def cmd_outbox_append(config: DeviceConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_commands(config: DeviceConfig, args: argparse.Namespace) -> int:
+    """The command ledger for a technician: no arguments, no attachments."""
+    with open_store(config.store.path, busy_timeout=config.store.busy_timeout_seconds) as store:
+        rows = store.query(
+            "SELECT id, name, target, state, code, received, finished, reported FROM commands"
+            " ORDER BY received DESC LIMIT ?",
+            (args.limit,),
+        )
+    for row in rows:
+        entry = dict(row)
+        entry["reported"] = bool(entry["reported"])
+        for key in ("received", "finished"):
+            if entry[key] is not None:
+                entry[key] = datetime.fromtimestamp(entry[key], UTC).isoformat(timespec="seconds")
+        print(json.dumps(entry, ensure_ascii=False))
+    return 0
+
+
 def cmd_reservations(config: DeviceConfig, args: argparse.Namespace) -> int:
     with _open_to_read(config) as store:
         report = cache_report(ReservationCache(store, config.device.facility))
@@ -166,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_argument(p)
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=cmd_outbox_list)
+
+    p = sub.add_parser(
+        "commands", help="the remote-command ledger, newest first (no arguments shown)"
+    )
+    add_config_argument(p)
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_commands)
 
     p = sub.add_parser(
         "reservations",

@@ -101,16 +101,26 @@ class CommandLedger:
             return cursor.rowcount == 1
 
     def record_refusal(
-        self, command_id: str, name: str, body: bytes, *, code: str, message: str, now: float
+        self,
+        command_id: str,
+        name: str,
+        body: bytes,
+        *,
+        code: str,
+        message: str,
+        now: float,
+        state: Literal["refused", "expired"] = "refused",
     ) -> bool:
         """Keep a refused command (by the agent, before any process took it)
-        so its result is reported like every other; False if the id exists."""
+        so its result is reported like every other; False if the id exists.
+        ``state`` expired: it arrived after its expiry (the contract's
+        ``expired`` result), else refused."""
         with self.store.write() as conn:
             cursor = conn.execute(
                 "INSERT INTO commands (id, name, target, body, state, code, message, expires,"
-                " received, finished) VALUES (?, ?, 'agent', ?, 'refused', ?, ?, ?, ?, ?)"
+                " received, finished) VALUES (?, ?, 'agent', ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
-                (command_id, name, body, code, message[:500], now, now, now),
+                (command_id, name, body, state, code, message[:500], now, now, now),
             )
             return cursor.rowcount == 1
 
@@ -144,6 +154,39 @@ class CommandLedger:
                 (state, code, message[:500], json.dumps(detail or {}, ensure_ascii=False),
                  attachment, now, command_id),
             )  # fmt: skip
+
+    def settle_attachment(
+        self,
+        command_id: str,
+        state: FinalState,
+        code: str,
+        message: str,
+        detail: dict[str, Any],
+    ) -> None:
+        """After the agent uploaded (or failed to upload) a finished command's
+        attachment: its reported outcome, and the attachment dropped."""
+        with self.store.write() as conn:
+            conn.execute(
+                "UPDATE commands SET state = ?, code = ?, message = ?, detail = ?,"
+                " attachment = NULL WHERE id = ? AND finished IS NOT NULL AND reported = 0",
+                (state, code, message[:500], json.dumps(detail, ensure_ascii=False), command_id),
+            )
+
+    def with_attachment(self, limit: int = 10) -> list[LedgerEntry]:
+        """Finished, unreported commands whose attachment waits for upload."""
+        rows = self.store.query(
+            "SELECT * FROM commands WHERE reported = 0 AND finished IS NOT NULL"
+            " AND attachment IS NOT NULL ORDER BY finished LIMIT ?",
+            (limit,),
+        )
+        return [_entry(r) for r in rows]
+
+    def interrupted(self, target: Target) -> list[str]:
+        """Ids of ``target``'s commands left running (its process stopped mid-way)."""
+        rows = self.store.query(
+            "SELECT id FROM commands WHERE target = ? AND state = 'running'", (target,)
+        )
+        return [str(r["id"]) for r in rows]
 
     def expire_unclaimed(self, now: float) -> int:
         """Finish as ``expired`` every command whose process never took it in time."""

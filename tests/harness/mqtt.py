@@ -11,6 +11,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -51,8 +52,11 @@ def connect(
     identity: ClientIdentity | None = None,
     client_id: str = "",
     timeout: float = 10,
+    session_expiry: int = 0,
 ) -> TestClient:
-    """Connect over the TLS listener with ``identity``, else the plain one."""
+    """Connect over the TLS listener with ``identity``, else the plain one.
+    ``session_expiry`` > 0: resume the session of ``client_id`` (the broker
+    keeps QoS 1 messages for it while it is away, restarts included)."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     tc = TestClient(client)
 
@@ -82,7 +86,16 @@ def connect(
         port = broker.tls_port
     else:
         port = broker.plain_port
-    client.connect("127.0.0.1" if identity is None else "localhost", port)
+    props = None
+    if session_expiry > 0:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = session_expiry
+    client.connect(
+        "127.0.0.1" if identity is None else "localhost",
+        port,
+        clean_start=session_expiry <= 0,
+        properties=props,
+    )
     client.loop_start()
     if not tc.connected.wait(timeout):
         client.loop_stop()

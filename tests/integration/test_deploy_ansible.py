@@ -36,17 +36,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from central.config import code_key as central_code_key
 from central.config import load_config as central_config
 from central.db.engine import Database
 from central.ingest.store import IngestStore
+from contracts.commands import key_id
 from contracts.reservations_hash import code_hash
 from deploy import bundle
 from deploy.fleet import add_device, init_fleet
 from deploy.provision import DoorSpec, ProvisionRequest, provision
 from kiosk.reader import code_key
 from sync.config import load_config as device_config
+from sync.ledger import load_command_keys
 from tests.harness import fake_installer
 from tests.harness.central_api import CentralApi
 from tests.harness.mosquitto import ClientIdentity, Mosquitto
@@ -323,6 +327,13 @@ def test_site_provisions_broker_central_and_device(fleet: Fleet, open_root: Path
     device_key = code_key(device_config(rotated.folder / bundle.CONFIG))
     central_key = central_code_key(config)("fac-1")
     assert code_hash(central_key, "fac-1", "482913") == code_hash(device_key, "fac-1", "482913")
+    # Remote commands: central signs with the key whose public half is in the bundle.
+    signing = config.commands.signing_key_file
+    assert signing is not None and signing.stat().st_mode & 0o777 == 0o600
+    private = load_pem_private_key(signing.read_bytes(), password=None)
+    assert isinstance(private, Ed25519PrivateKey)
+    bundle_keys = device_config(rotated.folder / bundle.CONFIG).commands.public_key_file
+    assert list(load_command_keys(bundle_keys)) == [key_id(private.public_key())]
     with Database(config.database.url) as db:
         assert IngestStore(db, "test").device_facility("dev-a") == "fac-1"
         assert IngestStore(db, "test").device_facility("dev-b") is None  # not in this inventory

@@ -14,6 +14,7 @@ from cryptography import x509
 
 from deploy.fleet import load_fleet
 from sync.config import load_config
+from sync.ledger import load_command_keys
 from tests.harness.mosquitto import ClientIdentity, Mosquitto, start_fleet_broker
 from tests.harness.mqtt import connect
 
@@ -145,3 +146,20 @@ def test_deploy_fleet_init_relative_folder_writes_absolute_broker_paths(tmp_path
     for path in paths.values():
         assert Path(path).is_absolute() and Path(path).is_file(), path
     assert (root / "secrets" / "code-master.key").stat().st_mode & 0o077 == 0
+
+
+def test_deploy_fleet_command_key_for_a_fleet_made_before_commands(fleet_dir: Path) -> None:
+    secret = fleet_dir / "secrets" / "command.key"
+    first_id = load_fleet(fleet_dir).command_key_id()
+    secret.unlink()  # a fleet folder from before remote commands
+    made = deploy("command-key", str(fleet_dir))
+    assert made.returncode == 0 and "(created)" in made.stdout, made.stderr
+    assert secret.stat().st_mode & 0o777 == 0o600
+    key = load_fleet(fleet_dir).command_key_id()
+    assert key != first_id and key in made.stdout
+    again = deploy("command-key", str(fleet_dir))
+    assert again.returncode == 0 and "(created)" not in again.stdout and key in again.stdout
+    device = deploy("device", str(fleet_dir), "--id", "gym-door-9", "--facility", "gym")
+    assert device.returncode == 0, device.stderr
+    config = load_config(fleet_dir / "devices" / "gym-door-9" / "device.toml")
+    assert list(load_command_keys(config.commands.public_key_file)) == [key]

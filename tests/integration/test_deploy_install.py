@@ -18,7 +18,7 @@ import pytest
 
 from deploy import bundle, pki
 from deploy.fleet import load_fleet
-from deploy.install import UNITS
+from deploy.install import POLKIT_FILES, POLKIT_RULE, UNITS
 from tests.harness.install_root import dependency_farm, fresh_root, project_wheel
 
 SOURCE = Path(__file__).resolve().parents[2]
@@ -189,6 +189,13 @@ def test_install_door_device_into_fresh_root(
     )
     assert "SystemMaxUse=" in (root / "etc/systemd/journald.conf.d/city-kiosk.conf").read_text()
     assert "consoleblank=0" in (root / "boot/firmware/cmdline.txt").read_text()
+    # Remote commands: central's public key for every service, and the polkit
+    # rule that lets the sync agent restart its units and reboot.
+    command_pub = (etc / "command.pub").stat()
+    assert (command_pub.st_mode & 0o777, command_pub.st_uid, command_pub.st_gid) == (0o644, 0, 0)
+    rule = root / "etc/polkit-1/rules.d" / POLKIT_RULE
+    assert rule.read_bytes() == (POLKIT_FILES / POLKIT_RULE).read_bytes()
+    assert rule.stat().st_mode & 0o777 == 0o644
     verify_units(root)
     # Re-running is safe: same release, no rebuild, nothing rewritten.
     before = snapshot(root)

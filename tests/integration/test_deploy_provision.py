@@ -13,15 +13,19 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from central.config import code_key
 from central.config import load_config as central_config
+from contracts.commands import key_id
 from contracts.reservations_hash import code_hash
 from deploy import bundle, pki
 from deploy.errors import BundleError
 from deploy.fleet import load_fleet
 from kiosk.reader import code_key as device_code_key
 from sync.config import load_config
+from sync.ledger import load_command_keys
 from tests.harness.mosquitto import ClientIdentity, start_fleet_broker
 from tests.harness.mqtt import connect
 from tests.harness.services import ServiceError
@@ -64,7 +68,7 @@ def test_provision_bundle_contents(fleet: Path) -> None:
     assert done.returncode == 0, done.stderr
     folder = fleet / "bundles" / "gym-door-1"
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    assert files == {*bundle.CONTENT_FILES, bundle.MANIFEST, bundle.SIGNATURE}
+    assert files == {*bundle.CONTENT_FILES, bundle.COMMAND_KEY, bundle.MANIFEST, bundle.SIGNATURE}
     manifest = bundle.verify_bundle(bundle.read_bundle(fleet / "bundles" / "gym-door-1.tar.gz"))
     assert (manifest.device, manifest.facility, manifest.role) == ("gym-door-1", "gym", "door")
     assert (manifest.broker_host, manifest.broker_port) == ("localhost", 8883)
@@ -81,6 +85,22 @@ def test_provision_bundle_contents(fleet: Path) -> None:
     assert [(d.id, d.relay_pin, d.contact_pin) for d in config.doors] == [("room-a", 17, 27)]
     assert config.lock.socket_group == "kiosk"
     assert bundle.ca_fingerprint((folder / bundle.CA).read_bytes()) in done.stdout
+
+
+def test_provision_bundle_carries_the_command_public_key_only(fleet: Path) -> None:
+    assert provision(fleet).returncode == 0
+    folder = fleet / "bundles" / "gym-door-1"
+    secret = fleet / "secrets" / "command.key"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert (folder / bundle.COMMAND_KEY).read_bytes() == load_fleet(fleet).command_public_key()
+    assert (folder / bundle.COMMAND_KEY).stat().st_mode & 0o777 == 0o644
+    assert b"PRIVATE" not in b"".join(p.read_bytes() for p in folder.rglob("*.pub"))
+    config = load_config(folder / bundle.CONFIG)
+    keys = load_command_keys(config.commands.public_key_file)
+    private = load_pem_private_key(secret.read_bytes(), password=None)
+    assert isinstance(private, Ed25519PrivateKey)
+    assert list(keys) == [key_id(private.public_key())]
+    assert config.commands.system == "systemd"
 
 
 def test_provision_is_idempotent_and_shares_the_fleet_credential_key(fleet: Path) -> None:
