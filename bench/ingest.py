@@ -184,7 +184,7 @@ def ingest_rate(
     total = sum(len(json.loads(p)["events"]) for _, p in load)
     try:
         wait_until(lambda: all(p.check_alive() and '"subscribed"' in p.log_tail(100)
-                               for p in procs), 30, "workers to subscribe")  # fmt: skip
+                               for p in procs), 120, "workers to subscribe")  # fmt: skip
         with Database(db_url) as db:
             start = time.perf_counter()
             publish_all(broker, load)
