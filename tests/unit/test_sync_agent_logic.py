@@ -117,3 +117,22 @@ def test_agent_ack_refills_the_window_and_deletes_only_the_acked_events(
         assert [e.seq for e in agent.outbox.pending(limit=100)] == list(range(11, 26))
     finally:
         agent.store.close()
+
+
+def test_agent_prepares_the_next_pages_and_a_rewind_drops_them(tmp_path: Path) -> None:
+    agent, client = connected_agent(tmp_path, batch_size=10, window=1)
+    try:
+        agent.outbox.append_many(NewEvent("door.unlocked", {"n": i}) for i in range(25))
+        agent._fill_window()
+        first = [e.id for e in agent.outbox.pending(limit=10)]
+        agent._handle_ack(protocol.encode(Ack(ids=first)))
+        assert [[e.seq for e in page] for page, _ in agent._ready] == [list(range(21, 26))]
+        agent._rewind()  # a reconnect or ack timeout: from the oldest unconfirmed again
+        assert sent(client)[-1] == list(range(11, 21))
+        assert [[e.seq for e in page] for page, _ in agent._ready] == []
+        second = [e.id for e in agent.outbox.pending(limit=10)]
+        agent._handle_ack(protocol.encode(Ack(ids=second)))
+        assert sent(client)[-1] == list(range(21, 26))
+        assert agent.outbox.depth() == 5
+    finally:
+        agent.store.close()
