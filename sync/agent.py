@@ -150,6 +150,9 @@ class Agent:
         self._next_poll = 0.0
         self._next_link = 0.0
         self._cursor = 0
+        # Pages after the cursor, read and encoded while the window waits for
+        # central (not when its Ack arrives); dropped at a rewind or disconnect.
+        self._ready: list[tuple[list[Event], bytes | None]] = []
         self._batches: dict[int, _Batch] = {}
         self._inflight: dict[str, int] = {}
         self._batch_no = 0
@@ -441,6 +444,7 @@ class Agent:
         self._batches.clear()
         self._inflight.clear()
         self._results.clear()  # not marked reported: sent again after reconnecting
+        self._ready.clear()
         if was_connected:
             self.counters["disconnects"] += 1
             record_link(self.store, False, time.time())
@@ -450,21 +454,43 @@ class Agent:
     # ----- events -----
 
     def _rewind(self) -> None:
+        self._ready.clear()
         self._batches.clear()
         self._inflight.clear()
         self._cursor = 0
         self._fill_window()
 
     def _fill_window(self) -> None:
-        sync = self.config.sync
-        while self._connected and len(self._batches) < sync.max_inflight_batches:
-            events = self.outbox.pending(limit=sync.batch_size, after_seq=self._cursor)
-            if not events:
+        while self._connected and len(self._batches) < self.config.sync.max_inflight_batches:
+            page = self._ready.pop(0) if self._ready else self._read_page(self._cursor)
+            if page is None:
                 return
+            events, payload = page
+            if payload is not None:
+                self._publish_batch(events, payload)
+                continue
             for batch in split_batches(events):
                 self._publish_batch(batch)
 
-    def _publish_batch(self, events: list[Event]) -> None:
+    def _read_page(self, after_seq: int) -> tuple[list[Event], bytes | None] | None:
+        """The next ``batch_size`` events after ``after_seq`` and, nearly always,
+        their payload (None: over MAX_BATCH_BYTES, to be split), or None."""
+        events = self.outbox.pending(limit=self.config.sync.batch_size, after_seq=after_seq)
+        if not events:
+            return None
+        # Encoded once, without split_batches measuring every event.
+        payload = encode_batch(self.device, events)
+        return events, payload if len(payload) <= MAX_BATCH_BYTES else None
+
+    def _prepare(self) -> None:
+        """Read and encode the pages that follow the window, while it is in flight."""
+        while self._connected and len(self._ready) < self.config.sync.max_inflight_batches:
+            page = self._read_page(self._ready[-1][0][-1].seq if self._ready else self._cursor)
+            if page is None:
+                return
+            self._ready.append(page)
+
+    def _publish_batch(self, events: list[Event], payload: bytes | None = None) -> None:
         assert self._client is not None
         self._batch_no += 1
         deadline = time.monotonic() + self.config.sync.ack_timeout_seconds
@@ -474,13 +500,13 @@ class Agent:
         self._cursor = events[-1].seq
         # rc 4 (no connection) keeps the message in this client's queue, which
         # dies with it; never republish here: the rewind after reconnect does.
-        self._client.publish(self._topics["events"], encode_batch(self.device, events), qos=1)
+        if payload is None:
+            payload = encode_batch(self.device, events)
+        self._client.publish(self._topics["events"], payload, qos=1)
         self.counters["events_sent"] += len(events)
 
     def _handle_ack(self, payload: bytes) -> None:
         ack = protocol.decode(Ack, payload)
-        confirmed = self.outbox.confirm(ack.ids)
-        self.counters["events_confirmed"] += confirmed
         for event_id in ack.ids:
             number = self._inflight.pop(event_id, None)
             batch = self._batches.get(number) if number is not None else None
@@ -488,7 +514,15 @@ class Agent:
                 batch.remaining -= 1
                 if batch.remaining <= 0:
                     del self._batches[number]  # type: ignore[arg-type]
+        # The next batches (prepared while these were in flight) go out before
+        # the durable delete, so its fsync and the next pages' read overlap
+        # their trip to central (the acked events are behind the cursor; if
+        # the agent dies before the delete they are resent, and central acks
+        # duplicates again).
         self._fill_window()
+        confirmed = self.outbox.confirm(ack.ids)
+        self.counters["events_confirmed"] += confirmed
+        self._prepare()
 
     # ----- incoming messages -----
 

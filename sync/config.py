@@ -233,8 +233,13 @@ class KeypadSection(Section):
 
 
 class SyncSection(Section):
+    # Measured with bench/drain.py on emulated mobile links (docs/sync.md,
+    # "Why these defaults"): 100 events (~19 KB) a batch and 8 in flight (~150
+    # KB) keep a 10 Mbit/s, 50 ms uplink busy and queue under a second on a
+    # 2 Mbit/s one; below ~128 kbit/s use 4 (all 8 must go out within
+    # ack_timeout_seconds).
     batch_size: int = Field(default=100, ge=1, le=1000)
-    max_inflight_batches: int = Field(default=4, ge=1, le=64)
+    max_inflight_batches: int = Field(default=8, ge=1, le=64)
     health_interval_seconds: float = Field(default=30.0, ge=1, le=3600)
     reconnect_max_seconds: float = Field(default=30.0, ge=1, le=600)
     # Added by the sync agent; see docs/sync.md.

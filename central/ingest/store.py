@@ -8,8 +8,8 @@ rows are locked in device order, so two workers never deadlock each other.
 
 from __future__ import annotations
 
+import json
 import logging
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,27 +63,25 @@ class IngestOutcome:
 
 def refusal(event: EventEnvelope) -> str | None:
     """Why central refuses an event's content (quarantine), or None."""
-    size = len(event.model_dump_json(include={"data"}))
-    if size > MAX_EVENT_DATA_BYTES:
-        return f"data of {size} bytes exceeds {MAX_EVENT_DATA_BYTES}"
-    if not _finite(event.data):
-        # NaN or Infinity would make every later read of the event fail (not JSON).
-        return "data holds NaN or Infinity"
+    return _checked(event)[1]
+
+
+def _checked(event: EventEnvelope) -> tuple[str, str | None]:
+    """The event's data as compact JSON (serialised once: it is also what the
+    PostgreSQL insert sends) and why it is refused, or None."""
+    try:
+        # allow_nan=False: NaN or Infinity would make every later read of the
+        # event fail (not JSON); json refuses them while serialising.
+        text = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return "", "data holds NaN or Infinity"
+    if len(text) > MAX_EVENT_DATA_BYTES:
+        return text, f"data of {len(text)} bytes exceeds {MAX_EVENT_DATA_BYTES}"
     try:
         check_event_data(event.data)
     except PersonalDataError as exc:
-        return str(exc)
-    return None
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_finite(v) for v in value)
-    return True
+        return text, str(exc)
+    return text, None
 
 
 class IngestStore:
@@ -121,20 +119,22 @@ class IngestStore:
         out = IngestOutcome()
         good: dict[str, dict[str, Any]] = {}
         bad: dict[str, dict[str, Any]] = {}
+        data_json: dict[str, str] = {}
         for batch in batches:
             acked = out.acks.setdefault(batch.device, [])
             for ev in batch.events:
                 acked.append(ev.id)
-                reason = refusal(ev)
+                text, reason = _checked(ev)
                 if reason is None:
                     good[ev.id] = _event_row(batch.device, ev, now, self.worker_id)
+                    data_json[ev.id] = text
                 else:
                     bad[ev.id] = _quarantine_row(batch.device, ev, reason, now)
         new_seqs: dict[str, list[int]] = {d: [] for d in out.acks}
         if good:
             rows = sorted(good.values(), key=_order)
             if self.db.dialect == "postgresql":
-                inserted = _insert_events_pg(conn, rows)
+                inserted = _insert_events_pg(conn, rows, data_json, now, self.worker_id)
             else:
                 stmt = self.db.insert(events).on_conflict_do_nothing()
                 result = conn.execute(stmt.returning(events.c.device, events.c.seq), rows)
@@ -331,24 +331,35 @@ class IngestStore:
             return [dict(row._mapping) for row in conn.execute(query)]
 
 
+# PostgreSQL: the rows travel as ONE json parameter (a short statement, one
+# C-speed json.dumps) that the server unpacks; psycopg's per-element array
+# dumping in Python and a statement as long as the batch were both slower.
+# ``n`` keeps the rows in their sorted order (no lock-order deadlocks).
 _PG_INSERT = (
     "INSERT INTO events (event_id, device, seq, type, at, clock_trusted, data, received_at,"
-    " worker) SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[],"
-    " %s::timestamp[], %s::boolean[], %s::jsonb[], %s::timestamp[], %s::varchar[])"
-    " ON CONFLICT DO NOTHING RETURNING device, seq"
+    " worker) SELECT r.event_id, r.device, r.seq, r.type, r.at, r.clock_trusted, r.data,"
+    " %s::timestamp, %s FROM json_to_recordset(%s::json) AS r(event_id varchar,"
+    " device varchar, seq bigint, type varchar, at timestamp, clock_trusted boolean, data jsonb,"
+    " n bigint) ORDER BY r.n ON CONFLICT DO NOTHING RETURNING device, seq"
 )
-_PG_COLUMNS = ("event_id", "device", "seq", "type", "at", "clock_trusted", "data",
-               "received_at", "worker")  # fmt: skip
 
 
-def _insert_events_pg(conn: Connection, rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    """PostgreSQL: one short statement with arrays (unnest) instead of a
-    statement as long as the batch, which psycopg would parse every time."""
-    from psycopg.types.json import Jsonb
-
-    columns = [[r[c] for r in rows] for c in _PG_COLUMNS]
-    columns[6] = [Jsonb(d) for d in columns[6]]
-    result = conn.exec_driver_sql(_PG_INSERT, tuple(columns))
+def _insert_events_pg(
+    conn: Connection, rows: list[dict[str, Any]], data_json: dict[str, str], now: datetime,
+    worker: str,
+) -> list[tuple[str, int]]:  # fmt: skip
+    """Insert ``rows`` (in their order) on PostgreSQL; the (device, seq) stored."""
+    # The data is spliced in as the JSON text _checked made (not serialised
+    # twice); the other fields are plain values json.dumps escapes.
+    parts = [
+        json.dumps({"n": n, "event_id": r["event_id"], "device": r["device"], "seq": r["seq"],
+                    "type": r["type"], "at": r["at"].isoformat(),
+                    "clock_trusted": r["clock_trusted"]})[:-1]
+        + ',"data":' + data_json[r["event_id"]] + "}"
+        for n, r in enumerate(rows)
+    ]  # fmt: skip
+    payload = "[" + ",".join(parts) + "]"
+    result = conn.exec_driver_sql(_PG_INSERT, (now, worker, payload))
     return [(str(d), int(q)) for d, q in result]
 
 

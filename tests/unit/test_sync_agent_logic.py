@@ -1,4 +1,5 @@
-"""Pure parts of the sync agent: backoff, batching, the batch encoding."""
+"""Pure parts of the sync agent: backoff, batching, the batch encoding; its
+window of batches with a recording stand-in for paho (the store is real)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import random
 from pathlib import Path
 
 from contracts import mqtt as protocol
-from contracts.mqtt import EventBatch
-from sync.agent import MAX_BATCH_BYTES, backoff_delay, encode_batch, split_batches
+from contracts.mqtt import Ack, EventBatch
+from sync.agent import MAX_BATCH_BYTES, Agent, backoff_delay, encode_batch, split_batches
+from sync.config import parse_config
 from sync.outbox import NewEvent, Outbox
 from sync.store import open_store
 
@@ -46,3 +48,91 @@ def test_split_batches_keeps_order_and_payload_limit(tmp_path: Path) -> None:
         payload = encode_batch("dev-a", batch)
         assert len(payload) <= MAX_BATCH_BYTES
         protocol.decode(EventBatch, payload)
+
+
+class RecordingClient:
+    """Stands in for paho: records what the agent publishes."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, **_: object) -> None:
+        self.published.append((topic, payload))
+
+
+def connected_agent(folder: Path, batch_size: int, window: int) -> tuple[Agent, RecordingClient]:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = parse_config(
+        '[device]\nid = "dev-a"\nfacility = "fac-1"\n[store]\npath = "device.db"\n'
+        f"[sync]\nbatch_size = {batch_size}\nmax_inflight_batches = {window}\n",
+        "agent.toml",
+        folder,
+    )
+    agent = Agent(config)
+    client = RecordingClient()
+    agent._client = client  # type: ignore[assignment]
+    agent._connected = True
+    return agent, client
+
+
+def sent(client: RecordingClient) -> list[list[int]]:
+    batches = [protocol.decode(EventBatch, p) for t, p in client.published if t.endswith("/events")]
+    return [[e.seq for e in b.events] for b in batches]
+
+
+def test_agent_window_sends_a_page_as_one_batch_and_splits_only_big_pages(
+    tmp_path: Path,
+) -> None:
+    agent, client = connected_agent(tmp_path, batch_size=100, window=2)
+    try:
+        agent.outbox.append_many(NewEvent("door.unlocked", {"n": i}) for i in range(150))
+        agent._fill_window()
+        assert sent(client) == [list(range(1, 101)), list(range(101, 151))]
+    finally:
+        agent.store.close()
+
+    big, client = connected_agent(tmp_path / "big", batch_size=40, window=1)
+    try:
+        big.outbox.append_many(NewEvent("test.big", {"blob": "x" * 7000}) for _ in range(40))
+        big._fill_window()  # a page of about 280 KB: over 192 KiB, split in order
+        seqs = sent(client)
+        assert len(seqs) == 2 and seqs[0] + seqs[1] == list(range(1, 41))
+        assert all(len(p) <= MAX_BATCH_BYTES for _, p in client.published)
+    finally:
+        big.store.close()
+
+
+def test_agent_ack_refills_the_window_and_deletes_only_the_acked_events(
+    tmp_path: Path,
+) -> None:
+    agent, client = connected_agent(tmp_path, batch_size=10, window=1)
+    try:
+        agent.outbox.append_many(NewEvent("door.unlocked", {"n": i}) for i in range(25))
+        agent._fill_window()
+        assert sent(client) == [list(range(1, 11))]
+        first = [e.id for e in agent.outbox.pending(limit=10)]
+        agent._handle_ack(protocol.encode(Ack(ids=first)))
+        assert sent(client) == [list(range(1, 11)), list(range(11, 21))]
+        assert agent.outbox.depth() == 15
+        assert [e.seq for e in agent.outbox.pending(limit=100)] == list(range(11, 26))
+    finally:
+        agent.store.close()
+
+
+def test_agent_prepares_the_next_pages_and_a_rewind_drops_them(tmp_path: Path) -> None:
+    agent, client = connected_agent(tmp_path, batch_size=10, window=1)
+    try:
+        agent.outbox.append_many(NewEvent("door.unlocked", {"n": i}) for i in range(25))
+        agent._fill_window()
+        first = [e.id for e in agent.outbox.pending(limit=10)]
+        agent._handle_ack(protocol.encode(Ack(ids=first)))
+        assert [[e.seq for e in page] for page, _ in agent._ready] == [list(range(21, 26))]
+        agent._rewind()  # a reconnect or ack timeout: from the oldest unconfirmed again
+        assert sent(client)[-1] == list(range(11, 21))
+        assert [[e.seq for e in page] for page, _ in agent._ready] == []
+        second = [e.id for e in agent.outbox.pending(limit=10)]
+        agent._handle_ack(protocol.encode(Ack(ids=second)))
+        assert sent(client)[-1] == list(range(21, 26))
+        assert agent.outbox.depth() == 5
+    finally:
+        agent.store.close()
