@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contracts import mqtt as protocol  # noqa: E402
-from sync.agent import MAX_BATCH_BYTES, encode_batch, split_batches  # noqa: E402
+from sync.batches import MAX_BATCH_BYTES, encode_batch, split_batches  # noqa: E402
 from sync.config import SyncSection  # noqa: E402
 from sync.outbox import NewEvent, Outbox  # noqa: E402
 from sync.store import open_store  # noqa: E402

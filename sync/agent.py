@@ -30,7 +30,6 @@ marked reported only when the broker acknowledged its result (PUBACK).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import queue
 import random
@@ -58,6 +57,7 @@ from contracts.mqtt import (
     ReservationDelta,
     Status,
 )
+from sync.batches import MAX_BATCH_BYTES, backoff_delay, encode_batch, split_batches
 from sync.command_runner import wire_commands
 from sync.commands import Reply
 from sync.config import DeviceConfig
@@ -71,44 +71,9 @@ from sync.store import Store, open_store
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "agent.session"
-MAX_BATCH_BYTES = 192 * 1024
 INBOX_DRAIN = 500
 # How long a restart of our own service waits for the broker to take its result.
 DEFERRED_WAIT_SECONDS = 10.0
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """Capped exponential backoff with jitter: in [d/2, d], d = min(cap, base * 2**attempt)."""
-    ceiling = min(cap, base * (2 ** min(attempt, 30)))
-    return rng.uniform(ceiling / 2, ceiling)
-
-
-def encode_batch(device: str, events: list[Event]) -> bytes:
-    """An :class:`~contracts.mqtt.EventBatch` payload, built without re-validating
-    (the outbox already guarantees the envelope)."""
-    body = {
-        "v": protocol.PROTOCOL_VERSION,
-        "device": device,
-        "events": [e.to_wire() for e in events],
-    }
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def split_batches(events: list[Event], max_bytes: int = MAX_BATCH_BYTES) -> list[list[Event]]:
-    """Cut ``events`` (seq order) into batches whose payloads stay under ``max_bytes``."""
-    batches: list[list[Event]] = []
-    current: list[Event] = []
-    size = 64
-    for event in events:
-        cost = len(json.dumps(event.to_wire(), ensure_ascii=False).encode()) + 1
-        if current and size + cost > max_bytes:
-            batches.append(current)
-            current, size = [], 64
-        current.append(event)
-        size += cost
-    if current:
-        batches.append(current)
-    return batches
 
 
 @dataclass

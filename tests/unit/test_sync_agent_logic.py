@@ -8,7 +8,8 @@ from pathlib import Path
 
 from contracts import mqtt as protocol
 from contracts.mqtt import Ack, EventBatch
-from sync.agent import MAX_BATCH_BYTES, Agent, backoff_delay, encode_batch, split_batches
+from sync.agent import Agent
+from sync.batches import MAX_BATCH_BYTES, backoff_delay, encode_batch, split_batches
 from sync.config import parse_config
 from sync.outbox import NewEvent, Outbox
 from sync.store import open_store
