@@ -179,6 +179,19 @@ class NotifySection(Section):
     email: EmailSection | None = None
 
 
+class CommandsSection(Section):
+    """Remote commands to devices (docs/central.md, "Commands")."""
+
+    # The Ed25519 private key (PEM, PKCS#8) central signs commands with; the
+    # devices hold its public key. Unset: commands are not configured (the
+    # dashboard says so, the API answers 503).
+    signing_key_file: Path | None = None
+    # The longest remote unlock staff may ask (the contract's own ceiling is 600 s).
+    max_unlock_seconds: float = Field(default=60, gt=0, le=600)
+    # How long a command stays valid for a device that is offline.
+    default_lifetime_seconds: float = Field(default=300, gt=0, le=86400)
+
+
 class CentralConfig(Section):
     """The whole central configuration (one TOML file)."""
 
@@ -196,6 +209,7 @@ class CentralConfig(Section):
     devices: DevicesSection = DevicesSection()
     enrolment: EnrolmentSection = EnrolmentSection()
     opendata: OpendataSection = OpendataSection()
+    commands: CommandsSection = CommandsSection()
     source: str = Field(default="<built-in demo>", exclude=True)
 
     @model_validator(mode="before")
@@ -268,8 +282,14 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
     if devices.listener is not None:
         devices = devices.model_copy(update={"listener": devices.listener.resolved(base_dir)})
     opendata = config.opendata.model_copy(update={"folder": absolute(config.opendata.folder)})
+    commands = config.commands
+    if commands.signing_key_file is not None:
+        commands = commands.model_copy(
+            update={"signing_key_file": absolute(commands.signing_key_file)}
+        )
     return config.model_copy(
         update={
+            "commands": commands,
             "opendata": opendata,
             "devices": devices,
             "database": database,
