@@ -264,3 +264,35 @@ def test_commands_facility_lockdown_reaches_every_device(central_db: Database) -
     with pytest.raises(CommandRefused) as refused:
         service.issue_facility("hall-none", "door.release", {}, issuer="staff:s", source="x")
     assert refused.value.code == "no_devices"
+
+
+def test_commands_api_tokens_issue_routine_commands_only(central_db: Database) -> None:
+    service = CommandService(central_db, Ed25519PrivateKey.generate())
+    register(central_db, "door-a1", "hall-a", doors=("main",))
+    app = create_app(central_db, code_key=fixed_code_key, commands=service)
+    tokens = TokenStore(central_db)
+    auth = {role: {"Authorization": f"Bearer {tokens.create(role)[1]}"}  # type: ignore[arg-type]
+            for role in ("reader", "operator")}  # fmt: skip
+    relock = {"name": "door.relock", "args": {"door": "main"}}
+    with TestClient(app) as http:
+        made = http.post("/api/devices/door-a1/commands", json=relock, headers=auth["operator"])
+        assert made.status_code == 201 and made.json()["state"] == "queued"
+        assert made.json()["issued_by"].startswith("token:")
+        denied = http.post("/api/devices/door-a1/commands", json=relock, headers=auth["reader"])
+        assert denied.status_code == 403
+        unlock = {"name": "door.unlock", "args": UNLOCK}
+        answer = http.post("/api/devices/door-a1/commands", json=unlock, headers=auth["operator"])
+        assert (answer.status_code, answer.json()["error"]) == (403, "second_factor_required")
+        ghost = http.post("/api/devices/ghost/commands", json=relock, headers=auth["operator"])
+        assert (ghost.status_code, ghost.json()["error"]) == (404, "unknown_device")
+        bad = http.post("/api/devices/door-a1/commands", headers=auth["operator"],
+                        json={"name": "door.relock", "args": {"door": "main"},
+                              "lifetime_seconds": 10**6})  # fmt: skip
+        assert bad.status_code == 422
+        facility = http.post("/api/facilities/hall-a/commands", headers=auth["operator"],
+                             json={"name": "door.release"})  # fmt: skip
+        assert facility.status_code == 201 and len(facility.json()["ids"]) == 1
+    unconfigured = create_app(central_db, code_key=fixed_code_key)
+    with TestClient(unconfigured) as http:
+        off = http.post("/api/devices/door-a1/commands", json=relock, headers=auth["operator"])
+        assert (off.status_code, off.json()["error"]) == (503, "not_configured")
