@@ -16,22 +16,18 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 
-from central import mqtt as central_mqtt
 from central.api.app import create_app
 from central.commands import CommandService
-from central.commands.relay import CommandRelay
-from central.config import load_config
 from central.db.engine import Database
 from central.ops.staff import StaffStore
 from central.websec import WebOptions
 from tests.harness.axe import axe_script, serious_violations
 from tests.harness.browser import serve_app
-from tests.harness.central import write_config
 from tests.harness.command_desk import PASSWORD, CommandDesk, next_code, virtual_authenticator
-from tests.harness.commands import device_client, register, write_signing_key
+from tests.harness.commands import device_client, register, start_relay, write_signing_key
 from tests.harness.keys import fixed_code_key
 from tests.harness.mosquitto import Mosquitto
-from tests.harness.services import free_port, wait_until
+from tests.harness.services import free_port
 
 
 @dataclass
@@ -46,14 +42,8 @@ class Office:
 def office(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Office]:
     db = Database(f"sqlite:///{tmp_path / 'central.db'}")
     _, key = write_signing_key(tmp_path / "keys")
-    config = load_config(write_config(tmp_path / "central", mosquitto, "sqlite:///unused.db"))
     service = CommandService(db, key, default_lifetime=timedelta(minutes=5))
-    client = central_mqtt.make_client(config.broker, central_mqtt.client_id("browser-commands"))
-    relay = CommandRelay(service, client, lambda: central_mqtt.start(client, config.broker),
-                         lambda: central_mqtt.stop(client), interval=0.1)  # fmt: skip
-    service.wake = relay.wake
-    relay.start()
-    wait_until(relay.subscribed.is_set, 10, "the command relay")
+    relay = start_relay(service, mosquitto, tmp_path / "central")
     port = free_port()
     url = f"http://localhost:{port}"  # a secure context for WebAuthn
     app = create_app(db, code_key=fixed_code_key, web=WebOptions(public_url=url),

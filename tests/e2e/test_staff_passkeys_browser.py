@@ -8,7 +8,6 @@ at localhost (the RP id) rather than 127.0.0.1."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.virtual_authenticator import (
     Credential,
-    VirtualAuthenticatorOptions,
 )
 from selenium.webdriver.support.ui import Select
 from sqlalchemy import select, update
@@ -31,6 +29,7 @@ from central.ops.staff import StaffStore
 from central.websec import WebOptions
 from tests.harness.axe import axe_script, serious_violations
 from tests.harness.browser import serve_app
+from tests.harness.command_desk import next_code, virtual_authenticator
 from tests.harness.keys import fixed_code_key
 from tests.harness.services import free_port, wait_until
 
@@ -53,19 +52,6 @@ def browser(chromium: Callable[..., webdriver.Chrome]) -> Iterator[webdriver.Chr
     driver = chromium(window=(1280, 900))
     yield driver
     driver.get("about:blank")  # closes a signed-in page's event stream before the server stops
-
-
-def virtual_authenticator() -> VirtualAuthenticatorOptions:
-    return VirtualAuthenticatorOptions(
-        protocol=VirtualAuthenticatorOptions.Protocol.CTAP2,
-        transport=VirtualAuthenticatorOptions.Transport.INTERNAL,
-        has_resident_key=True, has_user_verification=True, is_user_verified=True,
-    )  # fmt: skip
-
-
-def next_code(secret: str) -> str:
-    # One step ahead (accepted as clock drift): later than a code of now used before.
-    return pyotp.TOTP(secret).at(time.time() + 30)
 
 
 class Staff:

@@ -19,13 +19,19 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 
+from central import mqtt as central_mqtt
+from central.commands import CommandService
+from central.commands.relay import CommandRelay
+from central.config import load_config
 from central.db.engine import Database, now_utc
 from central.db.tables import rooms
 from central.ingest.store import IngestStore
 from contracts.commands import DeviceCommand, key_id, result_payload, verify
 from contracts.mqtt import Status, device_topic, encode
+from tests.harness.central import write_config
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.mqtt import TestClient, connect
+from tests.harness.services import wait_until
 
 
 def write_signing_key(folder: Path) -> tuple[Path, Ed25519PrivateKey]:
@@ -99,6 +105,19 @@ class DeviceClient:
     def close(self) -> None:
         self.client.client.publish(device_topic(self.device, "status"), b"", qos=1, retain=True)
         self.client.close()
+
+
+def start_relay(service: CommandService, broker: Mosquitto, folder: Path) -> CommandRelay:
+    """Central's command relay for ``service`` on ``broker`` (the ``central``
+    identity), subscribed before this returns; ``close()`` it."""
+    config = load_config(write_config(folder, broker, "sqlite:///unused.db"))
+    client = central_mqtt.make_client(config.broker, central_mqtt.client_id("test-commands"))
+    relay = CommandRelay(service, client, lambda: central_mqtt.start(client, config.broker),
+                         lambda: central_mqtt.stop(client), interval=0.05)  # fmt: skip
+    service.wake = relay.wake
+    relay.start()
+    wait_until(relay.subscribed.is_set, 10, "the command relay to subscribe")
+    return relay
 
 
 def device_client(broker: Mosquitto, device: str, key: Ed25519PrivateKey) -> DeviceClient:

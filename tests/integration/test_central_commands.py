@@ -17,23 +17,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from central import mqtt as central_mqtt
 from central.api.app import create_app
 from central.api.tokens import TokenStore
 from central.commands import CommandRefused, CommandService
 from central.commands.relay import CommandRelay
-from central.config import load_config
 from central.db.engine import Database
 from central.db.tables import audit_log, device_commands
 from contracts.commands import FINAL_STATES, CommandResult, ResultState
 from contracts.mqtt import device_topic
 from tests.harness.booking import Clock
-from tests.harness.central import write_config
 from tests.harness.commands import (
     DeviceClient,
     Received,
     device_client,
     register,
+    start_relay,
     unique_device,
     write_signing_key,
 )
@@ -68,16 +66,10 @@ class Rig:
 @pytest.fixture
 def rig(central_db: Database, mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Rig]:
     _, key = write_signing_key(tmp_path / "keys")
-    config = load_config(write_config(tmp_path / "central", mosquitto, "sqlite:///unused.db"))
     clock = Clock(datetime.now(UTC))
     service = CommandService(central_db, key, max_unlock_seconds=60,
                              default_lifetime=timedelta(minutes=5), now=clock)  # fmt: skip
-    client = central_mqtt.make_client(config.broker, central_mqtt.client_id("test-commands"))
-    relay = CommandRelay(service, client, lambda: central_mqtt.start(client, config.broker),
-                         lambda: central_mqtt.stop(client), interval=0.05)  # fmt: skip
-    service.wake = relay.wake
-    relay.start()
-    wait_until(relay.subscribed.is_set, 10, "the command relay to subscribe")
+    relay = start_relay(service, mosquitto, tmp_path / "central")
     yield Rig(central_db, service, relay, key, clock, mosquitto)
     relay.close()
 
@@ -271,7 +263,7 @@ def test_commands_api_tokens_issue_routine_commands_only(central_db: Database) -
     register(central_db, "door-a1", "hall-a", doors=("main",))
     app = create_app(central_db, code_key=fixed_code_key, commands=service)
     tokens = TokenStore(central_db)
-    auth = {role: {"Authorization": f"Bearer {tokens.create(role)[1]}"}  # type: ignore[arg-type]
+    auth = {role: {"Authorization": f"Bearer {tokens.create(role)[1]}"}
             for role in ("reader", "operator")}  # fmt: skip
     relock = {"name": "door.relock", "args": {"door": "main"}}
     with TestClient(app) as http:
