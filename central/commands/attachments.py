@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from central.audit import Outcome, record_now
@@ -94,7 +95,7 @@ def mount_attachments(app: FastAPI, service: CommandService) -> None:
         try:
             if not device:
                 raise CommandRefused("wrong_device", "a device certificate is required")
-            command = service.get(command_id[:64])
+            command = await run_in_threadpool(service.get, command_id[:64])
             length = request.headers.get("content-length")
             size = int(length) if length and length.isdigit() else None
             check_upload(command, device, request.headers.get("content-type", ""), size)
@@ -102,15 +103,17 @@ def mount_attachments(app: FastAPI, service: CommandService) -> None:
             body = await _read_capped(request, MAX_ATTACHMENT_BYTES[command["name"]])
             check_content(command["name"], body)
             digest = hashlib.sha256(body).hexdigest()
-            if not service.store_file(command["id"], ATTACHMENT_TYPES[command["name"]], body,
-                                      digest):  # fmt: skip
+            kind = ATTACHMENT_TYPES[command["name"]]
+            if not await run_in_threadpool(service.store_file, command["id"], kind, body, digest):
                 raise CommandRefused("already_uploaded", "this command's upload was received")
         except CommandRefused as exc:
             log.warning("command upload refused", extra={"device": device, "code": exc.code,
                                                          "command": command_id[:64]})  # fmt: skip
-            _audit(service, device, command_id, Outcome.REFUSED, reason=exc.code, detail={})
+            await run_in_threadpool(_audit, service, device, command_id, Outcome.REFUSED,
+                                    reason=exc.code, detail={})  # fmt: skip
             return JSONResponse({"error": exc.code, "message": exc.message}, exc.status)
-        _audit(
+        await run_in_threadpool(
+            _audit,
             service,
             device,
             command_id,

@@ -29,7 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from central.commands.service import CommandService
+from central.commands.service import CommandService, Outgoing
 from contracts.commands import CommandResult
 from contracts.mqtt import (
     TOPIC_ROOT,
@@ -140,8 +140,8 @@ class CommandRelay:
                 self._received(*item)
         self.service.expire_due()
         if self._connected.is_set():
-            for command_id, device, payload in self.service.to_publish():
-                self._publish(command_id, device, payload)
+            for outgoing in self.service.to_publish():
+                self._publish(outgoing)
 
     def _acknowledged(self, command_id: str, ok: bool) -> None:
         with self._lock:
@@ -152,17 +152,15 @@ class CommandRelay:
             self.counts["refused_by_broker"] += 1
             log.error("the broker refused a command", extra={"id": command_id})
 
-    def _publish(self, command_id: str, device: str, payload: bytes) -> None:
+    def _publish(self, outgoing: Outgoing) -> None:
+        command_id, device = outgoing.id, outgoing.device
         with self._lock:
             if command_id in self._sending:
                 return
             self._sending.add(command_id)
-        command = self.service.get(command_id)
-        if command is None:
-            return
-        left = (command["expires_at"] - self.service.now()).total_seconds()
+        left = (outgoing.expires_at - self.service.now()).total_seconds()
         props = publish_properties(command_id, device, left)
-        info = self.client.publish(device_topic(device, "commands"), payload, qos=1,
+        info = self.client.publish(device_topic(device, "commands"), outgoing.payload, qos=1,
                                    retain=False, properties=props)  # fmt: skip
         with self._lock:
             if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
@@ -204,10 +202,10 @@ class CommandRelay:
             return  # a cleared retained status
         if decode(Status, payload).state != "online":
             return
-        for command_id, target, data in self.service.to_publish(device=device, include_sent=True):
+        for outgoing in self.service.to_publish(device=device, include_sent=True):
             with self._lock:
-                self._sending.discard(command_id)  # say it again: the device dedups by id
-            self._publish(command_id, target, data)
+                self._sending.discard(outgoing.id)  # say it again: the device dedups by id
+            self._publish(outgoing)
             self.counts["republished"] += 1
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,16 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
     return key
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A signed command the relay has to publish."""
+
+    id: str
+    device: str
+    payload: bytes
+    expires_at: datetime
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -135,12 +146,19 @@ class CommandService:
     ) -> str:  # fmt: skip
         """Sign and queue one command; its id. :class:`CommandRefused` (already
         audited) when it must not be sent."""
-        facts, parsed, life = self.check(device, name, args, issuer=issuer, source=source,
-                                         lifetime=lifetime)  # fmt: skip
+        checked = self.check(device, name, args, issuer=issuer, source=source, lifetime=lifetime)
+        command_id = self._queue(device, name, checked, issuer=issuer, source=source)
+        self.wake()
+        return command_id
+
+    def _queue(
+        self, device: str, name: str, checked: tuple[DeviceFacts, dict[str, Any], timedelta],
+        *, issuer: str, source: str,
+    ) -> str:  # fmt: skip
+        """Sign a checked command, store it ``queued`` and audit it (one transaction)."""
         assert self.key is not None  # check() refused otherwise
-        subject = f"device:{device}"[:80]
-        command_id = str(uuid.uuid4())
-        issued_at = self.now().astimezone(UTC)
+        facts, parsed, life = checked
+        command_id, issued_at = str(uuid.uuid4()), self.now().astimezone(UTC)
         payload = sign(self.key, command_id=command_id, device=device, name=name, args=parsed,
                        issued_by=issuer, issued_at=issued_at, lifetime=life)  # fmt: skip
         with self.db.write() as conn:
@@ -149,17 +167,11 @@ class CommandService:
                 issued_by=issuer, source=source[:64], payload=payload,
                 issued_at=utc(issued_at), expires_at=utc(issued_at + life), state="queued",
                 code="", message="", detail={}, updated_at=utc(issued_at)))  # fmt: skip
-            record(
-                conn,
-                issuer,
-                "command.issue",
-                subject,
-                source=source,
-                detail={"command_id": command_id, "command": name, **audited_args(parsed)},
-            )
+            record(conn, issuer, "command.issue", f"device:{device}"[:80], source=source,
+                   detail={"command_id": command_id, "command": name,
+                           **audited_args(parsed)})  # fmt: skip
         log.info("command issued", extra={"device": device, "command": name, "id": command_id,
                                           "issuer": issuer})  # fmt: skip
-        self.wake()
         return command_id
 
     def issue_facility(
@@ -184,8 +196,12 @@ class CommandService:
             raise CommandRefused("no_devices", f"facility {facility!r} has no {what}")
         # "*" where the contract takes it (lockdown), else each door central knows.
         targets = [dict(args, door="*")] if every else [dict(args, door=d) for d in doors]
-        return [self.issue(device, name, target, issuer=issuer, source=source)
-                for device in members for target in targets]  # fmt: skip
+        # Every command is checked before any is queued: nothing half-issued.
+        checked = [(device, self.check(device, name, target, issuer=issuer, source=source))
+                   for device in members for target in targets]  # fmt: skip
+        ids = [self._queue(device, name, c, issuer=issuer, source=source) for device, c in checked]
+        self.wake()
+        return ids
 
     # -- reading -------------------------------------------------------------
 
@@ -226,17 +242,18 @@ class CommandService:
     # -- the relay's side ----------------------------------------------------
 
     def to_publish(self, *, device: str | None = None,
-                   include_sent: bool = False) -> list[tuple[str, str, bytes]]:  # fmt: skip
-        """(id, device, signed payload) of unexpired commands still to send:
-        ``queued`` ones, and ``sent`` ones too when a device came back."""
+                   include_sent: bool = False) -> list[Outgoing]:  # fmt: skip
+        """Unexpired commands still to send: ``queued`` ones, and ``sent``
+        ones too when a device came back."""
         c, now = device_commands.c, utc(self.now())
         states = UNDELIVERED if include_sent else ("queued",)
-        query = select(c.id, c.device, c.payload).where(c.state.in_(states), c.expires_at > now)
+        query = select(c.id, c.device, c.payload, c.expires_at).where(
+            c.state.in_(states), c.expires_at > now)  # fmt: skip
         if device is not None:
             query = query.where(c.device == device)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(c.issued_at)).all()
-        return [(r.id, r.device, bytes(r.payload)) for r in rows]
+        return [Outgoing(r.id, r.device, bytes(r.payload), aware(r.expires_at)) for r in rows]
 
     def mark_sent(self, command_id: str) -> bool:
         c, now = device_commands.c, utc(self.now())
@@ -311,11 +328,12 @@ class CommandService:
     def store_file(self, command_id: str, content_type: str, content: bytes,
                    sha256: str) -> bool:  # fmt: skip
         """Keep an upload; False when the command has one already."""
-        f = device_command_files.c
+        stmt = self.db.insert(device_command_files).values(
+            command_id=command_id, content_type=content_type, content=content, sha256=sha256,
+            received_at=utc(self.now()))  # fmt: skip
         with self.db.write() as conn:
-            if conn.execute(select(f.command_id).where(f.command_id == command_id)).first():
-                return False
-            conn.execute(device_command_files.insert().values(
-                command_id=command_id, content_type=content_type, content=content,
-                sha256=sha256, received_at=utc(self.now())))  # fmt: skip
-        return True
+            # Two uploads at once: the primary key lets exactly one in.
+            done = conn.execute(stmt.on_conflict_do_nothing(
+                index_elements=[device_command_files.c.command_id]
+            ).returning(device_command_files.c.command_id)).first()  # fmt: skip
+        return done is not None

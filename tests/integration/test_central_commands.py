@@ -256,6 +256,12 @@ def test_commands_facility_lockdown_reaches_every_device(central_db: Database) -
     with pytest.raises(CommandRefused) as refused:
         service.issue_facility("hall-none", "door.release", {}, issuer="staff:s", source="x")
     assert refused.value.code == "no_devices"
+    before = len(service.listing(facility="hall-l", limit=100))
+    with pytest.raises(CommandRefused) as refused:  # checked for every device before any is sent
+        service.issue_facility("hall-l", "door.lockdown", {"reason": "no"}, issuer="staff:s",
+                               source="x")  # fmt: skip
+    assert refused.value.code == "bad_args"
+    assert len(service.listing(facility="hall-l", limit=100)) == before
 
 
 def test_commands_api_tokens_issue_routine_commands_only(central_db: Database) -> None:

@@ -78,7 +78,8 @@ def describe(_: Callable[[str], str], name: str, args: dict[str, Any], target: s
     seconds = args.get("seconds", "")
     values = {"door": door, "target": target, "service": args.get("service", ""),
               "seconds": f"{seconds:g}" if isinstance(seconds, float) else seconds}  # fmt: skip
-    return texts.get(name, name).format(**values)
+    text = texts.get(name)
+    return text.format(**values) if text is not None else name
 
 
 def command_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -141,8 +142,10 @@ class CommandPages:
         session = self.dash.require(request, "operator")
         fields = {k: str(v) for k, v in (await request.form()).items()}
         self.dash.check_csrf(session, fields.get("csrf", ""))
-        name = fields.get("name", "")
-        return session, CommandForm(fields.get("scope", "device"), fields.get("target", ""),
+        name, scope = fields.get("name", ""), fields.get("scope", "device")
+        if name not in (FACILITY_COMMANDS if scope == "facility" else DEVICE_COMMANDS):
+            raise HTTPException(404, "no such command here")
+        return session, CommandForm(scope, fields.get("target", ""),
                                     name, form_args(name, fields), fields)  # fmt: skip
 
     def second_factor(self, session: StaffSession, form: dict[str, str]) -> str:
