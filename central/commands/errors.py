@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from central.errors import CentralError
 
-# The HTTP status each refusal code answers with (API and device listener).
+# The HTTP status each refusal code answers with (API and device listener);
+# a command refused for what it asks is 409, as the API's other refusals.
 STATUS = {
     "not_configured": 503,
     "unknown_device": 404,
     "unknown_command": 404,
-    "unknown_door": 422,
-    "over_cap": 422,
-    "bad_args": 422,
-    "bad_reason": 422,
-    "bad_lifetime": 422,
-    "no_devices": 422,
+    "unknown_door": 409,
+    "over_cap": 409,
+    "bad_args": 409,
+    "bad_reason": 409,
+    "bad_lifetime": 409,
+    "no_devices": 409,
     "second_factor_required": 403,
     "wrong_device": 403,
     "no_attachment": 409,
