@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import ValidationError
-from sqlalchemy import and_, desc, select, update
+from sqlalchemy import and_, desc, or_, select, update
 from sqlalchemy.engine import Connection
 
 from central.audit import Outcome, record, record_now
@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 STATES = ("queued", "sent", "delivered", "done", "failed", "refused", "expired")
 UNDELIVERED = ("queued", "sent")
 NOT_CONFIGURED = "remote commands are not configured (commands.signing_key_file)"
+# Central's own "expired": nothing was heard from the device by the expiry.
+# Only a presumption -- the device may have taken it just in time (by its
+# clock) and its answer still comes -- so a device's result replaces it.
+NOT_DELIVERED = "not_delivered"
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
@@ -265,10 +269,14 @@ class CommandService:
     def expire_due(self) -> list[str]:
         """Undelivered commands past their expiry become ``expired`` (audited)."""
         c, now = device_commands.c, utc(self.now())
+        due = c.state.in_(UNDELIVERED) & (c.expires_at <= now)
+        with self.db.read() as conn:  # the relay asks twice a second: write only when due
+            if conn.execute(select(c.id).where(due).limit(1)).first() is None:
+                return []
         with self.db.write() as conn:
             rows = conn.execute(
                 update(device_commands).where(c.state.in_(UNDELIVERED), c.expires_at <= now)
-                .values(state="expired", code="expired", finished_at=now, updated_at=now,
+                .values(state="expired", code=NOT_DELIVERED, finished_at=now, updated_at=now,
                         message="expired before the device took it")
                 .returning(c.id, c.device, c.name, c.issued_by)
             ).all()  # fmt: skip
@@ -287,14 +295,15 @@ class CommandService:
         if result.device != topic_device:
             return "wrong_device"
         with self.db.write() as conn:
-            row = conn.execute(select(c.device, c.state, c.name, c.issued_by)
+            row = conn.execute(select(c.device, c.state, c.code, c.name, c.issued_by)
                                .where(c.id == result.id)).first()  # fmt: skip
             if row is None:
                 return "unknown"
             if row.device != topic_device:
                 return "wrong_device"
-            if row.state in FINAL_STATES or (result.state == "delivered"
-                                             and row.state == "delivered"):  # fmt: skip
+            presumed = row.state == "expired" and row.code == NOT_DELIVERED
+            if (row.state in FINAL_STATES and not presumed) or (
+                    result.state == "delivered" and row.state == "delivered"):  # fmt: skip
                 return "stale"
             self._store_result(conn, result, row, now)
         return "applied"
@@ -306,14 +315,12 @@ class CommandService:
                                   "message": result.message[:500], "detail": result.detail,
                                   "updated_at": now}  # fmt: skip
         if result.state == "delivered":
-            values["delivered_at"] = now
+            values.update(delivered_at=now, finished_at=None)
         else:
             values["finished_at"] = now
-        conn.execute(
-            update(device_commands)
-            .where(and_(c.id == result.id, c.state.not_in(tuple(FINAL_STATES))))
-            .values(**values)
-        )
+        open_ = or_(c.state.not_in(tuple(FINAL_STATES)),
+                    and_(c.state == "expired", c.code == NOT_DELIVERED))  # fmt: skip
+        conn.execute(update(device_commands).where(c.id == result.id, open_).values(**values))
         if result.state in FINAL_STATES:
             outcome = {"done": Outcome.OK, "refused": Outcome.REFUSED}.get(
                 result.state, Outcome.FAILED

@@ -294,3 +294,21 @@ def test_commands_api_tokens_issue_routine_commands_only(central_db: Database) -
     with TestClient(unconfigured) as http:
         off = http.post("/api/devices/door-a1/commands", json=relock, headers=auth["operator"])
         assert (off.status_code, off.json()["error"]) == (503, "not_configured")
+
+
+def test_commands_late_answer_replaces_centrals_presumed_expiry(central_db: Database) -> None:
+    clock = Clock(datetime.now(UTC))
+    service = CommandService(central_db, Ed25519PrivateKey.generate(), now=clock)
+    register(central_db, "door-x1", "hall-x")
+    command_id = service.issue("door-x1", "config.reload", {}, issuer="staff:s", source="x",
+                               lifetime=timedelta(seconds=30))  # fmt: skip
+    clock.moment += timedelta(seconds=31)
+    assert service.expire_due() == [command_id]
+    assert service.to_publish(include_sent=True) == []  # never sent again
+    # The device had taken it just in time (by its clock): its answer is the truth.
+    done = CommandResult(id=command_id, device="door-x1", name="config.reload", state="done",
+                         code="ok", at=datetime.now(UTC))  # fmt: skip
+    assert service.apply_result("door-x1", done) == "applied"
+    row = service.get(command_id)
+    assert row is not None and (row["state"], row["code"]) == ("done", "ok")
+    assert [r for _, r, _ in audit(central_db, "command.result")] == ["ok"]

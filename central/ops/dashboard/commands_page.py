@@ -256,7 +256,8 @@ def _read_routes(app: FastAPI, pages: CommandPages, poll: float, max_seconds: fl
         dash.require(request, "operator")
 
         def read() -> list[dict[str, Any]]:
-            return service.listing(device=device, facility=facility, limit=50)
+            # As many as the page shows (the device page 20, the facility page 100).
+            return service.listing(device=device, facility=facility, limit=100 if facility else 20)
 
         return StreamingResponse(command_stream(request, read, poll, max_seconds),
                                  media_type="text/event-stream",
