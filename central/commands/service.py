@@ -41,6 +41,8 @@ from central.commands.rules import (
 from central.db.engine import Database, aware, utc
 from central.db.tables import device_command_files, device_commands, devices, rooms
 from contracts.commands import ARGS, FINAL_STATES, CommandResult, sign
+from foundation.errors import PersonalDataError
+from foundation.privacy import check_event_data
 
 log = logging.getLogger(__name__)
 
@@ -311,8 +313,15 @@ class CommandService:
     @staticmethod
     def _store_result(conn: Connection, result: CommandResult, row: Any, now: datetime) -> None:
         c = device_commands.c
+        message, detail = result.message[:500], result.detail
+        try:  # a device bug (or a compromised device) must not store personal data here
+            check_event_data({"message": message, "detail": detail})
+        except PersonalDataError as exc:
+            log.warning("command result withheld by the personal-data guard",
+                        extra={"id": result.id, "where": exc.where})  # fmt: skip
+            message, detail = "", {"withheld": exc.where}
         values: dict[str, Any] = {"state": result.state, "code": result.code,
-                                  "message": result.message[:500], "detail": result.detail,
+                                  "message": message, "detail": detail,
                                   "updated_at": now}  # fmt: skip
         if result.state == "delivered":
             values.update(delivered_at=now, finished_at=None)
