@@ -44,9 +44,10 @@ class CommandDesk:
     """An operator at the dashboard (English pages)."""
 
     def __init__(self, driver: webdriver.Chrome, url: str, password: str = PASSWORD) -> None:
-        self.driver, self.url, self.password = driver, url, password
+        self.driver, self.url, self.staff_password = driver, url, password
 
     def text(self, element: str = "") -> str:
+        """The visible text of the page (or of the element with this id)."""
         try:
             if element:
                 return self.driver.find_element(By.ID, element).text
@@ -60,7 +61,7 @@ class CommandDesk:
     def sign_in(self, user: str, secret: str) -> None:
         self.driver.get(f"{self.url}/login?lang=en")
         self.driver.find_element(By.ID, "username").send_keys(user)
-        self.driver.find_element(By.ID, "password").send_keys(self.password)
+        self.driver.find_element(By.ID, "password").send_keys(self.staff_password)
         self.driver.find_element(By.ID, "code").send_keys(pyotp.TOTP(secret).now())
         self.driver.find_element(By.ID, "signin").click()
         self.wait_text("Devices")
@@ -68,7 +69,7 @@ class CommandDesk:
     def add_passkey(self, label: str = "office PC") -> None:
         self.driver.get(f"{self.url}/account")
         self.driver.find_element(By.ID, "passkey-label").send_keys(label)
-        self.driver.find_element(By.ID, "passkey-password").send_keys(self.password)
+        self.driver.find_element(By.ID, "passkey-password").send_keys(self.staff_password)
         self.driver.find_element(By.ID, "passkey-add").click()
         self.wait_text("Passkey added.")
 
