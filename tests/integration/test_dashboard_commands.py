@@ -192,3 +192,24 @@ def test_dashboard_commands_not_configured_says_so(tmp_path: Path) -> None:
         status, _ = office.post("/commands/confirm", name="door.relock", target="door-1",
                                 door="main")  # fmt: skip
         assert status == 503
+
+
+def test_dashboard_commands_facility_lockdown_and_release_every_door(office: Office) -> None:
+    register(office.db, "door-2", "hall")
+    office.sign_in()
+    page = office.client.get("/facilities/hall/commands").text
+    assert 'id="command-facility"' in page
+    fields = {"scope": "facility", "target": "hall", "name": "door.lockdown",
+              "reason": "flooded corridor"}  # fmt: skip
+    status, text = office.post("/commands/confirm", **fields)
+    assert status == 200 and "Lock down every door of hall" in text
+    assert office.post("/commands/issue", **fields)[0] == 403  # the fresh factor first
+    assert office.post("/commands/issue", **fields, code=office.fresh_code())[0] == 303
+    rows = office.service.listing(facility="hall")
+    assert sorted((r["device"], r["name"], r["args"]["door"]) for r in rows) == [
+        ("door-1", "door.lockdown", "*"), ("door-2", "door.lockdown", "*")]  # fmt: skip
+    release = {"scope": "facility", "target": "hall", "name": "door.release"}
+    assert office.post("/commands/issue", **release)[0] == 303  # no second factor needed
+    assert len(office.service.listing(facility="hall")) == 2 + 4  # each known door, each device
+    assert office.post("/commands/confirm", scope="facility", target="hall",
+                       name="device.reboot")[0] == 404  # fmt: skip

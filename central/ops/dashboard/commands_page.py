@@ -62,13 +62,13 @@ def form_args(name: str, fields: dict[str, str]) -> dict[str, Any]:
 def describe(_: Callable[[str], str], name: str, args: dict[str, Any], target: str) -> str:
     """The sentence the confirmation page restates."""
     door = args.get("door", "")
-    door = _("every door") if door == "*" else door
+    door = _("every door") if door == "*" else _("door {door}").format(door=door)
     texts = {
-        "door.unlock": _("Unlock door {door} of {target} for {seconds} seconds."),
-        "door.relock": _("Lock door {door} of {target} now."),
-        "door.lockdown": _("Lock down door {door} of {target}: every check-in is refused "
+        "door.unlock": _("Unlock {door} of {target} for {seconds} seconds."),
+        "door.relock": _("Lock {door} of {target} now."),
+        "door.lockdown": _("Lock down {door} of {target}: every check-in is refused "
                            "until it is released."),
-        "door.release": _("Release the lockdown of door {door} of {target}."),
+        "door.release": _("Release the lockdown of {door} of {target}."),
         "service.restart": _("Restart the {service} service of {target}."),
         "device.reboot": _("Reboot {target}."),
         "config.reload": _("Reload the configuration of {target}."),
