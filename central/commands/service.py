@@ -103,6 +103,9 @@ class CommandService:
     ) -> None:  # fmt: skip
         self.db, self.key, self.now, self.wake = db, key, now, wake
         self.max_unlock_seconds, self.default_lifetime = max_unlock_seconds, default_lifetime
+        # Called (on the relay's thread) after a device's final result is
+        # stored: configuration push records what became of its push.
+        self.result_hooks: list[Callable[[CommandResult], None]] = []
 
     @property
     def configured(self) -> bool:
@@ -308,6 +311,12 @@ class CommandService:
                     result.state == "delivered" and row.state == "delivered"):  # fmt: skip
                 return "stale"
             self._store_result(conn, result, row, now)
+        if result.state in FINAL_STATES:
+            for hook in self.result_hooks:
+                try:
+                    hook(result)
+                except Exception:  # a subscriber's bug must not lose the relay's round
+                    log.exception("command result hook failed", extra={"id": result.id})
         return "applied"
 
     @staticmethod
