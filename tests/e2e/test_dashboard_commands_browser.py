@@ -23,8 +23,8 @@ from central.ops.staff import StaffStore
 from central.websec import WebOptions
 from tests.harness.axe import axe_script, serious_violations
 from tests.harness.browser import serve_app
+from tests.harness.central_commands import device_client, register, start_relay, write_signing_key
 from tests.harness.command_desk import PASSWORD, CommandDesk, next_code, virtual_authenticator
-from tests.harness.commands import device_client, register, start_relay, write_signing_key
 from tests.harness.keys import fixed_code_key
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.services import free_port

@@ -24,7 +24,7 @@ from central.devices.config import DeviceListenerSection
 from central.devices.listener import DeviceListener, device_app, make_server
 from contracts.commands import ATTACHMENT_PATH, MAX_ATTACHMENT_BYTES
 from deploy import pki
-from tests.harness.commands import register
+from tests.harness.central_commands import register
 from tests.harness.services import free_port, wait_until
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64

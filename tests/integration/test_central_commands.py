@@ -26,7 +26,7 @@ from central.db.tables import audit_log, device_commands
 from contracts.commands import FINAL_STATES, CommandResult, ResultState
 from contracts.mqtt import device_topic
 from tests.harness.booking import Clock
-from tests.harness.commands import (
+from tests.harness.central_commands import (
     DeviceClient,
     Received,
     device_client,

@@ -15,7 +15,7 @@ import pytest
 from central.cli import main
 from central.cli_common import EXIT_CONFIG
 from tests.harness.central import ROOT, central_process, write_config
-from tests.harness.commands import device_client, write_signing_key
+from tests.harness.central_commands import device_client, write_signing_key
 from tests.harness.keys import write_test_key
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.services import free_port, wait_until

@@ -27,7 +27,7 @@ from central.ops.passkeys import PasskeyStore, RelyingParty
 from central.ops.staff import StaffStore
 from central.websec import WebOptions
 from tests.harness.booking import Clock
-from tests.harness.commands import register
+from tests.harness.central_commands import register
 from tests.harness.soft_authenticator import SoftAuthenticator
 from tests.integration.test_dashboard import NOW, PASSWORD, form_csrf
 

@@ -24,7 +24,7 @@ from central.commands.relay import CommandRelay
 from central.db.engine import Database
 from contracts.commands import ResultState, result_payload
 from contracts.mqtt import Status, device_topic, encode
-from tests.harness.commands import register
+from tests.harness.central_commands import register
 from tests.harness.fuzz_payloads import payloads
 
 # Examples write a real SQLite file: 50, the same every run.
