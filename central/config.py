@@ -21,6 +21,7 @@ from central.issuance.config import IssuanceSection
 from central.opendata.config import OpendataSection
 from central.ops.alerts import AlertThresholds
 from central.websec import WebOptions, parse_networks
+from contracts.commands import MAX_LIFETIME, MAX_REMOTE_UNLOCK_SECONDS
 from contracts.mqtt import MAX_PACKET_BYTES
 from contracts.reservations_hash import facility_code_key
 from foundation.config import Section, read_config_file, validate_toml
@@ -103,6 +104,20 @@ class ReservationsSection(Section):
     checkin_grace_minutes: int = Field(default=15, ge=0, le=240)
 
 
+class CommandsSection(Section):
+    """``[commands]``: remote commands to devices (docs/protocol.md, "Commands")."""
+
+    # Central's Ed25519 command signing key (PEM; the fleet folder's
+    # secrets/command.key): every device holds its public half. Without it
+    # central sends no command.
+    signing_key_file: Path | None = None
+    # Central's cap on a remote unlock, below the contract's hard ceiling.
+    max_unlock_seconds: float = Field(default=60.0, gt=0, le=MAX_REMOTE_UNLOCK_SECONDS)
+    # How long a command may wait for its device (offline devices get it when
+    # they come back within this time, never later).
+    default_lifetime_seconds: float = Field(default=300.0, gt=0, le=MAX_LIFETIME.total_seconds())
+
+
 class BookingWebhookSection(Section):
     """Check-ins and no-shows of imported bookings, POSTed to the city's
     existing booking system (docs/booking.md)."""
@@ -177,19 +192,6 @@ class EmailSection(Section):
 class NotifySection(Section):
     webhook: WebhookSection | None = None
     email: EmailSection | None = None
-
-
-class CommandsSection(Section):
-    """Remote commands to devices (docs/central.md, "Commands")."""
-
-    # The Ed25519 private key (PEM, PKCS#8) central signs commands with; the
-    # devices hold its public key. Unset: commands are not configured (the
-    # dashboard says so, the API answers 503).
-    signing_key_file: Path | None = None
-    # The longest remote unlock staff may ask (the contract's own ceiling is 600 s).
-    max_unlock_seconds: float = Field(default=60, gt=0, le=600)
-    # How long a command stays valid for a device that is offline.
-    default_lifetime_seconds: float = Field(default=300, gt=0, le=86400)
 
 
 class CentralConfig(Section):
