@@ -97,28 +97,30 @@ class CommandDesk:
         self.driver.find_element(By.ID, "command-code").send_keys(code)
         self.driver.find_element(By.ID, "command-code-send").click()
 
+    def rows(self) -> list[tuple[str, str]]:
+        """(id, text) of the command list's rows, newest first, read in one
+        script: the live list may replace its rows at any moment."""
+        script = ("return Array.from(document.querySelectorAll('#command-list tr[data-id]'))"
+                  ".map((r) => [r.dataset.id, r.textContent]);")  # fmt: skip
+        try:
+            found = self.driver.execute_script(script)
+        except WebDriverException:  # the page is being replaced
+            return []
+        return [(str(i), str(t)) for i, t in found or []]
+
     def newest_command(self, name: str, known: set[str]) -> str:
         """The id of the newest ``name`` row of the list not in ``known``."""
         found: list[str] = []
 
         def appeared() -> bool:
-            try:
-                rows = self.driver.find_elements(By.CSS_SELECTOR, "#command-list tr[data-id]")
-                found[:] = [
-                    r.get_attribute("data-id") or ""
-                    for r in rows
-                    if name in r.text and r.get_attribute("data-id") not in known
-                ]
-            except WebDriverException:
-                return False
+            found[:] = [i for i, text in self.rows() if name in text and i not in known]
             return bool(found)
 
         wait_until(appeared, 10, f"a new {name} in the command list")
         return found[0]
 
     def command_ids(self) -> set[str]:
-        rows = self.driver.find_elements(By.CSS_SELECTOR, "#command-list tr[data-id]")
-        return {r.get_attribute("data-id") or "" for r in rows}
+        return {i for i, _ in self.rows()}
 
     def unlock_from_device_page(self, device: str, door: str, seconds: int, reason: str, *,
                                 code: str = "") -> str:  # fmt: skip
