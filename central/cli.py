@@ -25,6 +25,9 @@ from central import mqtt as central_mqtt
 from central.api.app import create_app
 from central.api.tokens import ROLES, TokenStore
 from central.cli_common import EXIT_CONFIG, EXIT_DATABASE, EXIT_FAILED, open_db
+from central.commands import CommandService, load_signing_key
+from central.commands.attachments import mount_attachments
+from central.commands.relay import CommandRelay
 from central.config import CentralConfig, code_key, load_config, web_options, webhook_secret
 from central.db.commands import add_commands as add_db_commands
 from central.db.engine import Database
@@ -76,41 +79,48 @@ def cmd_serve(config: CentralConfig, args: argparse.Namespace) -> int:
         store = ReservationStore(db, config.reservations.changelog_keep_versions)
         publisher = DeltaPublisher(store, config.broker, central_mqtt.client_id("api"))
         relay = staff_call_relay(config, db)
+        commands, command_relay = command_service(config, db)
         site = config.booking if config.booking.enabled else None
         grace = timedelta(minutes=config.reservations.checkin_grace_minutes)
         app = create_app(db, publisher, config.api.page_size_max, code_key=code_key(config),
                          issuance_zone=config.issuance.timezone, booking_site=site,
                          checkin_grace=grace, staff_calls_changed=relay.wake,
                          web=web_options(config),
-                         opendata_folder=config.opendata.folder)  # fmt: skip
+                         opendata_folder=config.opendata.folder,
+                         commands=commands)  # fmt: skip
         enrolment = EnrolmentService(db, store, code_key(config)(ENROLMENT_KEY_SCOPE))
         # First: unusable listener TLS files end the command before any thread runs.
-        devices = start_device_listener(config, db, enrolment, publisher.notify)
+        devices = start_device_listener(config, db, enrolment, publisher.notify, commands)
         ops: OpsLoop | None = None
         hooks: HooksLoop | None = None
         calls: StaffCallRelay | None = None
+        sender: CommandRelay | None = None
         try:
             ops = ops_loop(config, db).start()
             calls = relay.start()
+            sender = command_relay.start() if command_relay is not None else None
             hooks = hooks_loop(config, db)
             # proxy_headers off: X-Forwarded-For counts only from api.trusted_proxies.
             uvicorn.run(app, host=args.host or config.api.host, port=args.port or config.api.port,
                         log_config=None, access_log=False, proxy_headers=False)  # fmt: skip
         finally:
-            for running in (devices, ops, hooks, calls):
+            for running in (devices, ops, hooks, calls, sender):
                 if running is not None:
                     running.close()
     return 0
 
 
 def start_device_listener(
-    config: CentralConfig, db: Database, enrolment: EnrolmentService, enrolled: Callable[[], None]
-) -> DeviceListener | None:
+    config: CentralConfig, db: Database, enrolment: EnrolmentService,
+    enrolled: Callable[[], None], commands: CommandService | None = None,
+) -> DeviceListener | None:  # fmt: skip
     """``serve``: the mutual-TLS device listener beside the API, with card
-    enrolment and/or certificate issuance mounted (None when both are off);
-    ``enrolled`` runs after a card is enrolled (wakes the delta publisher)."""
+    enrolment, certificate issuance and/or command uploads mounted (None
+    when all are off); ``enrolled`` runs after a card is enrolled (wakes the
+    delta publisher)."""
     listener = config.devices.listener
-    if not config.device_listener_enabled:
+    uploads = commands is not None and commands.configured and listener is not None
+    if not (config.device_listener_enabled or uploads):
         return None
     if listener is None:  # the configuration's validation makes this unreachable
         raise CentralConfigError(config.source, ["devices.listener: required"])
@@ -119,6 +129,8 @@ def start_device_listener(
         app = create_issuance_app(stack.service, stack.orders) if stack else device_app()
         if config.enrolment.enabled:
             mount_enrolment(app, enrolment, enrolled)
+        if uploads and commands is not None:
+            mount_attachments(app, commands)
         server = make_server(listener, app, source=config.source)
     except BaseException:
         if stack is not None:
@@ -160,6 +172,37 @@ def staff_call_relay(config: CentralConfig, db: Database) -> StaffCallRelay:
         db, client, lambda: central_mqtt.start(client, config.broker),
         lambda: central_mqtt.stop(client), notifiers=notifiers(config),
     )  # fmt: skip
+
+
+def command_service(
+    config: CentralConfig, db: Database
+) -> tuple[CommandService, CommandRelay | None]:
+    """Remote commands: the service the API and dashboard issue through, and
+    its relay (None without a signing key: commands are not configured).
+    An unreadable or wrong key file is a configuration error."""
+    section = config.commands
+    key = None
+    if section.signing_key_file is not None:
+        try:
+            key = load_signing_key(section.signing_key_file)
+        except (OSError, ValueError, TypeError) as exc:
+            raise CentralConfigError(
+                config.source, [f"commands.signing_key_file: unusable ({exc})"]
+            ) from None
+    holder: list[CommandRelay] = []
+    service = CommandService(
+        db, key, max_unlock_seconds=section.max_unlock_seconds,
+        default_lifetime=timedelta(seconds=section.default_lifetime_seconds),
+        wake=lambda: holder[0].wake() if holder else None,
+    )  # fmt: skip
+    if key is None:
+        log.warning("remote commands not configured: commands.signing_key_file is not set")
+        return service, None
+    client = central_mqtt.make_client(config.broker, central_mqtt.client_id("commands"))
+    relay = CommandRelay(service, client, lambda: central_mqtt.start(client, config.broker),
+                         lambda: central_mqtt.stop(client))  # fmt: skip
+    holder.append(relay)
+    return service, relay
 
 
 def ops_loop(config: CentralConfig, db: Database) -> OpsLoop:

@@ -26,6 +26,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from central.api.audit_api import add_audit_route
 from central.api.bookings_api import add_booking_errors, add_booking_routes
+from central.api.commands_api import add_command_routes
 from central.api.members_api import add_member_routes
 from central.api.metadata import MetadataListener, add_metadata
 from central.api.quarantine_api import add_quarantine_route
@@ -34,6 +35,7 @@ from central.api.use_api import add_use_route
 from central.audit.web import AuditRequests, name_caller
 from central.booking.app import add_booking_site
 from central.booking.settings import BookingSection
+from central.commands import CommandService
 from central.db.engine import Database, aware
 from central.errors import ConflictError, DatabaseError, NotFoundError
 from central.ingest.store import IngestStore
@@ -152,6 +154,7 @@ def create_app(
     staff_calls_changed: Callable[[], None] = lambda: None,
     web: WebOptions = DEFAULT_WEB,
     opendata_folder: Path | None = None,
+    commands: CommandService | None = None,
 ) -> FastAPI:
     """The API app with the dashboard and metrics; ``publisher`` (optional) is
     started and closed with the app; ``now`` is the dashboard's clock (tests);
@@ -160,7 +163,8 @@ def create_app(
     server from the section, or ``booking_smtp``); ``staff_calls_changed``
     wakes the staff call relay after the dashboard changed a call; ``web``
     the public address, trusted proxies and where the metadata is;
-    ``opendata_folder`` serves the published open data under /opendata/."""
+    ``opendata_folder`` serves the published open data under /opendata/;
+    ``commands`` issues remote commands (None: not configured, refused)."""
     listener: list[MetadataListener] = []
 
     @asynccontextmanager
@@ -207,10 +211,13 @@ def create_app(
     add_ops_api(app, db, need("reader"), need("operator"))
     add_issuance_stats(app, db, need("reader"), ZoneInfo(issuance_zone))
     add_audit_route(app, db, need("admin"))
+    commands = commands or CommandService(db, None)
+    add_command_routes(app, commands, reader=need("reader"), operator=need("operator"))
     _document_errors(app)
     meta = add_metadata(app, db, web)
     dashboard = add_dashboard(app, db, now, template_dirs=[STAFF_TEMPLATES],
-                              staff_calls_changed=staff_calls_changed, web=web)  # fmt: skip
+                              staff_calls_changed=staff_calls_changed, web=web,
+                              commands=commands)  # fmt: skip
     add_staff_pages(app, dashboard, staff)
     add_member_pages(app, dashboard, staff)
     add_place_pages(app, dashboard, staff)

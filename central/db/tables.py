@@ -649,3 +649,46 @@ device_config_state = Table(
     Column("pushed_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )
+
+
+# Remote commands to devices (central/commands, docs/protocol.md "Commands").
+# ``args`` holds door, seconds, service, version, the staff-written reason
+# (checked by the personal-data guard before it is stored); ``detail`` the
+# device's result figures. State: queued -> sent (PUBACK) -> delivered ->
+# done | failed | refused | expired; a final state never changes again.
+device_commands = Table(
+    "device_commands",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("device", String(64), nullable=False),
+    Column("facility", String(64), nullable=True),
+    Column("name", String(32), nullable=False),
+    Column("args", Json, nullable=False),
+    Column("issued_by", String(80), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # the signed command as published
+    Column("issued_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("code", String(48), nullable=False, default=""),
+    Column("message", String(500), nullable=False, default=""),
+    Column("detail", Json, nullable=False),
+    Column("sent_at", DateTime, nullable=True),
+    Column("delivered_at", DateTime, nullable=True),
+    Column("finished_at", DateTime, nullable=True),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_device_commands_device_issued", "device", "issued_at"),
+    Index("ix_device_commands_state", "state"),
+)
+
+# What a command collected (diagnostics JSON, a screenshot PNG), uploaded
+# once by the command's device over the mutual-TLS listener.
+device_command_files = Table(
+    "device_command_files",
+    metadata,
+    Column("command_id", String(36), primary_key=True),
+    Column("content_type", String(32), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("received_at", DateTime, nullable=False),
+)

@@ -264,20 +264,24 @@ class PasskeyStore:
 
     # -- signing in -------------------------------------------------------------
 
-    def authentication_options(self, username: str, now: datetime) -> tuple[str, str]:
-        """(pending token, options JSON for navigator.credentials.get())."""
+    def authentication_options(self, username: str, now: datetime,
+                               purpose: str = "signin") -> tuple[str, str]:  # fmt: skip
+        """(pending token, options JSON for navigator.credentials.get());
+        ``purpose`` "command": a fresh assertion confirming a remote command,
+        which can never be used to sign in (and the reverse)."""
         challenge = secrets.token_bytes(32)
         options = generate_authentication_options(
             rp_id=self.rp.rp_id, challenge=challenge,
             allow_credentials=self._descriptors(username),
             user_verification=UserVerificationRequirement.REQUIRED,
         )  # fmt: skip
-        token = self.challenges.issue(username, "signin", bytes_to_base64url(challenge), now)
+        token = self.challenges.issue(username, purpose, bytes_to_base64url(challenge), now)
         return token, options_to_json(options)
 
-    def authenticate(self, token: str, credential: str, now: datetime) -> str:
-        """Verify the get() answer against the pending sign-in; the username."""
-        taken = self.challenges.take(token, "signin", now)
+    def authenticate(self, token: str, credential: str, now: datetime,
+                     purpose: str = "signin") -> str:  # fmt: skip
+        """Verify the get() answer against the pending step; the username."""
+        taken = self.challenges.take(token, purpose, now)
         if taken is None:
             raise PasskeyRefused("The sign-in expired. Please start again.", reason="expired")
         username, challenge = taken

@@ -193,6 +193,23 @@ class StaffStore:
             raise self._lock(username, now)
         raise SignInFailed("wrong_code" if totp_step is None else "code_reused")
 
+    def confirm_totp(self, username: str, code: str, now: datetime) -> None:
+        """A fresh authenticator code for an action of a signed-in person (a
+        remote unlock): counted like a sign-in (a stolen session cannot try
+        codes for ever), the step used up; :class:`StaffError` if wrong."""
+        counted = self._count_attempt(username, now)
+        if counted is None:
+            raise SignInFailed("unknown_user")
+        attempts, locked_until, row = counted
+        if locked_until is not None:
+            raise AccountLocked(locked_until)
+        totp_step = self._valid_step(row.totp_secret, code, now)
+        if totp_step is not None and self._take_step(username, totp_step):
+            return
+        if attempts >= MAX_FAILURES:
+            raise self._lock(username, now)
+        raise SignInFailed("wrong_code" if totp_step is None else "code_reused")
+
     def second_factor_done(self, username: str, now: datetime) -> tuple[str, StaffSession]:
         """A passkey (or an enrolment link) proved the second factor: clear the
         count and open a session, unless the account was disabled or locked

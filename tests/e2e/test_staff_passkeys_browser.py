@@ -8,18 +8,15 @@ at localhost (the RP id) rather than 127.0.0.1."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyotp
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.virtual_authenticator import (
     Credential,
-    VirtualAuthenticatorOptions,
 )
 from selenium.webdriver.support.ui import Select
 from sqlalchemy import select, update
@@ -31,6 +28,7 @@ from central.ops.staff import StaffStore
 from central.websec import WebOptions
 from tests.harness.axe import axe_script, serious_violations
 from tests.harness.browser import serve_app
+from tests.harness.command_desk import CommandDesk, next_code, virtual_authenticator
 from tests.harness.keys import fixed_code_key
 from tests.harness.services import free_port, wait_until
 
@@ -55,34 +53,13 @@ def browser(chromium: Callable[..., webdriver.Chrome]) -> Iterator[webdriver.Chr
     driver.get("about:blank")  # closes a signed-in page's event stream before the server stops
 
 
-def virtual_authenticator() -> VirtualAuthenticatorOptions:
-    return VirtualAuthenticatorOptions(
-        protocol=VirtualAuthenticatorOptions.Protocol.CTAP2,
-        transport=VirtualAuthenticatorOptions.Transport.INTERNAL,
-        has_resident_key=True, has_user_verification=True, is_user_verified=True,
-    )  # fmt: skip
+class Staff(CommandDesk):
+    """A staff member at the sign-in and account pages (``text``,
+    ``wait_text`` from the command desk)."""
 
-
-def next_code(secret: str) -> str:
-    # One step ahead (accepted as clock drift): later than a code of now used before.
-    return pyotp.TOTP(secret).at(time.time() + 30)
-
-
-class Staff:
     def __init__(self, driver: webdriver.Chrome, url: str) -> None:
-        self.driver, self.url, self.axe = driver, url, axe_script()
-
-    def text(self, element: str = "") -> str:
-        """The visible text of the page (or of the element with this id)."""
-        try:
-            if element:
-                return self.driver.find_element(By.ID, element).text
-            return self.driver.find_element(By.TAG_NAME, "body").text
-        except WebDriverException:  # the page is being replaced
-            return ""
-
-    def wait_text(self, words: str) -> None:
-        wait_until(lambda: words in self.text(), 10, repr(words))
+        super().__init__(driver, url, PASSWORD)
+        self.axe = axe_script()
 
     def accessible(self) -> None:
         assert serious_violations(self.driver, self.axe) == []

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from central.api.app import create_app
 from central.api.tokens import TokenStore
+from central.commands import CommandService
 from central.db.engine import Database
 from tests.harness.keys import fixed_code_key
 from tests.harness.web import METADATA_AUTH, WITH_METADATA
@@ -24,7 +26,9 @@ TOKEN: dict[str, str] = {}
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'central.db'}")
     TOKEN["admin"] = TokenStore(db).create("admin", "schemathesis")[1]
-    app = create_app(db, code_key=fixed_code_key, web=WITH_METADATA)
+    # With a signing key: the command routes are exercised past "not configured" (503).
+    commands = CommandService(db, Ed25519PrivateKey.generate())
+    app = create_app(db, code_key=fixed_code_key, web=WITH_METADATA, commands=commands)
     yield schemathesis.openapi.from_asgi("/openapi.json", app, headers=METADATA_AUTH)
     db.close()
 

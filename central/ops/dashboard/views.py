@@ -24,11 +24,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from central.audit import Outcome, record_now
+from central.commands import CommandService
 from central.db.engine import Database
 from central.ops.dashboard import fleet as fleet_model
 from central.ops.dashboard.accounts import add_account_routes, second_factor_page
 from central.ops.dashboard.audit_page import add_audit_pages
 from central.ops.dashboard.charts import sparkline
+from central.ops.dashboard.commands_page import DEVICE_COMMANDS, add_command_pages
 from central.ops.dashboard.core import (
     CSRF_COOKIE,
     FLEET_PAGE,
@@ -47,15 +49,18 @@ log = logging.getLogger(__name__)
 def add_dashboard(
     app: FastAPI, db: Database, now: Callable[[], datetime] | None = None,
     template_dirs: Sequence[Path] = (), staff_calls_changed: Callable[[], None] = lambda: None,
-    *, web: WebOptions = DEFAULT_WEB,
+    *, web: WebOptions = DEFAULT_WEB, commands: CommandService | None = None,
 ) -> Dashboard:  # fmt: skip
     """Mount the dashboard's pages on ``app``; ``staff_calls_changed`` is
-    called after staff acknowledge or finish a call (wakes the relay)."""
+    called after staff acknowledge or finish a call (wakes the relay);
+    ``commands`` issues remote commands (None: not configured)."""
     dash = Dashboard(db, now, template_dirs, web=web)
+    commands = commands or CommandService(db, None)
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="dashboard-static")
     _auth_routes(app, dash)
     add_account_routes(app, dash)
-    _fleet_routes(app, dash)
+    _fleet_routes(app, dash, commands)
+    add_command_pages(app, dash, commands)
     _alert_routes(app, dash)
     add_live_routes(app, dash, staff_calls_changed)
     add_audit_pages(app, dash)
@@ -102,7 +107,7 @@ def _auth_routes(app: FastAPI, dash: Dashboard) -> None:
         return response
 
 
-def _fleet_routes(app: FastAPI, dash: Dashboard) -> None:
+def _fleet_routes(app: FastAPI, dash: Dashboard, commands: CommandService) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def fleet_page(request: Request, *, sort: str = "id", desc: bool = False, status: str = "",
                    facility: str = "", q: str = "", page: int = 0) -> Response:  # fmt: skip
@@ -134,6 +139,10 @@ def _fleet_routes(app: FastAPI, dash: Dashboard) -> None:
             request, "device.html", session, device=found, charts=charts, hours=hours,
             alerts=dash.alerts.listing(device=device_id, limit=20),
             events=fleet_model.recent_events(dash.db, device=device_id, limit=20),
+            commands=commands.listing(device=device_id, limit=20) if session.may("operator")
+            else [], commands_on=commands.configured, command_names=DEVICE_COMMANDS,
+            doors=sorted(commands.facts(device_id).doors or ()),
+            max_unlock=commands.max_unlock_seconds,
         )  # fmt: skip
 
     @app.get("/events", response_class=HTMLResponse, include_in_schema=False)

@@ -1,7 +1,7 @@
 """Pushed device configuration: desired versions and per-device push state.
 
 Revision ID: 0010
-Revises: 0008 (on merge: 0009, the revision written beside this one)
+Revises: 0009
 Create Date: 2026-12-07
 
 Two new tables; nothing existing changes.
@@ -14,9 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010"
-# 0009 is written on another branch at the same time; whoever merges the
-# second sets this to "0009" so the chain stays one line.
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | None = None
 depends_on: str | None = None
 

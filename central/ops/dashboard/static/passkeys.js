@@ -1,4 +1,5 @@
-// Staff passkeys (WebAuthn): sign in with a passkey (#passkey-signin-form)
+// Staff passkeys (WebAuthn): sign in with a passkey (#passkey-signin-form),
+// confirm a remote command (#command-passkey-form)
 // and register one under "My account" (#passkey-add-form). The server's
 // options (py_webauthn's JSON) carry binary fields as base64url; the answer
 // goes back as JSON in a hidden field of an ordinary form post.
@@ -99,5 +100,7 @@
   }
 
   wire("passkey-signin-form", signIn);
+  // A remote unlock or lockdown: a fresh assertion on the confirmation page.
+  wire("command-passkey-form", signIn);
   wire("passkey-add-form", register);
 })();
