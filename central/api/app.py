@@ -36,12 +36,14 @@ from central.audit.web import AuditRequests, name_caller
 from central.booking.app import add_booking_site
 from central.booking.settings import BookingSection
 from central.commands import CommandService
+from central.configpush import ConfigPushService
 from central.db.engine import Database, aware
 from central.errors import ConflictError, DatabaseError, NotFoundError
 from central.ingest.store import IngestStore
 from central.issuance.api import add_issuance_stats
 from central.opendata.web import add_opendata
 from central.ops.api import add_ops_api
+from central.ops.dashboard.config_page import add_config_pages
 from central.ops.dashboard.views import add_dashboard
 from central.reservations.bookings import BookingService
 from central.reservations.importer import Importer
@@ -56,6 +58,7 @@ from central.reservations.staff_views import add_staff_pages
 from central.reservations.store import Change, ReservationStore
 from central.smtp import SmtpServer
 from central.websec import DEFAULT_WEB, SecurityHeaders, WebOptions
+from contracts.commands import CommandResult
 from contracts.mqtt import Identifier, Reservation
 from contracts.reservations_hash import active_hash, code_hash
 
@@ -218,12 +221,30 @@ def create_app(
     dashboard = add_dashboard(app, db, now, template_dirs=[STAFF_TEMPLATES],
                               staff_calls_changed=staff_calls_changed, web=web,
                               commands=commands)  # fmt: skip
+    add_config_pages(app, dashboard, config_push(db, commands))
     add_staff_pages(app, dashboard, staff)
     add_member_pages(app, dashboard, staff)
     add_place_pages(app, dashboard, staff)
     if opendata_folder is not None:
         add_opendata(app, opendata_folder)
     return app
+
+
+def config_push(db: Database, commands: CommandService) -> ConfigPushService:
+    """Configuration push sending ``config.apply`` through the command service,
+    told of every ``config.apply`` result the relay stores."""
+    push = ConfigPushService(
+        db, lambda device, name, args, issuer, source: commands.issue(
+            device, name, args, issuer=issuer, source=source)
+    )  # fmt: skip
+
+    def record(result: CommandResult) -> None:
+        if result.name == "config.apply":
+            push.record_result(result.device, result.id, state=result.state, code=result.code,
+                               message=result.message, now=result.at)  # fmt: skip
+
+    commands.result_hooks.append(record)
+    return push
 
 
 def _token_guard(tokens: TokenStore) -> Callable[[str], Any]:
