@@ -383,6 +383,11 @@ def status_report(state: Path, ports: dict[str, int], booking: DemoBooking) -> s
         f" \"import pyotp; print(pyotp.TOTP('{secret}').now())\"",
         f"  metrics, docs  : http://127.0.0.1:{ports['metadata']}/metrics and /openapi.json:"
         " a separate listener (not on the dashboard's port: docs/security.md)",
+        f"  remote commands: http://127.0.0.1:{ports['api']}/devices/{config.device.id}"
+        " (Commands panel): unlock a door (confirmed with a passkey from My account, or a"
+        " fresh authenticator code), relock, lockdown and release, a screenshot of the"
+        " attract screen, diagnostics; the device verifies each signed command; pushed settings"
+        f" at http://127.0.0.1:{ports['api']}/config (an admin account edits them)",
         "  call staff     : press 係員を呼ぶ on either touchscreen: the call shows on the"
         " dashboard at once (banner and tone); 向かいます there, and the touchscreen says staff"
         " are on the way; 対応完了 ends the call",
