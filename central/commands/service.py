@@ -303,6 +303,13 @@ class CommandService:
             row = conn.execute(select(c.device, c.state, c.code, c.name, c.issued_by)
                                .where(c.id == result.id)).first()  # fmt: skip
             if row is None:
+                if result.state in ("refused", "expired"):
+                    # A command central never issued reached the device and
+                    # was refused there: a forgery or a replay from elsewhere.
+                    record(conn, f"device:{topic_device}"[:80], "command.refused_unknown",
+                           f"device:{topic_device}"[:80], outcome=Outcome.REFUSED,
+                           reason=result.code, detail={"command_id": result.id,
+                                                       "command": result.name})  # fmt: skip
                 return "unknown"
             if row.device != topic_device:
                 return "wrong_device"

@@ -6,6 +6,7 @@ API; delivery on reconnection; expiry while offline; refusals audited."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -187,6 +188,22 @@ def test_commands_results_from_another_device_or_unknown_ids_are_ignored(rig: Ri
         assert rig.state(command_id) == "sent"
         door.client.publish(device_topic(device, "results"), b"{not json")
         wait_until(lambda: rig.relay.counts["malformed"] >= 1, 10, "the malformed answer")
+        # A command central never issued, refused by the device (a forgery
+        # that reached it): ignored, and in the audit log as a security signal.
+        forged_id = str(uuid.uuid4())
+        forged = got.command.model_copy(update={"id": forged_id})
+        door.answer(
+            Received(forged, got.response_topic, b"x", False),
+            "refused",
+            code="bad_signature",
+            message="the command's signature does not verify",
+        )
+        wait_until(lambda: rig.relay.counts["unknown"] >= 1, 10, "the unknown id")
+        entries = audit(rig.db, "command.refused_unknown")
+        assert [(o, r, d["command_id"]) for o, r, d in entries] == [
+            ("refused", "bad_signature", forged_id)
+        ]
+        assert rig.state(command_id) == "sent"
     finally:
         door.close()
         evil.close()
