@@ -118,7 +118,9 @@ def _wait_drained(stand: Stand, since: float, timeout: float = 900.0) -> None:
                 body = json.loads(Path(plan["status_file"]).read_text())
             except (OSError, ValueError):
                 return False
-            if body["at"] < since + 1 or any(s["outbox"] for s in body["devices"].values()):
+            if body.get("generating", True) or body["at"] < since + 1:
+                return False
+            if any(s["outbox"] for s in body["devices"].values()):
                 return False
             fresh += len(body["devices"])
         return fresh == stand.opts.devices

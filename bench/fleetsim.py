@@ -72,6 +72,8 @@ def generate(devices: list[SimDevice], plan: dict[str, Any], stop: threading.Eve
     stop_file = Path(plan["stop_file"])
     while not stop.is_set() and not stop_file.exists():
         stop.wait(rng.expovariate(rate) if rate > 0 else 1.0)
+        if stop.is_set() or stop_file.exists():
+            break  # nothing after the stop: the orchestrator counts from then on
         device = rng.choice(devices)
         ref = uuid.uuid4().hex[:16]
         events = [
@@ -105,9 +107,13 @@ def status(devices: list[SimDevice]) -> dict[str, Any]:
     return report
 
 
-def write_status(path: Path, devices: list[SimDevice]) -> None:
+def write_status(path: Path, devices: list[SimDevice], generating: bool) -> None:
+    """``generating``: the generator may still append (read before the
+    figures, so a status saying False holds every append)."""
     temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps({"at": time.time(), "pid": os.getpid(), "devices": status(devices)}))
+    body = {"at": time.time(), "pid": os.getpid(), "generating": generating,
+            "devices": status(devices)}  # fmt: skip
+    temp.write_text(json.dumps(body))
     temp.replace(path)
 
 
@@ -121,7 +127,7 @@ def main(argv: list[str]) -> int:
     generator.start()
     status_file = Path(plan["status_file"])
     while not stop.wait(plan.get("status_every", 2.0)):
-        write_status(status_file, devices)
+        write_status(status_file, devices, generator.is_alive())
     for device in devices:
         device.agent.stop()
     for device in devices:

@@ -49,7 +49,7 @@ from contracts.commands import (
 )
 from foundation.clock import clock_is_synchronised
 from foundation.privacy import check_event_data
-from sync.errors import PersonalDataError
+from sync.errors import PersonalDataError, StoreError
 from sync.ledger import CommandLedger, LedgerEntry
 from sync.outbox import EventError, Outbox
 
@@ -278,7 +278,9 @@ class CommandDesk:
             data = {k: data[k] for k in ("command", "action", "state")}
         try:
             self.outbox.append(EVENT_TYPE, data)
-        except (EventError, PersonalDataError) as exc:
+        except (EventError, PersonalDataError, StoreError) as exc:
+            # A full disk refuses the event: central has the result itself
+            # (the audit log), so the command is still marked reported.
             log.error("command event not recorded", extra={"command": entry.id, "error": str(exc)})
 
     def housekeeping(self, monotonic: float) -> None:
@@ -287,11 +289,16 @@ class CommandDesk:
             return
         self._next_housekeeping = monotonic + HOUSEKEEPING_SECONDS
         now = time.time()
-        expired = self.ledger.expire_unclaimed(now)
-        if expired:
-            log.warning("commands expired unclaimed", extra={"count": expired})
-        if monotonic >= self._next_prune:
-            self._next_prune = monotonic + PRUNE_SECONDS
-            pruned = self.ledger.prune(now)
-            if pruned:
-                log.info("command ledger pruned", extra={"count": pruned})
+        try:
+            expired = self.ledger.expire_unclaimed(now)
+            if expired:
+                log.warning("commands expired unclaimed", extra={"count": expired})
+            if monotonic >= self._next_prune:
+                self._next_prune = monotonic + PRUNE_SECONDS
+                pruned = self.ledger.prune(now)
+                if pruned:
+                    log.info("command ledger pruned", extra={"count": pruned})
+        except StoreError as exc:
+            # Housekeeping must never stop the agent's round (events still
+            # drain on a full disk): tried again at the next one.
+            log.warning("command ledger housekeeping failed", extra={"error": str(exc)})

@@ -190,7 +190,7 @@ class CommandLedger:
 
     def expire_unclaimed(self, now: float) -> int:
         """Finish as ``expired`` every command whose process never took it in time."""
-        with self.store.write() as conn:
+        with self.store.write(use_reserve=True) as conn:
             cursor = conn.execute(
                 "UPDATE commands SET state = 'expired', code = 'expired', finished = ?,"
                 " message = 'expired before the device could run it'"
@@ -213,14 +213,14 @@ class CommandLedger:
         return [_entry(r) for r in rows]
 
     def mark_reported(self, command_id: str) -> None:
-        with self.store.write() as conn:
+        with self.store.write(use_reserve=True) as conn:
             conn.execute(
                 "UPDATE commands SET reported = 1, attachment = NULL WHERE id = ?", (command_id,)
             )
 
     def prune(self, now: float) -> int:
         """Forget reported commands long expired."""
-        with self.store.write() as conn:
+        with self.store.write(use_reserve=True) as conn:
             cursor = conn.execute(
                 "DELETE FROM commands WHERE reported = 1 AND expires < ?",
                 (now - KEEP_AFTER_EXPIRY_SECONDS,),

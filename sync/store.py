@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -303,7 +304,7 @@ def _open(path: Path, busy_timeout: float) -> tuple[sqlite3.Connection, Database
     conn = _connect(path, busy_timeout)
     try:
         db = Database(conn, execute_plugins=False)
-        _prepare(db, path)
+        _prepare(db, path, busy_timeout)
     except BaseException:
         conn.close()
         raise
@@ -365,9 +366,24 @@ def _connect_uri(path: Path, mode: str, busy_timeout: float) -> sqlite3.Connecti
     return conn
 
 
-def _prepare(db: Database, path: Path) -> None:
+def _journal_mode_wal(db: Database, busy_timeout: float) -> str:
+    # Switching a new file to WAL takes an exclusive lock, and SQLite answers
+    # "database is locked" at once (no busy handler) when another process is
+    # switching or creating it at the same moment: the device's processes
+    # starting together on a fresh store. Retried within the busy timeout.
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            return str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _prepare(db: Database, path: Path, busy_timeout: float = 10.0) -> None:
     try:
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        mode = _journal_mode_wal(db, busy_timeout)
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
         _migrate(db, path)

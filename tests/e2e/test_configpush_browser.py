@@ -45,6 +45,20 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Database, list[dict[str, Any]]
     db.close()
 
 
+def shown(browser: webdriver.Chrome, element: str) -> str:
+    """The text of ``element`` once the page that has it is loaded (a form
+    post is in flight after the click)."""
+    found: list[str] = []
+
+    def present() -> bool:
+        elements = browser.find_elements(By.ID, element)
+        found[:] = [elements[0].text] if elements else []
+        return bool(found)
+
+    wait_until(present, 15, f"#{element}")
+    return found[0]
+
+
 def test_configpush_browser_edit_refuse_save_push_and_applied(
     server: tuple[str, Database, list[dict[str, Any]]],
     chromium: Callable[..., webdriver.Chrome], artifacts_dir: Path,
@@ -66,7 +80,7 @@ def test_configpush_browser_edit_refuse_save_push_and_applied(
     editor = browser.find_element(By.ID, "config-settings")
     editor.send_keys('[broker]\nhost = "evil.example"\n')
     browser.find_element(By.ID, "config-save").click()
-    error = browser.find_element(By.ID, "config-error").text
+    error = shown(browser, "config-error")
     assert "[broker] is not pushable" in error
     browser.save_screenshot(str(shots / "refused.png"))
 
@@ -74,7 +88,7 @@ def test_configpush_browser_edit_refuse_save_push_and_applied(
     editor.clear()
     editor.send_keys("[lock]\ndefault_unlock_seconds = 8\n")
     browser.find_element(By.ID, "config-save").click()
-    assert "Saved as version 1." in browser.find_element(By.ID, "config-saved").text
+    assert "Saved as version 1." in shown(browser, "config-saved")
     browser.find_element(By.ID, "config-push").click()
     wait_until(lambda: "pushed=1" in browser.current_url, 10, "the push")
     assert issued == [{"device": "gym-door-01", "name": "config.apply", "version": 1,

@@ -17,6 +17,7 @@ class Xvfb:
     height: int = 800
     display: str = ""
     process: ServiceProcess | None = None
+    _display_fd: int | None = None
 
     def start(self) -> Xvfb:
         binary = require_binary("Xvfb")
@@ -34,11 +35,14 @@ class Xvfb:
         self.process.pass_fds = (write_fd,)
         self.process.start()
         os.close(write_fd)
-        try:
-            ready, _, _ = select.select([read_fd], [], [], 15)
-            number = os.read(read_fd, 32).decode().strip() if ready else ""
-        finally:
-            os.close(read_fd)
+        # The read end stays open while Xvfb runs: Xvfb writes the number
+        # again when it starts a new server generation, and a write to a
+        # closed pipe is fatal to it ("Cannot write display number to fd",
+        # seen once in CI: the Kivy test running then lost its display).
+        self._display_fd = read_fd
+        ready, _, _ = select.select([read_fd], [], [], 30)
+        words = os.read(read_fd, 32).decode().split() if ready else []
+        number = words[0] if words else ""
         if not number:
             self.process.stop()
             raise ServiceError(f"Xvfb did not report a display:\n{self.process.log_tail()}")
@@ -50,5 +54,8 @@ class Xvfb:
         return {"DISPLAY": self.display}
 
     def stop(self) -> None:
+        if self._display_fd is not None:
+            os.close(self._display_fd)
+            self._display_fd = None
         if self.process is not None:
             self.process.stop()
