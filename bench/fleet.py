@@ -72,6 +72,7 @@ class Options:
     cut_off_seconds: float = 150.0
     freeze_seconds: float = 20.0
     reconnect_max: float = 30.0
+    evaluate_every: float = 5.0
     offline_after: float = 120.0
     fire_after: float = 60.0
     clear_after: float = 120.0
@@ -121,7 +122,7 @@ class Stand:
         key = write_test_key(self.root / "central" / "code-master.key")
         extra = (
             f'[reservations]\ncode_key_file = "{key}"\n\n'
-            "[ops]\nevaluate_every_seconds = 5\n\n[ops.thresholds]\n"
+            f"[ops]\nevaluate_every_seconds = {o.evaluate_every}\n\n[ops.thresholds]\n"
             f"fire_after_s = {o.fire_after}\nclear_after_s = {o.clear_after}\n"
             f"offline_after_s = {o.offline_after}\n"
             f"heartbeat_stale_s = {max(180.0, 3 * o.health_seconds)}\n"

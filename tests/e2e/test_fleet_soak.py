@@ -19,9 +19,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 def test_fleet_soak_short_loses_nothing_and_converges_through_faults(artifacts_dir: Path) -> None:
     opts = Options(
-        devices=24, procs=3, minutes=2.0, reservations=30, changes_per_minute=30,
-        rate=6.0, health_seconds=5, cut_off_seconds=30, freeze_seconds=10, reconnect_max=4,
-        offline_after=15, fire_after=5, clear_after=10, out=artifacts_dir / "fleet-short",
+        devices=16, procs=2, minutes=1.4, reservations=30, changes_per_minute=30,
+        rate=8.0, health_seconds=5, cut_off_seconds=32, freeze_seconds=6, reconnect_max=3,
+        offline_after=14, fire_after=3, clear_after=8, evaluate_every=2,
+        out=artifacts_dir / "fleet-short",
     )  # fmt: skip
     verdict = run(opts)
     assert verdict.ok, verdict.summary()
