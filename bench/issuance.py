@@ -58,7 +58,7 @@ from tests.harness.pcscd import Pcscd  # noqa: E402
 from tests.harness.services import wait_until  # noqa: E402
 
 DEVICE = "bench-counter"
-PIN_TO_PDF_TARGET = 1.5  # issue #18: PIN confirmed -> PDF ready at most 1.5x raw (p50)
+PIN_TO_PDF_TARGET = 1.5  # PIN confirmed -> PDF ready: at most 1.5x raw (p50)
 
 
 class NoEvents:

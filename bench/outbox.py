@@ -9,8 +9,8 @@ The raw baseline is a plain ``sqlite3`` INSERT + COMMIT loop with no
 validation, no personal-data guard and no envelope, so the ratio is the
 cost of our layer. Stores are opened before the timing on both sides; each
 case runs ``--rounds`` times, alternating which side goes first, and the
-medians are compared. Exits 1 when ours is under 90 % of raw in any case
-(issue #18). Figures go to ``docs/performance.md``.
+medians are compared. Exits 1 when ours is under 90 % of raw in any case.
+Figures go to ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 )
 """
 RAW_INSERT = "INSERT INTO outbox (id, type, at, clock_trusted, data) VALUES (?, ?, ?, ?, ?)"
-TARGET = 0.90  # issue #18: at least 90 % of raw sqlite3 in every case
+TARGET = 0.90  # at least 90 % of raw sqlite3 in every case
 
 
 def raw_connect(path: Path) -> sqlite3.Connection:

@@ -7,7 +7,7 @@ same machine (the outbox drain and the agent's memory are in
 1. **Snapshot apply** of 100,000 reservations (the agent's path for each
    chunk payload: validate it whole, stage its rows; then the atomic swap).
    Baseline: a raw ``executemany`` of the same rows into bare tables.
-   Target: at most 1 s (issue #18); the run fails when it is missed.
+   Target: at most 1 s; the run fails when it is missed.
 2. **Lookup** by credential reference at a door and time in that cache.
    Baseline: the same SQL on a raw sqlite3 connection. Target: at most 1 ms.
 """
@@ -124,7 +124,7 @@ def snapshot_bench(root: Path, count: int) -> dict[str, float]:
     }
 
 
-SNAPSHOT_TARGET_S = 1.0  # issue #18
+SNAPSHOT_TARGET_S = 1.0
 
 
 def report_snapshot(snap: dict[str, float]) -> int:
