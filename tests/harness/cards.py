@@ -1,5 +1,9 @@
 """Putting virtual cards into the test pcscd's vpcd slots and waiting for
-pcscd to see them (it polls the virtual reader about every 400 ms)."""
+pcscd to see them (it polls the virtual reader about every 400 ms).
+
+The waits return as soon as pcscd sees the change; their limit is generous
+because on a loaded two-core CI machine pcscd's polling thread has been seen
+to take more than 5 s to notice an inserted card."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from contextlib import contextmanager
 from cardreader.sim.vpcd import VirtualCard, VpcdLink
 from tests.harness.pcscd import READER_NAMES, Pcscd
 from tests.harness.services import wait_until
+
+SLOT_WAIT_S = 30.0
 
 
 def card_present(reader: str) -> bool:
@@ -34,8 +40,8 @@ def inserted(card: VirtualCard, pcscd: Pcscd, slot: int = 0) -> Iterator[tuple[V
     link = VpcdLink(card, port=pcscd.ports[slot])
     link.insert()
     try:
-        wait_until(lambda: card_present(reader), 5, f"card present in {reader}")
+        wait_until(lambda: card_present(reader), SLOT_WAIT_S, f"card present in {reader}")
         yield link, reader
     finally:
         link.remove()
-        wait_until(lambda: not card_present(reader), 5, f"card gone from {reader}")
+        wait_until(lambda: not card_present(reader), SLOT_WAIT_S, f"card gone from {reader}")

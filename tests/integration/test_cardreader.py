@@ -27,7 +27,7 @@ from cardreader.sim.testpki import TestPki, create_test_pki
 from cardreader.sim.vpcd import VpcdLink
 from cardreader.watch import CardEvent, CardWatcher
 from foundation.logs import configure_logging
-from tests.harness.cards import card_present, inserted
+from tests.harness.cards import SLOT_WAIT_S, card_present, inserted
 from tests.harness.pcscd import READER_NAMES, Pcscd
 from tests.harness.services import wait_until
 
@@ -273,12 +273,12 @@ def test_faulty_card_gives_typed_error(
     link = VpcdLink(card, port=pcscd.ports[0])
     link.insert()
     try:
-        wait_until(lambda: card_present(READER_NAMES[0]), 5, "card present")
+        wait_until(lambda: card_present(READER_NAMES[0]), SLOT_WAIT_S, "card present")
         with pytest.raises(error):
             service.info()
     finally:
         link.remove()
-        wait_until(lambda: not card_present(READER_NAMES[0]), 5, "card gone")
+        wait_until(lambda: not card_present(READER_NAMES[0]), SLOT_WAIT_S, "card gone")
 
 
 def test_removal_mid_read_then_watcher_identifies_next_card(
@@ -307,7 +307,7 @@ def test_slow_card_times_out_per_apdu(pcscd: Pcscd, pki: TestPki, path: str) -> 
     link = VpcdLink(card, port=pcscd.ports[0])
     link.insert()
     try:
-        wait_until(lambda: card_present(READER_NAMES[0]), 5, "card present")
+        wait_until(lambda: card_present(READER_NAMES[0]), SLOT_WAIT_S, "card present")
         pcsc = Pcsc(apdu_timeout=0.3)
         session = pcsc.connect(READER_NAMES[0])
         j = jpki.Jpki(session)
@@ -332,7 +332,7 @@ def test_slow_card_times_out_per_apdu(pcscd: Pcscd, pki: TestPki, path: str) -> 
     finally:
         card.release()
         link.remove()
-        wait_until(lambda: not card_present(READER_NAMES[0]), 5, "card gone")
+        wait_until(lambda: not card_present(READER_NAMES[0]), SLOT_WAIT_S, "card gone")
 
 
 def test_unknown_card_and_missing_reader_errors(pcscd: Pcscd, pki: TestPki) -> None:

@@ -14,7 +14,7 @@ from cardreader import certs
 from cardreader.sim.cards import UidCard, UnknownCard
 from cardreader.sim.profiles import DEMO_FELICA_IDM, mynumber_card
 from cardreader.sim.testpki import TestPki, create_test_pki
-from tests.harness.cards import card_present, inserted
+from tests.harness.cards import SLOT_WAIT_S, card_present, inserted
 from tests.harness.keys import write_test_key
 from tests.harness.pcscd import READER_NAMES, Pcscd
 from tests.harness.services import wait_until
@@ -148,14 +148,14 @@ def test_cli_sim_plays_card_driven_from_stdin(pcscd: Pcscd, tmp_path: Path) -> N
     assert sim.stdin is not None and sim.stdout is not None
     try:
         assert sim.stdout.readline().strip() == "inserted mynumber"
-        wait_until(lambda: card_present(READER_NAMES[1]), 10, "sim card present")
+        wait_until(lambda: card_present(READER_NAMES[1]), SLOT_WAIT_S, "sim card present")
         done = run("info", "--json", "--reader", READER_NAMES[1])
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["kind"] == "mynumber"
         sim.stdin.write("remove\n")
         sim.stdin.flush()
         assert sim.stdout.readline().strip() == "removed"
-        wait_until(lambda: not card_present(READER_NAMES[1]), 5, "sim card gone")
+        wait_until(lambda: not card_present(READER_NAMES[1]), SLOT_WAIT_S, "sim card gone")
         sim.stdin.write("quit\n")
         sim.stdin.flush()
         assert sim.wait(10) == 0
