@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -180,6 +181,7 @@ class Stand:
             plan = {
                 "devices": entries,
                 "rate_per_device_per_minute": self.opts.rate,
+                "start_file": str(self.root / "start-generators"),
                 "stop_file": str(self.root / "stop-generators"),
                 "status_file": str(self.root / f"status-{index}.json"),
                 "seed": self.opts.seed + index,
@@ -263,6 +265,7 @@ class Sampler(threading.Thread):
             status = self.stand.device_status()
             sample["connected"] = sum(1 for s in status.values() if s.get("connected"))
             sample["outbox"] = sum(int(s.get("outbox", 0)) for s in status.values())
+            sample["load"] = os.getloadavg()[0]  # the machine's, so a reader can judge the run
             self.samples.append(sample)
 
 
@@ -391,6 +394,7 @@ def run(opts: Options) -> Verdict:
         sampler.start()
         changer.start()
         started = time.monotonic()
+        (root / "start-generators").touch()
         for at, name in schedule(opts):
             time.sleep(max(0.0, at - (time.monotonic() - started)))
             print(f"  {time.monotonic() - started:7.1f} s  fault: {name}")

@@ -15,7 +15,7 @@ import json
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,7 @@ class Verdict:
     alerts_expected: int = 0
     alerts_opened: list[dict[str, Any]] = field(default_factory=list)
     alerts_unexpected: list[dict[str, Any]] = field(default_factory=list)
+    alerts_warm_up: list[dict[str, Any]] = field(default_factory=list)
     alerts_missing: list[str] = field(default_factory=list)
     alerts_still_open: int = 0
     memory: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -65,6 +66,8 @@ class Verdict:
     reservation_changes: int = 0
     reservation_change_failures: int = 0
     append_errors: int = 0
+    planned_events: int = 0
+    load_range: str = ""
     faults: list[Fault] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -76,14 +79,17 @@ class Verdict:
         lines = [
             f"devices {self.devices}, {self.minutes} min: {self.events_central} events at"
             f" central of {self.events_device} appended; lost {self.lost}, duplicated"
-            f" {self.duplicated}, quarantined {self.quarantined}; drained in {self.drain_s:.0f} s",
+            f" {self.duplicated}, quarantined {self.quarantined}; drained in {self.drain_s:.0f} s"
+            f" ({self.planned_events} planned: 3 per check-in at the configured rate)",
             f"reservation caches converged: {self.converged}/{self.devices}",
             f"alerts: {len(self.alerts_opened)} opened ({self.alerts_expected} expected),"
-            f" {len(self.alerts_unexpected)} unexpected, {self.alerts_still_open} still open",
+            f" {len(self.alerts_unexpected)} unexpected, {self.alerts_still_open} still open"
+            f" ({len(self.alerts_warm_up)} more opened and closed while the fleet first connected)",
             "latency device commit -> central commit: "
             + ", ".join(f"{k} {v:.3f} s" for k, v in self.latency_s.items()),
             "memory (MB, second quarter -> last quarter): "
             + "; ".join(f"{k} {v['q2']:.0f} -> {v['q4']:.0f}" for k, v in self.memory.items()),
+            f"machine load average (1 min) during the run: {self.load_range}",
         ]
         lines += [f"FAILED: {p}" for p in self.problems] or ["all checks passed"]
         return "\n".join(lines)
@@ -95,7 +101,9 @@ def verify(
     """The verdict, and every event's latency (s) for the plot."""
     verdict = Verdict(devices=stand.opts.devices, minutes=stand.opts.minutes,
                       faults=list(stand.faults), reservation_changes=changer.made,
-                      reservation_change_failures=changer.failed)  # fmt: skip
+                      reservation_change_failures=changer.failed,
+                      planned_events=round(3 * stand.opts.devices * stand.opts.rate
+                                           * stand.opts.minutes))  # fmt: skip
     drain_started = time.monotonic()
     stop_at = time.time()
     _wait_drained(stand, stop_at)
@@ -103,10 +111,15 @@ def verify(
     status = stand.device_status()
     _check_events(stand, status, verdict)
     _check_caches(stand, verdict)
-    _check_alerts(stand, verdict)
+    _check_alerts(stand, verdict, _wall(started))
     _check_memory(sampler.samples, stand.faults, verdict)
+    loads = sorted(float(s["load"]) for s in sampler.samples if "load" in s)
+    if loads:
+        verdict.load_range = f"{loads[0]:.1f}-{loads[-1]:.1f}, median {loads[len(loads) // 2]:.1f}"
     latencies = _latency(stand, verdict, started)
     verdict.append_errors = sum(int(s.get("append_errors", 0)) for s in status.values())
+    if verdict.append_errors:
+        verdict.problems.append(f"{verdict.append_errors} appends failed on the devices")
     return verdict, latencies
 
 
@@ -187,7 +200,13 @@ def _check_caches(stand: Stand, verdict: Verdict, timeout: float = 180.0) -> Non
         verdict.problems.append(f"{len(wrong)} reservation caches differ from central's")
 
 
-def _check_alerts(stand: Stand, verdict: Verdict) -> None:
+def _wall(monotonic_moment: float) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=time.monotonic() - monotonic_moment)
+
+
+def _check_alerts(stand: Stand, verdict: Verdict, started: datetime) -> None:
+    """Alerts opened and closed before ``started`` (every device connected)
+    came from the start-up storm, not a fault: listed apart; still open, they fail."""
     assert stand.db is not None
     # The cut-off group must be alerted; a device whose process was killed
     # may be (when it took longer than offline_after_s to come back).
@@ -204,6 +223,9 @@ def _check_alerts(stand: Stand, verdict: Verdict) -> None:
         if not still_open or time.monotonic() > deadline:
             break
         time.sleep(5)
+    warm_up = [r for r in rows if r["state"] == "resolved" and _utc(r["opened_at"]) < started]
+    rows = [r for r in rows if r not in warm_up]
+    verdict.alerts_warm_up = [_jsonable(r) for r in warm_up]
     verdict.alerts_opened = [_jsonable(r) for r in rows]
     verdict.alerts_unexpected = [
         _jsonable(r) for r in rows if r["device"] not in may or r["rule"] != "offline"
@@ -241,7 +263,7 @@ def _latency(stand: Stand, verdict: Verdict, started: float) -> list[float]:
     assert stand.db is not None
     with stand.db.read() as conn:
         rows = conn.execute(select(events.c.at, events.c.received_at)).all()
-    wall_start = time.time() - (time.monotonic() - started)
+    wall_start = _wall(started).timestamp()
     windows = [(wall_start + f.start_s - 5, wall_start + f.end_s + 60) for f in stand.faults]
     all_values, calm = [], []
     for at, received in rows:
