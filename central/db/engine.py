@@ -94,10 +94,29 @@ class Database:
         return sqlite.insert(table)
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction (SQLite: BEGIN IMMEDIATE), committed on exit."""
-        with self.engine.begin() as conn:
-            yield conn
+    def write(self, *, durable: bool = True) -> Iterator[Connection]:
+        """One write transaction (SQLite: BEGIN IMMEDIATE), committed on exit.
+
+        ``durable=False`` commits without waiting for the disk: visible to
+        every connection at once, as any commit, but a power loss may roll it
+        back until the next durable commit of any connection flushes it too
+        (SQLite: the one WAL file is synced whole; PostgreSQL: the WAL up to
+        that commit). Only for a state whose loss refuses rather than
+        admits, and only when a durable commit follows before an answer
+        depends on it; every other write is durable (``synchronous=FULL``).
+        """
+        if durable:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                with _sqlite_not_synced(conn), conn.begin():
+                    yield conn
+            else:
+                with conn.begin():
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                    yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -150,6 +169,24 @@ def _make_engine(url: str, pool_size: int, busy_timeout: float) -> Engine:
     return create_engine(
         url, pool_size=pool_size, pool_pre_ping=True, insertmanyvalues_page_size=100
     )
+
+
+@contextmanager
+def _sqlite_not_synced(conn: Connection) -> Iterator[None]:
+    """``synchronous=NORMAL`` on this connection for one transaction (SQLite
+    refuses the change inside one), then FULL again; a connection that cannot
+    be set back is discarded, never returned to the pool undurable."""
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a checked-out connection
+    driver.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        try:
+            driver.execute("PRAGMA synchronous=FULL")
+        except Exception:
+            conn.invalidate()
+            raise
 
 
 def _safe(url: str) -> str:

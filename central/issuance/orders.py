@@ -24,8 +24,9 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from central.db.engine import Database, aware, utc
-from central.db.tables import issuance_counters, issuance_documents, issuance_orders
+from central.db.tables import issuance_documents, issuance_orders
 from central.errors import IssuanceRefused
+from central.issuance import queries as q
 from central.issuance.config import KindSection
 from central.issuance.pdf import CertificateDocument, render_certificate
 from central.issuance.service import OPTIONS, IssuanceService, new_id, refuse_closed
@@ -90,18 +91,16 @@ class OrderDesk:
             session = self.service.session(conn, device, body.session_id, moment)
             items = [self._item(item, session.kinds, moment) for item in body.items]
             order_id, total = new_id(), sum(i.fee_yen * i.copies for i in items)
-            conn.execute(issuance_orders.insert().values(
-                id=order_id, device=device, session_id=session.id,
-                idempotency_key=body.idempotency_key, request_hash=_request_hash(body),
-                resident_ref=session.resident_ref, items=[i.model_dump() for i in items],
-                total_fee_yen=total, status="pending", created_at=utc(moment),
-                updated_at=utc(moment)))  # fmt: skip
+            conn.execute(q.INSERT_ORDER, {
+                "id": order_id, "device": device, "session_id": session.id,
+                "idempotency_key": body.idempotency_key, "request_hash": _request_hash(body),
+                "resident_ref": session.resident_ref, "items": [i.model_dump() for i in items],
+                "total_fee_yen": total, "status": "pending", "created_at": utc(moment),
+                "updated_at": utc(moment)})  # fmt: skip
         return OrderOut(order_id=order_id, status="pending", total_fee_yen=total, items=items)
 
     def _by_key(self, conn: Connection, device: str, key: str) -> Row[Any] | None:
-        return conn.execute(select(issuance_orders).where(
-            issuance_orders.c.device == device,
-            issuance_orders.c.idempotency_key == key)).first()  # fmt: skip
+        return conn.execute(q.ORDER_BY_KEY, {"p_device": device, "p_key": key}).first()
 
     def _same_request(self, existing: Row[Any], body: OrderIn) -> OrderOut:
         if existing.request_hash != _request_hash(body):
@@ -135,20 +134,16 @@ class OrderDesk:
             if order.status == "confirmed":
                 return self._confirmed(conn, order, moment)
             documents = self._issue(conn, order, moment)
-            conn.execute(update(issuance_orders).where(issuance_orders.c.id == order_id).values(
-                status="confirmed", payment_ref=body.payment_ref, issued_at=utc(moment),
-                updated_at=utc(moment)))  # fmt: skip
+            conn.execute(q.UPDATE_ORDER, {
+                "p_id": order_id, "status": "confirmed", "payment_ref": body.payment_ref,
+                "issued_at": utc(moment), "updated_at": utc(moment)})  # fmt: skip
             self._audit_items(conn, order, "issued", "confirmed")
         log.info("issuance order confirmed", extra={"device": device, "documents": len(documents)})
         return ConfirmOut(order_id=order_id, issued_at=moment, documents=documents)
 
     def _locked(self, conn: Connection, device: str, order_id: str) -> Row[Any]:
-        query = select(issuance_orders).where(
-            issuance_orders.c.id == order_id, issuance_orders.c.device == device
-        )
-        if self.db.lock_clause():
-            query = query.with_for_update()
-        order = conn.execute(query).first()
+        query = q.ORDER_LOCKED if self.db.lock_clause() else q.ORDER
+        order = conn.execute(query, {"p_id": order_id, "p_device": device}).first()
         if order is None:
             raise IssuanceRefused("order_invalid", "no such order for this device")
         return order
@@ -172,9 +167,10 @@ class OrderDesk:
                     municipality=self.settings.municipality_ja, lines=lines,
                     copies_note=CERTIFICATION.get(kind.id, "上記のとおり証明する。")))  # fmt: skip
                 digest = hashlib.sha256(pdf).hexdigest()
-                conn.execute(issuance_documents.insert().values(
-                    order_id=order.id, item_index=index, kind=kind.id, copy_index=copy_index,
-                    issue_number=issue_number, sha256=digest, pdf=pdf))  # fmt: skip
+                conn.execute(q.INSERT_DOCUMENT, {
+                    "order_id": order.id, "item_index": index, "kind": kind.id,
+                    "copy_index": copy_index, "issue_number": issue_number, "sha256": digest,
+                    "pdf": pdf})  # fmt: skip
                 documents.append(_document(kind.id, issue_number, copy_index, pdf, digest))
         return documents
 
@@ -237,11 +233,8 @@ class OrderDesk:
 
 def allocate_issue_numbers(db: Database, conn: Connection, year: int, count: int) -> Any:
     """Reserve ``count`` consecutive numbers of ``year``; an iterator over them."""
-    stmt = db.insert(issuance_counters).values(year=year, last=count)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["year"], set_={"last": issuance_counters.c.last + count}
-    ).returning(issuance_counters.c.last)
-    last = int(conn.execute(stmt).scalar_one())
+    upsert = q.ALLOCATE_NUMBERS[db.dialect]
+    last = int(conn.execute(upsert, {"p_year": year, "p_count": count}).scalar_one())
     return iter(range(last - count + 1, last + 1))
 
 

@@ -13,6 +13,7 @@ as a subset); reportlab cannot embed the CFF-based Noto CJK files.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from dataclasses import dataclass, field
 from datetime import date
@@ -59,7 +60,15 @@ def _font() -> str:
         return FONT_NAME
     for path in FONT_CANDIDATES:
         if path.exists():
-            pdfmetrics.registerFont(TTFont(FONT_NAME, str(path)))
+            # Not "ASCII readable": reportlab would otherwise put all 96 ASCII
+            # glyphs into every PDF, used or not (a third of the rendering
+            # and of the file); the text stays extractable (ToUnicode map).
+            font = TTFont(FONT_NAME, str(path), asciiReadable=False)
+            # reportlab copies each table it embeds out of the font file at
+            # every save, the whole 5.6 MB glyph table among them; the file
+            # never changes, so each table is copied once per process.
+            font.face.get_table = functools.cache(font.face.get_table)
+            pdfmetrics.registerFont(font)
             return FONT_NAME
     raise CertificateRenderError("no Japanese font: install fonts-ipaexfont-gothic")
 

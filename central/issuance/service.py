@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.engine import Connection, Row
 
 from central.db.engine import Database, aware, utc
-from central.db.tables import issuance_audit, issuance_challenges, issuance_sessions
+from central.db.tables import issuance_challenges, issuance_sessions
 from central.errors import IssuanceRefused
+from central.issuance import queries as q
 from central.issuance.config import IssuanceSection, KindSection
 from central.issuance.hours import (
     closes_at,
@@ -162,30 +163,40 @@ class IssuanceService:
             raise refuse_closed(hours.opens_at)
         challenge_id, challenge = new_id(), secrets.token_bytes(CHALLENGE_BYTES)
         expires = moment + timedelta(seconds=self.settings.challenge_seconds)
-        with self.db.write() as conn:
-            conn.execute(issuance_challenges.delete().where(
-                issuance_challenges.c.expires_at < utc(moment - timedelta(hours=1))))  # fmt: skip
-            conn.execute(issuance_challenges.insert().values(
-                id=challenge_id, device=device, challenge=challenge.hex(),
-                created_at=utc(moment), expires_at=utc(expires)))  # fmt: skip
+        # Not flushed on its own: a challenge lost to a power loss is merely
+        # refused (challenge_invalid), and the attempt that uses it commits
+        # durably before it answers.
+        with self.db.write(durable=False) as conn:
+            conn.execute(q.DELETE_OLD_CHALLENGES, {"p_before": utc(moment - timedelta(hours=1))})
+            conn.execute(q.INSERT_CHALLENGE, {
+                "id": challenge_id, "device": device, "challenge": challenge.hex(),
+                "created_at": utc(moment), "expires_at": utc(expires)})  # fmt: skip
         return ChallengeOut(
             challenge_id=challenge_id, challenge=challenge.hex(), expires_at=expires
         )
 
     def _consume_challenge(self, device: str, challenge_id: str, moment: datetime) -> bytes:
-        """Single use: the first attempt consumes it, whatever its outcome."""
-        with self.db.write() as conn:
-            used = conn.execute(update(issuance_challenges).where(
-                issuance_challenges.c.id == challenge_id,
-                issuance_challenges.c.device == device,
-                issuance_challenges.c.used_at.is_(None),
-                issuance_challenges.c.expires_at > utc(moment),
-            ).values(used_at=utc(moment)))  # fmt: skip
-            if used.rowcount != 1:
-                raise IssuanceRefused("challenge_invalid", "unknown, used or expired challenge")
-            value = conn.execute(select(issuance_challenges.c.challenge).where(
-                issuance_challenges.c.id == challenge_id)).scalar_one()  # fmt: skip
+        """Single use: the first attempt consumes it, whatever its outcome.
+
+        The consumption is visible to every worker at once (the conditional
+        update decides between concurrent attempts) and is flushed by the
+        attempt's own durable commit -- the session, the refusal's audit row
+        or :meth:`_keep_consumed` -- before any answer leaves, so a power
+        loss can only undo the consumption of an attempt that never answered
+        and opened no session."""
+        params = {"p_id": challenge_id, "p_device": device, "p_now": utc(moment)}
+        with self.db.write(durable=False) as conn:
+            value = conn.execute(q.CONSUME_CHALLENGE, params).scalar()
+        if value is None:
+            raise IssuanceRefused("challenge_invalid", "unknown, used or expired challenge")
         return bytes.fromhex(value)
+
+    def _keep_consumed(self, challenge_id: str, moment: datetime) -> None:
+        """The consumption again, durably: for an attempt that ends in an
+        error rather than a session or an audited refusal."""
+        with self.db.write() as conn:
+            conn.execute(update(issuance_challenges).where(
+                issuance_challenges.c.id == challenge_id).values(used_at=utc(moment)))  # fmt: skip
 
     # Sessions
 
@@ -195,6 +206,18 @@ class IssuanceService:
         if not hours.open_now:
             raise refuse_closed(hours.opens_at)
         challenge = self._consume_challenge(device, body.challenge_id, moment)
+        try:
+            return self._open_verified(device, body, challenge, moment)
+        except IssuanceRefused:  # each refusal from here on is audited, durably
+            raise
+        except Exception:
+            self._keep_consumed(body.challenge_id, moment)
+            raise
+
+    def _open_verified(
+        self, device: str, body: SessionIn, challenge: bytes, moment: datetime
+    ) -> SessionOut:
+        """The card's proof, the resident and their kinds, the session."""
         try:
             der, signature = bytes.fromhex(body.certificate), bytes.fromhex(body.signature)
             message = signed_message(challenge, device)
@@ -216,10 +239,10 @@ class IssuanceService:
         session_id = new_id()
         expires = moment + timedelta(seconds=self.settings.session_seconds)
         with self.db.write() as conn:
-            conn.execute(issuance_sessions.insert().values(
-                id=session_id, device=device, resident_ref=resident,
-                cert_fingerprint=cert.fingerprint, kinds=[k.id for k in kinds],
-                created_at=utc(moment), expires_at=utc(expires)))  # fmt: skip
+            conn.execute(q.INSERT_SESSION, {
+                "id": session_id, "device": device, "resident_ref": resident,
+                "cert_fingerprint": cert.fingerprint, "kinds": [k.id for k in kinds],
+                "created_at": utc(moment), "expires_at": utc(expires)})  # fmt: skip
             self.audit(conn, device, resident, "session_opened")
         return SessionOut(session_id=session_id, expires_at=expires,
                           kinds=[self.kind_out(k, moment) for k in kinds])  # fmt: skip
@@ -250,9 +273,7 @@ class IssuanceService:
     def session(
         self, conn: Connection, device: str, session_id: str, moment: datetime
     ) -> SessionRow:
-        row = conn.execute(select(issuance_sessions).where(
-            issuance_sessions.c.id == session_id, issuance_sessions.c.device == device,
-        )).first()  # fmt: skip
+        row = conn.execute(q.SESSION, {"p_id": session_id, "p_device": device}).first()
         if row is None or row.closed_at is not None or aware(row.expires_at) <= moment:
             raise IssuanceRefused("session_invalid", "unknown, closed or expired session")
         return _session_row(row)
@@ -273,7 +294,7 @@ class IssuanceService:
     ) -> None:
         """One audit row: who (device, opaque resident ref), when, what; never content."""
         row = {"at": utc(self.now()), "device": device, "resident_ref": resident, **fields}
-        conn.execute(issuance_audit.insert().values(action=action, **row))
+        conn.execute(q.INSERT_AUDIT, {"action": action, **row})
 
     def _refused(self, device: str, resident: str | None, code: str) -> None:
         log.info("issuance session refused", extra={"device": device, "code": code})

@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import QueuePool
 
 from central.api.tokens import TokenStore
 from central.db.engine import Database
-from central.db.tables import event_quarantine, events
+from central.db.tables import event_quarantine, events, issuance_counters
 from central.errors import ConflictError, NotFoundError
 from central.ingest.store import IngestStore
 from central.reservations.store import ReservationStore
@@ -162,3 +164,26 @@ def test_tokens_are_stored_hashed_and_revocable(db: Database) -> None:
         assert token not in str(conn.exec_driver_sql("SELECT * FROM api_tokens").all())
     tokens.revoke(token_id)
     assert tokens.verify(token) is None
+
+
+def _durability(db: Database, conn: Connection) -> str:
+    setting = "PRAGMA synchronous" if db.dialect == "sqlite" else "SHOW synchronous_commit"
+    return str(conn.exec_driver_sql(setting).scalar())
+
+
+def test_database_undurable_write_commits_and_leaves_the_connection_durable(
+    db: Database,
+) -> None:
+    durable = {"sqlite": "2", "postgresql": "on"}[db.dialect]  # synchronous=FULL / on
+    with db.write(durable=False) as conn:
+        assert _durability(db, conn) != durable
+        conn.execute(issuance_counters.insert().values(year=2026, last=1))
+    with pytest.raises(ValueError), db.write(durable=False) as conn:
+        conn.execute(issuance_counters.insert().values(year=2027, last=1))
+        raise ValueError("rolled back")
+    pool = db.engine.pool
+    assert isinstance(pool, QueuePool) and pool.checkedin() == 1  # the next one is that one
+    with db.read() as conn:
+        assert _durability(db, conn) == durable
+        rows = conn.execute(select(issuance_counters.c.year)).scalars().all()
+    assert rows == [2026]

@@ -8,16 +8,18 @@ import io
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
 from central.db.engine import Database
 from central.db.tables import issuance_audit, issuance_documents
-from central.errors import IssuanceRefused
+from central.errors import IssuanceRefused, RegistryError
 from central.issuance.orders import OrderDesk, allocate_issue_numbers, issuance_stats
 from central.issuance.registry.sqlite import SqliteRegistry
 from central.issuance.server import DocumentPurger
@@ -320,3 +322,40 @@ def test_always_open_hours_accepts_sessions_at_night(central_db: Database, tmp_p
     service, _orders = build(central_db, settings, registry, MovableClock(weekday_at(3)))
     assert service.catalogue().hours.open_now
     registry.close()
+
+
+def test_session_attempt_ends_durably_whatever_its_outcome(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The challenge and its consumption commit without a flush of their
+    own; every attempt's last write is durable, so the consumption is on
+    disk before the answer leaves, an error included."""
+    writes: list[bool] = []
+    write = desk.db.write
+
+    @contextmanager
+    def recording(*, durable: bool = True) -> Iterator[Connection]:
+        writes.append(durable)
+        with write(durable=durable) as conn:
+            yield conn
+
+    monkeypatch.setattr(desk.db, "write", recording)
+    outcomes = {"valid": "ok", "expired": "certificate_expired",
+                "unknown": "resident_unknown", "ineligible": "use_counter"}  # fmt: skip
+    for variant, code in outcomes.items():
+        writes.clear()
+        assert code_of(desk.session, variant) == code
+        assert writes[:2] == [False, False] and writes[2:] == [True], variant
+
+    def registry_down(_key: object) -> None:
+        raise RegistryError("down")
+
+    user = issuance_pki().user("valid")
+    body = session_in(user, desk.service.new_challenge(DEVICE), DEVICE)
+    writes.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(desk.service.registry, "resident_for", registry_down)
+        with pytest.raises(RegistryError):
+            desk.service.open_session(DEVICE, body)
+    assert writes == [False, True]
+    assert code_of(desk.service.open_session, DEVICE, body) == "challenge_invalid"

@@ -68,14 +68,19 @@ def test_verify_wrong_signature_refused(tmp_path: Path) -> None:
     assert err.value.code == "certificate_untrusted"
 
 
-def _crl(next_update: dt.datetime, issuer: KeyPair) -> bytes:
-    crl = (
+def _crl(
+    next_update: dt.datetime, issuer: KeyPair, revoked: x509.Certificate | None = None
+) -> bytes:
+    builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.cert.subject)
         .last_update(next_update - dt.timedelta(days=30))
         .next_update(next_update)
-        .sign(issuer.key, hashes.SHA256())
     )
+    if revoked is not None:
+        entry = x509.RevokedCertificateBuilder().serial_number(revoked.serial_number)
+        builder = builder.add_revoked_certificate(entry.revocation_date(NOW).build())
+    crl = builder.sign(issuer.key, hashes.SHA256())
     return crl.public_bytes(serialization.Encoding.PEM)
 
 
@@ -103,3 +108,17 @@ def test_load_roots_names_an_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(CentralConfigError) as err:
         load_roots([tmp_path / "nope.pem"])
     assert "nope.pem" in str(err.value)
+
+
+def test_verify_sees_a_changed_crl_file_at_the_next_check(tmp_path: Path) -> None:
+    material = issuance_pki()
+    user, root = material.user("valid"), material.pki.root
+    crl = tmp_path / "crl.pem"
+    crl.write_bytes(_crl(NOW + dt.timedelta(days=1), root))
+    v = verifier(tmp_path, crl)
+    assert attempt(v, user) == "ok"
+    assert attempt(v, user) == "ok"  # the parsed file again
+    crl.write_bytes(_crl(NOW + dt.timedelta(days=1), root, revoked=user.cert))
+    assert attempt(v, user) == "certificate_revoked"
+    crl.write_bytes(b"-----BEGIN X509 CRL-----\nnot base64\n-----END X509 CRL-----\n")
+    assert attempt(v, user) == "revocation_unavailable"

@@ -27,6 +27,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     select,
 )
@@ -80,6 +81,20 @@ certificate_links = Table(
     Column("issuer", String(512), nullable=False),
     Column("serial", String(64), nullable=False),
     Column("resident_ref", String(32), nullable=False, index=True),
+)
+
+# Built once (what a session asks twice): building a statement costs more
+# than running it.
+LINKED_RESIDENT = select(certificate_links.c.resident_ref).where(
+    certificate_links.c.fingerprint == bindparam("p_fingerprint"),
+    certificate_links.c.issuer == bindparam("p_issuer"),
+    certificate_links.c.serial == bindparam("p_serial"),
+)
+_HOUSEHOLD = select(residents.c.household).where(residents.c.ref == bindparam("p_ref"))
+HOUSEHOLD_OF = (
+    select(residents)
+    .where(residents.c.household == _HOUSEHOLD.scalar_subquery())
+    .order_by(residents.c.ref)
 )
 
 
@@ -162,20 +177,16 @@ class SqliteRegistry:
 
     def resident_for(self, key: CertificateKey) -> str | None:
         """The link must match issuer and serial as well as the fingerprint."""
+        params = {"p_fingerprint": key.fingerprint, "p_issuer": key.issuer, "p_serial": key.serial}
         with self.engine.connect() as conn:
-            row = conn.execute(select(certificate_links.c.resident_ref).where(
-                certificate_links.c.fingerprint == key.fingerprint,
-                certificate_links.c.issuer == key.issuer,
-                certificate_links.c.serial == key.serial)).first()  # fmt: skip
+            row = conn.execute(LINKED_RESIDENT, params).first()
         return str(row.resident_ref) if row else None
 
     def with_household(self, resident_ref: str) -> tuple[Resident, list[Resident]] | None:
         """The resident and their household (themselves included), in one
         query: a session asks this for every kind of the catalogue."""
-        same = select(residents.c.household).where(residents.c.ref == resident_ref)
-        query = select(residents).where(residents.c.household == same.scalar_subquery())
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(residents.c.ref))
+            rows = conn.execute(HOUSEHOLD_OF, {"p_ref": resident_ref})
             household = [_resident(r._mapping) for r in rows]
         resident = next((r for r in household if r.ref == resident_ref), None)
         return None if resident is None else (resident, household)
