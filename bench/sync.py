@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from central.reservations.chunks import encoded_reservations, payload_budget, snapshot_payloads
 from contracts import mqtt as protocol
 from contracts.mqtt import Reservation
-from sync.reservations import ReservationCache, ReservationSync, decode_answer
+from sync.reservations import ReservationCache, ReservationSync
+from sync.snapshot_rows import decode_answer
 from sync.store import open_store
 
 

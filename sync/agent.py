@@ -64,7 +64,8 @@ from sync.config import DeviceConfig
 from sync.errors import StoreError
 from sync.health import HealthCollector, software_versions
 from sync.outbox import Event, Outbox
-from sync.reservations import ReservationCache, ReservationSync, SnapshotError, decode_answer
+from sync.reservations import ReservationCache, ReservationSync, SnapshotError
+from sync.snapshot_rows import decode_answer
 from sync.staffcall import LINK_REFRESH_SECONDS, record_link, record_staff_call
 from sync.store import Store, open_store
 

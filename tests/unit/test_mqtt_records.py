@@ -22,7 +22,7 @@ from contracts.mqtt import (
     decode,
     encode,
 )
-from sync.reservations import SnapshotPart, decode_answer, snapshot_part
+from sync.snapshot_rows import SnapshotPart, decode_answer, snapshot_part
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
@@ -43,9 +43,17 @@ def _schema_of(schema: dict[str, Any]) -> dict[str, Any]:
             for k, p in schema.get("properties", {}).items()}  # fmt: skip
 
 
-def test_mqtt_records_have_the_models_schema() -> None:
-    assert _schema(ReservationRecord)["properties"] == _schema(Reservation)["properties"]
-    assert _schema(ReservationRecord)["extra"] is _schema(Reservation)["extra"] is False
+def test_mqtt_records_have_the_models_schema_but_for_timestamps() -> None:
+    # The records' timestamps are strings that sync.snapshot_rows checks with aware_epoch.
+    record, model = _schema(ReservationRecord), _schema(Reservation)
+    assert record["extra"] is model["extra"] is False
+    times = {"starts_at", "ends_at"}
+    assert {k: v for k, v in record["properties"].items() if k not in times} == {
+        k: v for k, v in model["properties"].items() if k not in times
+    }
+    assert (
+        record["properties"]["starts_at"] == record["properties"]["ends_at"] == {"type": "string"}
+    )
     chunk, model = _schema(SnapshotChunkRecord), _schema(ReservationSnapshotChunk)
     assert chunk["properties"].keys() == model["properties"].keys()
     for name in chunk["properties"]:
@@ -82,9 +90,16 @@ def test_mqtt_records_give_the_models_rows() -> None:
         "fac-1", 3, "s", 0, 1)  # fmt: skip
 
 
+# Timestamps the model takes in other forms than central writes, and ones it refuses.
+TIMESTAMPS = ["2026-04-01T09:00:00+09:00", "2026-04-01 09:00:00z", "2026-04-01T09:00:00.9999995Z",
+              "2026-04-01T09:00:00.5-00:30", "1775000000", 1775000000.5, "1969-12-31T23:59:59.5Z",
+              "2026-04-01T23:59:60Z", "2026-04-01T09:00Z", "2026-04-01T09:00:00+24:00",
+              "2026-04-01", " 2026-04-01T09:00:00Z"]  # fmt: skip
+
+
 def _mutations() -> st.SearchStrategy[tuple[str, Any]]:
     values: list[Any] = [None, 1, "", "x" * 65, "Room A", "2026-04-01T09:00:00", [1], {}, 1.5,
-              "room-a\n", "2026-02-30T09:00:00Z", "nan"]  # fmt: skip
+              "room-a\n", "2026-02-30T09:00:00Z", "nan", *TIMESTAMPS]  # fmt: skip
     bad: st.SearchStrategy[Any] = st.sampled_from(values)
     field = st.sampled_from(["id", "facility", "door", "starts_at", "ends_at",
                              "credential_refs", "code_hash", "status", "extra"])  # fmt: skip
@@ -102,14 +117,16 @@ def test_mqtt_records_refuse_what_the_model_refuses(
     data["reservations"][1][field] = bad
     for variant in (data, {**data, top: value}):
         raw = json.dumps(variant).encode()
+        expected: Any
         try:
-            decode(ReservationSnapshotChunk, raw)
-            expected = None
+            expected = SnapshotPart.of(decode(ReservationSnapshotChunk, raw))
+            expected = (expected.rows, expected.credentials)
         except ProtocolError as exc:
             expected = str(exc)
+        got: Any
         try:
-            snapshot_part(raw)
-            got = None
+            got = snapshot_part(raw)
+            got = (got.rows, got.credentials)
         except ProtocolError as exc:
             got = str(exc)
         assert got == expected

@@ -105,10 +105,18 @@ def test_cache_update_replaces_credentials(cache: ReservationCache) -> None:
 
 def test_cache_snapshot_replaces_everything(cache: ReservationCache) -> None:
     cache.apply_delta(delta(0, 1, ("upsert", res(1))))
-    cache.apply_snapshot(7, [res(2), res(3)])
+    settings = [cache.store.query(f"PRAGMA {p}")[0][0] for p in ("cache_size", "foreign_keys")]
+    # More than a staging statement's worth of rows (100, and 400 credentials).
+    cache.apply_snapshot(7, [res(n, credential_refs=[f"cred-{n}", "all"]) for n in range(2, 253)])
     assert cache.version() == 7
-    assert cache.count() == 2
+    assert cache.count() == 251
     assert cache.lookup("cred-1", "room-a", T0.timestamp() + 1) == []
+    assert [r.id for r in cache.lookup("cred-252", "room-a", T0.timestamp() + 1)] == ["r252"]
+    assert len(cache.lookup("all", "room-a", T0.timestamp() + 1)) == 251
+    # The swap's larger page cache is given back, foreign-key checks are on again.
+    assert [cache.store.query(f"PRAGMA {p}")[0][0] for p in ("cache_size", "foreign_keys")] == (
+        settings
+    )
 
 
 def test_active_hash_matches_centrals_function_whatever_the_history(tmp_path: Path) -> None:
@@ -224,3 +232,29 @@ def test_sync_abandoned_snapshot_leaves_nothing_staged(cache: ReservationCache) 
         sync.on_answer(chunk(1, 3, [res(4)], sid="bad", version=12))
     assert sync.on_answer(chunk(0, 1, [res(5)], sid="next", version=13)) == "applied"
     assert cache.count() == 1 and cache.version() == 13
+
+
+def test_cache_snapshot_cut_off_midway_leaves_previous_cache(tmp_path: Path) -> None:
+    # Chunks are staged in the store itself: a process that stops between two
+    # of them (a crash, a power cut) leaves what it committed staged, and the
+    # previous cache untouched.
+    path = tmp_path / "device.db"
+    with open_store(path) as first:
+        cache = ReservationCache(first, "fac-1")
+        cache.apply_snapshot(5, [res(1), res(2)])
+        sync = ReservationSync(cache, clock=FakeClock())
+        assert sync.on_answer(chunk(0, 2, [res(3)], sid="cut", version=6)) is None
+    with open_store(path) as again:
+        cache = ReservationCache(again, "fac-1")
+        assert again.integrity_problems() == []
+        assert cache.version() == 5 and cache.count() == 2
+        assert [r.id for r in cache.lookup("cred-2", "room-a", T0.timestamp() + 1)] == ["r2"]
+        sync = ReservationSync(cache, clock=FakeClock())
+        assert sync.on_answer(chunk(1, 2, [res(4)], sid="next", version=7)) is None
+        assert sync.on_answer(chunk(0, 2, [res(5)], sid="next", version=7)) == "applied"
+        assert sorted(r["id"] for r in again.query("SELECT id FROM reservations")) == ["r4", "r5"]
+        assert again.query("SELECT count(*) FROM reservation_credentials")[0][0] == 2
+        tables = {r["name"] for r in again.query("SELECT name FROM sqlite_master")}
+        assert not {"reservations_next", "reservation_credentials_next"} & tables
+        assert again.integrity_problems() == []
+        assert again.query("PRAGMA foreign_key_check") == []
