@@ -10,7 +10,7 @@ import pytest
 
 from sync.errors import StoreCorruptError, StoreFullError, StoreUnavailableError
 from sync.headroom import Reserve, disk_report
-from sync.store import SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_FULL, _classify
+from sync.store import SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_FULL, _classify, open_store
 
 
 def sqlite_error(text: str, code: int) -> sqlite3.OperationalError:
@@ -47,3 +47,22 @@ def test_store_errors_reserve_created_released_and_reported(tmp_path: Path) -> N
     assert not reserve.release("test")  # already gone: nothing to do
     assert not reserve.space_low()  # this disk has room for it again
     assert Reserve(tmp_path / "device.db", 0).ready_for_ordinary_write()  # 0: no reserve
+
+
+def test_store_errors_insert_rolls_back_and_types_the_failure(tmp_path: Path) -> None:
+    sql = "INSERT INTO sync_state (key, value) VALUES (?, ?)"
+    with open_store(tmp_path / "device.db", reserve_bytes=64 * 1024) as store:
+        first = store.insert(sql, ("a", "1"))
+        assert store.insert(sql, ("b", "2")) == first + 1  # the new rowid
+        with pytest.raises(sqlite3.IntegrityError):  # bad data: the caller's, untyped
+            store.insert(sql, ("a", "again"))
+        assert not store.conn.in_transaction
+        with pytest.raises(StoreUnavailableError) as err:  # SQLite's failure: typed
+            store.insert("INSERT INTO no_such_table (x) VALUES (?)", (1,))
+        assert "cannot be written" in str(err.value)
+        assert not store.conn.in_transaction
+        store.reserve.release("test")
+        store.reserve.size = 1 << 62  # no disk has room to put it back
+        with pytest.raises(StoreFullError):  # refused up front, nothing begun
+            store.insert(sql, ("c", "3"))
+        assert [r["key"] for r in store.query("SELECT key FROM sync_state")] == ["a", "b"]
