@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from sync import headroom
 from sync.errors import StoreCorruptError, StoreFullError, StoreUnavailableError
-from sync.headroom import Reserve, disk_report
+from sync.headroom import RECHECK_SECONDS, RECHECK_WRITES, Reserve, disk_report
 from sync.store import SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_FULL, _classify, open_store
 
 
@@ -66,3 +67,26 @@ def test_store_errors_insert_rolls_back_and_types_the_failure(tmp_path: Path) ->
         with pytest.raises(StoreFullError):  # refused up front, nothing begun
             store.insert(sql, ("c", "3"))
         assert [r["key"] for r in store.query("SELECT key FROM sync_state")] == ["a", "b"]
+
+
+def test_store_errors_reserve_looked_at_again_within_a_burst_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr(headroom, "monotonic", lambda: now[0])
+    reserve = Reserve(tmp_path / "device.db", 64 * 1024)
+    assert reserve.ready_for_ordinary_write()  # put in place: seen now
+    reserve.size = 1 << 62  # from here on no disk has room to put it back
+    reserve.path.unlink()  # another process releases it
+    # A burst goes on for at most RECHECK_WRITES writes, then looks again.
+    burst = [reserve.ready_for_ordinary_write() for _ in range(RECHECK_WRITES)]
+    assert burst == [True] * (RECHECK_WRITES - 1) + [False]
+    reserve.path.write_bytes(b"")  # back (as another process would put it)
+    assert reserve.ready_for_ordinary_write()
+    reserve.path.unlink()
+    now[0] += RECHECK_SECONDS  # ... or for at most RECHECK_SECONDS
+    assert not reserve.ready_for_ordinary_write()
+    reserve.path.write_bytes(b"")
+    assert reserve.ready_for_ordinary_write()
+    assert reserve.release("test")  # this process's own release: refused at once
+    assert not reserve.ready_for_ordinary_write()
