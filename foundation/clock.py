@@ -2,8 +2,9 @@
 
 Asks the kernel with ``adjtimex(2)``, as ``timedatectl`` does: the clock is
 trusted when NTP (chrony, systemd-timesyncd) has cleared ``STA_UNSYNC`` and
-the kernel reports no clock error state. No network, no subprocess: about a
-microsecond, so it can be asked for every event.
+the kernel reports no clock error state. No network, no subprocess; the
+answer is kept for a second (:data:`MAX_AGE`), so asking for every event
+costs a clock read.
 
 There is no override: code that needs another answer (tests) is given a
 clock-trust function instead (``Outbox(clock_trusted=...)``,
@@ -15,9 +16,15 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+from time import monotonic
 
 STA_UNSYNC = 0x0040
 TIME_ERROR = 5
+# How long an answer is reused. The kernel's flag moves on NTP's time scale
+# (the daemon sets or clears it after its polls; the kernel raises it itself
+# only once its error estimate passes 16 s), so a second changes nothing for
+# an event's flag or an access decision, and saves a ctypes call per event.
+MAX_AGE = 1.0
 
 
 class _Timex(ctypes.Structure):
@@ -67,8 +74,24 @@ def _adjtimex() -> tuple[int, int] | None:
     return int(state), int(timex.status)
 
 
+# The last answer as (when it expires, the answer): one tuple, replaced
+# whole, so threads asking at once each see a consistent pair.
+_last: list[tuple[float, bool]] = [(float("-inf"), False)]
+
+
 def clock_is_synchronised() -> bool:
-    """True when the kernel says the clock is NTP-synchronised."""
+    """True when the kernel says the clock is NTP-synchronised (an answer at
+    most :data:`MAX_AGE` seconds old)."""
+    now = monotonic()
+    expires, answer = _last[0]
+    if now < expires:
+        return answer
+    answer = _ask_kernel()
+    _last[0] = (now + MAX_AGE, answer)
+    return answer
+
+
+def _ask_kernel() -> bool:
     result = _adjtimex()
     if result is None:
         return False

@@ -16,10 +16,11 @@ import functools
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from foundation.clock import clock_is_synchronised
 from foundation.privacy import guarded_json
@@ -47,25 +48,66 @@ def new_event_ids(count: int) -> list[str]:
     ]
 
 
+# A UUID's version (4) and RFC 4122 variant bits, as uuid.uuid4() sets them.
+_UUID_KEEP = ~(0xF000 << 64 | 0xC000 << 48)
+_UUID_SET = 0x4000 << 64 | 0x8000 << 48
+
+
+def new_event_id() -> str:
+    """One id as :func:`new_event_ids` makes them, without its loops: a
+    single append's (its whole budget is a few tens of microseconds)."""
+    text = "%032x" % (int.from_bytes(os.urandom(16)) & _UUID_KEEP | _UUID_SET)
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 @functools.lru_cache(maxsize=256)  # a device records a few dozen event types
 def _valid_type(type_: str) -> bool:
     return EVENT_TYPE.match(type_) is not None
+
+
+class _LocalStamp:
+    """The time now as ``at`` (RFC 3339, milliseconds, the zone's offset):
+    ``datetime.now(tz).astimezone(tz).isoformat(timespec="milliseconds")``,
+    with the date, time and offset formatted once a second instead of per
+    event (offsets only change on a whole second)."""
+
+    __slots__ = ("_last", "_timezone")
+
+    def __init__(self, timezone: tzinfo | None) -> None:
+        self._timezone = timezone
+        # (second, text before the milliseconds, offset), replaced whole so
+        # threads stamping at once never mix two seconds' parts.
+        self._last: tuple[int, str, str] = (-1, "", "")
+
+    def __call__(self) -> str:
+        # Milliseconds cut, not rounded, from the nanosecond clock, as
+        # datetime.now() and isoformat() cut them.
+        second, ns = divmod(time.time_ns(), 1_000_000_000)
+        last = self._last
+        if last[0] != second:
+            zone = self._timezone
+            local = datetime.fromtimestamp(second, zone).astimezone(zone)
+            text = local.isoformat(timespec="seconds")
+            last = self._last = (second, text[:19], text[19:])
+        return f"{last[1]}.{ns // 1_000_000:03d}{last[2]}"
 
 
 class EventError(SyncError, ValueError):
     """An event that cannot be recorded as given (bad type, too large)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One event as stored and as sent (the wire envelope)."""
+class Event(NamedTuple):
+    """One event as stored and as sent (the wire envelope).
+
+    A named tuple rather than a frozen dataclass: as immutable, and one is
+    built per appended event at a third of the cost."""
 
     id: str
     seq: int
     type: str
     at: str
     clock_trusted: bool
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any]
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -98,20 +140,29 @@ class Outbox:
         clock_trusted: Callable[[], bool] = clock_is_synchronised,
     ) -> None:
         self.store = store
-        self._timezone = timezone
-        self._now = now or (lambda: datetime.now(self._timezone).astimezone(self._timezone))
+        self._stamp: Callable[[], str] = (
+            _LocalStamp(timezone)
+            if now is None
+            else lambda: now().isoformat(timespec="milliseconds")
+        )
         self._clock_trusted = clock_trusted
 
     def append(self, type: str, data: Mapping[str, Any] | None = None) -> Event:
         """Record one event; returns after it is durably committed."""
-        return self.append_many([NewEvent(type, data or {})])[0]
+        # append_many's steps for one event, without its lists: the hot path.
+        type_, text, copy = self._prepare(type, data or {})
+        event_id = new_event_id()
+        trusted = self._clock_trusted()
+        at = self._stamp()
+        seq = self.store.insert(_INSERT, (event_id, type_, at, int(trusted), text))
+        return Event(event_id, seq, type_, at, trusted, copy)
 
     def append_many(self, events: Iterable[NewEvent]) -> list[Event]:
         """Record several events in one commit (all or none)."""
-        prepared = [self._prepare(e) for e in events]
+        prepared = [self._prepare(e.type, e.data) for e in events]
         ids = new_event_ids(len(prepared))
         trusted = self._clock_trusted()
-        at = self._now().isoformat(timespec="milliseconds")
+        at = self._stamp()
         flag = int(trusted)
         rows = [(i, t, at, flag, text) for i, (t, text, _) in zip(ids, prepared, strict=True)]
         with self.store.write() as conn:
@@ -130,17 +181,17 @@ class Outbox:
             for seq, i, (t, _, data) in zip(range(first, last + 1), ids, prepared, strict=True)
         ]
 
-    def _prepare(self, event: NewEvent) -> tuple[str, str, dict[str, Any]]:
-        if not _valid_type(event.type):
+    def _prepare(self, type_: str, data: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        if not _valid_type(type_):
             raise EventError(
-                f"event type {event.type!r} must be dotted lower-case words, e.g. 'door.unlocked'"
+                f"event type {type_!r} must be dotted lower-case words, e.g. 'door.unlocked'"
             )
-        data = dict(event.data)
-        data_json = guarded_json(data)
+        copy = dict(data)
+        data_json = guarded_json(copy)
         # A character is at most 4 bytes in UTF-8: short text needs no encoding to measure.
         if len(data_json) * 4 > MAX_DATA_BYTES and len(data_json.encode()) > MAX_DATA_BYTES:
             raise EventError(f"event data is larger than {MAX_DATA_BYTES} bytes")
-        return event.type, data_json, data
+        return type_, data_json, copy
 
     def pending(self, limit: int = 100, after_seq: int = 0) -> list[Event]:
         """Events not yet confirmed by central, oldest first."""

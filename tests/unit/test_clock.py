@@ -71,3 +71,26 @@ def test_clock_has_no_environment_override(monkeypatch: pytest.MonkeyPatch) -> N
     before = clock.clock_is_synchronised()
     monkeypatch.setenv("KIOSK_CLOCK_TRUSTED", "0" if before else "1")
     assert clock.clock_is_synchronised() is before
+
+
+def test_clock_answer_is_reused_for_max_age_then_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    answers = iter([True, False])
+    asked: list[float] = []
+
+    def ask_kernel() -> bool:
+        asked.append(now[0])
+        return next(answers)
+
+    monkeypatch.setattr(clock, "monotonic", lambda: now[0])
+    monkeypatch.setattr(clock, "_ask_kernel", ask_kernel)
+    monkeypatch.setattr(clock, "_last", [(float("-inf"), False)])
+    assert clock.clock_is_synchronised() is True
+    now[0] += clock.MAX_AGE / 2
+    assert clock.clock_is_synchronised() is True  # the kept answer
+    assert asked == [1000.0]
+    now[0] += clock.MAX_AGE / 2
+    assert clock.clock_is_synchronised() is False  # expired: the kernel again
+    assert asked == [1000.0, 1000.0 + clock.MAX_AGE]
