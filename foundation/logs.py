@@ -44,7 +44,13 @@ _PIN_VALUE = re.compile(
 # (event ids: hex that may happen to be digits, "-" separated) or inside a
 # UUID's 32 hex digits written without separators (booking and member ids:
 # about one in fifteen holds a run of 12 decimal digits) do not count.
-TWELVE_DIGITS = re.compile(r"(?<!\d)\d{4}([ -]?)\d{4}\1\d{4}(?!\d)")
+# Digits are those a number is written with here, ASCII and full-width: a
+# digit of another script (Python's \d takes them all) next to the number
+# must not hide it.
+DIGIT = "[0-9\uff10-\uff19]"
+TWELVE_DIGITS = re.compile(
+    rf"(?<!{DIGIT}){DIGIT}{{4}}([ -]?){DIGIT}{{4}}\1{DIGIT}{{4}}(?!{DIGIT})"
+)
 UUID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])"
