@@ -16,10 +16,13 @@ Events: published in ``seq`` order as :class:`~contracts.mqtt.EventBatch`
 messages (at most ``sync.batch_size`` events and ~192 KiB each), QoS 1, with
 at most ``sync.max_inflight_batches`` batches awaiting central's ack. An
 event leaves the outbox only when an :class:`~contracts.mqtt.Ack` lists its
-id. A batch not acked within ``sync.ack_timeout_seconds``, and everything in
-flight at a disconnect, is sent again from the oldest unconfirmed event
-(central is idempotent on the event id, so this can duplicate deliveries,
-never stored events).
+id. A batch not acked in time, and everything in flight at a disconnect, is
+sent again from the oldest unconfirmed event (central is idempotent on the
+event id, so this can duplicate deliveries, never stored events). "In time"
+and the window adapt to central's measured ack round trip
+(:class:`~sync.pacing.AckPacer`): never under ``sync.ack_timeout_seconds``,
+longer and one batch at a time after a timeout, so a slow central is not
+buried in resends.
 
 Remote commands (``devices/{d}/commands``): :class:`~sync.commands.CommandDesk`
 verifies and answers them on this thread, :class:`~sync.command_runner.CommandRunner`
@@ -62,8 +65,9 @@ from sync.command_runner import wire_commands
 from sync.commands import Reply
 from sync.config import DeviceConfig
 from sync.errors import StoreError
-from sync.health import HealthCollector, software_versions
+from sync.health import HealthCollector, certificate_usable, software_versions
 from sync.outbox import Event, Outbox
+from sync.pacing import AckPacer
 from sync.reservations import ReservationCache, ReservationSync, SnapshotError
 from sync.snapshot_rows import decode_answer
 from sync.staffcall import LINK_REFRESH_SECONDS, record_link, record_staff_call
@@ -81,6 +85,8 @@ DEFERRED_WAIT_SECONDS = 10.0
 class _Batch:
     remaining: int
     deadline: float
+    sent_at: float
+    sent_before: bool  # a resend: its ack's round trip is not measured
 
 
 class Agent:
@@ -89,6 +95,7 @@ class Agent:
     def __init__(self, config: DeviceConfig, *, store: Store | None = None) -> None:
         self.config = config
         self.device = config.device.id
+        self._rng = random.Random()
         self.store = store or open_store(
             config.store.path,
             busy_timeout=config.store.busy_timeout_seconds,
@@ -99,6 +106,7 @@ class Agent:
         self.reservations = ReservationSync(
             self.cache,
             resync_timeout=config.sync.resync_timeout_seconds,
+            rng=self._rng,
         )
         self.health = HealthCollector(
             config.store.path, self.outbox, self.reservations, self._session, time.time()
@@ -106,7 +114,6 @@ class Agent:
         self.counters: Counter[str] = Counter()
         self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._stopping = threading.Event()
-        self._rng = random.Random()
         self._client: mqtt.Client | None = None
         self._connected = False
         self._attempt = 0
@@ -122,6 +129,8 @@ class Agent:
         self._batches: dict[int, _Batch] = {}
         self._inflight: dict[str, int] = {}
         self._batch_no = 0
+        self._pacer = AckPacer(config.sync.ack_timeout_seconds, config.sync.max_inflight_batches)
+        self._highest_sent = 0  # seq: anything at or below it has been published before
         self._started = False
         self._topics = {
             k: protocol.device_topic(self.device, k) for k in protocol.DEVICE_TOPIC_KINDS
@@ -178,7 +187,8 @@ class Agent:
 
     def run(self) -> None:
         log.info("sync agent started", extra={"device": self.device, "session": self._session()})
-        self._check_certificate()
+        if self.config.broker.tls is not None and not certificate_usable(self.config.broker.tls):
+            self.counters["certificate_invalid"] += 1
         self.runner.start()
         try:
             while not self._stopping.is_set():
@@ -256,7 +266,11 @@ class Agent:
             return
         if self._batches and min(b.deadline for b in self._batches.values()) <= now:
             self.counters["ack_timeouts"] += 1
-            log.warning("no ack from central in time; resending from the oldest unconfirmed event")
+            self._pacer.expired()
+            log.warning(
+                "no ack from central in time; resending from the oldest unconfirmed event",
+                extra={"next_timeout_seconds": round(self._pacer.timeout, 1)},
+            )
             self._rewind()
         if now >= self._next_poll:
             self._next_poll = now + self.config.sync.poll_interval_seconds
@@ -276,37 +290,6 @@ class Agent:
                 self._publish_result(reply)
 
     # ----- connection -----
-
-    def _check_certificate(self) -> None:
-        """Say clearly when the device certificate cannot work (the broker only
-        closes the connection). The agent keeps retrying: the clock may be the
-        problem (a Pi without RTC before NTP), not the certificate."""
-        tls = self.config.broker.tls
-        if tls is None:
-            return
-        from cryptography import x509
-
-        try:
-            cert = x509.load_pem_x509_certificate(tls.cert_file.read_bytes())
-        except (OSError, ValueError) as exc:
-            self.counters["certificate_invalid"] += 1
-            log.error(
-                "device certificate unreadable",
-                extra={"file": str(tls.cert_file), "error": str(exc)},
-            )
-            return
-        now = datetime.now(UTC)
-        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            self.counters["certificate_invalid"] += 1
-            log.error(
-                "device certificate is not valid now: renew it (python -m deploy fleet device),"
-                " or check the clock if it is not synchronised",
-                extra={
-                    "file": str(tls.cert_file),
-                    "not_before": cert.not_valid_before_utc.isoformat(),
-                    "not_after": cert.not_valid_after_utc.isoformat(),
-                },
-            )
 
     def _session(self) -> int:
         return int(self.store.get_state(SESSION_KEY, "0") or 0)
@@ -427,7 +410,7 @@ class Agent:
         self._fill_window()
 
     def _fill_window(self) -> None:
-        while self._connected and len(self._batches) < self.config.sync.max_inflight_batches:
+        while self._connected and len(self._batches) < self._pacer.window:
             page = self._ready.pop(0) if self._ready else self._read_page(self._cursor)
             if page is None:
                 return
@@ -459,11 +442,13 @@ class Agent:
     def _publish_batch(self, events: list[Event], payload: bytes | None = None) -> None:
         assert self._client is not None
         self._batch_no += 1
-        deadline = time.monotonic() + self.config.sync.ack_timeout_seconds
-        self._batches[self._batch_no] = _Batch(len(events), deadline)
+        now = time.monotonic()
+        resend = events[0].seq <= self._highest_sent
+        self._batches[self._batch_no] = _Batch(len(events), now + self._pacer.timeout, now, resend)
         for event in events:
             self._inflight[event.id] = self._batch_no
         self._cursor = events[-1].seq
+        self._highest_sent = max(self._highest_sent, self._cursor)
         # rc 4 (no connection) keeps the message in this client's queue, which
         # dies with it; never republish here: the rewind after reconnect does.
         if payload is None:
@@ -473,6 +458,7 @@ class Agent:
 
     def _handle_ack(self, payload: bytes) -> None:
         ack = protocol.decode(Ack, payload)
+        now = time.monotonic()
         for event_id in ack.ids:
             number = self._inflight.pop(event_id, None)
             batch = self._batches.get(number) if number is not None else None
@@ -480,6 +466,7 @@ class Agent:
                 batch.remaining -= 1
                 if batch.remaining <= 0:
                     del self._batches[number]  # type: ignore[arg-type]
+                    self._pacer.acked(None if batch.sent_before else now - batch.sent_at)
         # The next batches (prepared while these were in flight) go out before
         # the durable delete, so its fsync and the next pages' read overlap
         # their trip to central (the acked events are behind the cursor; if

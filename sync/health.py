@@ -9,6 +9,7 @@ never guessed.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import shutil
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from contracts.mqtt import Health
 from foundation.clock import clock_is_synchronised
+from sync.config import TlsSection
 from sync.outbox import Outbox
 from sync.reservations import ReservationSync
 
@@ -29,6 +31,8 @@ THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
 THROTTLED_SYSFS = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
 PROC_UPTIME = Path("/proc/uptime")
 PROC_MEMINFO = Path("/proc/meminfo")
+
+log = logging.getLogger(__name__)
 
 
 def read_float(path: Path) -> float | None:
@@ -145,3 +149,31 @@ class HealthCollector:
             versions=software_versions(),
             config_version=self.config_version,
         )
+
+
+def certificate_usable(tls: TlsSection) -> bool:
+    """Say clearly when the device certificate cannot work (the broker only
+    closes the connection). The agent keeps retrying either way: the clock may
+    be the problem (a Pi without RTC before NTP), not the certificate."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(tls.cert_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        log.error(
+            "device certificate unreadable", extra={"file": str(tls.cert_file), "error": str(exc)}
+        )
+        return False
+    now = datetime.now(UTC)
+    if cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        return True
+    log.error(
+        "device certificate is not valid now: renew it (python -m deploy fleet device),"
+        " or check the clock if it is not synchronised",
+        extra={
+            "file": str(tls.cert_file),
+            "not_before": cert.not_valid_before_utc.isoformat(),
+            "not_after": cert.not_valid_after_utc.isoformat(),
+        },
+    )
+    return False

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import random
 import sqlite3
 import time
 from collections import deque
@@ -43,6 +44,7 @@ from contracts.mqtt import (
     ResyncRequest,
 )
 from contracts.reservations_hash import DEFAULT_WINDOW_HOURS, window_hash
+from sync.pacing import CAP_FACTOR, jittered
 from sync.snapshot_rows import Row, SnapshotPart, reservation_row
 from sync.store import Store
 
@@ -430,9 +432,14 @@ class ReservationSync:
         resync_timeout: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         self.cache = cache
         self.resync_timeout = resync_timeout
+        self._rng = rng or random.Random()
+        # Requests in a row that central left unanswered: each doubles the wait
+        # before the next (a slow central is not helped by being asked again).
+        self._unanswered = 0
         self._clock = clock
         self._wall = wall
         self.assembler = SnapshotAssembler(
@@ -494,9 +501,11 @@ class ReservationSync:
             if outcome == "gap":
                 self._needed = True
                 self._outstanding_until = None
+                self._unanswered = 0
                 return outcome
         self._outstanding_until = None
         self._needed = False
+        self._unanswered = 0
         self._drain_buffer()
         return outcome
 
@@ -526,13 +535,21 @@ class ReservationSync:
             return None
         if not self._needed and self._outstanding_until is None:
             return None
-        self._outstanding_until = now + self.resync_timeout
+        if self._outstanding_until is not None:
+            self._unanswered += 1
+        self._outstanding_until = now + self._wait()
         self._needed = True
         return ResyncRequest(
             facility=self.cache.facility,
             from_version=self.cache.version(),
             active_hash=self.active_hash(),
         )
+
+    def _wait(self) -> float:
+        if not self._unanswered:
+            return self.resync_timeout
+        doubled = self.resync_timeout * 2 ** min(self._unanswered, 10)
+        return jittered(min(doubled, self.resync_timeout * CAP_FACTOR), self._rng)
 
     def next_deadline(self) -> float | None:
         if self._outstanding_until is not None:

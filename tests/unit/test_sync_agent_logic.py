@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from contracts import mqtt as protocol
 from contracts.mqtt import Ack, EventBatch
 from sync.agent import Agent
@@ -135,5 +137,38 @@ def test_agent_prepares_the_next_pages_and_a_rewind_drops_them(tmp_path: Path) -
         agent._handle_ack(protocol.encode(Ack(ids=second)))
         assert sent(client)[-1] == list(range(21, 26))
         assert agent.outbox.depth() == 5
+    finally:
+        agent.store.close()
+
+
+def test_agent_ack_timeout_resends_one_batch_at_a_time_and_waits_longer(
+    tmp_path: Path,
+) -> None:
+    agent, client = connected_agent(tmp_path, batch_size=10, window=3)
+    try:
+        agent.outbox.append_many(NewEvent("door.unlocked", {"n": i}) for i in range(45))
+        agent._fill_window()
+        assert sent(client) == [list(range(1, 11)), list(range(11, 21)), list(range(21, 31))]
+        first_timeout = agent._pacer.timeout
+        for batch in agent._batches.values():
+            batch.deadline = 0.0  # central has not answered in time
+        agent._tick()
+        assert agent.counters["ack_timeouts"] == 1
+        # Only the oldest batch goes again, with a longer deadline.
+        assert sent(client)[3:] == [list(range(1, 11))]
+        (resent,) = agent._batches.values()
+        assert resent.sent_before
+        assert resent.deadline - resent.sent_at == pytest.approx(2 * first_timeout)
+        # Its late ack widens the window but says nothing about the round trip.
+        agent._handle_ack(protocol.encode(Ack(ids=[e.id for e in agent.outbox.pending(10)])))
+        assert agent._pacer.window == 2 and agent._pacer.timeout == 2 * first_timeout
+        assert sent(client)[4:] == [list(range(11, 21)), list(range(21, 31))]
+        ids = [e.id for e in agent.outbox.pending(20)]
+        agent._handle_ack(protocol.encode(Ack(ids=ids)))
+        # 31-40 was never sent: its quick ack ends the backoff.
+        assert sent(client)[6:] == [list(range(31, 41)), list(range(41, 46))]
+        agent._handle_ack(protocol.encode(Ack(ids=[e.id for e in agent.outbox.pending(10)])))
+        assert agent._pacer.timeout == first_timeout
+        assert agent._pacer.window == 3
     finally:
         agent.store.close()

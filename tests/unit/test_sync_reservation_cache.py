@@ -3,6 +3,7 @@ SQLite store file with a fake clock."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -258,3 +259,27 @@ def test_cache_snapshot_cut_off_midway_leaves_previous_cache(tmp_path: Path) -> 
         assert not {"reservations_next", "reservation_credentials_next"} & tables
         assert again.integrity_problems() == []
         assert again.query("PRAGMA foreign_key_check") == []
+
+
+def test_sync_unanswered_requests_back_off_with_jitter_until_answered(
+    cache: ReservationCache,
+) -> None:
+    clock = FakeClock()
+    sync = ReservationSync(
+        cache, resync_timeout=10, clock=clock, wall=T0.timestamp, rng=random.Random(5)
+    )
+    waits = []
+    assert sync.request_due() is not None
+    for _ in range(6):
+        deadline = sync.next_deadline()
+        assert deadline is not None
+        waits.append(deadline - clock.now)
+        clock.now = deadline
+        assert sync.request_due() is not None  # unanswered: asked again, later each time
+    assert waits[0] == 10  # the first wait is the configured one
+    assert 16 <= waits[1] <= 24 and 32 <= waits[2] <= 48
+    assert all(64 <= w <= 96 for w in waits[3:])  # capped at 8x, give or take 20 %
+    assert sync.on_answer(chunk(0, 1, [], version=0)) == "applied"
+    sync.on_connected()
+    assert sync.request_due() is not None
+    assert sync.next_deadline() == clock.now + 10  # answered: back to the configured wait
