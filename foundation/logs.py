@@ -48,9 +48,7 @@ _PIN_VALUE = re.compile(
 # digit of another script (Python's \d takes them all) next to the number
 # must not hide it.
 DIGIT = "[0-9\uff10-\uff19]"
-TWELVE_DIGITS = re.compile(
-    rf"(?<!{DIGIT}){DIGIT}{{4}}([ -]?){DIGIT}{{4}}\1{DIGIT}{{4}}(?!{DIGIT})"
-)
+TWELVE_DIGITS = re.compile(rf"(?<!{DIGIT}){DIGIT}{{4}}([ -]?){DIGIT}{{4}}\1{DIGIT}{{4}}(?!{DIGIT})")
 UUID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])"
