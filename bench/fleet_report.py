@@ -35,6 +35,11 @@ MEMORY_GROWTH_LIMIT = 0.25
 MEMORY_SLACK_MB = 25.0
 
 
+# The fleet is back to steady when the events waiting in all its outboxes are
+# at most this many, or twice the run's median if that is more.
+RECOVERED_OUTBOX = 100
+
+
 @dataclass
 class Fault:
     name: str
@@ -63,6 +68,7 @@ class Verdict:
     alerts_still_open: int = 0
     memory: dict[str, dict[str, float]] = field(default_factory=dict)
     latency_s: dict[str, float] = field(default_factory=dict)
+    recovery_s: dict[str, float] = field(default_factory=dict)
     reservation_changes: int = 0
     reservation_change_failures: int = 0
     append_errors: int = 0
@@ -87,6 +93,8 @@ class Verdict:
             f" ({len(self.alerts_warm_up)} more opened and closed while the fleet first connected)",
             "latency device commit -> central commit: "
             + ", ".join(f"{k} {v:.3f} s" for k, v in self.latency_s.items()),
+            "back to steady outboxes (s after the generators started / each fault ended): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in self.recovery_s.items()),
             "memory (MB, second quarter -> last quarter): "
             + "; ".join(f"{k} {v['q2']:.0f} -> {v['q4']:.0f}" for k, v in self.memory.items()),
             f"machine load average (1 min) during the run: {self.load_range}",
@@ -116,6 +124,7 @@ def verify(
     loads = sorted(float(s["load"]) for s in sampler.samples if "load" in s)
     if loads:
         verdict.load_range = f"{loads[0]:.1f}-{loads[-1]:.1f}, median {loads[len(loads) // 2]:.1f}"
+    verdict.recovery_s = recovery_times(sampler.samples, stand.faults)
     latencies = _latency(stand, verdict, started)
     verdict.append_errors = sum(int(s.get("append_errors", 0)) for s in status.values())
     if verdict.append_errors:
@@ -259,12 +268,40 @@ def _check_memory(samples: list[dict[str, Any]], faults: list[Fault], verdict: V
             verdict.problems.append(f"{name} memory grew from {q2:.0f} MB to {q4:.0f} MB")
 
 
+def recovery_times(samples: list[dict[str, Any]], faults: list[Fault]) -> dict[str, float]:
+    """Seconds until the events waiting in all outboxes are back to a steady
+    level: after the generators started (the whole fleet's first connection,
+    its births, resync requests and first health reports all at once) and
+    after each fault ended. Never back: the rest of the run."""
+    series = [(float(s["t"]), int(s["outbox"])) for s in samples if "outbox" in s]
+    if not series:
+        return {}
+    level = max(RECOVERED_OUTBOX, 2 * statistics.median(waiting for _, waiting in series))
+
+    def back_after(moment: float) -> float:
+        for t, waiting in series:
+            if t >= moment and waiting <= level:
+                return t - moment
+        return series[-1][0] - moment
+
+    times = {"first connection": back_after(0.0)}
+    for fault in faults:
+        times[fault.name] = back_after(fault.end_s)
+    return times
+
+
 def _latency(stand: Stand, verdict: Verdict, started: float) -> list[float]:
+    """p50/p99 of all events, and of the steady state: events committed on
+    a device outside each fault and its recovery and outside the first
+    connection's (``verdict.recovery_s``)."""
     assert stand.db is not None
     with stand.db.read() as conn:
         rows = conn.execute(select(events.c.at, events.c.received_at)).all()
     wall_start = _wall(started).timestamp()
-    windows = [(wall_start + f.start_s - 5, wall_start + f.end_s + 60) for f in stand.faults]
+    recovered = verdict.recovery_s
+    windows = [(wall_start + f.start_s - 5, wall_start + f.end_s + recovered.get(f.name, 60))
+               for f in stand.faults]  # fmt: skip
+    windows.append((0.0, wall_start + recovered.get("first connection", 0.0)))
     all_values, calm = [], []
     for at, received in rows:
         latency = (_utc(received) - _utc(at)).total_seconds()
@@ -272,7 +309,7 @@ def _latency(stand: Stand, verdict: Verdict, started: float) -> list[float]:
         moment = _utc(at).timestamp()
         if not any(a <= moment <= b for a, b in windows):
             calm.append(latency)
-    for label, values in (("all", all_values), ("outside faults", calm)):
+    for label, values in (("all", all_values), ("steady", calm)):
         if values:
             values.sort()
             verdict.latency_s[f"p50 {label}"] = values[len(values) // 2]
@@ -299,9 +336,16 @@ def write_report(verdict: Verdict, samples: list[dict[str, Any]], out: Path,
     (out / "samples.json").write_text(json.dumps(samples))
     _plots(verdict, samples, out, latencies or [])
     lines = ["# Fleet soak", "", "```", verdict.summary(), "```", "", "## Faults", "",
-             "| fault | from (s) | to (s) | devices |", "|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {f.name} | {f.start_s:.0f} | {f.end_s:.0f} | {len(f.devices)} |"
+             "| fault | from (s) | to (s) | devices | outboxes steady again after (s) |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {f.name} | {f.start_s:.0f} | {f.end_s:.0f} | {len(f.devices)}"
+              f" | {verdict.recovery_s.get(f.name, float('nan')):.0f} |"
               for f in verdict.faults]  # fmt: skip
+    first = verdict.recovery_s.get("first connection")
+    if first is not None:
+        lines += ["", f"The fleet's first connection: outboxes steady {first:.0f} s after the"
+                  " generators started (every device's birth, resync request and first"
+                  " health report at once)."]  # fmt: skip
     lines += ["", "![fleet](fleet.png)", "![memory](memory.png)", "![latency](latency.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
 

@@ -69,7 +69,7 @@ from contracts.mqtt import (
     device_topic,
     encode,
 )
-from contracts.reservations_hash import same_content
+from contracts.reservations_hash import WindowHashes
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._run_stop = self._stop
         self._last_snapshot: dict[str, float] = {}
+        self._hashes = WindowHashes()
         self.client = central_mqtt.make_client(
             config.broker, central_mqtt.client_id(f"ingest-{self.worker_id}"), manual_ack=True
         )
@@ -346,8 +347,8 @@ class IngestWorker:
         if facility is None:
             return
         version, active = self.reservations.active_state(facility)
-        if health.reservation_version == version and not same_content(
-            health.reservation_hash, active
+        if health.reservation_version == version and not self._hashes.same_content(
+            facility, version, health.reservation_hash, active
         ):
             last = self._last_snapshot.get(device, 0.0)
             if time.monotonic() - last >= ANTI_ENTROPY_INTERVAL:
@@ -391,8 +392,8 @@ class IngestWorker:
             correlation = None
         self.counts["resync_requests"] += 1
         version, active = self.reservations.active_state(facility)
-        hash_differs = request.active_hash is not None and not same_content(
-            request.active_hash, active
+        hash_differs = request.active_hash is not None and not self._hashes.same_content(
+            facility, version, request.active_hash, active
         )
         deltas = None
         budget = payload_budget(self.config.broker.max_packet_bytes)

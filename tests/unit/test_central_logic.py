@@ -15,6 +15,7 @@ from central.errors import CentralConfigError
 from central.ingest.seqtrack import SeqState, advance, missing_count
 from contracts.mqtt import Reservation
 from contracts.reservations_hash import (
+    WindowHashes,
     active_hash,
     code_hash,
     parse_window,
@@ -100,6 +101,21 @@ def test_same_content_recomputes_the_devices_window() -> None:
     assert parse_window(reported) == (int(T0.timestamp()) - 7200, 6)
     for bad in ("v1:wrong", "v1:1:24:" + "0" * 64, "v2:0:24:" + "0" * 64, ""):
         assert not same_content(bad, rs)
+
+
+def test_window_hashes_answer_as_same_content_and_follow_version_and_window() -> None:
+    rs = [res("r1"), res("r2", door="room-b")]
+    hashes = WindowHashes()
+    reported = active_hash(rs, T0.timestamp(), hours=6)
+    assert hashes.same_content("fac-1", 4, reported, rs)
+    # Same facility and version: the memo answers, whatever list is passed.
+    assert hashes.same_content("fac-1", 4, reported, [])
+    assert not hashes.same_content("fac-1", 5, reported, rs[:1])  # a new version: recomputed
+    later = active_hash(rs[:1], T0.timestamp() + 3600, hours=6)
+    assert hashes.same_content("fac-1", 5, later, rs[:1])  # a new window: recomputed
+    assert not hashes.same_content("fac-2", 5, reported, rs[:1])  # per facility
+    for bad in ("v1:wrong", "v1:1:24:" + "0" * 64, ""):
+        assert not hashes.same_content("fac-1", 5, bad, rs[:1])
 
 
 def test_code_hash_is_keyed_per_facility_and_never_the_code() -> None:
