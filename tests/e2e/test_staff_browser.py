@@ -49,14 +49,26 @@ def furnish(world: BookingWorld) -> tuple[str, str]:
     member = world.member("yamada", display_name="山田 花子")
     card = world.enrol(member, CARD_A)
     other = world.member("suzuki", display_name="鈴木 一郎")
-    for days, hour, room, who in ((2, 10, ROOM, member), (2, 13, "studio", other),
-                                  (3, 18, ROOM, other), (4, 9, "studio", member),
-                                  (5, 15, ROOM, None)):  # fmt: skip
-        world.bookings.create(room, today_plus(days, hour), today_plus(days, hour + 1),
+    monday = grid_monday()
+    for days, hour, room, who in ((0, 10, ROOM, member), (0, 13, "studio", other),
+                                  (1, 18, ROOM, other), (2, 9, "studio", member),
+                                  (3, 15, ROOM, None)):  # fmt: skip
+        world.bookings.create(room, today_plus(monday + days, hour),
+                              today_plus(monday + days, hour + 1),
                               member_id=who, actor="test")  # fmt: skip
-    world.places.add_closure(FACILITY, Closure.whole_day(today_plus(6, 0).date(), "Asia/Tokyo",
-                             "holiday"), "test")  # fmt: skip
+    world.places.add_closure(FACILITY, Closure.whole_day(today_plus(monday + 4, 0).date(),
+                             "Asia/Tokyo", "holiday"), "test")  # fmt: skip
     return member, card
+
+
+def grid_monday() -> int:
+    """Days from today (Tokyo) to a Monday at least two days ahead: the
+    furnished bookings and closure then fall in one week of the grid,
+    whatever day the suite runs on."""
+    days = 2
+    while today_plus(days, 0).weekday() != 0:
+        days += 1
+    return days
 
 
 def test_staff_browser_week_grid_and_revoke_from_the_member_page(
@@ -75,7 +87,7 @@ def test_staff_browser_week_grid_and_revoke_from_the_member_page(
     browser.find_element(By.ID, "signin").click()
     wait_until(lambda: "端末一覧" in (browser.page_source or ""), 10, "the fleet page")
 
-    day = today_plus(2, 0).date()
+    day = today_plus(grid_monday(), 0).date()
     browser.get(f"{url}/facilities/{FACILITY}?view=week&day={day}")
     grid = browser.find_element(By.ID, "grid").text
     assert "山田 花子" in grid and "鈴木 一郎" in grid and "当日利用" in grid and "休館日" in grid
