@@ -24,6 +24,7 @@ class TestClient:
     client: mqtt.Client
     messages: queue.Queue[mqtt.MQTTMessage] = field(default_factory=queue.Queue)
     puback: dict[int, int] = field(default_factory=dict)
+    suback: dict[int, list[int]] = field(default_factory=dict)
     connected: threading.Event = field(default_factory=threading.Event)
     connack_reason: int | None = None
     _acked: threading.Condition = field(default_factory=threading.Condition)
@@ -36,8 +37,15 @@ class TestClient:
                 raise ServiceError(f"no PUBACK for {topic} within {timeout} s")
             return self.puback.pop(info.mid)
 
-    def subscribe(self, topic: str, qos: int = 1) -> None:
-        self.client.subscribe(topic, qos=qos)
+    def subscribe(self, topic: str, qos: int = 1, timeout: float = 5) -> list[int]:
+        """Subscribe and wait for the SUBACK, so that a message published
+        next is certain to be routed to this client; return its reason codes."""
+        _result, mid = self.client.subscribe(topic, qos=qos)
+        assert mid is not None
+        with self._acked:
+            if not self._acked.wait_for(lambda: mid in self.suback, timeout):
+                raise ServiceError(f"no SUBACK for {topic} within {timeout} s")
+            return self.suback.pop(mid)
 
     def next_message(self, timeout: float = 5) -> mqtt.MQTTMessage:
         return self.messages.get(timeout=timeout)
@@ -73,7 +81,13 @@ def connect(
             tc.puback[mid] = reason.value
             tc._acked.notify_all()
 
+    def on_subscribe(_c: Any, _u: Any, mid: int, reasons: list[ReasonCode], _p: Any) -> None:
+        with tc._acked:
+            tc.suback[mid] = [reason.value for reason in reasons]
+            tc._acked.notify_all()
+
     client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
     client.on_message = on_message
     client.on_publish = on_publish
     if identity is not None:
