@@ -103,8 +103,11 @@ class Database:
         (SQLite: the one WAL file is synced whole; PostgreSQL: the WAL up to
         that commit). Only for a state whose loss refuses rather than
         admits, and only when a durable commit follows before an answer
-        depends on it, or for telemetry the device sends again anyway
-        (health reports); every other write is durable (``synchronous=FULL``).
+        depends on it, or when what was done on its answer is undone when
+        it is refused (a pending order: the kiosk voids the charge of a
+        refused confirmation), or for telemetry the device sends again
+        anyway (health reports); every other write is durable
+        (``synchronous=FULL``).
         """
         if durable:
             with self.engine.begin() as conn:

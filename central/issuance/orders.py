@@ -84,7 +84,11 @@ class OrderDesk:
 
     def _create(self, device: str, body: OrderIn) -> OrderOut:
         moment = self.service.now()
-        with self.db.write() as conn:
+        # A pending order commits without a flush of its own: if a power loss
+        # undoes it, its confirmation is refused (order_invalid) and the kiosk
+        # voids the charge; the confirmation's durable commit flushes it with
+        # everything before it. Nothing is issued or kept against it alone.
+        with self.db.write(durable=False) as conn:
             existing = self._by_key(conn, device, body.idempotency_key)
             if existing is not None:
                 return self._same_request(existing, body)

@@ -28,24 +28,30 @@ from central.issuance.service import IssuanceService
 log = logging.getLogger(__name__)
 
 
-class DocumentPurger:
+class IssuancePurger:
     """A thread that deletes expired PDFs (:meth:`OrderDesk.purge_documents`)
-    every ``interval`` seconds, so none outlives ``document_seconds`` by much
-    even when no kiosk calls; a database error is logged and tried again."""
+    and old challenges (:meth:`IssuanceService.purge_challenges`) every
+    ``interval`` seconds, so no PDF outlives ``document_seconds`` by much even
+    when no kiosk calls, and no kiosk's request waits for the cleaning; a
+    database error is logged and tried again."""
 
     def __init__(self, orders: OrderDesk, interval: float) -> None:
         self.orders, self.interval = orders, interval
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="issuance-purge", daemon=True)
 
+    def purge(self) -> None:
+        try:
+            self.orders.purge_documents()
+            self.orders.service.purge_challenges()
+        except SQLAlchemyError as exc:
+            log.error("issuance purge failed", extra={"error": type(exc).__name__})
+
     def _run(self) -> None:
         while not self.stopped.wait(self.interval):
-            try:
-                self.orders.purge_documents()
-            except SQLAlchemyError as exc:
-                log.error("issuance purge failed", extra={"error": type(exc).__name__})
+            self.purge()
 
-    def start(self) -> DocumentPurger:
+    def start(self) -> IssuancePurger:
         self.thread.start()
         return self
 
@@ -62,7 +68,7 @@ class IssuanceStack:
     service: IssuanceService
     orders: OrderDesk
     registry: SqliteRegistry
-    purger: DocumentPurger
+    purger: IssuancePurger
 
     def close(self) -> None:
         self.purger.stop()
@@ -76,7 +82,7 @@ def build_stack(settings: IssuanceSection, db: Database) -> IssuanceStack:
     service = IssuanceService(db, settings, verifier, registry)
     orders = OrderDesk(service)
     load_font()
-    purger = DocumentPurger(orders, purge_interval(settings.document_seconds)).start()
+    purger = IssuancePurger(orders, purge_interval(settings.document_seconds)).start()
     return IssuanceStack(service, orders, registry, purger)
 
 

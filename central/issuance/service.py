@@ -165,15 +165,20 @@ class IssuanceService:
         expires = moment + timedelta(seconds=self.settings.challenge_seconds)
         # Not flushed on its own: a challenge lost to a power loss is merely
         # refused (challenge_invalid), and the attempt that uses it commits
-        # durably before it answers.
+        # durably before it answers. Old ones go in purge_challenges.
         with self.db.write(durable=False) as conn:
-            conn.execute(q.DELETE_OLD_CHALLENGES, {"p_before": utc(moment - timedelta(hours=1))})
             conn.execute(q.INSERT_CHALLENGE, {
                 "id": challenge_id, "device": device, "challenge": challenge.hex(),
                 "created_at": utc(moment), "expires_at": utc(expires)})  # fmt: skip
         return ChallengeOut(
             challenge_id=challenge_id, challenge=challenge.hex(), expires_at=expires
         )
+
+    def purge_challenges(self) -> int:
+        """Delete challenges expired for an hour or more (used or not); how many."""
+        before = utc(self.now() - timedelta(hours=1))
+        with self.db.write(durable=False) as conn:
+            return int(conn.execute(q.DELETE_OLD_CHALLENGES, {"p_before": before}).rowcount)
 
     def _consume_challenge(self, device: str, challenge_id: str, moment: datetime) -> bytes:
         """Single use: the first attempt consumes it, whatever its outcome.

@@ -19,11 +19,16 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from central.db.engine import Database
-from central.db.tables import issuance_audit, issuance_documents
+from central.db.tables import (
+    issuance_audit,
+    issuance_challenges,
+    issuance_documents,
+    issuance_orders,
+)
 from central.errors import IssuanceRefused, RegistryError
 from central.issuance.orders import OrderDesk, allocate_issue_numbers, issuance_stats
 from central.issuance.registry.sqlite import SqliteRegistry
-from central.issuance.server import DocumentPurger
+from central.issuance.server import IssuancePurger
 from central.issuance.service import IssuanceService
 from contracts.issuance import ConfirmIn, OrderIn, OrderItemIn, OutcomeIn, SessionOut
 from tests.harness.issuance import (
@@ -248,16 +253,29 @@ def test_documents_purged_after_document_seconds_without_an_outcome(desk: Desk) 
         == "printed"  # fmt: skip
 
 
-def test_document_purger_thread_purges_with_no_request(desk: Desk) -> None:
-    session = desk.session()
+def _challenges_kept(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(issuance_challenges)).scalar_one())
+
+
+def test_purger_thread_purges_documents_and_old_challenges_with_no_request(desk: Desk) -> None:
+    session = desk.session()  # one challenge, used
+    desk.service.new_challenge(DEVICE)  # one never used
     order = desk.orders.create(DEVICE, desk.order(session))
     desk.orders.confirm(DEVICE, order.order_id, ConfirmIn(payment_ref="p"))
-    purger = DocumentPurger(desk.orders, interval=0.02).start()
+    assert _challenges_kept(desk.db) == 2
+    purger = IssuancePurger(desk.orders, interval=0.02).start()
     try:
         desk.clock.advance(desk.service.settings.document_seconds + 1)
         wait_until(lambda: _pdfs_kept(desk.db) == 0, 10, "the purge thread")
+        assert _challenges_kept(desk.db) == 2  # expired, but not yet for an hour
+        fresh = desk.service.new_challenge(DEVICE)
+        desk.clock.advance(3600 + desk.service.settings.challenge_seconds - 1)
+        wait_until(lambda: _challenges_kept(desk.db) == 1, 10, "the challenge purge")
     finally:
         purger.stop()
+    body = session_in(issuance_pki().user("valid"), fresh, DEVICE)
+    assert code_of(desk.service.open_session, DEVICE, body) == "challenge_invalid"  # expired
 
 
 def test_outcome_drops_the_pdfs_audits_and_counts(desk: Desk) -> None:
@@ -326,6 +344,33 @@ def test_always_open_hours_accepts_sessions_at_night(central_db: Database, tmp_p
     service, _orders = build(central_db, settings, registry, MovableClock(weekday_at(3)))
     assert service.catalogue().hours.open_now
     registry.close()
+
+
+def test_order_not_flushed_alone_and_its_confirmation_durable(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pending order commits without a flush of its own; the confirmation
+    is durable (its flush carries the order); a lost order refuses."""
+    session = desk.session()
+    writes: list[bool] = []
+    write = desk.db.write
+
+    @contextmanager
+    def recording(*, durable: bool = True) -> Iterator[Connection]:
+        writes.append(durable)
+        with write(durable=durable) as conn:
+            yield conn
+
+    monkeypatch.setattr(desk.db, "write", recording)
+    order = desk.orders.create(DEVICE, desk.order(session))
+    assert writes == [False]
+    desk.orders.confirm(DEVICE, order.order_id, ConfirmIn(payment_ref="p"))
+    assert writes == [False, True]
+    lost = desk.orders.create(DEVICE, desk.order(session, key="b" * 32))
+    with desk.db.engine.begin() as conn:  # what a power loss would undo
+        conn.execute(issuance_orders.delete().where(issuance_orders.c.id == lost.order_id))
+    assert code_of(desk.orders.confirm, DEVICE, lost.order_id, ConfirmIn(payment_ref="p")) \
+        == "order_invalid"  # fmt: skip
 
 
 def test_session_attempt_ends_durably_whatever_its_outcome(
