@@ -88,7 +88,8 @@ def render_certificate(doc: CertificateDocument) -> bytes:
             raise CertificateRenderError("a 12-digit number must never be printed on a certificate")
     font = _font()
     out = io.BytesIO()
-    canvas = Canvas(out, pagesize=A4, invariant=True)
+    # Starting in our font keeps reportlab from adding Helvetica, unused.
+    canvas = Canvas(out, pagesize=A4, invariant=True, initialFontName=font, initialFontSize=12)
     canvas.setTitle(f"{doc.kind_label} {doc.issue_number}")
     width, height = A4
     _background(canvas, font, width, height)

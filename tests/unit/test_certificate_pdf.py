@@ -28,6 +28,7 @@ def test_certificate_pdf_has_type_number_and_japanese_text() -> None:
     for expected in ("住民票の写し", "2026-000123", "テスト市長", "世帯主"):
         assert expected in text
     assert b"IPAexGothic" in pdf  # the Japanese font is embedded (as a subset)
+    assert b"Helvetica" not in pdf  # and no other font rides along unused
 
 
 def test_certificate_pdf_refuses_a_twelve_digit_number() -> None:
