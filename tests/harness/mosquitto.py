@@ -10,12 +10,15 @@ the fleet ACL and listener block from :mod:`deploy.fleet` (the same text
 from __future__ import annotations
 
 import signal
+import socket
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy import pki
 from deploy.fleet import CENTRAL_IDENTITY, acl_text, limit_lines, tls_listener_lines
 from tests.harness.services import (
+    ServiceError,
     ServiceProcess,
     free_port,
     port_open,
@@ -105,25 +108,57 @@ class Mosquitto:
         return conf
 
     def start(self) -> Mosquitto:
-        binary = require_binary("mosquitto")
-        if not self.plain_port:
-            self.plain_port, self.tls_port = free_port(), free_port()
-        conf = self.write_config()
-        self.process = ServiceProcess(
-            "mosquitto", [binary, "-c", str(conf)], self.root / "mosquitto.log"
+        """Start on free ports (a restart keeps its own): ready once its TLS
+        listener answers with this broker's own certificate. A port that
+        proves taken by another process (mosquitto exits, or a stranger
+        answers) is given up for fresh ones, up to three times."""
+        fixed = bool(self.plain_port)
+        for _ in range(3):
+            if not fixed:
+                self.plain_port, self.tls_port = free_port(), free_port()
+            if self._launch():
+                return self
+            if fixed:
+                break
+        raise ServiceError(
+            f"mosquitto is not serving its own ports {self.plain_port}/{self.tls_port} "
+            f"(taken by another process?); see {self.root / 'mosquitto.log'}"
         )
-        self.process.start()
+
+    def _launch(self) -> bool:
+        conf = self.write_config()
+        process = ServiceProcess(
+            "mosquitto", [require_binary("mosquitto"), "-c", str(conf)], self.root / "mosquitto.log"
+        )
+        self.process = process
+        process.start()
         wait_until(
             lambda: (
-                self.process is not None
-                and self.process.check_alive()
-                and port_open(self.plain_port)
-                and port_open(self.tls_port)
+                not process.alive() or (port_open(self.plain_port) and port_open(self.tls_port))
             ),
             10,
             "mosquitto to listen",
         )
-        return self
+        # Alive after the handshake too: one that failed to bind exits.
+        if process.alive() and self._serves_own_certificate() and process.alive():
+            return True
+        process.stop()
+        return False
+
+    def _serves_own_certificate(self) -> bool:
+        """Whether the TLS port completes a mutual-TLS handshake with this
+        broker's CA (a stranger on the port cannot)."""
+        probe = self.identity(CENTRAL_USER)
+        context = ssl.create_default_context(cafile=str(self.ca_path))
+        context.load_cert_chain(probe.cert, probe.key)
+        try:
+            with (
+                socket.create_connection(("127.0.0.1", self.tls_port), timeout=5) as raw,
+                context.wrap_socket(raw, server_hostname="localhost"),
+            ):
+                return True
+        except (OSError, ssl.SSLError):
+            return False
 
     def stop(self) -> None:
         if self.process is not None:

@@ -3,6 +3,7 @@ virtual card, Kivy under Xvfb. Later issues build on these fixtures."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from deploy.fleet import CENTRAL_IDENTITY
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.mqtt import connect
 from tests.harness.pcscd import READER_NAMES, Pcscd
-from tests.harness.services import wait_until
+from tests.harness.services import free_port, wait_until
 
 NOT_AUTHORIZED = 0x87
 
@@ -65,6 +66,26 @@ def test_mosquitto_rejects_client_without_certificate_on_tls(mosquitto: Mosquitt
             if client.loop(0.1) != 0:
                 raise OSError("connection closed by broker")
     client.loop_stop()
+
+
+def test_mosquitto_gives_up_ports_another_process_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stranger already listening on the TLS port: the broker is started
+    again on fresh ports, and the ports it reports are its own."""
+    stranger = socket.create_server(("127.0.0.1", 0))
+    taken = stranger.getsockname()[1]
+    fresh = iter([free_port(), taken] + [free_port() for _ in range(4)])
+    monkeypatch.setattr("tests.harness.mosquitto.free_port", lambda: next(fresh))
+    broker = Mosquitto(tmp_path / "mosquitto", devices={"dev-a": "fac-1"})
+    try:
+        broker.start()
+        assert broker.tls_port != taken
+        client = connect(broker, broker.identity("dev-a"))
+        client.close()
+    finally:
+        broker.stop()
+        stranger.close()
 
 
 def test_pcscd_apdu_reaches_virtual_card(pcscd: Pcscd) -> None:
