@@ -346,14 +346,10 @@ def test_always_open_hours_accepts_sessions_at_night(central_db: Database, tmp_p
     registry.close()
 
 
-def test_order_not_flushed_alone_and_its_confirmation_durable(
-    desk: Desk, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A pending order commits without a flush of its own; the confirmation
-    is durable (its flush carries the order); a lost order refuses."""
-    session = desk.session()
+def record_writes(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """From now on, each write transaction of ``db`` appends whether it is durable."""
     writes: list[bool] = []
-    write = desk.db.write
+    write = db.write
 
     @contextmanager
     def recording(*, durable: bool = True) -> Iterator[Connection]:
@@ -361,7 +357,17 @@ def test_order_not_flushed_alone_and_its_confirmation_durable(
         with write(durable=durable) as conn:
             yield conn
 
-    monkeypatch.setattr(desk.db, "write", recording)
+    monkeypatch.setattr(db, "write", recording)
+    return writes
+
+
+def test_order_not_flushed_alone_and_its_confirmation_durable(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pending order commits without a flush of its own; the confirmation
+    is durable (its flush carries the order); a lost order refuses."""
+    session = desk.session()
+    writes = record_writes(desk.db, monkeypatch)
     order = desk.orders.create(DEVICE, desk.order(session))
     assert writes == [False]
     desk.orders.confirm(DEVICE, order.order_id, ConfirmIn(payment_ref="p"))
@@ -379,16 +385,7 @@ def test_session_attempt_ends_durably_whatever_its_outcome(
     """The challenge and its consumption commit without a flush of their
     own; every attempt's last write is durable, so the consumption is on
     disk before the answer leaves, an error included."""
-    writes: list[bool] = []
-    write = desk.db.write
-
-    @contextmanager
-    def recording(*, durable: bool = True) -> Iterator[Connection]:
-        writes.append(durable)
-        with write(durable=durable) as conn:
-            yield conn
-
-    monkeypatch.setattr(desk.db, "write", recording)
+    writes = record_writes(desk.db, monkeypatch)
     outcomes = {"valid": "ok", "expired": "certificate_expired",
                 "unknown": "resident_unknown", "ineligible": "use_counter"}  # fmt: skip
     for variant, code in outcomes.items():
