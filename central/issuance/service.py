@@ -124,11 +124,16 @@ class IssuanceService:
             return HoursOut(open_now=True, closes_at=closes_at(schedule, moment, self.zone))
         return HoursOut(open_now=False, opens_at=next_opening(schedule, moment, self.zone))
 
-    def kind_out(self, kind: KindSection, moment: datetime) -> KindOut:
+    def kind_out(
+        self, kind: KindSection, moment: datetime, open_now: bool | None = None
+    ) -> KindOut:
+        """``open_now``: already known by the caller (else worked out here)."""
+        if open_now is None:
+            open_now = self.kind_open(kind, moment)
         return KindOut(
             id=kind.id, label_ja=kind.label_ja, label_en=kind.label_en, fee_yen=kind.fee_yen,
             max_copies=kind.max_copies, options=[OPTIONS[o] for o in kind.options],
-            open_now=self.kind_open(kind, moment),
+            open_now=open_now,
         )  # fmt: skip
 
     def catalogue(self) -> CatalogueOut:
@@ -249,8 +254,8 @@ class IssuanceService:
                 "cert_fingerprint": cert.fingerprint, "kinds": [k.id for k in kinds],
                 "created_at": utc(moment), "expires_at": utc(expires)})  # fmt: skip
             self.audit(conn, device, resident, "session_opened")
-        return SessionOut(session_id=session_id, expires_at=expires,
-                          kinds=[self.kind_out(k, moment) for k in kinds])  # fmt: skip
+        offered = [self.kind_out(k, moment, open_now=True) for k in kinds]  # all open now
+        return SessionOut(session_id=session_id, expires_at=expires, kinds=offered)
 
     def _offered_kinds(self, device: str, resident: str, moment: datetime) -> list[KindSection]:
         """The kinds this resident may order now; use_counter / outside_hours if none."""
