@@ -8,6 +8,7 @@ integration, tests/e2e -> e2e. Run one tier with ``-m unit``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,6 +29,21 @@ from tests.harness.xvfb import Xvfb
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("KIOSK_TEST_ARTIFACTS", ROOT / "tests" / "artifacts"))
 T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging_removed() -> Iterator[None]:
+    """A command run in-process installs its JSON log handler on the stderr
+    of that moment (``capsys``'s, closed after the test); a later test's
+    threads (an SMTP server dropping a connection) would then write to a
+    closed file. The handlers a test installed go with it."""
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in before]:
+        if getattr(handler, "_kiosk_json", False):
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
