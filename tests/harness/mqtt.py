@@ -21,6 +21,8 @@ from tests.harness.services import ServiceError
 
 @dataclass
 class TestClient:
+    __test__ = False  # a harness, not a test class for pytest to collect
+
     client: mqtt.Client
     messages: queue.Queue[mqtt.MQTTMessage] = field(default_factory=queue.Queue)
     puback: dict[int, int] = field(default_factory=dict)
