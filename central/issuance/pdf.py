@@ -126,7 +126,8 @@ def _background(canvas: Canvas, font: str, width: float, height: float) -> None:
     ideographic spaces (a word and five spaces: 7 em at 9 pt = 63 pt), as
     reportlab's cost is per string, not per glyph. Each placement moves
     on from the last inside one saved state, rather than saving and
-    restoring the state around each (a sixth of this pattern's cost).
+    restoring the state around each (about a quarter of this pattern's
+    cost).
     """
     step, pitch = 63, 18  # 7 em of 9 pt
     canvas.beginForm("copy-deterrent")
